@@ -1,0 +1,213 @@
+//! Tasks: submission, the approval record, listing.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", oai(rename_all = "lowercase"))]
+pub enum TaskStatus {
+    /// Waiting for approval.
+    New,
+    /// Approved (or submitted without approval); starts at `exec_time`.
+    Ready,
+    Running,
+    Success,
+    Failed,
+    Aborted,
+    Rejected,
+    Cancelled,
+    /// The approval request was not answered in time.
+    Expired,
+    /// The server stopped while the task was running.
+    Interrupted,
+}
+
+impl TaskStatus {
+    pub const ALL: [TaskStatus; 10] = [
+        TaskStatus::New,
+        TaskStatus::Ready,
+        TaskStatus::Running,
+        TaskStatus::Success,
+        TaskStatus::Failed,
+        TaskStatus::Aborted,
+        TaskStatus::Rejected,
+        TaskStatus::Cancelled,
+        TaskStatus::Expired,
+        TaskStatus::Interrupted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::New => "new",
+            TaskStatus::Ready => "ready",
+            TaskStatus::Running => "running",
+            TaskStatus::Success => "success",
+            TaskStatus::Failed => "failed",
+            TaskStatus::Aborted => "aborted",
+            TaskStatus::Rejected => "rejected",
+            TaskStatus::Cancelled => "cancelled",
+            TaskStatus::Expired => "expired",
+            TaskStatus::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TaskStatus> {
+        TaskStatus::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+/// `ready`: no approval needed; `new`: a second person must approve first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", oai(rename_all = "lowercase"))]
+pub enum Schedule {
+    Ready,
+    New,
+}
+
+impl Schedule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Schedule::Ready => "ready",
+            Schedule::New => "new",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Schedule> {
+        match s {
+            "ready" => Some(Schedule::Ready),
+            "new" => Some(Schedule::New),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(feature = "openapi", oai(deny_unknown_fields))]
+#[serde(deny_unknown_fields)]
+pub struct TaskSubmit {
+    /// Defaults to the template's name.
+    #[serde(default)]
+    pub name: Option<String>,
+    pub template_id: i64,
+    /// Parameter key → value. Values are strings; ints and bools are written as text.
+    #[serde(default)]
+    pub args: BTreeMap<String, String>,
+    /// Host group (`"1"`, `"2"`, …) → host names or addresses.
+    #[serde(default)]
+    pub hosts: BTreeMap<String, Vec<String>>,
+    pub schedule: Schedule,
+    /// RFC 3339, or `YYYY-mm-dd HH:MM:SS` in the server's time zone. Defaults to now.
+    #[serde(default)]
+    pub exec_time: Option<String>,
+    #[serde(default)]
+    pub executor: Option<String>,
+    #[serde(default)]
+    pub details: Option<String>,
+    #[serde(default)]
+    pub associated_users: Vec<String>,
+    /// Hosts worked on at once within a group (default 50).
+    #[serde(default)]
+    pub concurrency: Option<i64>,
+}
+
+/// Change a task that has not started. Changing an approved task asks for approval again.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(feature = "openapi", oai(deny_unknown_fields))]
+#[serde(deny_unknown_fields)]
+pub struct TaskUpdate {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub args: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub hosts: Option<BTreeMap<String, Vec<String>>>,
+    #[serde(default)]
+    pub exec_time: Option<String>,
+    #[serde(default)]
+    pub details: Option<String>,
+    #[serde(default)]
+    pub concurrency: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(feature = "openapi", oai(deny_unknown_fields))]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct Approval {
+    /// `approved` or `rejected`.
+    pub decision: String,
+    pub by: String,
+    pub at: String,
+    pub comment: String,
+    /// SHA-256 (keyed) of the template snapshot, args and hosts that were approved.
+    pub digest: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct Task {
+    pub id: i64,
+    pub name: String,
+    pub template_id: i64,
+    pub template_name: String,
+    pub status: TaskStatus,
+    pub schedule: Schedule,
+    /// Secret parameters are shown as `******`.
+    pub args: BTreeMap<String, String>,
+    pub hosts: BTreeMap<String, Vec<String>>,
+    pub submitter: String,
+    pub executor: String,
+    pub details: String,
+    pub associated_users: Vec<String>,
+    pub exec_time: String,
+    pub concurrency: i64,
+    /// Where the task came from: `api`, `codo`, `schedule`, `gitlab`.
+    pub source: String,
+    pub approval: Option<Approval>,
+    /// When an unanswered approval request turns the task `expired`.
+    pub approval_deadline: Option<String>,
+    /// The template as it was when the task was submitted.
+    pub template_snapshot: serde_json::Value,
+    /// The digest of what the task would run now (compare with `approval.digest`).
+    pub digest: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A row of the task list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct TaskSummary {
+    pub id: i64,
+    pub name: String,
+    pub template_id: i64,
+    pub template_name: String,
+    pub status: TaskStatus,
+    pub schedule: Schedule,
+    pub submitter: String,
+    pub exec_time: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct TaskPage {
+    pub items: Vec<TaskSummary>,
+    pub total: i64,
+    pub page: i64,
+    pub per_page: i64,
+}

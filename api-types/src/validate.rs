@@ -1,0 +1,245 @@
+//! Validation written once, used by the server and by the web UI's forms.
+
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+use crate::{Alias, FieldError, ParamType};
+
+fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
+    cell.get_or_init(|| Regex::new(pattern).expect("static regex"))
+}
+
+/// A display name: 1–100 characters, not blank, no control characters.
+pub fn name(field: &str, value: &str) -> Result<(), FieldError> {
+    if value.trim().is_empty() {
+        return Err(FieldError::new(field, "must not be empty"));
+    }
+    if value.chars().count() > 100 {
+        return Err(FieldError::new(field, "must be at most 100 characters"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(FieldError::new(field, "must not contain control characters"));
+    }
+    Ok(())
+}
+
+/// Free text with an upper bound on its size.
+pub fn text(field: &str, value: &str, max_chars: usize) -> Result<(), FieldError> {
+    if value.chars().count() > max_chars {
+        return Err(FieldError::new(field, format!("must be at most {max_chars} characters")));
+    }
+    Ok(())
+}
+
+pub fn username(field: &str, value: &str) -> Result<(), FieldError> {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    if re(&RE, r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$").is_match(value) {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            field,
+            "must be 1-64 characters of letters, digits, '.', '_', '@' or '-', starting with a letter or digit",
+        ))
+    }
+}
+
+pub fn password(field: &str, value: &str) -> Result<(), FieldError> {
+    if value.chars().count() < 8 {
+        return Err(FieldError::new(field, "must be at least 8 characters"));
+    }
+    if value.len() > 1024 {
+        return Err(FieldError::new(field, "must be at most 1024 bytes"));
+    }
+    Ok(())
+}
+
+/// A parameter key doubles as an environment variable name, so it must be one.
+pub fn param_key(field: &str, value: &str) -> Result<(), FieldError> {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    if re(&RE, r"^[A-Za-z_][A-Za-z0-9_]{0,63}$").is_match(value) {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            field,
+            "must be a valid environment variable name: letters, digits and '_', not starting with a digit, at most 64 characters",
+        ))
+    }
+}
+
+/// A host group: `local` or a number 1–999 written without leading zeros.
+pub fn group(field: &str, value: &str) -> Result<(), FieldError> {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    if value == "local" || re(&RE, r"^[1-9][0-9]{0,2}$").is_match(value) {
+        Ok(())
+    } else {
+        Err(FieldError::new(field, "must be a group number from 1 to 999, or \"local\""))
+    }
+}
+
+/// A host as a task names it: a registered host's name, a DNS name or an IP address,
+/// optionally as `user@host` or with `:port`.
+pub fn host_entry(field: &str, value: &str) -> Result<(), FieldError> {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    if re(&RE, r"^([A-Za-z0-9_.-]{1,64}@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.:-]{1,253})$").is_match(value) {
+        Ok(())
+    } else {
+        Err(FieldError::new(field, format!("{value:?} is not a host name or address")))
+    }
+}
+
+/// Checks a regular expression as a parameter pattern (whole-value match).
+pub fn pattern(field: &str, value: &str) -> Result<(), FieldError> {
+    if value.len() > 1000 {
+        return Err(FieldError::new(field, "must be at most 1000 characters"));
+    }
+    anchored(value).map(|_| ()).map_err(|e| FieldError::new(field, format!("is not a valid regular expression: {e}")))
+}
+
+fn anchored(pattern: &str) -> Result<Regex, regex::Error> {
+    Regex::new(&format!("^(?:{pattern})$"))
+}
+
+/// True for the spellings of a boolean that tasks accept.
+pub fn parse_bool(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" | "on" => Some(true),
+        "false" | "no" | "0" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+fn looks_like_datetime(value: &str) -> bool {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    re(&RE, r"^\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$").is_match(value)
+}
+
+/// Checks one argument value against its alias: type, bounds, choices, pattern.
+/// `field` names the argument in errors, e.g. `args.VERSION`.
+pub fn param_value(field: &str, alias: &Alias, value: &str) -> Result<(), FieldError> {
+    let err = |msg: String| Err(FieldError::new(field, msg));
+    if value.len() > 64 * 1024 {
+        return err("must be at most 64 KiB".into());
+    }
+    match alias.param_type {
+        ParamType::Int => {
+            let Ok(n) = value.trim().parse::<i64>() else {
+                return err(format!("must be an integer, got {value:?}"));
+            };
+            if let Some(min) = alias.min.filter(|m| n < *m) {
+                return err(format!("must be at least {min}"));
+            }
+            if let Some(max) = alias.max.filter(|m| n > *m) {
+                return err(format!("must be at most {max}"));
+            }
+        }
+        ParamType::Bool => {
+            if parse_bool(value).is_none() {
+                return err(format!("must be true or false, got {value:?}"));
+            }
+        }
+        ParamType::Enum => {
+            if !alias.choices.iter().any(|c| c == value) {
+                return err(format!("must be one of {}", alias.choices.join(", ")));
+            }
+        }
+        ParamType::Datetime => {
+            if !looks_like_datetime(value) {
+                return err("must be a date and time such as 2026-01-31 18:00:00".into());
+            }
+        }
+        ParamType::String => {
+            let len = value.chars().count() as i64;
+            if let Some(min) = alias.min.filter(|m| len < *m) {
+                return err(format!("must be at least {min} characters"));
+            }
+            if let Some(max) = alias.max.filter(|m| len > *m) {
+                return err(format!("must be at most {max} characters"));
+            }
+        }
+    }
+    if let Some(p) = alias.pattern.as_deref().filter(|p| !p.is_empty()) {
+        match anchored(p) {
+            Ok(re) if re.is_match(value) => {}
+            Ok(_) => return err(format!("does not match the pattern {p}")),
+            Err(_) => return err(format!("cannot be checked: the alias pattern {p} is invalid")),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alias(param_type: ParamType) -> Alias {
+        Alias {
+            id: 1,
+            key: "K".into(),
+            label: "K".into(),
+            description: String::new(),
+            param_type,
+            default: None,
+            required: true,
+            pattern: None,
+            min: None,
+            max: None,
+            choices: vec![],
+            secret: false,
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn pattern_must_match_the_whole_value() {
+        let a = Alias { pattern: Some("v[0-9]+".into()), ..alias(ParamType::String) };
+        assert!(param_value("args.K", &a, "v12").is_ok());
+        let e = param_value("args.K", &a, "v12; rm -rf /").unwrap_err();
+        assert_eq!(e.field, "args.K");
+    }
+
+    #[test]
+    fn int_bounds_are_inclusive() {
+        let a = Alias { min: Some(1), max: Some(3), ..alias(ParamType::Int) };
+        assert!(param_value("f", &a, "1").is_ok());
+        assert!(param_value("f", &a, "3").is_ok());
+        assert!(param_value("f", &a, "4").is_err());
+        assert!(param_value("f", &a, "x").is_err());
+    }
+
+    #[test]
+    fn enum_accepts_only_its_choices() {
+        let a = Alias { choices: vec!["a".into(), "b".into()], ..alias(ParamType::Enum) };
+        assert!(param_value("f", &a, "b").is_ok());
+        assert!(param_value("f", &a, "c").is_err());
+    }
+
+    #[test]
+    fn groups_are_numbers_or_local() {
+        for ok in ["1", "12", "999", "local"] {
+            assert!(group("g", ok).is_ok(), "{ok}");
+        }
+        for bad in ["0", "01", "1000", "x", ""] {
+            assert!(group("g", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn host_entries_refuse_shell_text() {
+        for ok in ["10.0.0.1", "web-1.example.com", "root@10.0.0.1", "127.0.0.2:2222", "[::1]"] {
+            assert!(host_entry("h", ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a b", "x;rm", "$(id)"] {
+            assert!(host_entry("h", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn nested_field_paths_read_naturally() {
+        let e = FieldError::new("timeout_secs", "bad").within("steps[2]");
+        assert_eq!(e.field, "steps[2].timeout_secs");
+        let e = FieldError::new("[0]", "bad").within("hosts.1");
+        assert_eq!(e.field, "hosts.1[0]");
+    }
+}

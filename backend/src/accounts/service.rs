@@ -1,0 +1,279 @@
+//! Login, users and API tokens: the rules; persistence lives in `store::users`.
+
+use api_types::{
+    validate, LoginRequest, LoginResponse, Role, Scope, TokenCreate, TokenCreated, TokenInfo, User, UserCreate,
+    UserUpdate,
+};
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+use super::{tokens, Principal};
+use crate::audit;
+use crate::crypto;
+use crate::error::{NotFoundExt, ServiceError, ServiceResult};
+use crate::state::AppState;
+use crate::store::{self, now_ms, rfc3339, to_json, users::UserRow, StoreError};
+
+/// A principal for work the server does on its own behalf (bootstrap, CLI).
+pub fn system_principal() -> Principal {
+    Principal {
+        user_id: 0,
+        username: "system".into(),
+        role: Role::Admin,
+        groups: vec![],
+        scopes: None,
+        token_id: None,
+        remote_addr: "local".into(),
+    }
+}
+
+pub async fn login(state: &AppState, req: LoginRequest, remote_addr: &str) -> ServiceResult<LoginResponse> {
+    let limiter = &state.login_limiter;
+    if let Some(retry_after_secs) = limiter.blocked_for(&req.username, remote_addr) {
+        return Err(ServiceError::RateLimited { retry_after_secs });
+    }
+    let user = match store::users::by_username(&state.db, &req.username).await {
+        Ok(u) => Some(u),
+        Err(StoreError::NotFound) => None,
+        Err(e) => return Err(e.into()),
+    };
+    // Verify against a fixed hash when the user is unknown, so that timing does not
+    // reveal which usernames exist.
+    let hash = match &user {
+        Some(u) => u.password_hash.as_str(),
+        None => dummy_hash(),
+    };
+    let password_ok = crypto::verify_password(&req.password, hash);
+    let user = match user {
+        Some(u) if password_ok && u.disabled == 0 => u,
+        _ => {
+            limiter.record_failure(&req.username, remote_addr);
+            tracing::info!(username = %req.username, remote_addr, "failed login");
+            return Err(ServiceError::Unauthorized("wrong username or password".into()));
+        }
+    };
+    limiter.record_success(&req.username, remote_addr);
+    let (token, expires_at) = tokens::issue_session(&state.keys, user.id, state.settings.session_ttl_secs);
+    Ok(LoginResponse { token, expires_at: rfc3339(expires_at), user: user.to_api()? })
+}
+
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| crypto::hash_password("no such user").expect("argon2"))
+}
+
+pub async fn me(state: &AppState, who: &Principal) -> ServiceResult<User> {
+    Ok(store::users::get(&state.db, who.user_id).await.or_not_found("user", who.user_id)?.to_api()?)
+}
+
+pub async fn list_users(state: &AppState, who: &Principal) -> ServiceResult<Vec<User>> {
+    who.require(Scope::Admin)?;
+    store::users::list(&state.db).await?.iter().map(|u| Ok(u.to_api()?)).collect()
+}
+
+pub async fn get_user(state: &AppState, who: &Principal, id: i64) -> ServiceResult<User> {
+    if id != who.user_id {
+        who.require(Scope::Admin)?;
+    }
+    Ok(store::users::get(&state.db, id).await.or_not_found("user", id)?.to_api()?)
+}
+
+fn check_groups(groups: &[String]) -> ServiceResult<()> {
+    for (i, g) in groups.iter().enumerate() {
+        validate::name(&format!("groups[{i}]"), g)?;
+    }
+    Ok(())
+}
+
+fn check_email(email: &str) -> ServiceResult<()> {
+    if !email.is_empty() && (!email.contains('@') || email.len() > 254 || email.contains(char::is_whitespace)) {
+        return Err(ServiceError::validation("email", "is not an email address"));
+    }
+    Ok(())
+}
+
+pub async fn create_user(state: &AppState, who: &Principal, input: UserCreate) -> ServiceResult<User> {
+    who.require(Scope::Admin)?;
+    validate::username("username", &input.username)?;
+    validate::password("password", &input.password)?;
+    let display_name = input.display_name.unwrap_or_else(|| input.username.clone());
+    validate::name("display_name", &display_name)?;
+    let email = input.email.unwrap_or_default();
+    check_email(&email)?;
+    check_groups(&input.groups)?;
+    let hash = crypto::hash_password(&input.password).map_err(anyhow::Error::new)?;
+    let mut tx = state.db.begin_write().await?;
+    let id = store::users::insert(
+        &mut tx,
+        store::users::NewUser {
+            username: &input.username,
+            display_name: &display_name,
+            email: &email,
+            password_hash: &hash,
+            role: input.role,
+            groups: &input.groups,
+        },
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        who,
+        "user.create",
+        "user",
+        id,
+        json!({"username": input.username, "role": input.role.as_str()}),
+    )
+    .await?;
+    tx.commit().await?;
+    get_user(state, who, id).await
+}
+
+/// Admins change anything; users change their own password, name and email.
+pub async fn update_user(state: &AppState, who: &Principal, id: i64, input: UserUpdate) -> ServiceResult<User> {
+    let touches_privileges = input.role.is_some() || input.groups.is_some() || input.disabled.is_some();
+    if id != who.user_id || touches_privileges {
+        who.require(Scope::Admin)?;
+    } else {
+        who.require(Scope::Read)?;
+    }
+    if id == who.user_id && (input.disabled == Some(true) || input.role.is_some_and(|r| r != who.role)) {
+        return Err(ServiceError::Conflict("you cannot disable yourself or change your own role".into()));
+    }
+    let mut row: UserRow = store::users::get(&state.db, id).await.or_not_found("user", id)?;
+    let mut changed = Vec::new();
+    if let Some(p) = &input.password {
+        validate::password("password", p)?;
+        row.password_hash = crypto::hash_password(p).map_err(anyhow::Error::new)?;
+        changed.push("password");
+    }
+    if let Some(r) = input.role {
+        row.role = r.as_str().to_string();
+        changed.push("role");
+    }
+    if let Some(d) = input.display_name {
+        validate::name("display_name", &d)?;
+        row.display_name = d;
+        changed.push("display_name");
+    }
+    if let Some(e) = input.email {
+        check_email(&e)?;
+        row.email = e;
+        changed.push("email");
+    }
+    if let Some(g) = input.groups {
+        check_groups(&g)?;
+        row.user_groups = to_json(&g);
+        changed.push("groups");
+    }
+    if let Some(d) = input.disabled {
+        row.disabled = i64::from(d);
+        changed.push("disabled");
+    }
+    let mut tx = state.db.begin_write().await?;
+    store::users::update(&mut tx, &row).await.or_not_found("user", id)?;
+    audit::record(&mut tx, who, "user.update", "user", id, json!({"username": row.username, "changed": changed}))
+        .await?;
+    tx.commit().await?;
+    get_user(state, who, id).await
+}
+
+/// Creates the first admin when there is no user at all. Returns the generated password
+/// when none was configured, so that it can be shown once.
+pub async fn bootstrap_admin(state: &AppState) -> ServiceResult<Option<String>> {
+    if store::users::count(&state.db).await? > 0 {
+        return Ok(None);
+    }
+    let (password, generated) = match &state.settings.admin_password {
+        Some(p) => (p.expose_secret().to_string(), false),
+        None => (crypto::random_token(12), true),
+    };
+    let input = UserCreate {
+        username: "admin".into(),
+        password: password.clone(),
+        role: Role::Admin,
+        display_name: Some("Administrator".into()),
+        email: None,
+        groups: vec![],
+    };
+    match create_user(state, &system_principal(), input).await {
+        Ok(_) => Ok(generated.then_some(password)),
+        // Another instance sharing the database created it first.
+        Err(ServiceError::Conflict(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn create_token(state: &AppState, who: &Principal, input: TokenCreate) -> ServiceResult<TokenCreated> {
+    who.require(Scope::Read)?;
+    if who.token_id.is_some() && !who.is_admin() {
+        return Err(ServiceError::Forbidden("API tokens cannot create tokens; log in to create one".into()));
+    }
+    let owner = store::users::get(&state.db, who.user_id).await.or_not_found("user", who.user_id)?;
+    mint_token(state, who, &owner, input).await
+}
+
+/// Creates a token owned by `owner`; `who` is recorded as the actor.
+pub async fn mint_token(
+    state: &AppState,
+    who: &Principal,
+    owner: &UserRow,
+    input: TokenCreate,
+) -> ServiceResult<TokenCreated> {
+    validate::name("name", &input.name)?;
+    let role = owner.role()?;
+    let scopes: Vec<Scope> = match input.scopes {
+        Some(s) if s.is_empty() => return Err(ServiceError::validation("scopes", "must name at least one scope")),
+        Some(mut s) => {
+            s.sort();
+            s.dedup();
+            s
+        }
+        None => Scope::ALL.into_iter().filter(|s| role >= s.min_role()).collect(),
+    };
+    if let Some(s) = scopes.iter().find(|s| role < s.min_role()) {
+        return Err(ServiceError::validation(
+            "scopes",
+            format!("{} needs the {} role; {} is {}", s.as_str(), s.min_role().as_str(), owner.username, role.as_str()),
+        ));
+    }
+    let expires_at = match input.expires_in_days {
+        Some(d) if !(1..=3650).contains(&d) => {
+            return Err(ServiceError::validation("expires_in_days", "must be between 1 and 3650"))
+        }
+        Some(d) => Some(now_ms() + d * 86_400_000),
+        None => None,
+    };
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut tx = state.db.begin_write().await?;
+    store::users::insert_token(&mut tx, &id, owner.id, &input.name, &scopes, expires_at).await?;
+    audit::record(&mut tx, who, "token.create", "token", &id, json!({"name": input.name, "owner": owner.username}))
+        .await?;
+    tx.commit().await?;
+    let token = tokens::issue_api_token(&state.keys, owner.id, &id, expires_at);
+    let info = store::users::get_token(&state.db, &id).await?.to_api()?;
+    Ok(TokenCreated { token, info })
+}
+
+/// The caller's tokens; admins may ask for everyone's.
+pub async fn list_tokens(state: &AppState, who: &Principal, everyone: bool) -> ServiceResult<Vec<TokenInfo>> {
+    who.require(Scope::Read)?;
+    if everyone {
+        who.require(Scope::Admin)?;
+    }
+    let rows = store::users::list_tokens(&state.db, (!everyone).then_some(who.user_id)).await?;
+    rows.iter().map(|r| Ok(r.to_api()?)).collect()
+}
+
+pub async fn revoke_token(state: &AppState, who: &Principal, id: &str) -> ServiceResult<TokenInfo> {
+    who.require(Scope::Read)?;
+    let row = store::users::get_token(&state.db, id).await.or_not_found("token", id)?;
+    if row.user_id != who.user_id && !who.is_admin() {
+        // Do not reveal that someone else's token exists.
+        return Err(ServiceError::not_found("token", id));
+    }
+    let mut tx = state.db.begin_write().await?;
+    store::users::revoke_token(&mut tx, id).await?;
+    audit::record(&mut tx, who, "token.revoke", "token", id, json!({"name": row.name, "owner": row.username})).await?;
+    tx.commit().await?;
+    Ok(store::users::get_token(&state.db, id).await?.to_api()?)
+}

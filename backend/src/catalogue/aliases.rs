@@ -1,0 +1,151 @@
+//! Parameter aliases: how an argument key is labelled, defaulted and checked.
+
+use api_types::{validate, Alias, AliasInput, ParamType, Scope};
+use serde_json::json;
+
+use crate::accounts::Principal;
+use crate::audit;
+use crate::error::{NotFoundExt, ServiceError, ServiceResult};
+use crate::state::AppState;
+use crate::store::catalogue::{self as store, AliasRow, Kind};
+use crate::store::{bool_int, from_json, rfc3339, to_json};
+
+pub fn to_api(row: AliasRow) -> ServiceResult<Alias> {
+    Ok(Alias {
+        id: row.id,
+        param_type: ParamType::parse(&row.param_type)
+            .ok_or_else(|| anyhow::anyhow!("aliases.param_type {:?} is corrupt", row.param_type))?,
+        choices: from_json("aliases.choices", &row.choices)?,
+        key: row.param_key,
+        label: row.label,
+        description: row.description,
+        default: row.default_value,
+        required: row.required != 0,
+        pattern: row.pattern,
+        min: row.min_value,
+        max: row.max_value,
+        secret: row.secret != 0,
+        created_at: rfc3339(row.created_at),
+        updated_at: rfc3339(row.updated_at),
+    })
+}
+
+/// The rules for a parameter that has no alias: a required string.
+pub fn implicit(key: &str) -> Alias {
+    Alias {
+        id: 0,
+        key: key.to_string(),
+        label: key.to_string(),
+        description: String::new(),
+        param_type: ParamType::String,
+        default: None,
+        required: true,
+        pattern: None,
+        min: None,
+        max: None,
+        choices: vec![],
+        secret: false,
+        created_at: String::new(),
+        updated_at: String::new(),
+    }
+}
+
+fn to_row(id: i64, input: AliasInput) -> ServiceResult<Alias> {
+    validate::param_key("key", &input.key)?;
+    validate::name("label", &input.label)?;
+    let description = input.description.unwrap_or_default();
+    validate::text("description", &description, 4000)?;
+    let param_type = input.param_type.unwrap_or(ParamType::String);
+    if let Some(p) = &input.pattern {
+        validate::pattern("pattern", p)?;
+    }
+    if let (Some(min), Some(max)) = (input.min, input.max) {
+        if min > max {
+            return Err(ServiceError::validation("min", format!("must not exceed max ({max})")));
+        }
+    }
+    if matches!(param_type, ParamType::Bool | ParamType::Enum | ParamType::Datetime)
+        && (input.min.is_some() || input.max.is_some())
+    {
+        return Err(ServiceError::validation("min", "applies only to int and string parameters"));
+    }
+    let choices = input.choices.unwrap_or_default();
+    if param_type == ParamType::Enum && choices.is_empty() {
+        return Err(ServiceError::validation("choices", "an enum parameter needs at least one choice"));
+    }
+    if param_type != ParamType::Enum && !choices.is_empty() {
+        return Err(ServiceError::validation("choices", "only enum parameters have choices"));
+    }
+    for (i, c) in choices.iter().enumerate() {
+        if choices[..i].contains(c) {
+            return Err(ServiceError::validation(format!("choices[{i}]"), format!("{c:?} is listed twice")));
+        }
+    }
+    let alias = Alias {
+        id,
+        key: input.key,
+        label: input.label,
+        description,
+        param_type,
+        required: input.required.unwrap_or(input.default.is_none()),
+        default: input.default,
+        pattern: input.pattern.filter(|p| !p.is_empty()),
+        min: input.min,
+        max: input.max,
+        choices,
+        secret: input.secret.unwrap_or(false),
+        created_at: String::new(),
+        updated_at: String::new(),
+    };
+    if let Some(d) = &alias.default {
+        validate::param_value("default", &alias, d)?;
+    }
+    Ok(alias)
+}
+
+pub async fn list(state: &AppState, who: &Principal) -> ServiceResult<Vec<Alias>> {
+    who.require(Scope::Read)?;
+    store::list_aliases(&state.db).await?.into_iter().map(to_api).collect()
+}
+
+pub async fn get(state: &AppState, who: &Principal, id: i64) -> ServiceResult<Alias> {
+    who.require(Scope::Read)?;
+    to_api(store::get_alias(&state.db, id).await.or_not_found("alias", id)?)
+}
+
+pub async fn save(state: &AppState, who: &Principal, id: Option<i64>, input: AliasInput) -> ServiceResult<Alias> {
+    who.require(Scope::Admin)?;
+    let a = to_row(id.unwrap_or(0), input)?;
+    let row = AliasRow {
+        id: a.id,
+        param_key: a.key.clone(),
+        label: a.label,
+        description: a.description,
+        param_type: a.param_type.as_str().to_string(),
+        default_value: a.default,
+        required: bool_int(a.required),
+        pattern: a.pattern,
+        min_value: a.min,
+        max_value: a.max,
+        choices: to_json(&a.choices),
+        secret: bool_int(a.secret),
+        created_at: 0,
+        updated_at: 0,
+    };
+    let mut tx = state.db.begin_write().await?;
+    let id = store::save_alias(&mut tx, &row).await.or_not_found("alias", row.id)?;
+    let action = if row.id == 0 { "alias.create" } else { "alias.update" };
+    audit::record(&mut tx, who, action, "alias", id, json!({"key": a.key})).await?;
+    tx.commit().await?;
+    get(state, who, id).await
+}
+
+pub async fn delete(state: &AppState, who: &Principal, id: i64) -> ServiceResult<()> {
+    who.require(Scope::Admin)?;
+    let row = store::get_alias(&state.db, id).await.or_not_found("alias", id)?;
+    let mut tx = state.db.begin_write().await?;
+    store::delete(&mut tx, Kind::Alias, id).await.or_not_found("alias", id)?;
+    audit::record(&mut tx, who, "alias.delete", "alias", id, json!({"key": row.param_key})).await?;
+    tx.commit().await?;
+    Ok(())
+}

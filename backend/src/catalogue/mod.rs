@@ -1,0 +1,49 @@
+//! The library users build tasks from: commands, parameter aliases, templates, hosts and
+//! credentials. Each file holds one kind's rules; `store::catalogue` holds the rows.
+
+pub mod aliases;
+pub mod commands;
+pub mod credentials;
+pub mod hosts;
+pub mod templates;
+
+use std::collections::BTreeSet;
+
+use crate::error::{ServiceError, ServiceResult};
+
+/// Parameters the server provides to every step; templates may use them without declaring them.
+pub const BUILTIN_PARAMS: &[&str] =
+    &["TASK_ID", "FLOW_ID", "TASK_NAME", "SUBMITTER", "EXECUTOR", "EXEC_TIME", "HOST", "HOST_GROUP", "STEP_NAME"];
+
+/// Checks that a body parses as a minijinja template and returns the parameters it reads.
+pub fn body_params(field: &str, body: &str) -> ServiceResult<BTreeSet<String>> {
+    let env = minijinja::Environment::new();
+    let template = env
+        .template_from_str(body)
+        .map_err(|e| ServiceError::validation(field, format!("is not a valid template: {e}")))?;
+    Ok(template.undeclared_variables(false).into_iter().filter(|v| !BUILTIN_PARAMS.contains(&v.as_str())).collect())
+}
+
+pub fn check_timeout(field: &str, secs: i64) -> ServiceResult<()> {
+    if !(1..=7 * 86_400).contains(&secs) {
+        return Err(ServiceError::validation(field, "must be between 1 and 604800 seconds"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_params_lists_placeholders_but_not_builtins() {
+        let p = body_params("body", "deploy {{ VERSION }} to {{ HOST }} {% if DRY %}-n{% endif %}").unwrap();
+        assert_eq!(p.into_iter().collect::<Vec<_>>(), vec!["DRY", "VERSION"]);
+    }
+
+    #[test]
+    fn unparseable_bodies_are_refused_with_the_field() {
+        let e = body_params("steps[0].script", "echo {{ VERSION").unwrap_err();
+        assert!(matches!(e, ServiceError::Validation(f) if f.field == "steps[0].script"));
+    }
+}

@@ -1,0 +1,74 @@
+//! The domain error every service returns; mapped to HTTP once, in `http::error`.
+
+use api_types::FieldError;
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{what} {id} not found")]
+    NotFound { what: &'static str, id: String },
+    #[error("{0}")]
+    Validation(FieldError),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("cannot {action} task {id}: it is {from}")]
+    InvalidTransition { id: i64, action: &'static str, from: String },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("too many failed logins; try again in {retry_after_secs} seconds")]
+    RateLimited { retry_after_secs: u64 },
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+impl ServiceError {
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ServiceError::Validation(FieldError::new(field, message))
+    }
+
+    pub fn not_found(what: &'static str, id: impl ToString) -> Self {
+        ServiceError::NotFound { what, id: id.to_string() }
+    }
+}
+
+impl From<FieldError> for ServiceError {
+    fn from(e: FieldError) -> Self {
+        ServiceError::Validation(e)
+    }
+}
+
+/// Store errors without context: a missing row here is a server fault, because callers
+/// that expect "not found" say so with [`NotFoundExt::or_not_found`].
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(msg) => ServiceError::Conflict(msg),
+            other => ServiceError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ServiceError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::from(e).into()
+    }
+}
+
+pub trait NotFoundExt<T> {
+    /// Turns `StoreError::NotFound` into a 404 that names the object.
+    fn or_not_found(self, what: &'static str, id: impl ToString) -> ServiceResult<T>;
+}
+
+impl<T> NotFoundExt<T> for Result<T, StoreError> {
+    fn or_not_found(self, what: &'static str, id: impl ToString) -> ServiceResult<T> {
+        self.map_err(|e| match e {
+            StoreError::NotFound => ServiceError::not_found(what, id),
+            other => other.into(),
+        })
+    }
+}

@@ -1,0 +1,125 @@
+//! Maps service errors to HTTP once, and turns every other failure into the same JSON body.
+
+use api_types::ErrorBody;
+use poem::http::StatusCode;
+use poem::{Endpoint, IntoResponse, Request, Response};
+use poem_openapi::payload::Json;
+use poem_openapi::ApiResponse;
+
+use crate::error::ServiceError;
+
+#[derive(Debug, ApiResponse)]
+pub enum ApiError {
+    /// The request is malformed: unreadable JSON, a wrong type, a bad query parameter.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// No valid credentials.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// Valid credentials, but not allowed to do this.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// The object is not in a state that allows this (the body says which it is in).
+    #[oai(status = 409)]
+    Conflict(Json<ErrorBody>),
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+    /// Well-formed but invalid input; `field` names the culprit.
+    #[oai(status = 422)]
+    Unprocessable(Json<ErrorBody>),
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>),
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn bad_request(code: &str, message: impl Into<String>, field: Option<String>) -> Self {
+        ApiError::BadRequest(Json(ErrorBody { field, ..ErrorBody::new(code, message) }))
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        let message = e.to_string();
+        match e {
+            ServiceError::NotFound { .. } => ApiError::NotFound(Json(ErrorBody::new("not_found", message))),
+            ServiceError::Validation(f) => {
+                ApiError::Unprocessable(Json(ErrorBody::new("invalid", f.message).with_field(f.field)))
+            }
+            ServiceError::Conflict(_) => ApiError::Conflict(Json(ErrorBody::new("conflict", message))),
+            ServiceError::InvalidTransition { from, .. } => ApiError::Conflict(Json(ErrorBody {
+                current_status: Some(from),
+                ..ErrorBody::new("invalid_transition", message)
+            })),
+            ServiceError::Unauthorized(_) => ApiError::Unauthorized(Json(ErrorBody::new("unauthorized", message))),
+            ServiceError::Forbidden(_) => ApiError::Forbidden(Json(ErrorBody::new("forbidden", message))),
+            ServiceError::RateLimited { .. } => {
+                ApiError::TooManyRequests(Json(ErrorBody::new("rate_limited", message)))
+            }
+            ServiceError::Internal(cause) => {
+                tracing::error!(error = ?cause, "internal error");
+                ApiError::Internal(Json(ErrorBody::new("internal", "internal error")))
+            }
+        }
+    }
+}
+
+/// The stable `code` for a status that did not come from a service error.
+fn code_for(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "bad_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        409 => "conflict",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        422 => "invalid",
+        429 => "rate_limited",
+        _ if status.is_server_error() => "internal",
+        _ => "error",
+    }
+}
+
+pub fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
+    let body = ErrorBody::new(code_for(status), message);
+    Response::builder()
+        .status(status)
+        .content_type("application/json; charset=utf-8")
+        .body(serde_json::to_string(&body).expect("plain data"))
+}
+
+/// Wraps the API so that every error, including those raised by poem itself (unknown
+/// route, bad path parameter, missing content type, size limit), answers in JSON.
+pub async fn json_errors<E: Endpoint>(ep: E, req: Request) -> poem::Result<Response> {
+    match ep.call(req).await {
+        Ok(resp) => Ok(resp.into_response()),
+        Err(err) if err.is_from_response() => Ok(err.into_response()),
+        Err(err) => {
+            let status = err.status();
+            if let Some(p) = err.downcast_ref::<poem_openapi::error::ParseParamError>() {
+                let body =
+                    ErrorBody::new("bad_request", format!("parameter {}: {}", p.name, p.reason)).with_field(p.name);
+                return Ok(ApiError::BadRequest(Json(body)).into_response());
+            }
+            if status.is_server_error() {
+                tracing::error!(error = %err, "request failed");
+                return Ok(json_error(status, "internal error"));
+            }
+            let message = match status {
+                StatusCode::NOT_FOUND => "no such endpoint".to_string(),
+                StatusCode::UNAUTHORIZED => "authentication required: send Authorization: Bearer <token>".to_string(),
+                StatusCode::PAYLOAD_TOO_LARGE => "request body is too large".to_string(),
+                StatusCode::METHOD_NOT_ALLOWED => "method not allowed on this endpoint".to_string(),
+                _ => err.to_string(),
+            };
+            Ok(json_error(status, message))
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! HTTP plumbing shared by every route: error mapping, JSON bodies, authentication.
+
+pub mod auth;
+pub mod error;
+pub mod payload;

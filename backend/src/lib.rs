@@ -1,0 +1,176 @@
+//! Taskgate: a self-hosted operations task platform.
+
+pub mod accounts;
+pub mod audit;
+pub mod catalogue;
+pub mod codo;
+pub mod crypto;
+pub mod error;
+pub mod http;
+pub mod policy;
+pub mod routes;
+pub mod settings;
+pub mod state;
+pub mod store;
+pub mod tasks;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use poem::endpoint::StaticFilesEndpoint;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::middleware::Tracing;
+use poem::{get, Endpoint, EndpointExt, IntoResponse, Route};
+use secrecy::ExposeSecret;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::error::{ServiceError, ServiceResult};
+use crate::settings::Settings;
+use crate::state::AppState;
+use crate::store::Db;
+
+/// Validates `page` (from 1) and `per_page` (1–200).
+pub fn paging(page: i64, per_page: i64) -> ServiceResult<(i64, i64)> {
+    if page < 1 {
+        return Err(ServiceError::validation("page", "must be 1 or more"));
+    }
+    if !(1..=200).contains(&per_page) {
+        return Err(ServiceError::validation("per_page", "must be between 1 and 200"));
+    }
+    Ok((page, per_page))
+}
+
+/// Opens and migrates the database and derives the keys: everything but the listener.
+pub async fn open_state(settings: Settings) -> anyhow::Result<AppState> {
+    let db = Db::connect(&settings.database_url)
+        .await
+        .with_context(|| format!("opening {}", settings::redact_url(&settings.database_url)))?;
+    db.migrate().await.context("migrating the database")?;
+    let secret = match &settings.secret_key {
+        Some(s) => s.expose_secret().as_bytes().to_vec(),
+        None => crypto::load_or_create_secret(&settings.data_dir)?,
+    };
+    let keys = crypto::Keys::from_secret(&secret);
+    Ok(AppState::new(db, keys, settings))
+}
+
+/// Paths served by the API (with JSON errors); every other path belongs to the SPA.
+fn is_api_path(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/") || path == "/healthz" || path == "/metrics"
+}
+
+/// The whole HTTP surface: API, Swagger UI, CODO compatibility, health, and the SPA
+/// (whose client-side routes such as `/tasks/42` fall back to `index.html`).
+pub fn app(state: AppState, server_url: &str, static_dir: &str) -> impl poem::Endpoint {
+    let api = routes::openapi_service(&format!("{server_url}/"));
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    let max_body = state.settings.max_body_bytes;
+    let spa = Arc::new(StaticFilesEndpoint::new(static_dir).index_file("index.html").fallback_to_index());
+    Route::new()
+        .nest("/", api)
+        .at("/api/openapi.json", spec)
+        .nest("/api/docs", docs)
+        .at("/api/task/v2/task/accept/", get(codo::accept_get).post(codo::accept_post))
+        .at("/api/task/v2/task/accept", get(codo::accept_get).post(codo::accept_post))
+        .at("/api/task/accept", get(codo::accept_get).post(codo::accept_post))
+        .at("/api/task/accept/", get(codo::accept_get).post(codo::accept_post))
+        .around(move |ep, req| {
+            let spa = spa.clone();
+            async move {
+                // Declared sizes are refused before reading; undeclared (chunked) bodies are
+                // cut off at the same limit by `http::payload::read_limited`.
+                let declared = req.header("content-length").and_then(|v| v.parse::<usize>().ok());
+                if declared.is_some_and(|len| len > max_body) {
+                    let message = format!("request body is larger than {max_body} bytes");
+                    return Ok(http::error::json_error(poem::http::StatusCode::PAYLOAD_TOO_LARGE, message));
+                }
+                if is_api_path(req.uri().path()) {
+                    http::error::json_errors(ep, req).await
+                } else {
+                    spa.call(req).await.map(IntoResponse::into_response)
+                }
+            }
+        })
+        .with(Tracing)
+        .data(state)
+}
+
+/// A running server: its address, and a handle to stop it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets requests in flight finish (up to 10 s), stops background loops.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        self.server.await??;
+        for b in self.background {
+            let _ = b.await;
+        }
+        self.state.db.close().await;
+        Ok(())
+    }
+
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let mut stop = self.stop.subscribe();
+        tokio::select! {
+            r = async { let _ = stop.changed().await; } => r,
+        }
+        self.shutdown().await
+    }
+
+    pub fn stopper(&self) -> watch::Sender<bool> {
+        self.stop.clone()
+    }
+}
+
+/// Starts the server on `settings.bind` and returns once it is listening.
+pub async fn start(settings: Settings, static_dir: &str) -> anyhow::Result<Running> {
+    let bind = settings.bind.clone();
+    let public_url = settings.public_url.clone();
+    let state = open_state(settings).await?;
+    let generated = accounts::service::bootstrap_admin(&state).await?;
+
+    let acceptor = TcpListener::bind(bind.clone()).into_acceptor().await.with_context(|| format!("binding {bind}"))?;
+    let addr = acceptor
+        .local_addr()
+        .into_iter()
+        .find_map(|a| a.as_socket_addr().copied())
+        .context("listener has no socket address")?;
+    let url = public_url.unwrap_or_else(|| format!("http://{addr}"));
+    let (stop, stop_rx) = watch::channel(false);
+
+    let background = vec![tokio::spawn(tasks::expiry::run(state.clone(), stop_rx.clone()))];
+    let endpoint = app(state.clone(), &url, static_dir);
+    let mut shutdown = stop_rx.clone();
+    let server = tokio::spawn(async move {
+        poem::Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(
+                endpoint,
+                async move {
+                    let _ = shutdown.changed().await;
+                },
+                Some(Duration::from_secs(10)),
+            )
+            .await
+    });
+
+    tracing::info!("Taskgate is listening on {url}  (API docs: {url}/api/docs)");
+    match (&generated, state.settings.admin_password.is_some()) {
+        (Some(pw), _) => tracing::warn!(
+            "first start: created user `admin` with password `{pw}`. Log in at {url} and change it; it is not shown again"
+        ),
+        (None, true) => tracing::info!("log in as `admin` with the password in TASKGATE_ADMIN_PASSWORD"),
+        (None, false) => tracing::info!("log in with your account (add one with `taskgate user add`)"),
+    }
+    Ok(Running { addr, state, stop, server, background })
+}

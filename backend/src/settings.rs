@@ -1,0 +1,183 @@
+//! Server settings: defaults, then `taskgate.toml`, then `TASKGATE_*` environment.
+
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid {path}: {source}")]
+    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    #[error("invalid {name}: {message}")]
+    Invalid { name: &'static str, message: String },
+}
+
+/// Everything the server reads from its configuration.
+#[derive(Clone)]
+pub struct Settings {
+    pub bind: String,
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub secret_key: Option<SecretString>,
+    pub admin_password: Option<SecretString>,
+    pub smtp_url: Option<SecretString>,
+    pub public_url: Option<String>,
+    /// Zone in which `YYYY-mm-dd HH:MM:SS` times without an offset are read.
+    pub timezone: chrono_tz::Tz,
+    pub session_ttl_secs: i64,
+    pub max_body_bytes: usize,
+    /// Failed logins allowed per user and address within `login_window_secs`.
+    pub login_max_failures: u32,
+    pub login_window_secs: u64,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("bind", &self.bind)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("data_dir", &self.data_dir)
+            .field("public_url", &self.public_url)
+            .field("timezone", &self.timezone)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `postgres://user:pw@host/db` → `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &creds[..colon], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    bind: Option<String>,
+    database_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    secret_key: Option<String>,
+    admin_password: Option<String>,
+    smtp_url: Option<String>,
+    public_url: Option<String>,
+    timezone: Option<String>,
+    session_ttl_secs: Option<i64>,
+    max_body_bytes: Option<usize>,
+    login_max_failures: Option<u32>,
+    login_window_secs: Option<u64>,
+}
+
+impl Settings {
+    /// Reads `path` (or `./taskgate.toml` when it exists) and the process environment.
+    pub fn load(path: Option<&Path>) -> Result<Settings, SettingsError> {
+        let default_path = Path::new("taskgate.toml");
+        let path = path.or(default_path.exists().then_some(default_path));
+        let file = match path {
+            Some(p) => Some(
+                std::fs::read_to_string(p).map_err(|source| SettingsError::Read { path: p.to_path_buf(), source })?,
+            ),
+            None => None,
+        };
+        Self::from_sources(file.as_deref(), path, |name| std::env::var(name).ok())
+    }
+
+    /// Builds settings from a file's text and an environment lookup (testable without globals).
+    pub fn from_sources(
+        file_text: Option<&str>,
+        file_path: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, SettingsError> {
+        let file: FileSettings = match file_text {
+            Some(text) => toml::from_str(text).map_err(|e| SettingsError::Parse {
+                path: file_path.map(Path::to_path_buf).unwrap_or_default(),
+                source: Box::new(e),
+            })?,
+            None => FileSettings::default(),
+        };
+        let pick = |env_name: &str, from_file: Option<String>| env(env_name).filter(|v| !v.is_empty()).or(from_file);
+        let number = |name: &'static str, text: Option<String>| -> Result<Option<i64>, SettingsError> {
+            text.map(|t| {
+                t.trim()
+                    .parse::<i64>()
+                    .map_err(|_| SettingsError::Invalid { name, message: format!("{t:?} is not a number") })
+            })
+            .transpose()
+        };
+
+        let data_dir = pick("TASKGATE_DATA_DIR", file.data_dir.map(|p| p.display().to_string()))
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("data"));
+        let default_db = format!("sqlite://{}/taskgate.db", data_dir.display());
+        let timezone_name = pick("TASKGATE_TIMEZONE", file.timezone).unwrap_or_else(|| "UTC".into());
+        let timezone = timezone_name.parse().map_err(|_| SettingsError::Invalid {
+            name: "TASKGATE_TIMEZONE",
+            message: format!("{timezone_name:?} is not an IANA time zone such as Asia/Shanghai"),
+        })?;
+        let settings = Settings {
+            bind: pick("TASKGATE_BIND", file.bind).unwrap_or_else(|| "127.0.0.1:8080".into()),
+            database_url: pick("DATABASE_URL", file.database_url).unwrap_or(default_db),
+            data_dir,
+            secret_key: pick("TASKGATE_SECRET_KEY", file.secret_key).map(SecretString::from),
+            admin_password: pick("TASKGATE_ADMIN_PASSWORD", file.admin_password).map(SecretString::from),
+            smtp_url: pick("TASKGATE_SMTP_URL", file.smtp_url).map(SecretString::from),
+            public_url: pick("TASKGATE_PUBLIC_URL", file.public_url),
+            timezone,
+            session_ttl_secs: number("TASKGATE_SESSION_TTL_SECS", env("TASKGATE_SESSION_TTL_SECS"))?
+                .or(file.session_ttl_secs)
+                .unwrap_or(12 * 3600),
+            max_body_bytes: number("TASKGATE_MAX_BODY_BYTES", env("TASKGATE_MAX_BODY_BYTES"))?
+                .map(|n| n as usize)
+                .or(file.max_body_bytes)
+                .unwrap_or(1024 * 1024),
+            login_max_failures: file.login_max_failures.unwrap_or(10),
+            login_window_secs: file.login_window_secs.unwrap_or(300),
+        };
+        if settings.session_ttl_secs <= 0 {
+            return Err(SettingsError::Invalid { name: "session_ttl_secs", message: "must be positive".into() });
+        }
+        if !(settings.database_url.starts_with("sqlite:") || settings.database_url.starts_with("postgres")) {
+            return Err(SettingsError::Invalid {
+                name: "DATABASE_URL",
+                message: "must start with sqlite:// or postgres://".into(),
+            });
+        }
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_wins_over_the_file() {
+        let file = "bind = \"0.0.0.0:9000\"\ntimezone = \"Asia/Shanghai\"\n";
+        let s =
+            Settings::from_sources(Some(file), None, |k| (k == "TASKGATE_BIND").then(|| "127.0.0.1:1".into())).unwrap();
+        assert_eq!(s.bind, "127.0.0.1:1");
+        assert_eq!(s.timezone, chrono_tz::Asia::Shanghai);
+        assert_eq!(s.database_url, "sqlite://data/taskgate.db");
+    }
+
+    #[test]
+    fn unknown_file_keys_and_bad_zones_are_refused() {
+        assert!(Settings::from_sources(Some("bnd = 1"), None, |_| None).is_err());
+        assert!(Settings::from_sources(None, None, |k| (k == "TASKGATE_TIMEZONE").then(|| "Mars/Base".into())).is_err());
+    }
+
+    #[test]
+    fn database_password_is_redacted() {
+        assert_eq!(redact_url("postgres://tg:hunter2@db:5432/tg"), "postgres://tg:***@db:5432/tg");
+        assert_eq!(redact_url("sqlite://data/taskgate.db"), "sqlite://data/taskgate.db");
+    }
+}

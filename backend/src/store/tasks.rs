@@ -1,0 +1,264 @@
+//! Tasks and their approval records.
+//!
+//! Status changes are compare-and-set (`WHERE status = $expected`), so two people acting
+//! on one task at once cannot both win: the loser sees zero rows changed and gets a 409.
+
+use sqlx::{AnyConnection, AssertSqlSafe};
+
+use super::{now_ms, Db, StoreResult};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TaskRow {
+    pub id: i64,
+    pub name: String,
+    pub template_id: i64,
+    pub template_name: String,
+    pub template_snapshot: String,
+    /// JSON map; values of secret parameters are encrypted (`v1:…`).
+    pub args: String,
+    pub hosts: String,
+    pub submitter: String,
+    pub executor: String,
+    pub details: String,
+    pub associated_users: String,
+    pub schedule: String,
+    pub exec_time: i64,
+    pub status: String,
+    pub concurrency: i64,
+    pub source: String,
+    pub approval_id: Option<i64>,
+    pub approval_deadline: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const TASK_COLUMNS: &str = "id, name, template_id, template_name, template_snapshot, args, hosts, submitter,
+    executor, details, associated_users, schedule, exec_time, status, concurrency, source, approval_id,
+    approval_deadline, created_at, updated_at";
+
+/// Inserts a task inside the caller's transaction and returns its id.
+pub async fn insert(conn: &mut AnyConnection, t: &TaskRow) -> StoreResult<i64> {
+    let now = now_ms();
+    Ok(sqlx::query_scalar(
+        "INSERT INTO tasks (name, template_id, template_name, template_snapshot, args, hosts, submitter, executor,
+            details, associated_users, schedule, exec_time, status, concurrency, source, approval_id,
+            approval_deadline, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, NULL, $16, $17, $17)
+         RETURNING id",
+    )
+    .bind(&t.name)
+    .bind(t.template_id)
+    .bind(&t.template_name)
+    .bind(&t.template_snapshot)
+    .bind(&t.args)
+    .bind(&t.hosts)
+    .bind(&t.submitter)
+    .bind(&t.executor)
+    .bind(&t.details)
+    .bind(&t.associated_users)
+    .bind(&t.schedule)
+    .bind(t.exec_time)
+    .bind(&t.status)
+    .bind(t.concurrency)
+    .bind(&t.source)
+    .bind(t.approval_deadline)
+    .bind(now)
+    .fetch_one(conn)
+    .await?)
+}
+
+pub async fn get(db: &Db, id: i64) -> StoreResult<TaskRow> {
+    let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1");
+    Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_one(&db.pool).await?)
+}
+
+/// Moves a task from `from` to `to`, optionally setting its current approval.
+/// Returns false when the task was no longer in `from`.
+pub async fn transition(
+    conn: &mut AnyConnection,
+    id: i64,
+    from: &str,
+    to: &str,
+    approval_id: Option<i64>,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE tasks SET status = $1, approval_id = COALESCE($2, approval_id), updated_at = $3
+         WHERE id = $4 AND status = $5",
+    )
+    .bind(to)
+    .bind(approval_id)
+    .bind(now_ms())
+    .bind(id)
+    .bind(from)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Rewrites what a not-yet-started task will do. The approval is dropped: it was given
+/// for the old contents. Returns false when the task left `expected_status` meanwhile.
+pub async fn update_contents(conn: &mut AnyConnection, t: &TaskRow, expected_status: &str) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE tasks SET name = $1, args = $2, hosts = $3, exec_time = $4, details = $5, concurrency = $6,
+            status = $7, approval_id = $8, approval_deadline = $9, updated_at = $10
+         WHERE id = $11 AND status = $12",
+    )
+    .bind(&t.name)
+    .bind(&t.args)
+    .bind(&t.hosts)
+    .bind(t.exec_time)
+    .bind(&t.details)
+    .bind(t.concurrency)
+    .bind(&t.status)
+    .bind(t.approval_id)
+    .bind(t.approval_deadline)
+    .bind(now_ms())
+    .bind(t.id)
+    .bind(expected_status)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApprovalRow {
+    pub id: i64,
+    pub task_id: i64,
+    pub decision: String,
+    pub actor: String,
+    pub comment: String,
+    pub digest: String,
+    pub at: i64,
+}
+
+pub async fn insert_approval(
+    conn: &mut AnyConnection,
+    task_id: i64,
+    decision: &str,
+    actor: &str,
+    comment: &str,
+    digest: &str,
+) -> StoreResult<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO task_approvals (task_id, decision, actor, comment, digest, at) VALUES ($1, $2, $3, $4, $5, $6)
+         RETURNING id",
+    )
+    .bind(task_id)
+    .bind(decision)
+    .bind(actor)
+    .bind(comment)
+    .bind(digest)
+    .bind(now_ms())
+    .fetch_one(conn)
+    .await?)
+}
+
+pub async fn get_approval(db: &Db, id: i64) -> StoreResult<ApprovalRow> {
+    Ok(sqlx::query_as("SELECT id, task_id, decision, actor, comment, digest, at FROM task_approvals WHERE id = $1")
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await?)
+}
+
+#[derive(Debug, Default)]
+pub struct TaskFilter {
+    pub statuses: Vec<String>,
+    pub template_id: Option<i64>,
+    pub submitter: Option<String>,
+    /// Case-insensitive text in the name, details or template name, or the exact id.
+    pub text: Option<String>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TaskSummaryRow {
+    pub id: i64,
+    pub name: String,
+    pub template_id: i64,
+    pub template_name: String,
+    pub status: String,
+    pub schedule: String,
+    pub submitter: String,
+    pub exec_time: i64,
+    pub created_at: i64,
+}
+
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// One page of tasks, newest first, and the number matching the filter.
+pub async fn list(db: &Db, f: &TaskFilter) -> StoreResult<(Vec<TaskSummaryRow>, i64)> {
+    let mut clauses = Vec::new();
+    let mut binds = Vec::new();
+    let next = |b: Bind, binds: &mut Vec<Bind>| {
+        binds.push(b);
+        format!("${}", binds.len())
+    };
+    if !f.statuses.is_empty() {
+        let marks: Vec<String> = f.statuses.iter().map(|s| next(Bind::Text(s.clone()), &mut binds)).collect();
+        clauses.push(format!("status IN ({})", marks.join(", ")));
+    }
+    if let Some(t) = f.template_id {
+        clauses.push(format!("template_id = {}", next(Bind::Int(t), &mut binds)));
+    }
+    if let Some(s) = &f.submitter {
+        clauses.push(format!("submitter = {}", next(Bind::Text(s.clone()), &mut binds)));
+    }
+    if let Some(q) = f.text.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let escaped = q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let like = next(Bind::Text(format!("%{escaped}%")), &mut binds);
+        let by_id = match q.parse::<i64>() {
+            Ok(id) => format!(" OR id = {}", next(Bind::Int(id), &mut binds)),
+            Err(_) => String::new(),
+        };
+        clauses.push(format!(
+            "(LOWER(name) LIKE {like} ESCAPE '\\' OR LOWER(details) LIKE {like} ESCAPE '\\' \
+             OR LOWER(template_name) LIKE {like} ESCAPE '\\'{by_id})"
+        ));
+    }
+    let where_sql = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
+
+    let count_sql = format!("SELECT COUNT(*) FROM tasks {where_sql}");
+    let mut count = sqlx::query_scalar::<_, i64>(AssertSqlSafe(count_sql));
+    for b in &binds {
+        count = match b {
+            Bind::Text(s) => count.bind(s.clone()),
+            Bind::Int(i) => count.bind(*i),
+        };
+    }
+    let total = count.fetch_one(&db.pool).await?;
+
+    let limit = next(Bind::Int(f.limit), &mut binds);
+    let offset = next(Bind::Int(f.offset), &mut binds);
+    let page_sql = format!(
+        "SELECT id, name, template_id, template_name, status, schedule, submitter, exec_time, created_at
+         FROM tasks {where_sql} ORDER BY created_at DESC, id DESC LIMIT {limit} OFFSET {offset}"
+    );
+    let mut page = sqlx::query_as::<_, TaskSummaryRow>(AssertSqlSafe(page_sql));
+    for b in binds {
+        page = match b {
+            Bind::Text(s) => page.bind(s),
+            Bind::Int(i) => page.bind(i),
+        };
+    }
+    Ok((page.fetch_all(&db.pool).await?, total))
+}
+
+/// Tasks still waiting for approval whose deadline has passed.
+pub async fn overdue_approvals(db: &Db, now: i64) -> StoreResult<Vec<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM tasks WHERE status = 'new' AND approval_deadline IS NOT NULL AND approval_deadline <= $1
+         ORDER BY approval_deadline",
+    )
+    .bind(now)
+    .fetch_all(&db.pool)
+    .await?)
+}
+
+/// The earliest approval deadline still ahead, so the sweeper can sleep until then.
+pub async fn next_approval_deadline(db: &Db) -> StoreResult<Option<i64>> {
+    Ok(sqlx::query_scalar("SELECT MIN(approval_deadline) FROM tasks WHERE status = 'new'").fetch_one(&db.pool).await?)
+}

@@ -1,0 +1,106 @@
+//! Approve, reject, cancel: the moves of a task before it runs, and who may make them.
+
+use api_types::{validate, Scope, Task, TaskStatus};
+use serde_json::json;
+
+use super::service::{current_digest, get, parse_status, snapshot_of};
+use crate::accounts::Principal;
+use crate::audit;
+use crate::error::{NotFoundExt, ServiceError, ServiceResult};
+use crate::policy;
+use crate::state::AppState;
+use crate::store::{self, tasks::TaskRow};
+
+/// Approvers and admins may decide; so may members of the template's approver group
+/// (with a login session or a token holding `task:approve`).
+fn may_decide(who: &Principal, row: &TaskRow) -> ServiceResult<()> {
+    if who.can(Scope::TaskApprove) {
+        return Ok(());
+    }
+    let group = snapshot_of(row)?.approver_group;
+    let in_group = group.as_ref().is_some_and(|g| who.groups.contains(g));
+    let token_allows = who.scopes.as_ref().is_none_or(|s| s.contains(&Scope::TaskApprove));
+    if in_group && token_allows {
+        return Ok(());
+    }
+    match group {
+        Some(g) => Err(ServiceError::Forbidden(format!(
+            "approving task {} needs the approver role or membership of group {g:?}",
+            row.id
+        ))),
+        None => who.require(Scope::TaskApprove),
+    }
+}
+
+fn invalid(row: &TaskRow, action: &'static str) -> ServiceError {
+    ServiceError::InvalidTransition { id: row.id, action, from: row.status.clone() }
+}
+
+async fn decide(
+    state: &AppState,
+    who: &Principal,
+    id: i64,
+    approve: bool,
+    comment: Option<String>,
+) -> ServiceResult<Task> {
+    who.require(Scope::Read)?;
+    let action = if approve { "approve" } else { "reject" };
+    let comment = comment.unwrap_or_default();
+    validate::text("comment", &comment, 4000)?;
+    let row = store::tasks::get(&state.db, id).await.or_not_found("task", id)?;
+    may_decide(who, &row)?;
+    if parse_status(&row.status)? != TaskStatus::New {
+        return Err(invalid(&row, action));
+    }
+    if approve && row.submitter == who.username && !policy::get(state).await?.allow_self_approval {
+        return Err(ServiceError::Forbidden(format!(
+            "{} submitted task {id}; another person must approve it",
+            who.username
+        )));
+    }
+    let digest = current_digest(state, &row)?;
+    let (decision, to) = if approve { ("approved", TaskStatus::Ready) } else { ("rejected", TaskStatus::Rejected) };
+    let mut tx = state.db.begin_write().await?;
+    let approval_id = store::tasks::insert_approval(&mut tx, id, decision, &who.username, &comment, &digest).await?;
+    if !store::tasks::transition(&mut tx, id, TaskStatus::New.as_str(), to.as_str(), Some(approval_id)).await? {
+        drop(tx);
+        let now = store::tasks::get(&state.db, id).await?;
+        return Err(invalid(&now, action));
+    }
+    audit::record(&mut tx, who, &format!("task.{action}"), "task", id, json!({"comment": comment, "digest": digest}))
+        .await?;
+    tx.commit().await?;
+    get(state, who, id).await
+}
+
+pub async fn approve(state: &AppState, who: &Principal, id: i64, comment: Option<String>) -> ServiceResult<Task> {
+    decide(state, who, id, true, comment).await
+}
+
+pub async fn reject(state: &AppState, who: &Principal, id: i64, comment: Option<String>) -> ServiceResult<Task> {
+    decide(state, who, id, false, comment).await
+}
+
+/// The submitter, approvers and admins may cancel a task that has not started.
+pub async fn cancel(state: &AppState, who: &Principal, id: i64, comment: Option<String>) -> ServiceResult<Task> {
+    who.require(Scope::TaskSubmit)?;
+    let comment = comment.unwrap_or_default();
+    validate::text("comment", &comment, 4000)?;
+    let row = store::tasks::get(&state.db, id).await.or_not_found("task", id)?;
+    if row.submitter != who.username && !who.can(Scope::TaskApprove) {
+        return Err(ServiceError::Forbidden("only the submitter, an approver or an admin may cancel a task".into()));
+    }
+    let from = parse_status(&row.status)?;
+    if !matches!(from, TaskStatus::New | TaskStatus::Ready) {
+        return Err(invalid(&row, "cancel"));
+    }
+    let mut tx = state.db.begin_write().await?;
+    if !store::tasks::transition(&mut tx, id, from.as_str(), TaskStatus::Cancelled.as_str(), None).await? {
+        drop(tx);
+        let now = store::tasks::get(&state.db, id).await?;
+        return Err(invalid(&now, "cancel"));
+    }
+    audit::record(&mut tx, who, "task.cancel", "task", id, json!({"comment": comment, "from": from.as_str()})).await?;
+    tx.commit().await?;
+    get(state, who, id).await
+}

@@ -1,0 +1,264 @@
+//! Checking what a submitter gives against the template snapshot: arguments, hosts and
+//! `exec_time`. Pure functions, so every rule is tested without a server.
+
+use std::collections::BTreeMap;
+
+use api_types::{validate, ParamType};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone};
+
+use crate::catalogue::templates::Snapshot;
+use crate::crypto::Keys;
+use crate::error::{ServiceError, ServiceResult};
+
+pub const MASK: &str = "******";
+
+/// Applies defaults, refuses unknown keys, and checks every value against its rules.
+pub fn check_args(snapshot: &Snapshot, given: &BTreeMap<String, String>) -> ServiceResult<BTreeMap<String, String>> {
+    if let Some(unknown) = given.keys().find(|k| !snapshot.params.iter().any(|p| &p.key == *k)) {
+        let known: Vec<&str> = snapshot.params.iter().map(|p| p.key.as_str()).collect();
+        let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+        return Err(ServiceError::validation(
+            format!("args.{unknown}"),
+            format!("template {:?} has no parameter {unknown:?}; it takes: {known}", snapshot.name),
+        ));
+    }
+    let mut args = BTreeMap::new();
+    for p in &snapshot.params {
+        let field = format!("args.{}", p.key);
+        let value = match given.get(&p.key).or(p.default.as_ref()) {
+            Some(v) if v.is_empty() && p.required => {
+                return Err(ServiceError::validation(field, format!("{} ({}) is required", p.label, p.key)))
+            }
+            Some(v) => v.clone(),
+            None if p.required => {
+                return Err(ServiceError::validation(field, format!("{} ({}) is required", p.label, p.key)))
+            }
+            None => continue,
+        };
+        if !(value.is_empty() && !p.required) {
+            validate::param_value(&field, p, &value)?;
+        }
+        let value = if p.param_type == ParamType::Bool {
+            validate::parse_bool(&value).map(|b| b.to_string()).unwrap_or(value)
+        } else {
+            value
+        };
+        args.insert(p.key.clone(), value);
+    }
+    Ok(args)
+}
+
+/// Every host group the template uses gets at least one host; no other group is named.
+pub fn check_hosts(
+    snapshot: &Snapshot,
+    given: &BTreeMap<String, Vec<String>>,
+) -> ServiceResult<BTreeMap<String, Vec<String>>> {
+    let expected: Vec<&String> = snapshot.host_groups().collect();
+    if let Some(extra) = given.keys().find(|g| !expected.contains(g)) {
+        let list = expected.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(", ");
+        return Err(ServiceError::validation(
+            format!("hosts.{extra}"),
+            format!(
+                "template {:?} has no host group {extra:?}; its groups are: {}",
+                snapshot.name,
+                if list.is_empty() { "none (local only)".into() } else { list }
+            ),
+        ));
+    }
+    let mut hosts = BTreeMap::new();
+    for g in expected {
+        let field = format!("hosts.{g}");
+        let list = given
+            .get(g)
+            .filter(|l| !l.is_empty())
+            .ok_or_else(|| ServiceError::validation(&field, format!("group {g} needs at least one host")))?;
+        if list.len() > 10_000 {
+            return Err(ServiceError::validation(&field, "at most 10000 hosts per group"));
+        }
+        let mut seen = Vec::with_capacity(list.len());
+        for (i, h) in list.iter().enumerate() {
+            let h = h.trim();
+            validate::host_entry(&format!("{field}[{i}]"), h)?;
+            if seen.iter().any(|s: &String| s == h) {
+                return Err(ServiceError::validation(format!("{field}[{i}]"), format!("{h} is listed twice")));
+            }
+            seen.push(h.to_string());
+        }
+        hosts.insert(g.clone(), seen);
+    }
+    Ok(hosts)
+}
+
+/// RFC 3339, or `YYYY-mm-dd HH:MM[:SS]` (CODO's form, digits may be unpadded) read in `tz`.
+pub fn parse_exec_time(field: &str, text: &str, tz: chrono_tz::Tz) -> ServiceResult<i64> {
+    let text = text.trim();
+    let bad = || {
+        ServiceError::validation(
+            field,
+            format!("{text:?} is not a time; use RFC 3339 (2026-01-31T18:00:00+08:00) or 2026-01-31 18:00:00"),
+        )
+    };
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.timestamp_millis());
+    }
+    let naive = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S%.f"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+        .or_else(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)))
+        .ok_or_else(bad)?;
+    match tz.from_local_datetime(&naive) {
+        chrono::LocalResult::Single(t) => Ok(t.timestamp_millis()),
+        chrono::LocalResult::Ambiguous(..) => Err(ServiceError::validation(
+            field,
+            format!("{text} happens twice in {tz} (clocks go back); give an offset"),
+        )),
+        chrono::LocalResult::None => {
+            Err(ServiceError::validation(field, format!("{text} does not exist in {tz} (clocks go forward)")))
+        }
+    }
+}
+
+fn is_secret(snapshot: &Snapshot, key: &str) -> bool {
+    snapshot.params.iter().any(|p| p.key == key && p.secret)
+}
+
+/// Encrypts the values of secret parameters for storage.
+pub fn seal_args(keys: &Keys, snapshot: &Snapshot, args: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    args.iter().map(|(k, v)| (k.clone(), if is_secret(snapshot, k) { keys.encrypt(v) } else { v.clone() })).collect()
+}
+
+/// Decrypts stored arguments (for the digest and, later, the executor).
+pub fn open_args(
+    keys: &Keys,
+    snapshot: &Snapshot,
+    stored: &BTreeMap<String, String>,
+) -> ServiceResult<BTreeMap<String, String>> {
+    stored
+        .iter()
+        .map(|(k, v)| {
+            let v = if is_secret(snapshot, k) && Keys::is_encrypted(v) {
+                keys.decrypt(v).map_err(anyhow::Error::new)?
+            } else {
+                v.clone()
+            };
+            Ok((k.clone(), v))
+        })
+        .collect()
+}
+
+/// What responses show: secret values replaced by a mask.
+pub fn mask_args(snapshot: &Snapshot, stored: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    stored.iter().map(|(k, v)| (k.clone(), if is_secret(snapshot, k) { MASK.to_string() } else { v.clone() })).collect()
+}
+
+/// The digest an approval is bound to: keyed SHA-256 over the snapshot, the plain
+/// arguments and the hosts, in a canonical (sorted-key) JSON form.
+pub fn digest(
+    keys: &Keys,
+    snapshot: &Snapshot,
+    args: &BTreeMap<String, String>,
+    hosts: &BTreeMap<String, Vec<String>>,
+) -> String {
+    let doc = serde_json::json!({ "template": snapshot, "args": args, "hosts": hosts });
+    keys.digest(doc.to_string().as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::{aliases::implicit, templates::SnapshotStep};
+    use api_types::{Alias, OnFailure, Strategy, Trigger};
+
+    fn snapshot(params: Vec<Alias>, groups: &[&str]) -> Snapshot {
+        Snapshot {
+            template_id: 1,
+            name: "deploy".into(),
+            strategy: Strategy::Free,
+            canary_size: 1,
+            raw_params: false,
+            approver_group: None,
+            approval_timeout_secs: None,
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            steps: vec![SnapshotStep {
+                name: "s".into(),
+                group: groups[0].into(),
+                command_id: None,
+                interpreter: "bash".into(),
+                body: "true".into(),
+                timeout_secs: 5,
+                retries: 0,
+                on_failure: OnFailure::Stop,
+                trigger: Trigger::Auto,
+            }],
+            params,
+        }
+    }
+
+    fn args(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn field_of(e: ServiceError) -> String {
+        match e {
+            ServiceError::Validation(f) => f.field,
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_fill_in_and_unknown_keys_are_refused() {
+        let env = Alias { default: Some("qa".into()), required: false, ..implicit("ENV") };
+        let s = snapshot(vec![implicit("TAG"), env], &["1"]);
+        let got = check_args(&s, &args(&[("TAG", "v1")])).unwrap();
+        assert_eq!(got, args(&[("ENV", "qa"), ("TAG", "v1")]));
+        assert_eq!(field_of(check_args(&s, &args(&[("TAG", "v1"), ("TGA", "x")])).unwrap_err()), "args.TGA");
+        assert_eq!(field_of(check_args(&s, &args(&[])).unwrap_err()), "args.TAG");
+    }
+
+    #[test]
+    fn every_group_needs_hosts_and_no_others_are_named() {
+        let s = snapshot(vec![], &["1", "local", "2"]);
+        let mut hosts = BTreeMap::new();
+        hosts.insert("1".to_string(), vec!["10.0.0.1".to_string()]);
+        assert_eq!(field_of(check_hosts(&s, &hosts).unwrap_err()), "hosts.2");
+        hosts.insert("2".to_string(), vec!["10.0.0.2".to_string()]);
+        assert!(check_hosts(&s, &hosts).is_ok());
+        hosts.insert("3".to_string(), vec!["10.0.0.3".to_string()]);
+        assert_eq!(field_of(check_hosts(&s, &hosts).unwrap_err()), "hosts.3");
+    }
+
+    #[test]
+    fn exec_time_reads_codo_form_in_the_server_zone() {
+        let shanghai = chrono_tz::Asia::Shanghai;
+        let codo = parse_exec_time("exec_time", "2019-5-24 09:09:50", shanghai).unwrap();
+        let rfc = parse_exec_time("exec_time", "2019-05-24T01:09:50Z", chrono_tz::UTC).unwrap();
+        assert_eq!(codo, rfc);
+        assert!(parse_exec_time("exec_time", "tomorrow", shanghai).is_err());
+    }
+
+    #[test]
+    fn secrets_are_sealed_masked_and_opened() {
+        let keys = Keys::from_secret(b"k");
+        let pw = Alias { secret: true, ..implicit("DB_PASSWORD") };
+        let s = snapshot(vec![pw, implicit("TAG")], &["1"]);
+        let plain = args(&[("DB_PASSWORD", "hunter2"), ("TAG", "v1")]);
+        let sealed = seal_args(&keys, &s, &plain);
+        assert_ne!(sealed["DB_PASSWORD"], "hunter2");
+        assert_eq!(sealed["TAG"], "v1");
+        assert_eq!(mask_args(&s, &sealed)["DB_PASSWORD"], MASK);
+        assert_eq!(open_args(&keys, &s, &sealed).unwrap(), plain);
+    }
+
+    #[test]
+    fn digest_changes_with_args_and_hosts() {
+        let keys = Keys::from_secret(b"k");
+        let s = snapshot(vec![implicit("TAG")], &["1"]);
+        let mut hosts = BTreeMap::new();
+        hosts.insert("1".to_string(), vec!["a".to_string()]);
+        let d1 = digest(&keys, &s, &args(&[("TAG", "v1")]), &hosts);
+        assert_eq!(d1, digest(&keys, &s, &args(&[("TAG", "v1")]), &hosts));
+        assert_ne!(d1, digest(&keys, &s, &args(&[("TAG", "v2")]), &hosts));
+        hosts.insert("1".to_string(), vec!["b".to_string()]);
+        assert_ne!(d1, digest(&keys, &s, &args(&[("TAG", "v1")]), &hosts));
+    }
+}

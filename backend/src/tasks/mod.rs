@@ -1,0 +1,9 @@
+//! Tasks: submission, approval, cancellation, listing; the rules of a task's life before
+//! it runs.
+
+pub mod decisions;
+pub mod expiry;
+pub mod inputs;
+pub mod service;
+
+pub use service::{get, list, submit, update, ListQuery, Submission};

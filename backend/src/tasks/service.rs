@@ -1,0 +1,350 @@
+//! Submitting, viewing, listing and editing tasks.
+
+use std::collections::BTreeMap;
+
+use api_types::{validate, Approval, Schedule, Scope, Task, TaskPage, TaskStatus, TaskSummary, TaskUpdate};
+use serde_json::json;
+
+use super::inputs::{self, check_args, check_hosts, parse_exec_time};
+use crate::accounts::Principal;
+use crate::audit;
+use crate::catalogue::templates::{self, Snapshot};
+use crate::error::{NotFoundExt, ServiceError, ServiceResult};
+use crate::policy;
+use crate::state::AppState;
+use crate::store::tasks::{TaskFilter, TaskRow};
+use crate::store::{self, from_json, now_ms, rfc3339, to_json};
+
+/// A task as any front door (API, CODO, schedule, GitLab) hands it in.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub name: Option<String>,
+    pub template_id: i64,
+    pub args: BTreeMap<String, String>,
+    pub hosts: BTreeMap<String, Vec<String>>,
+    pub schedule: Schedule,
+    pub exec_time: Option<String>,
+    pub executor: Option<String>,
+    pub details: Option<String>,
+    pub associated_users: Vec<String>,
+    pub concurrency: Option<i64>,
+    pub source: &'static str,
+}
+
+impl Submission {
+    pub fn from_api(t: api_types::TaskSubmit) -> Self {
+        Submission {
+            name: t.name,
+            template_id: t.template_id,
+            args: t.args,
+            hosts: t.hosts,
+            schedule: t.schedule,
+            exec_time: t.exec_time,
+            executor: t.executor,
+            details: t.details,
+            associated_users: t.associated_users,
+            concurrency: t.concurrency,
+            source: "api",
+        }
+    }
+}
+
+pub const DEFAULT_CONCURRENCY: i64 = 50;
+
+fn check_concurrency(c: i64) -> ServiceResult<i64> {
+    if (1..=1000).contains(&c) {
+        Ok(c)
+    } else {
+        Err(ServiceError::validation("concurrency", "must be between 1 and 1000"))
+    }
+}
+
+fn check_exec_time(state: &AppState, text: Option<&str>) -> ServiceResult<i64> {
+    let now = now_ms();
+    let t = match text.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) => parse_exec_time("exec_time", t, state.settings.timezone)?,
+        None => return Ok(now),
+    };
+    if t > now + 10 * 365 * 86_400_000 {
+        return Err(ServiceError::validation("exec_time", "must be within the next ten years"));
+    }
+    Ok(t)
+}
+
+/// When an approval request made now expires: the template's timeout, else the policy's.
+async fn approval_deadline(state: &AppState, snapshot: &Snapshot) -> ServiceResult<Option<i64>> {
+    let timeout = match snapshot.approval_timeout_secs {
+        Some(t) => Some(t),
+        None => policy::get(state).await?.approval_timeout_secs,
+    };
+    Ok(timeout.map(|t| now_ms() + t * 1000))
+}
+
+pub async fn submit(state: &AppState, who: &Principal, sub: Submission) -> ServiceResult<Task> {
+    who.require(Scope::TaskSubmit)?;
+    let snapshot = match templates::snapshot(state, sub.template_id).await {
+        Err(ServiceError::NotFound { .. }) => {
+            return Err(ServiceError::validation("template_id", format!("template {} does not exist", sub.template_id)))
+        }
+        other => other?,
+    };
+    let args = check_args(&snapshot, &sub.args)?;
+    let hosts = check_hosts(&snapshot, &sub.hosts)?;
+    let exec_time = check_exec_time(state, sub.exec_time.as_deref())?;
+    let name = sub.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| snapshot.name.clone());
+    validate::name("name", &name)?;
+    let details = sub.details.unwrap_or_default();
+    validate::text("details", &details, 4000)?;
+    let executor = sub.executor.unwrap_or_default();
+    validate::text("executor", &executor, 100)?;
+    for (i, u) in sub.associated_users.iter().enumerate() {
+        validate::name(&format!("associated_users[{i}]"), u)?;
+    }
+    let concurrency = check_concurrency(sub.concurrency.unwrap_or(DEFAULT_CONCURRENCY))?;
+    let (status, deadline) = match sub.schedule {
+        Schedule::Ready => (TaskStatus::Ready, None),
+        Schedule::New => (TaskStatus::New, approval_deadline(state, &snapshot).await?),
+    };
+    let row = TaskRow {
+        id: 0,
+        name,
+        template_id: snapshot.template_id,
+        template_name: snapshot.name.clone(),
+        template_snapshot: to_json(&snapshot),
+        args: to_json(&inputs::seal_args(&state.keys, &snapshot, &args)),
+        hosts: to_json(&hosts),
+        submitter: who.username.clone(),
+        executor,
+        details,
+        associated_users: to_json(&sub.associated_users),
+        schedule: sub.schedule.as_str().to_string(),
+        exec_time,
+        status: status.as_str().to_string(),
+        concurrency,
+        source: sub.source.to_string(),
+        approval_id: None,
+        approval_deadline: deadline,
+        created_at: 0,
+        updated_at: 0,
+    };
+    let mut tx = state.db.begin_write().await?;
+    let id = store::tasks::insert(&mut tx, &row).await?;
+    audit::record(
+        &mut tx,
+        who,
+        "task.submit",
+        "task",
+        id,
+        json!({"template_id": row.template_id, "schedule": row.schedule, "source": row.source}),
+    )
+    .await?;
+    // The answer goes out only after this commit: an accepted task is durable.
+    tx.commit().await?;
+    if deadline.is_some() {
+        state.approval_deadlines.notify_one();
+    }
+    tracing::info!(task = id, submitter = %who.username, status = %row.status, "task accepted");
+    get(state, who, id).await
+}
+
+pub(crate) fn parse_status(s: &str) -> ServiceResult<TaskStatus> {
+    TaskStatus::parse(s).ok_or_else(|| anyhow::anyhow!("tasks.status {s:?} is corrupt").into())
+}
+
+pub(crate) fn snapshot_of(row: &TaskRow) -> ServiceResult<Snapshot> {
+    Ok(from_json("tasks.template_snapshot", &row.template_snapshot)?)
+}
+
+/// The digest of what this task would run now.
+pub(crate) fn current_digest(state: &AppState, row: &TaskRow) -> ServiceResult<String> {
+    let snapshot = snapshot_of(row)?;
+    let stored: BTreeMap<String, String> = from_json("tasks.args", &row.args)?;
+    let args = inputs::open_args(&state.keys, &snapshot, &stored)?;
+    let hosts: BTreeMap<String, Vec<String>> = from_json("tasks.hosts", &row.hosts)?;
+    Ok(inputs::digest(&state.keys, &snapshot, &args, &hosts))
+}
+
+async fn to_api(state: &AppState, row: TaskRow) -> ServiceResult<Task> {
+    let snapshot = snapshot_of(&row)?;
+    let stored: BTreeMap<String, String> = from_json("tasks.args", &row.args)?;
+    let approval = match row.approval_id {
+        Some(aid) => {
+            let a = store::tasks::get_approval(&state.db, aid).await?;
+            Some(Approval {
+                decision: a.decision,
+                by: a.actor,
+                at: rfc3339(a.at),
+                comment: a.comment,
+                digest: a.digest,
+            })
+        }
+        None => None,
+    };
+    Ok(Task {
+        id: row.id,
+        digest: current_digest(state, &row)?,
+        status: parse_status(&row.status)?,
+        schedule: Schedule::parse(&row.schedule).unwrap_or(Schedule::New),
+        args: inputs::mask_args(&snapshot, &stored),
+        hosts: from_json("tasks.hosts", &row.hosts)?,
+        associated_users: from_json("tasks.associated_users", &row.associated_users)?,
+        template_snapshot: serde_json::to_value(&snapshot).map_err(anyhow::Error::new)?,
+        name: row.name,
+        template_id: row.template_id,
+        template_name: row.template_name,
+        submitter: row.submitter,
+        executor: row.executor,
+        details: row.details,
+        exec_time: rfc3339(row.exec_time),
+        concurrency: row.concurrency,
+        source: row.source,
+        approval,
+        approval_deadline: row.approval_deadline.map(rfc3339),
+        created_at: rfc3339(row.created_at),
+        updated_at: rfc3339(row.updated_at),
+    })
+}
+
+pub async fn get(state: &AppState, who: &Principal, id: i64) -> ServiceResult<Task> {
+    who.require(Scope::Read)?;
+    let row = store::tasks::get(&state.db, id).await.or_not_found("task", id)?;
+    to_api(state, row).await
+}
+
+#[derive(Debug, Default)]
+pub struct ListQuery {
+    /// Comma-separated statuses.
+    pub status: Option<String>,
+    pub template_id: Option<i64>,
+    pub submitter: Option<String>,
+    pub q: Option<String>,
+    pub page: i64,
+    pub per_page: i64,
+}
+
+pub async fn list(state: &AppState, who: &Principal, q: ListQuery) -> ServiceResult<TaskPage> {
+    who.require(Scope::Read)?;
+    let (page, per_page) = crate::paging(q.page, q.per_page)?;
+    let statuses = match q.status.as_deref().filter(|s| !s.is_empty()) {
+        Some(list) => list
+            .split(',')
+            .map(|s| {
+                TaskStatus::parse(s.trim()).map(|t| t.as_str().to_string()).ok_or_else(|| {
+                    ServiceError::validation(
+                        "status",
+                        format!("{s:?} is not a status; use {}", TaskStatus::ALL.map(|t| t.as_str()).join(", ")),
+                    )
+                })
+            })
+            .collect::<ServiceResult<Vec<_>>>()?,
+        None => vec![],
+    };
+    if let Some(q) = &q.q {
+        validate::text("q", q, 200)?;
+    }
+    let filter = TaskFilter {
+        statuses,
+        template_id: q.template_id,
+        submitter: q.submitter.filter(|s| !s.is_empty()),
+        text: q.q,
+        offset: (page - 1) * per_page,
+        limit: per_page,
+    };
+    let (rows, total) = store::tasks::list(&state.db, &filter).await?;
+    let items = rows
+        .into_iter()
+        .map(|r| {
+            Ok(TaskSummary {
+                status: parse_status(&r.status)?,
+                schedule: Schedule::parse(&r.schedule).unwrap_or(Schedule::New),
+                id: r.id,
+                name: r.name,
+                template_id: r.template_id,
+                template_name: r.template_name,
+                submitter: r.submitter,
+                exec_time: rfc3339(r.exec_time),
+                created_at: rfc3339(r.created_at),
+            })
+        })
+        .collect::<ServiceResult<Vec<_>>>()?;
+    Ok(TaskPage { items, total, page, per_page })
+}
+
+/// Edits a task that has not started. An approved task goes back to `new`: its approval
+/// was for the old contents.
+pub async fn update(state: &AppState, who: &Principal, id: i64, change: TaskUpdate) -> ServiceResult<Task> {
+    who.require(Scope::TaskSubmit)?;
+    let mut row = store::tasks::get(&state.db, id).await.or_not_found("task", id)?;
+    if row.submitter != who.username && !who.is_admin() {
+        return Err(ServiceError::Forbidden("only the submitter or an admin may change a task".into()));
+    }
+    let status = parse_status(&row.status)?;
+    if !matches!(status, TaskStatus::New | TaskStatus::Ready) {
+        return Err(ServiceError::InvalidTransition { id, action: "change", from: row.status });
+    }
+    let snapshot = snapshot_of(&row)?;
+    let mut changed = Vec::new();
+    if let Some(n) = change.name {
+        validate::name("name", &n)?;
+        row.name = n;
+        changed.push("name");
+    }
+    if let Some(given) = change.args {
+        // Secret values left masked keep their stored value.
+        let stored: BTreeMap<String, String> = from_json("tasks.args", &row.args)?;
+        let current = inputs::open_args(&state.keys, &snapshot, &stored)?;
+        let merged: BTreeMap<String, String> = given
+            .into_iter()
+            .map(|(k, v)| {
+                let keep = v == inputs::MASK && current.contains_key(&k);
+                let v = if keep { current[&k].clone() } else { v };
+                (k, v)
+            })
+            .collect();
+        let args = check_args(&snapshot, &merged)?;
+        row.args = to_json(&inputs::seal_args(&state.keys, &snapshot, &args));
+        changed.push("args");
+    }
+    if let Some(h) = change.hosts {
+        row.hosts = to_json(&check_hosts(&snapshot, &h)?);
+        changed.push("hosts");
+    }
+    if let Some(t) = change.exec_time {
+        row.exec_time = check_exec_time(state, Some(&t))?;
+        changed.push("exec_time");
+    }
+    if let Some(d) = change.details {
+        validate::text("details", &d, 4000)?;
+        row.details = d;
+        changed.push("details");
+    }
+    if let Some(c) = change.concurrency {
+        row.concurrency = check_concurrency(c)?;
+        changed.push("concurrency");
+    }
+    let was_approved = row.approval_id.is_some();
+    if was_approved {
+        row.status = TaskStatus::New.as_str().to_string();
+        row.approval_id = None;
+        row.approval_deadline = approval_deadline(state, &snapshot).await?;
+    }
+    let mut tx = state.db.begin_write().await?;
+    if !store::tasks::update_contents(&mut tx, &row, status.as_str()).await? {
+        let now = store::tasks::get(&state.db, id).await?;
+        return Err(ServiceError::InvalidTransition { id, action: "change", from: now.status });
+    }
+    audit::record(
+        &mut tx,
+        who,
+        "task.update",
+        "task",
+        id,
+        json!({"changed": changed, "approval_withdrawn": was_approved}),
+    )
+    .await?;
+    tx.commit().await?;
+    if row.approval_deadline.is_some() {
+        state.approval_deadlines.notify_one();
+    }
+    get(state, who, id).await
+}
