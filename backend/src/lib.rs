@@ -78,15 +78,24 @@ pub fn app(state: AppState, server_url: &str, static_dir: &str) -> impl poem::En
         .at("/api/task/v2/task/accept", get(codo::accept_get).post(codo::accept_post))
         .at("/api/task/accept", get(codo::accept_get).post(codo::accept_post))
         .at("/api/task/accept/", get(codo::accept_get).post(codo::accept_post))
-        .around(move |ep, req| {
+        .around(move |ep, mut req| {
             let spa = spa.clone();
             async move {
-                // Declared sizes are refused before reading; undeclared (chunked) bodies are
-                // cut off at the same limit by `http::payload::read_limited`.
+                // Read the whole body first, bounded: an oversized body (declared or chunked)
+                // is refused here, and an early answer (401, 403) never leaves unread bytes
+                // on a keep-alive connection.
+                let too_large = || {
+                    let message = format!("request body is larger than {max_body} bytes");
+                    Ok(http::error::json_error(poem::http::StatusCode::PAYLOAD_TOO_LARGE, message))
+                };
                 let declared = req.header("content-length").and_then(|v| v.parse::<usize>().ok());
                 if declared.is_some_and(|len| len > max_body) {
-                    let message = format!("request body is larger than {max_body} bytes");
-                    return Ok(http::error::json_error(poem::http::StatusCode::PAYLOAD_TOO_LARGE, message));
+                    return too_large();
+                }
+                match req.take_body().into_bytes_limit(max_body).await {
+                    Ok(bytes) => req.set_body(bytes),
+                    Err(poem::error::ReadBodyError::PayloadTooLarge) => return too_large(),
+                    Err(e) => return Err(e.into()),
                 }
                 if is_api_path(req.uri().path()) {
                     http::error::json_errors(ep, req).await
@@ -95,6 +104,7 @@ pub fn app(state: AppState, server_url: &str, static_dir: &str) -> impl poem::En
                 }
             }
         })
+        .with(poem::middleware::CookieJarManager::new())
         .with(Tracing)
         .data(state)
 }

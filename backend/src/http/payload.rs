@@ -53,7 +53,15 @@ pub fn parse_json<T: DeserializeOwned>(data: &[u8]) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let field = (!matches!(path.as_str(), "." | "?" | "")).then_some(path);
+        let parent = (!matches!(path.as_str(), "." | "?" | "")).then_some(path);
+        // For a missing field serde points at the object; name the field itself.
+        let message = inner.to_string();
+        let named = message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next()).map(str::to_string);
+        let field = match (parent, named) {
+            (Some(p), Some(n)) => Some(format!("{p}.{n}")),
+            (None, Some(n)) => Some(n),
+            (p, None) => p,
+        };
         let message = match inner.classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
                 format!("request body is not valid JSON: {inner}")

@@ -3,7 +3,7 @@
 use api_types::{validate, Scope, Task, TaskStatus};
 use serde_json::json;
 
-use super::service::{current_digest, get, parse_status, snapshot_of};
+use super::service::{current_digest, load, parse_status, snapshot_of};
 use crate::accounts::Principal;
 use crate::audit;
 use crate::error::{NotFoundExt, ServiceError, ServiceResult};
@@ -70,7 +70,7 @@ async fn decide(
     audit::record(&mut tx, who, &format!("task.{action}"), "task", id, json!({"comment": comment, "digest": digest}))
         .await?;
     tx.commit().await?;
-    get(state, who, id).await
+    load(state, id).await
 }
 
 pub async fn approve(state: &AppState, who: &Principal, id: i64, comment: Option<String>) -> ServiceResult<Task> {
@@ -102,5 +102,5 @@ pub async fn cancel(state: &AppState, who: &Principal, id: i64, comment: Option<
     }
     audit::record(&mut tx, who, "task.cancel", "task", id, json!({"comment": comment, "from": from.as_str()})).await?;
     tx.commit().await?;
-    get(state, who, id).await
+    load(state, id).await
 }

@@ -35,7 +35,7 @@ pub fn check_args(snapshot: &Snapshot, given: &BTreeMap<String, String>) -> Serv
             }
             None => continue,
         };
-        if !(value.is_empty() && !p.required) {
+        if !value.is_empty() {
             validate::param_value(&field, p, &value)?;
         }
         let value = if p.param_type == ParamType::Bool {

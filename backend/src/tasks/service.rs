@@ -144,7 +144,7 @@ pub async fn submit(state: &AppState, who: &Principal, sub: Submission) -> Servi
         state.approval_deadlines.notify_one();
     }
     tracing::info!(task = id, submitter = %who.username, status = %row.status, "task accepted");
-    get(state, who, id).await
+    load(state, id).await
 }
 
 pub(crate) fn parse_status(s: &str) -> ServiceResult<TaskStatus> {
@@ -207,8 +207,13 @@ async fn to_api(state: &AppState, row: TaskRow) -> ServiceResult<Task> {
 
 pub async fn get(state: &AppState, who: &Principal, id: i64) -> ServiceResult<Task> {
     who.require(Scope::Read)?;
-    let row = store::tasks::get(&state.db, id).await.or_not_found("task", id)?;
-    to_api(state, row).await
+    load(state, id).await
+}
+
+/// The task as the API shows it, without a permission check: for answering the caller
+/// of a change (a submit-only token still sees the task it just submitted).
+pub(crate) async fn load(state: &AppState, id: i64) -> ServiceResult<Task> {
+    to_api(state, store::tasks::get(&state.db, id).await.or_not_found("task", id)?).await
 }
 
 #[derive(Debug, Default)]
@@ -346,5 +351,5 @@ pub async fn update(state: &AppState, who: &Principal, id: i64, change: TaskUpda
     if row.approval_deadline.is_some() {
         state.approval_deadlines.notify_one();
     }
-    get(state, who, id).await
+    load(state, id).await
 }

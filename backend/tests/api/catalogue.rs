@@ -1,0 +1,248 @@
+//! Commands, aliases, templates, hosts and credentials: CRUD and the checks on input.
+
+use serde_json::json;
+
+use crate::both_backends;
+use crate::helpers::{spawn_app, Backend};
+
+async fn commands_crud_and_bodies_must_parse(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let t = &app.admin_token;
+    let c = app
+        .post(
+            "/api/v1/commands",
+            t,
+            &json!({"name": "restart", "body": "systemctl restart {{ SERVICE }}", "timeout_secs": 30}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(c["params"], json!(["SERVICE"]));
+    assert_eq!(c["interpreter"], "bash");
+    let id = c["id"].as_i64().unwrap();
+    let path = format!("/api/v1/commands/{id}");
+    assert_eq!(app.get(&path, t).await.expect(200)["body"], "systemctl restart {{ SERVICE }}");
+    let updated =
+        app.put(&path, t, &json!({"name": "restart", "body": "systemctl restart {{ UNIT }}"})).await.expect(200);
+    assert_eq!(updated["params"], json!(["UNIT"]));
+    assert_eq!(app.get("/api/v1/commands", t).await.expect(200).as_array().unwrap().len(), 1);
+
+    app.post("/api/v1/commands", t, &json!({"name": "bad", "body": "echo {{ X"})).await.expect_error(
+        422,
+        "invalid",
+        Some("body"),
+    );
+    app.post("/api/v1/commands", t, &json!({"name": "", "body": "true"})).await.expect_error(
+        422,
+        "invalid",
+        Some("name"),
+    );
+    app.post("/api/v1/commands", t, &json!({"name": "t", "body": "true", "timeout_secs": 0})).await.expect_error(
+        422,
+        "invalid",
+        Some("timeout_secs"),
+    );
+    app.post("/api/v1/commands", t, &json!({"name": "t", "body": "true", "interpreter": "bash; rm"}))
+        .await
+        .expect_error(422, "invalid", Some("interpreter"));
+    app.post("/api/v1/commands", t, &json!({"name": "restart", "body": "true"}))
+        .await
+        .expect_error(409, "conflict", None);
+    app.post("/api/v1/commands", t, &json!({"name": "t", "body": "true", "colour": "red"})).await.expect_error(
+        400,
+        "invalid_body",
+        None,
+    );
+
+    app.delete(&path, t).await.expect(204);
+    app.get(&path, t).await.expect_error(404, "not_found", None);
+    app.delete(&path, t).await.expect_error(404, "not_found", None);
+}
+
+async fn aliases_check_types_patterns_and_defaults(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let t = &app.admin_token;
+    let a = app
+        .post("/api/v1/aliases", t, &json!({"key": "VERSION", "label": "版本", "pattern": "v[0-9]+", "default": "v1"}))
+        .await
+        .expect(201);
+    assert_eq!(a["label"], "版本");
+    assert_eq!(a["required"], false, "an alias with a default is optional unless said otherwise");
+    assert_eq!(a["type"], "string");
+
+    let bad = [
+        (json!({"key": "1X", "label": "x"}), "key"),
+        (json!({"key": "X", "label": "x", "pattern": "("}), "pattern"),
+        (json!({"key": "X", "label": "x", "pattern": "v[0-9]+", "default": "latest"}), "default"),
+        (json!({"key": "X", "label": "x", "type": "enum"}), "choices"),
+        (json!({"key": "X", "label": "x", "type": "enum", "choices": ["a", "a"]}), "choices[1]"),
+        (json!({"key": "X", "label": "x", "type": "int", "min": 5, "max": 1}), "min"),
+        (json!({"key": "X", "label": "x", "type": "int", "default": "many"}), "default"),
+        (json!({"key": "X", "label": "x", "type": "bool", "min": 1}), "min"),
+    ];
+    for (body, field) in bad {
+        app.post("/api/v1/aliases", t, &body).await.expect_error(422, "invalid", Some(field));
+    }
+    app.post("/api/v1/aliases", t, &json!({"key": "X", "label": "x", "type": "float"})).await.expect_error(
+        400,
+        "invalid_body",
+        Some("type"),
+    );
+    let e = app
+        .post(
+            "/api/v1/aliases",
+            t,
+            &json!({"key": "ENV", "label": "Env", "type": "enum", "choices": ["qa", "prod"], "secret": false}),
+        )
+        .await
+        .expect(201);
+    let path = format!("/api/v1/aliases/{}", e["id"]);
+    app.put(&path, t, &json!({"key": "ENV", "label": "Environment", "type": "enum", "choices": ["qa"]}))
+        .await
+        .expect(200);
+    app.delete(&path, t).await.expect(204);
+    app.get(&path, t).await.expect(404);
+}
+
+async fn templates_validate_steps_and_derive_groups_and_params(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let t = &app.admin_token;
+    let cmd = app.post("/api/v1/commands", t, &json!({"name": "c", "body": "run {{ A }}"})).await.expect(201);
+    let tpl = app
+        .post(
+            "/api/v1/templates",
+            t,
+            &json!({
+                "name": "two groups",
+                "extra_params": ["FROM_ENV"],
+                "steps": [
+                    {"name": "first", "group": "2", "command_id": cmd["id"], "retries": 2, "on_failure": "continue"},
+                    {"name": "local", "group": "local", "script": "echo {{ B }} {{ TASK_ID }}", "trigger": "manual"},
+                    {"name": "then", "group": "1", "script": "echo {{ A }}", "timeout_secs": 5}
+                ]
+            }),
+        )
+        .await
+        .expect(201);
+    assert_eq!(tpl["groups"], json!(["2", "local", "1"]), "groups run in the order the steps name them");
+    assert_eq!(tpl["params"], json!(["A", "B", "FROM_ENV"]), "builtins such as TASK_ID are not parameters");
+    assert_eq!(tpl["steps"][1]["trigger"], "manual");
+    assert_eq!(tpl["steps"][0]["on_failure"], "continue");
+
+    let step = |s: serde_json::Value| json!({"name": "t", "steps": [s]});
+    let bad = [
+        (json!({"name": "t", "steps": []}), "steps"),
+        (step(json!({"name": "s", "group": "0", "script": "true"})), "steps[0].group"),
+        (step(json!({"name": "s", "group": "1"})), "steps[0]"),
+        (step(json!({"name": "s", "group": "1", "script": "true", "command_id": cmd["id"]})), "steps[0]"),
+        (step(json!({"name": "s", "group": "1", "command_id": 999})), "steps[0].command_id"),
+        (step(json!({"name": "s", "group": "1", "script": "{% if %}"})), "steps[0].script"),
+        (step(json!({"name": "s", "group": "1", "script": "true", "retries": 11})), "steps[0].retries"),
+        (step(json!({"name": "", "group": "1", "script": "true"})), "steps[0].name"),
+        (
+            json!({"name": "t", "extra_params": ["no-dash"], "steps": [{"name": "s", "group": "1", "script": "true"}]}),
+            "extra_params[0]",
+        ),
+    ];
+    for (body, field) in bad {
+        app.post("/api/v1/templates", t, &body).await.expect_error(422, "invalid", Some(field));
+    }
+    app.post(
+        "/api/v1/templates",
+        t,
+        &step(json!({"name": "s", "group": "1", "script": "true", "on_failure": "retry"})),
+    )
+    .await
+    .expect_error(400, "invalid_body", Some("steps[0].on_failure"));
+
+    // A command in use cannot be deleted; once the template is gone it can.
+    let cmd_path = format!("/api/v1/commands/{}", cmd["id"]);
+    let refused = app.delete(&cmd_path, t).await.expect_error(409, "conflict", None);
+    assert!(refused["message"].as_str().unwrap().contains("two groups"));
+    app.delete(&format!("/api/v1/templates/{}", tpl["id"]), t).await.expect(204);
+    app.delete(&cmd_path, t).await.expect(204);
+}
+
+async fn credentials_are_write_only_and_encrypted_at_rest(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let t = &app.admin_token;
+    let key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAAtopsecretmaterial\n-----END OPENSSH PRIVATE KEY-----\n";
+    let c = app
+        .post(
+            "/api/v1/credentials",
+            t,
+            &json!({"name": "deploy key", "kind": "private_key", "secret": key, "username": "deploy"}),
+        )
+        .await
+        .expect(201);
+    let listed = app.get("/api/v1/credentials", t).await.expect(200).to_string();
+    let one = app.get(&format!("/api/v1/credentials/{}", c["id"]), t).await.expect(200).to_string();
+    for answer in [c.to_string(), listed, one] {
+        assert!(!answer.contains("topsecretmaterial"), "secret leaked: {answer}");
+        assert!(!answer.contains("secret_enc"), "ciphertext leaked: {answer}");
+    }
+    let stored = app.stored_credential_secret(c["id"].as_i64().unwrap()).await;
+    assert!(stored.starts_with("v1:") && !stored.contains("topsecretmaterial"), "stored as {stored}");
+
+    app.post("/api/v1/credentials", t, &json!({"name": "k", "kind": "private_key", "secret": "hunter2"}))
+        .await
+        .expect_error(422, "invalid", Some("secret"));
+    app.post("/api/v1/credentials", t, &json!({"name": "k", "kind": "password", "secret": ""})).await.expect_error(
+        422,
+        "invalid",
+        Some("secret"),
+    );
+    app.post("/api/v1/credentials", t, &json!({"name": "k", "kind": "token", "secret": "x"})).await.expect_error(
+        400,
+        "invalid_body",
+        Some("kind"),
+    );
+}
+
+async fn hosts_validate_addresses_ports_keys_and_credentials(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let t = &app.admin_token;
+    let cred = app
+        .post("/api/v1/credentials", t, &json!({"name": "pw", "kind": "password", "secret": "s3cret"}))
+        .await
+        .expect(201);
+    let fp = "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s";
+    let h = app
+        .post(
+            "/api/v1/hosts",
+            t,
+            &json!({"name": "web-1", "address": "10.0.0.1", "port": 2222, "user": "deploy", "labels": ["web", "prod"],
+                    "credential_id": cred["id"], "host_key_fingerprint": fp}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(h["port"], 2222);
+    assert_eq!(h["trust_on_first_use"], false);
+    let bad = [
+        (json!({"name": "h", "address": "10.0.0.1; rm -rf /"}), "address"),
+        (json!({"name": "h", "address": "10.0.0.1", "port": 70000}), "port"),
+        (json!({"name": "h", "address": "10.0.0.1", "host_key_fingerprint": "MD5:aa:bb"}), "host_key_fingerprint"),
+        (json!({"name": "h", "address": "10.0.0.1", "credential_id": 999}), "credential_id"),
+        (json!({"name": "h h", "address": "10.0.0.1"}), "name"),
+        (json!({"name": "h", "address": "root@10.0.0.1"}), "address"),
+    ];
+    for (body, field) in bad {
+        app.post("/api/v1/hosts", t, &body).await.expect_error(422, "invalid", Some(field));
+    }
+    app.post("/api/v1/hosts", t, &json!({"name": "h", "address": "10.0.0.1", "port": "22"})).await.expect_error(
+        400,
+        "invalid_body",
+        Some("port"),
+    );
+    // A credential in use cannot be deleted.
+    app.delete(&format!("/api/v1/credentials/{}", cred["id"]), t).await.expect_error(409, "conflict", None);
+    app.delete(&format!("/api/v1/hosts/{}", h["id"]), t).await.expect(204);
+    app.delete(&format!("/api/v1/credentials/{}", cred["id"]), t).await.expect(204);
+}
+
+both_backends!(
+    commands_crud_and_bodies_must_parse,
+    aliases_check_types_patterns_and_defaults,
+    templates_validate_steps_and_derive_groups_and_params,
+    credentials_are_write_only_and_encrypted_at_rest,
+    hosts_validate_addresses_ports_keys_and_credentials,
+);

@@ -1,0 +1,154 @@
+//! Approve, reject, cancel: who may, from which status, and what is recorded.
+
+use serde_json::json;
+
+use crate::both_backends;
+use crate::helpers::{spawn_app, Backend};
+
+async fn approve_moves_new_to_ready_and_records_who_when_and_the_digest(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let template = app.deploy_template().await;
+    let op = app.user("otto", "operator", &[]).await;
+    let approver = app.user("april", "approver", &[]).await;
+    let task = app.submit(&op, template, "new").await.expect(201);
+    let path = format!("/api/v1/tasks/{}", task["id"]);
+    // No body at all is fine: the comment is optional.
+    let approved = app.send(reqwest::Method::POST, &format!("{path}/approve"), Some(&approver), None).await.expect(200);
+    assert_eq!(approved["status"], "ready");
+    assert_eq!(approved["approval"]["decision"], "approved");
+    assert_eq!(approved["approval"]["by"], "april");
+    assert_eq!(approved["approval"]["digest"], task["digest"], "bound to what was submitted");
+    // A second approval, a rejection or a second decision all meet the new status.
+    for action in ["approve", "reject"] {
+        let e = app.post(&format!("{path}/{action}"), &approver, &json!({})).await.expect_error(
+            409,
+            "invalid_transition",
+            None,
+        );
+        assert_eq!(e["current_status"], "ready");
+    }
+}
+
+async fn reject_is_final_and_cancel_is_refused_afterwards(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let template = app.deploy_template().await;
+    let op = app.user("otto", "operator", &[]).await;
+    let approver = app.user("april", "approver", &[]).await;
+    let path = format!("/api/v1/tasks/{}", app.submit(&op, template, "new").await.expect(201)["id"]);
+    let rejected = app.post(&format!("{path}/reject"), &approver, &json!({"comment": "wrong tag"})).await.expect(200);
+    assert_eq!(rejected["status"], "rejected");
+    assert_eq!(rejected["approval"]["comment"], "wrong tag");
+    let e = app.post(&format!("{path}/cancel"), &op, &json!({})).await.expect_error(409, "invalid_transition", None);
+    assert_eq!(e["current_status"], "rejected");
+    app.post(&format!("{path}/approve"), &approver, &json!({})).await.expect(409);
+}
+
+async fn cancel_works_from_new_and_ready_by_submitter_or_approver_only(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let template = app.deploy_template().await;
+    let op = app.user("otto", "operator", &[]).await;
+    let other = app.user("olga", "operator", &[]).await;
+    let approver = app.user("april", "approver", &[]).await;
+    let new = format!("/api/v1/tasks/{}", app.submit(&op, template, "new").await.expect(201)["id"]);
+    let ready = format!("/api/v1/tasks/{}", app.submit(&op, template, "ready").await.expect(201)["id"]);
+    app.post(&format!("{new}/cancel"), &other, &json!({})).await.expect_error(403, "forbidden", None);
+    assert_eq!(app.post(&format!("{new}/cancel"), &op, &json!({})).await.expect(200)["status"], "cancelled");
+    assert_eq!(
+        app.post(&format!("{ready}/cancel"), &approver, &json!({"comment": "freeze"})).await.expect(200)["status"],
+        "cancelled"
+    );
+    let e = app.post(&format!("{ready}/cancel"), &op, &json!({})).await.expect_error(409, "invalid_transition", None);
+    assert_eq!(e["current_status"], "cancelled");
+    app.post("/api/v1/tasks/999/cancel", &op, &json!({})).await.expect_error(404, "not_found", None);
+}
+
+async fn submitters_cannot_approve_their_own_task_unless_the_policy_allows(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let template = app.deploy_template().await;
+    let approver = app.user("april", "approver", &[]).await;
+    let path = format!("/api/v1/tasks/{}", app.submit(&approver, template, "new").await.expect(201)["id"]);
+    let e = app.post(&format!("{path}/approve"), &approver, &json!({})).await.expect_error(403, "forbidden", None);
+    assert!(e["message"].as_str().unwrap().contains("another person"));
+    // Admins are no exception to four eyes.
+    let admin_task = format!("/api/v1/tasks/{}", app.submit(&app.admin_token, template, "new").await.expect(201)["id"]);
+    app.post(&format!("{admin_task}/approve"), &app.admin_token, &json!({})).await.expect(403);
+    // Rejecting your own task is always allowed.
+    app.post(&format!("{admin_task}/reject"), &app.admin_token, &json!({})).await.expect(200);
+
+    app.put("/api/v1/policy", &app.admin_token, &json!({"allow_self_approval": true})).await.expect(200);
+    app.post(&format!("{path}/approve"), &approver, &json!({})).await.expect(200);
+}
+
+async fn the_templates_approver_group_may_approve_its_tasks(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let t = &app.admin_token;
+    let tpl = app
+        .post(
+            "/api/v1/templates",
+            t,
+            &json!({"name": "db", "approver_group": "dba", "steps": [{"name": "s", "group": "1", "script": "true"}]}),
+        )
+        .await
+        .expect(201);
+    let op = app.user("otto", "operator", &[]).await;
+    let dba = app.user("dana", "operator", &["dba"]).await;
+    let outsider = app.user("oscar", "operator", &["web"]).await;
+    let body = json!({"template_id": tpl["id"], "schedule": "new", "hosts": {"1": ["db-1"]}});
+    let path = format!("/api/v1/tasks/{}", app.post("/api/v1/tasks", &op, &body).await.expect(201)["id"]);
+    let e = app.post(&format!("{path}/approve"), &outsider, &json!({})).await.expect_error(403, "forbidden", None);
+    assert!(e["message"].as_str().unwrap().contains("dba"));
+    assert_eq!(app.post(&format!("{path}/approve"), &dba, &json!({})).await.expect(200)["approval"]["by"], "dana");
+}
+
+async fn every_change_is_in_the_audit_trail(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let template = app.deploy_template().await;
+    let op = app.user("otto", "operator", &[]).await;
+    let approver = app.user("april", "approver", &[]).await;
+    let id = app.submit(&op, template, "new").await.expect(201)["id"].as_i64().unwrap();
+    app.post(&format!("/api/v1/tasks/{id}/approve"), &approver, &json!({"comment": "go"})).await.expect(200);
+    let token = app.post("/api/v1/tokens", &op, &json!({"name": "ci"})).await.expect(201);
+    app.delete(&format!("/api/v1/tokens/{}", token["info"]["id"].as_str().unwrap()), &op).await.expect(200);
+
+    let audit = app.get("/api/v1/audit?per_page=100", &app.admin_token).await.expect(200);
+    let actions: Vec<(String, String)> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["actor"].as_str().unwrap().to_string(), e["action"].as_str().unwrap().to_string()))
+        .collect();
+    for expected in [
+        ("system", "user.create"),
+        ("admin", "command.create"),
+        ("admin", "alias.create"),
+        ("admin", "template.create"),
+        ("admin", "user.create"),
+        ("otto", "task.submit"),
+        ("april", "task.approve"),
+        ("otto", "token.create"),
+        ("otto", "token.revoke"),
+    ] {
+        assert!(
+            actions.contains(&(expected.0.to_string(), expected.1.to_string())),
+            "missing {expected:?} in {actions:?}"
+        );
+    }
+    assert_eq!(actions[0], ("otto".to_string(), "token.revoke".to_string()), "newest first");
+    let approve = audit["items"].as_array().unwrap().iter().find(|e| e["action"] == "task.approve").unwrap();
+    assert_eq!(approve["object_type"], "task");
+    assert_eq!(approve["object_id"], id.to_string());
+    assert_eq!(approve["detail"]["comment"], "go");
+    assert_eq!(approve["remote_addr"], "127.0.0.1");
+    let only_task =
+        app.get(&format!("/api/v1/audit?object_type=task&object_id={id}"), &app.admin_token).await.expect(200);
+    assert_eq!(only_task["total"], 2);
+}
+
+both_backends!(
+    approve_moves_new_to_ready_and_records_who_when_and_the_digest,
+    reject_is_final_and_cancel_is_refused_afterwards,
+    cancel_works_from_new_and_ready_by_submitter_or_approver_only,
+    submitters_cannot_approve_their_own_task_unless_the_policy_allows,
+    the_templates_approver_group_may_approve_its_tasks,
+    every_change_is_in_the_audit_trail,
+);

@@ -1,0 +1,118 @@
+//! The API's edges: every failure is JSON with the right 4xx; the spec, docs and SPA are served.
+
+use reqwest::header::CONTENT_TYPE;
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::helpers::{spawn_app, Backend};
+
+async fn malformed_bodies_get_400_naming_the_problem(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let send = |body: &'static str, content_type: &'static str| {
+        app.client
+            .post(app.url("/api/v1/commands"))
+            .bearer_auth(&app.admin_token)
+            .header(CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+    };
+    let cases = [
+        ("{\"name\": \"x\",", "application/json", 400, "invalid_body"),
+        ("", "application/json", 400, "invalid_body"),
+        ("[1, 2]", "application/json", 400, "invalid_body"),
+        ("name=x", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+    ];
+    for (body, ct, status, code) in cases {
+        let resp = send(body, ct).await.unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{body:?}");
+        assert!(resp.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("application/json"));
+        let answer: Value = resp.json().await.unwrap();
+        assert_eq!(answer["code"], code, "{body:?}: {answer}");
+        assert!(answer["message"].as_str().unwrap().len() > 5);
+    }
+}
+
+async fn oversized_bodies_get_413_with_or_without_a_length(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let big = format!("{{\"name\": \"x\", \"body\": \"{}\"}}", "a".repeat(300 * 1024));
+    let declared = app
+        .client
+        .post(app.url("/api/v1/commands"))
+        .bearer_auth(&app.admin_token)
+        .header(CONTENT_TYPE, "application/json")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(declared.status(), 413);
+    assert_eq!(declared.json::<Value>().await.unwrap()["code"], "payload_too_large");
+    // A streamed (chunked) body has no Content-Length; it is cut off at the same limit.
+    let chunks = vec![Ok::<_, std::io::Error>(big.into_bytes())];
+    let streamed = app
+        .client
+        .post(app.url("/api/v1/commands"))
+        .bearer_auth(&app.admin_token)
+        .header(CONTENT_TYPE, "application/json")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(streamed.status(), 413);
+    assert_eq!(streamed.json::<Value>().await.unwrap()["code"], "payload_too_large");
+    assert_eq!(app.get("/api/v1/commands", &app.admin_token).await.expect(200), json!([]));
+}
+
+async fn unknown_routes_ids_and_methods_get_json_errors(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let t = &app.admin_token;
+    app.get("/api/v1/no-such-thing", t).await.expect_error(404, "not_found", None);
+    app.get("/api/v1/templates/12345", t).await.expect_error(404, "not_found", None);
+    app.get("/api/v1/templates/abc", t).await.expect_error(400, "bad_request", None);
+    app.get("/api/v1/tasks/99999999999999999999", t).await.expect_error(400, "bad_request", None);
+    app.send(reqwest::Method::DELETE, "/api/v1/tasks", Some(t), None).await.expect_error(
+        405,
+        "method_not_allowed",
+        None,
+    );
+}
+
+async fn openapi_spec_swagger_health_and_spa_deep_links_are_served(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let spec: Value = app.client.get(app.url("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert!(spec["paths"]["/api/v1/tasks"]["post"].is_object());
+    assert!(spec["components"]["securitySchemes"]["BearerAuth"].is_object());
+    let committed: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json"))
+            .expect("docs/openapi.json"),
+    )
+    .unwrap();
+    let strip = |mut v: Value| {
+        v.as_object_mut().unwrap().remove("servers");
+        v
+    };
+    assert!(
+        strip(spec) == strip(committed),
+        "docs/openapi.json is out of date: run `cargo run -p taskgate -- export-openapi > docs/openapi.json`"
+    );
+
+    let docs = app.client.get(app.url("/api/docs")).send().await.unwrap();
+    assert_eq!(docs.status(), 200);
+    assert!(docs.text().await.unwrap().to_lowercase().contains("swagger"));
+    let health = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.text().await.unwrap(), "ok");
+
+    std::fs::write(app.static_dir().join("index.html"), "<!doctype html><title>Taskgate SPA</title>").unwrap();
+    for path in ["/", "/tasks/42", "/templates/new"] {
+        let page = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(page.status(), 200, "{path}");
+        assert!(page.text().await.unwrap().contains("Taskgate SPA"), "{path} serves the app");
+    }
+}
+
+both_backends!(
+    malformed_bodies_get_400_naming_the_problem,
+    oversized_bodies_get_413_with_or_without_a_length,
+    unknown_routes_ids_and_methods_get_json_errors,
+    openapi_spec_swagger_health_and_spa_deep_links_are_served,
+);

@@ -1,0 +1,306 @@
+//! One way to start the real server for a test: `spawn_app(backend)` binds port 0 on a
+//! fresh SQLite file or a fresh PostgreSQL database, and cleans up after itself.
+
+use std::sync::Once;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sqlx::{AnyConnection, Connection, Executor};
+use taskgate::settings::Settings;
+use taskgate::Running;
+
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+pub const PASSWORD: &str = "user-password-1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named test body once per backend: `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+fn init_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            tracing_subscriber::fmt().with_env_filter("info,sqlx=warn").with_test_writer().init();
+        }
+    });
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// The database of one test; a PostgreSQL database is dropped when the test ends.
+struct TestDb {
+    url: String,
+    postgres_name: Option<String>,
+}
+
+impl TestDb {
+    async fn create(backend: Backend, dir: &std::path::Path) -> TestDb {
+        match backend {
+            Backend::Sqlite => TestDb { url: format!("sqlite://{}/taskgate.db", dir.display()), postgres_name: None },
+            Backend::Postgres => {
+                sqlx::any::install_default_drivers();
+                let name = format!("taskgate_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = postgres_admin_url();
+                let mut conn = AnyConnection::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is needed for this test: {e}"));
+                conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create database");
+                conn.close().await.ok();
+                let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin);
+                TestDb { url: format!("{base}/{name}"), postgres_name: Some(name) }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = self.postgres_name.take() {
+            // Drop runs outside async; use a private runtime on its own thread.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                rt.block_on(async {
+                    if let Ok(mut conn) = AnyConnection::connect(&postgres_admin_url()).await {
+                        let _ = conn
+                            .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                            .await;
+                        let _ = conn.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub admin_token: String,
+    settings: Settings,
+    running: Option<Running>,
+    _db: TestDb,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Starts the server after `tweak` has adjusted its settings.
+pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    init_logs();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = TestDb::create(backend, dir.path()).await;
+    let mut settings = Settings::from_sources(None, None, |_| None).expect("default settings");
+    settings.bind = "127.0.0.1:0".into();
+    settings.database_url = db.url.clone();
+    settings.data_dir = dir.path().to_path_buf();
+    settings.secret_key = Some(format!("test-secret-{}", uuid::Uuid::new_v4()).into());
+    settings.admin_password = Some(ADMIN_PASSWORD.to_string().into());
+    settings.max_body_bytes = 256 * 1024;
+    tweak(&mut settings);
+    let running = taskgate::start(settings.clone(), dir.path().to_str().unwrap()).await.expect("server starts");
+    let mut app = TestApp {
+        base: format!("http://{}", running.addr),
+        client: reqwest::Client::new(),
+        admin_token: String::new(),
+        settings,
+        running: Some(running),
+        _db: db,
+        _dir: dir,
+    };
+    app.admin_token = app.login("admin", ADMIN_PASSWORD).await;
+    app
+}
+
+/// An answer: status and JSON body (`Value::Null` when the body is not JSON).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Answer {
+    /// Asserts the status, showing the body when it differs.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Value {
+        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.body);
+        self.body
+    }
+
+    /// Asserts an error answer: status, stable code, and (when given) the field named.
+    #[track_caller]
+    pub fn expect_error(self, status: u16, code: &str, field: Option<&str>) -> Value {
+        let body = self.expect(status);
+        assert_eq!(body["code"], code, "error code; body: {body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "error needs a message: {body}");
+        if let Some(f) = field {
+            assert_eq!(body["field"], f, "error field; body: {body}");
+        }
+        body
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn send(&self, method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> Answer {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status();
+        let text = resp.text().await.expect("body read");
+        Answer { status, body: serde_json::from_str(&text).unwrap_or(Value::Null) }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Answer {
+        self.send(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> Answer {
+        self.send(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: &Value) -> Answer {
+        self.send(Method::PUT, path, Some(token), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: &Value) -> Answer {
+        self.send(Method::PATCH, path, Some(token), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Answer {
+        self.send(Method::DELETE, path, Some(token), None).await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let body = self
+            .send(Method::POST, "/api/v1/auth/login", None, Some(&json!({"username": username, "password": password})))
+            .await
+            .expect(200);
+        body["token"].as_str().expect("token in login answer").to_string()
+    }
+
+    /// Creates a user with `role` (and optional groups) and returns a session token for it.
+    pub async fn user(&self, username: &str, role: &str, groups: &[&str]) -> String {
+        self.post(
+            "/api/v1/users",
+            &self.admin_token,
+            &json!({"username": username, "password": PASSWORD, "role": role, "groups": groups}),
+        )
+        .await
+        .expect(201);
+        self.login(username, PASSWORD).await
+    }
+
+    /// A command and a two-group template that uses `{{ TAG }}`; returns the template id.
+    pub async fn deploy_template(&self) -> i64 {
+        let cmd = self
+            .post("/api/v1/commands", &self.admin_token, &json!({"name": "deploy", "body": "deploy.sh {{ TAG }}"}))
+            .await
+            .expect(201);
+        self.post(
+            "/api/v1/aliases",
+            &self.admin_token,
+            &json!({"key": "TAG", "label": "Release tag", "pattern": "(qa|release)-[0-9.]+"}),
+        )
+        .await
+        .expect(201);
+        let t = self
+            .post(
+                "/api/v1/templates",
+                &self.admin_token,
+                &json!({
+                    "name": "release",
+                    "steps": [
+                        {"name": "build", "group": "local", "script": "echo build {{ TAG }}"},
+                        {"name": "deploy web", "group": "1", "command_id": cmd["id"]},
+                        {"name": "deploy api", "group": "2", "command_id": cmd["id"]}
+                    ]
+                }),
+            )
+            .await
+            .expect(201);
+        t["id"].as_i64().unwrap()
+    }
+
+    pub async fn submit(&self, token: &str, template_id: i64, schedule: &str) -> Answer {
+        self.post(
+            "/api/v1/tasks",
+            token,
+            &json!({
+                "template_id": template_id,
+                "schedule": schedule,
+                "args": {"TAG": "release-1.2"},
+                "hosts": {"1": ["10.0.0.1", "10.0.0.2"], "2": ["10.0.0.3"]}
+            }),
+        )
+        .await
+    }
+
+    /// Stops the server (gracefully) and starts it again on the same database and secret.
+    pub async fn restart(&mut self) {
+        let running = self.running.take().expect("server running");
+        running.shutdown().await.expect("graceful shutdown");
+        let mut settings = self.settings.clone();
+        settings.bind = "127.0.0.1:0".into();
+        let running = taskgate::start(settings, self._dir.path().to_str().unwrap()).await.expect("server restarts");
+        self.base = format!("http://{}", running.addr);
+        self.running = Some(running);
+    }
+}
+
+impl TestApp {
+    /// Reads a credential's stored (encrypted) secret straight from the database.
+    pub async fn stored_credential_secret(&self, id: i64) -> String {
+        self.query_text("SELECT secret_enc FROM credentials WHERE id = $1", id).await
+    }
+
+    /// Reads one text column of one row straight from the database.
+    pub async fn query_text(&self, sql: &'static str, id: i64) -> String {
+        let state = &self.running.as_ref().expect("server running").state;
+        sqlx::query_scalar(sql).bind(id).fetch_one(&state.db.pool).await.expect("row")
+    }
+}
+
+impl TestApp {
+    /// The directory this server serves the SPA from.
+    pub fn static_dir(&self) -> std::path::PathBuf {
+        self._dir.path().to_path_buf()
+    }
+}
