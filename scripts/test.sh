@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Runs every Taskgate test, on SQLite and on PostgreSQL.
+#
+# First installs whatever the tests need and is missing (cargo-nextest, Python's requests,
+# PostgreSQL), starts PostgreSQL on 127.0.0.1:5432 when it is down, then checks formatting
+# and lints and runs all tests with cargo-nextest from one shared target directory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n==> %s\n' "$*"; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+apt_updated=""
+apt_install() {
+    if [ -z "$apt_updated" ]; then
+        as_root apt-get update -qq
+        apt_updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+say "tools"
+if ! cargo nextest --version >/dev/null 2>&1; then
+    say "installing cargo-nextest"
+    cargo install cargo-nextest --locked
+fi
+if ! python3 -c 'import requests' >/dev/null 2>&1; then
+    say "installing Python requests (for the CODO script test)"
+    python3 -m pip install --quiet requests || apt_install python3-requests
+fi
+
+say "PostgreSQL on 127.0.0.1:5432"
+export TEST_POSTGRES_URL="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+    say "installing PostgreSQL"
+    apt_install postgresql postgresql-client
+fi
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start
+    for _ in $(seq 1 60); do
+        pg_isready -q -h 127.0.0.1 -p 5432 && break
+        sleep 0.5
+    done
+fi
+if ! psql "$TEST_POSTGRES_URL" -qtAc 'SELECT 1' >/dev/null 2>&1; then
+    # A fresh Debian cluster asks for a password on TCP: give the postgres role one.
+    as_root runuser -u postgres -- psql -qc "ALTER USER postgres PASSWORD 'postgres'" >/dev/null
+    export TEST_POSTGRES_URL="postgres://postgres:postgres@127.0.0.1:5432/postgres"
+    psql "$TEST_POSTGRES_URL" -qtAc 'SELECT 1' >/dev/null
+fi
+echo "using $TEST_POSTGRES_URL"
+
+say "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+say "tests (SQLite and PostgreSQL)"
+cargo nextest run --workspace --profile ci
