@@ -16,12 +16,11 @@ pub mod tasks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use poem::endpoint::StaticFilesEndpoint;
 use poem::listener::{Acceptor, Listener, TcpListener};
-use poem::middleware::Tracing;
 use poem::{get, Endpoint, EndpointExt, IntoResponse, Route};
 use secrecy::ExposeSecret;
 use tokio::sync::watch;
@@ -97,15 +96,20 @@ pub fn app(state: AppState, server_url: &str, static_dir: &str) -> impl poem::En
                     Err(poem::error::ReadBodyError::PayloadTooLarge) => return too_large(),
                     Err(e) => return Err(e.into()),
                 }
-                if is_api_path(req.uri().path()) {
+                let (method, path, started) = (req.method().clone(), req.uri().path().to_string(), Instant::now());
+                let answer = if is_api_path(&path) {
                     http::error::json_errors(ep, req).await
                 } else {
                     spa.call(req).await.map(IntoResponse::into_response)
+                };
+                // The path only: query strings may carry tokens (CODO's `?auth_key=`).
+                if let Ok(resp) = &answer {
+                    tracing::debug!(%method, path, status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
                 }
+                answer
             }
         })
         .with(poem::middleware::CookieJarManager::new())
-        .with(Tracing)
         .data(state)
 }
 
@@ -130,11 +134,10 @@ impl Running {
         Ok(())
     }
 
+    /// Runs until a stopper (see [`Running::stopper`]) asks to stop, then shuts down.
     pub async fn wait(self) -> anyhow::Result<()> {
         let mut stop = self.stop.subscribe();
-        tokio::select! {
-            r = async { let _ = stop.changed().await; } => r,
-        }
+        let _ = stop.changed().await;
         self.shutdown().await
     }
 

@@ -209,3 +209,22 @@ fn bad_configuration_is_refused_with_a_clear_message() {
     assert!(!ok);
     assert!(err.contains("Mars/Olympus") && err.contains("IANA"), "{err}");
 }
+
+#[tokio::test]
+async fn tokens_in_query_strings_never_reach_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut served =
+        Served::start(dir.path(), &[("TASKGATE_LOG", "debug"), ("TASKGATE_ADMIN_PASSWORD", "admin-password-1")]);
+    let url = served.url();
+    let secret = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXRva2VuLXZhbHVl.sig";
+    let resp = reqwest::get(format!("{url}/api/task/v2/task/accept/?auth_key={secret}")).await.unwrap();
+    assert_eq!(resp.status(), 401);
+    reqwest::get(format!("{url}/healthz")).await.unwrap();
+    served.wait_for("path=\"/healthz\"");
+    served.terminate();
+    while let Ok(line) = served.lines.recv_timeout(Duration::from_secs(5)) {
+        served.seen.push(line);
+    }
+    assert!(served.seen.iter().any(|l| l.contains("/api/task/v2/task/accept/")), "requests are logged");
+    assert!(!served.seen.iter().any(|l| l.contains(secret)), "the token was logged:\n{}", served.seen.join("\n"));
+}
