@@ -200,6 +200,8 @@ pub struct Template {
     pub approver_group: Option<String>,
     /// Unanswered approval requests expire after this many seconds (overrides the server default).
     pub approval_timeout_secs: Option<i64>,
+    /// When true, its tasks must be submitted with `schedule: new` (a second person approves).
+    pub require_approval: bool,
     /// Extra parameters the steps read from the environment rather than from placeholders.
     pub extra_params: Vec<String>,
     /// When true, placeholders are inserted as given instead of shell-quoted.
@@ -227,6 +229,8 @@ pub struct TemplateInput {
     pub approver_group: Option<String>,
     #[serde(default)]
     pub approval_timeout_secs: Option<i64>,
+    #[serde(default)]
+    pub require_approval: Option<bool>,
     #[serde(default)]
     pub extra_params: Option<Vec<String>>,
     #[serde(default)]

@@ -42,15 +42,39 @@ pub fn paging(page: i64, per_page: i64) -> ServiceResult<(i64, i64)> {
     Ok((page, per_page))
 }
 
-/// Opens and migrates the database and derives the keys: everything but the listener.
-pub async fn open_state(settings: Settings) -> anyhow::Result<AppState> {
+/// Opens the database and brings its schema up to date.
+pub async fn open_db(settings: &Settings) -> anyhow::Result<Db> {
     let db = Db::connect(&settings.database_url)
         .await
         .with_context(|| format!("opening {}", settings::redact_url(&settings.database_url)))?;
     db.migrate().await.context("migrating the database")?;
-    let secret = match &settings.secret_key {
-        Some(s) => s.expose_secret().as_bytes().to_vec(),
-        None => crypto::load_or_create_secret(&settings.data_dir)?,
+    Ok(db)
+}
+
+/// Whether a missing secret key may be generated (the server's first start) or must
+/// already exist (commands whose output the server must be able to verify, such as tokens).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretKey {
+    CreateIfMissing,
+    MustExist,
+}
+
+/// Opens and migrates the database and derives the keys: everything but the listener.
+pub async fn open_state(settings: Settings, secret_key: SecretKey) -> anyhow::Result<AppState> {
+    let db = open_db(&settings).await?;
+    let secret = match (&settings.secret_key, secret_key) {
+        (Some(s), _) => s.expose_secret().as_bytes().to_vec(),
+        (None, SecretKey::CreateIfMissing) => crypto::load_or_create_secret(&settings.data_dir)?,
+        (None, SecretKey::MustExist) => {
+            let path = settings.data_dir.join("secret.key");
+            anyhow::ensure!(
+                path.exists(),
+                "no secret key: set TASKGATE_SECRET_KEY or run this where the server keeps {} \
+                 (a token signed with another key would be refused by the server)",
+                path.display()
+            );
+            crypto::load_or_create_secret(&settings.data_dir)?
+        }
     };
     let keys = crypto::Keys::from_secret(&secret);
     Ok(AppState::new(db, keys, settings))
@@ -83,7 +107,11 @@ pub fn app(state: AppState, server_url: &str, static_dir: &str) -> impl poem::En
                 // Read the whole body first, bounded: an oversized body (declared or chunked)
                 // is refused here, and an early answer (401, 403) never leaves unread bytes
                 // on a keep-alive connection.
+                let codo = codo::is_codo_path(req.uri().path());
                 let too_large = || {
+                    if codo {
+                        return Ok(codo::too_large(max_body));
+                    }
                     let message = format!("request body is larger than {max_body} bytes");
                     Ok(http::error::json_error(poem::http::StatusCode::PAYLOAD_TOO_LARGE, message))
                 };
@@ -150,7 +178,7 @@ impl Running {
 pub async fn start(settings: Settings, static_dir: &str) -> anyhow::Result<Running> {
     let bind = settings.bind.clone();
     let public_url = settings.public_url.clone();
-    let state = open_state(settings).await?;
+    let state = open_state(settings, SecretKey::CreateIfMissing).await?;
     let generated = accounts::service::bootstrap_admin(&state).await?;
 
     let acceptor = TcpListener::bind(bind.clone()).into_acceptor().await.with_context(|| format!("binding {bind}"))?;

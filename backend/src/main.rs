@@ -9,7 +9,7 @@ use tracing_subscriber::EnvFilter;
 
 use taskgate::accounts::service::{create_user, mint_token, system_principal};
 use taskgate::settings::Settings;
-use taskgate::{open_state, store};
+use taskgate::{open_db, open_state, store, SecretKey};
 
 #[derive(Parser)]
 #[command(name = "taskgate", version, about = "Self-hosted operations task platform")]
@@ -97,19 +97,19 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { static_dir } => serve(settings, &static_dir).await,
         Command::Migrate => {
-            open_state(settings).await?;
+            open_db(&settings).await?;
             println!("database is up to date");
             Ok(())
         }
         Command::User { command: UserCommand::Add { username, role, password, email } } => {
-            let state = open_state(settings).await?;
+            let state = open_state(settings, SecretKey::CreateIfMissing).await?;
             let input = UserCreate { username, password, role, display_name: None, email, groups: vec![] };
             let user = create_user(&state, &system_principal(), input).await?;
             println!("created user {} ({}) with id {}", user.username, user.role.as_str(), user.id);
             Ok(())
         }
         Command::Token { command: TokenCommand::Create { user, name, scopes, expires_in_days } } => {
-            let state = open_state(settings).await?;
+            let state = open_state(settings, SecretKey::MustExist).await?;
             let owner =
                 store::users::by_username(&state.db, &user).await.with_context(|| format!("no user {user:?}"))?;
             let scopes = (!scopes.is_empty()).then_some(scopes);

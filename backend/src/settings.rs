@@ -105,13 +105,15 @@ impl Settings {
             None => FileSettings::default(),
         };
         let pick = |env_name: &str, from_file: Option<String>| env(env_name).filter(|v| !v.is_empty()).or(from_file);
-        let number = |name: &'static str, text: Option<String>| -> Result<Option<i64>, SettingsError> {
-            text.map(|t| {
-                t.trim()
-                    .parse::<i64>()
-                    .map_err(|_| SettingsError::Invalid { name, message: format!("{t:?} is not a number") })
-            })
-            .transpose()
+        // A positive whole number from the environment; empty means unset.
+        let number = |name: &'static str| -> Result<Option<i64>, SettingsError> {
+            match env(name).filter(|t| !t.trim().is_empty()) {
+                None => Ok(None),
+                Some(t) => match t.trim().parse::<i64>() {
+                    Ok(n) if n > 0 => Ok(Some(n)),
+                    _ => Err(SettingsError::Invalid { name, message: format!("{t:?} is not a positive number") }),
+                },
+            }
         };
 
         let data_dir = pick("TASKGATE_DATA_DIR", file.data_dir.map(|p| p.display().to_string()))
@@ -132,18 +134,28 @@ impl Settings {
             smtp_url: pick("TASKGATE_SMTP_URL", file.smtp_url).map(SecretString::from),
             public_url: pick("TASKGATE_PUBLIC_URL", file.public_url),
             timezone,
-            session_ttl_secs: number("TASKGATE_SESSION_TTL_SECS", env("TASKGATE_SESSION_TTL_SECS"))?
-                .or(file.session_ttl_secs)
-                .unwrap_or(12 * 3600),
-            max_body_bytes: number("TASKGATE_MAX_BODY_BYTES", env("TASKGATE_MAX_BODY_BYTES"))?
+            session_ttl_secs: number("TASKGATE_SESSION_TTL_SECS")?.or(file.session_ttl_secs).unwrap_or(12 * 3600),
+            max_body_bytes: number("TASKGATE_MAX_BODY_BYTES")?
                 .map(|n| n as usize)
                 .or(file.max_body_bytes)
                 .unwrap_or(1024 * 1024),
-            login_max_failures: file.login_max_failures.unwrap_or(10),
-            login_window_secs: file.login_window_secs.unwrap_or(300),
+            login_max_failures: number("TASKGATE_LOGIN_MAX_FAILURES")?
+                .map(|n| n.min(u32::MAX as i64) as u32)
+                .or(file.login_max_failures)
+                .unwrap_or(10),
+            login_window_secs: number("TASKGATE_LOGIN_WINDOW_SECS")?
+                .map(|n| n as u64)
+                .or(file.login_window_secs)
+                .unwrap_or(300),
         };
         if settings.session_ttl_secs <= 0 {
             return Err(SettingsError::Invalid { name: "session_ttl_secs", message: "must be positive".into() });
+        }
+        if settings.max_body_bytes == 0 || settings.login_max_failures == 0 || settings.login_window_secs == 0 {
+            return Err(SettingsError::Invalid {
+                name: "max_body_bytes / login_max_failures / login_window_secs",
+                message: "must be positive".into(),
+            });
         }
         if !(settings.database_url.starts_with("sqlite:") || settings.database_url.starts_with("postgres")) {
             return Err(SettingsError::Invalid {
@@ -173,6 +185,19 @@ mod tests {
     fn unknown_file_keys_and_bad_zones_are_refused() {
         assert!(Settings::from_sources(Some("bnd = 1"), None, |_| None).is_err());
         assert!(Settings::from_sources(None, None, |k| (k == "TASKGATE_TIMEZONE").then(|| "Mars/Base".into())).is_err());
+    }
+
+    #[test]
+    fn numbers_must_be_positive_and_empty_means_unset() {
+        let env = |k: &str| match k {
+            "TASKGATE_MAX_BODY_BYTES" => Some("-1".to_string()),
+            _ => None,
+        };
+        assert!(Settings::from_sources(None, None, env).is_err());
+        let empty = |k: &str| (k == "TASKGATE_SESSION_TTL_SECS").then(String::new);
+        assert_eq!(Settings::from_sources(None, None, empty).unwrap().session_ttl_secs, 12 * 3600);
+        let limits = |k: &str| (k == "TASKGATE_LOGIN_MAX_FAILURES").then(|| "3".to_string());
+        assert_eq!(Settings::from_sources(None, None, limits).unwrap().login_max_failures, 3);
     }
 
     #[test]

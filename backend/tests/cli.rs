@@ -202,6 +202,20 @@ async fn database_url_runs_the_same_product_on_postgresql() {
 }
 
 #[test]
+fn migrate_needs_no_key_and_token_create_refuses_to_invent_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = run(dir.path(), &["migrate"], &[]);
+    assert!(ok, "{out}{err}");
+    assert!(!dir.path().join("data/secret.key").exists(), "migrate does not create a secret key");
+    let (ok, _, err) = run(dir.path(), &["user", "add", "bot", "--password", "bot-password-1"], &[]);
+    assert!(ok, "{err}");
+    std::fs::remove_file(dir.path().join("data/secret.key")).unwrap();
+    let (ok, out, err) = run(dir.path(), &["token", "create", "--user", "bot", "--name", "x"], &[]);
+    assert!(!ok && out.is_empty(), "no token without the server's key: {out}");
+    assert!(err.contains("no secret key"), "{err}");
+}
+
+#[test]
 fn bad_configuration_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("taskgate.toml"), "bind = \"127.0.0.1:0\"\ntimezone = \"Mars/Olympus\"\n").unwrap();

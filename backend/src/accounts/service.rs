@@ -136,6 +136,11 @@ pub async fn update_user(state: &AppState, who: &Principal, id: i64, input: User
     } else {
         who.require(Scope::Read)?;
     }
+    if input.password.is_some() && who.token_id.is_some() {
+        return Err(ServiceError::Forbidden(
+            "passwords are changed from a login session, not with an API token".into(),
+        ));
+    }
     if id == who.user_id && (input.disabled == Some(true) || input.role.is_some_and(|r| r != who.role)) {
         return Err(ServiceError::Conflict("you cannot disable yourself or change your own role".into()));
     }

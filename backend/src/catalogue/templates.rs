@@ -71,6 +71,7 @@ fn to_api(row: TemplateRow, commands: &BTreeMap<i64, CommandRow>) -> ServiceResu
         description: row.description,
         approver_group: row.approver_group,
         approval_timeout_secs: row.approval_timeout_secs,
+        require_approval: row.require_approval != 0,
         extra_params,
         raw_params: row.raw_params != 0,
         strategy: parse_strategy(&row.strategy)?,
@@ -162,6 +163,7 @@ fn to_row(id: i64, input: TemplateInput, commands: &BTreeMap<i64, CommandRow>) -
         description,
         approver_group: input.approver_group,
         approval_timeout_secs: input.approval_timeout_secs,
+        require_approval: bool_int(input.require_approval.unwrap_or(false)),
         extra_params: to_json(&extra_params),
         raw_params: bool_int(input.raw_params.unwrap_or(false)),
         strategy: strategy_name(strategy).to_string(),
@@ -241,6 +243,8 @@ pub struct Snapshot {
     pub raw_params: bool,
     pub approver_group: Option<String>,
     pub approval_timeout_secs: Option<i64>,
+    #[serde(default)]
+    pub require_approval: bool,
     pub groups: Vec<String>,
     pub steps: Vec<SnapshotStep>,
     /// The rules of every parameter, in key order (aliases, or a required string).
@@ -305,6 +309,7 @@ pub async fn snapshot(state: &AppState, id: i64) -> ServiceResult<Snapshot> {
         raw_params: t.raw_params,
         approver_group: t.approver_group,
         approval_timeout_secs: t.approval_timeout_secs,
+        require_approval: t.require_approval,
         groups: t.groups,
         steps,
         params,

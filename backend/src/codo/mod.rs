@@ -79,6 +79,22 @@ impl IntoResponse for CodoError {
     }
 }
 
+/// The CODO endpoints (their answers always carry a numeric `code`).
+pub fn is_codo_path(path: &str) -> bool {
+    path.starts_with("/api/task/")
+}
+
+/// A body over the size limit, answered the CODO way.
+pub fn too_large(limit: usize) -> Response {
+    CodoError {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        code: -1,
+        msg: format!("request body is larger than {limit} bytes"),
+        field: Some("body".into()),
+    }
+    .into_response()
+}
+
 fn json_response(status: StatusCode, body: Value) -> Response {
     Response::builder().status(status).content_type("application/json; charset=utf-8").body(body.to_string())
 }

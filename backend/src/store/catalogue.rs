@@ -217,6 +217,7 @@ pub struct TemplateRow {
     pub description: String,
     pub approver_group: Option<String>,
     pub approval_timeout_secs: Option<i64>,
+    pub require_approval: i64,
     pub extra_params: String,
     pub raw_params: i64,
     pub strategy: String,
@@ -226,16 +227,16 @@ pub struct TemplateRow {
     pub updated_at: i64,
 }
 
-const TEMPLATE_COLUMNS: &str = "id, name, description, approver_group, approval_timeout_secs, extra_params,
-    raw_params, strategy, canary_size, steps, created_at, updated_at";
+const TEMPLATE_COLUMNS: &str = "id, name, description, approver_group, approval_timeout_secs, require_approval,
+    extra_params, raw_params, strategy, canary_size, steps, created_at, updated_at";
 
 pub async fn save_template(conn: &mut AnyConnection, row: &TemplateRow) -> StoreResult<i64> {
     let now = now_ms();
     let id = if row.id == 0 {
         sqlx::query_scalar(
             "INSERT INTO templates (name, description, approver_group, approval_timeout_secs, extra_params,
-                raw_params, strategy, canary_size, steps, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+                raw_params, strategy, canary_size, steps, created_at, updated_at, require_approval)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) RETURNING id",
         )
         .bind(&row.name)
         .bind(&row.description)
@@ -247,13 +248,15 @@ pub async fn save_template(conn: &mut AnyConnection, row: &TemplateRow) -> Store
         .bind(row.canary_size)
         .bind(&row.steps)
         .bind(now)
+        .bind(row.require_approval)
         .fetch_one(&mut *conn)
         .await
         .map_err(named_conflict(Kind::Template, &row.name))?
     } else {
         let done = sqlx::query(
             "UPDATE templates SET name = $1, description = $2, approver_group = $3, approval_timeout_secs = $4,
-                extra_params = $5, raw_params = $6, strategy = $7, canary_size = $8, steps = $9, updated_at = $10
+                extra_params = $5, raw_params = $6, strategy = $7, canary_size = $8, steps = $9, updated_at = $10,
+                require_approval = $12
              WHERE id = $11",
         )
         .bind(&row.name)
@@ -267,6 +270,7 @@ pub async fn save_template(conn: &mut AnyConnection, row: &TemplateRow) -> Store
         .bind(&row.steps)
         .bind(now)
         .bind(row.id)
+        .bind(row.require_approval)
         .execute(&mut *conn)
         .await
         .map_err(named_conflict(Kind::Template, &row.name))?;

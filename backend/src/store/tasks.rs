@@ -82,7 +82,8 @@ pub async fn transition(
     approval_id: Option<i64>,
 ) -> StoreResult<bool> {
     let done = sqlx::query(
-        "UPDATE tasks SET status = $1, approval_id = COALESCE($2, approval_id), updated_at = $3
+        "UPDATE tasks SET status = $1, approval_id = COALESCE($2, approval_id), approval_deadline = NULL,
+            updated_at = $3
          WHERE id = $4 AND status = $5",
     )
     .bind(to)

@@ -43,7 +43,7 @@ async fn decide(
     approve: bool,
     comment: Option<String>,
 ) -> ServiceResult<Task> {
-    who.require(Scope::Read)?;
+    // `may_decide` is the permission check: a token holding only task:approve may decide.
     let action = if approve { "approve" } else { "reject" };
     let comment = comment.unwrap_or_default();
     validate::text("comment", &comment, 4000)?;

@@ -36,7 +36,8 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
             tracing::warn!(error = %e, "approval expiry sweep failed");
         }
         let wait = match store::tasks::next_approval_deadline(&state.db).await {
-            Ok(Some(t)) => Duration::from_millis((t - now_ms()).clamp(10, 60_000) as u64),
+            // A deadline already past means expiring it just failed: retry calmly.
+            Ok(Some(t)) => Duration::from_millis((t - now_ms()).clamp(250, 60_000) as u64),
             _ => Duration::from_secs(60),
         };
         tokio::select! {

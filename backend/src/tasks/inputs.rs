@@ -178,6 +178,7 @@ mod tests {
             raw_params: false,
             approver_group: None,
             approval_timeout_secs: None,
+            require_approval: false,
             groups: groups.iter().map(|g| g.to_string()).collect(),
             steps: vec![SnapshotStep {
                 name: "s".into(),

@@ -88,6 +88,12 @@ pub async fn submit(state: &AppState, who: &Principal, sub: Submission) -> Servi
         }
         other => other?,
     };
+    if snapshot.require_approval && sub.schedule == Schedule::Ready {
+        return Err(ServiceError::validation(
+            "schedule",
+            format!("template {:?} requires approval: submit with schedule \"new\"", snapshot.name),
+        ));
+    }
     let args = check_args(&snapshot, &sub.args)?;
     let hosts = check_hosts(&snapshot, &sub.hosts)?;
     let exec_time = check_exec_time(state, sub.exec_time.as_deref())?;

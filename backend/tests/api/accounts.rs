@@ -172,6 +172,13 @@ async fn users_change_their_own_password_but_not_their_role(backend: Backend) {
     app.login("paul", "new-password-9").await;
     app.put(&path, &token, &json!({"role": "admin"})).await.expect_error(403, "forbidden", None);
     app.put(&path, &token, &json!({"password": "short"})).await.expect_error(422, "invalid", Some("password"));
+    // An API token, even the user's own, cannot change the password.
+    let api = app.post("/api/v1/tokens", &token, &json!({"name": "t"})).await.expect(201);
+    app.put(&path, api["token"].as_str().unwrap(), &json!({"password": "stolen-password-1"})).await.expect_error(
+        403,
+        "forbidden",
+        None,
+    );
 }
 
 async fn user_creation_validates_its_input(backend: Backend) {

@@ -165,6 +165,9 @@ async fn every_codo_error_is_a_nonzero_code_with_a_clear_message(backend: Backen
     }
     let (status, answer) = post_raw(&app, ACCEPT, None, &base.to_string()).await;
     assert_eq!((status, answer["code"].clone()), (401, json!(-2)));
+    let huge = format!("{{\"task_name\": \"{}\"}}", "x".repeat(300 * 1024));
+    let (status, answer) = post_raw(&app, &format!("{ACCEPT}?auth_key={token}"), None, &huge).await;
+    assert_eq!((status, answer["code"].clone(), answer["field"].clone()), (413, json!(-1), json!("body")));
     let (_, answer) = post_raw(&app, &format!("{ACCEPT}?auth_key=forged"), None, &base.to_string()).await;
     assert_eq!(answer["code"], -2);
     let resp = app.client.get(app.url(ACCEPT)).send().await.unwrap();

@@ -144,7 +144,45 @@ async fn every_change_is_in_the_audit_trail(backend: Backend) {
     assert_eq!(only_task["total"], 2);
 }
 
+async fn a_token_with_only_task_approve_can_decide(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let template = app.deploy_template().await;
+    let op = app.user("otto", "operator", &[]).await;
+    let approver = app.user("april", "approver", &[]).await;
+    let t = app
+        .post("/api/v1/tokens", &approver, &json!({"name": "chatops", "scopes": ["task:approve"]}))
+        .await
+        .expect(201);
+    let token = t["token"].as_str().unwrap();
+    let path = format!("/api/v1/tasks/{}", app.submit(&op, template, "new").await.expect(201)["id"]);
+    let approved = app.post(&format!("{path}/approve"), token, &json!({})).await.expect(200);
+    assert_eq!(approved["approval"]["by"], "april");
+    assert!(approved["approval_deadline"].is_null());
+    app.get(&path, token).await.expect_error(403, "forbidden", None);
+}
+
+async fn templates_that_require_approval_refuse_ready_submissions(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let t = &app.admin_token;
+    let tpl = app
+        .post(
+            "/api/v1/templates",
+            t,
+            &json!({"name": "prod db", "require_approval": true,
+            "steps": [{"name": "s", "group": "1", "script": "true"}]}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(tpl["require_approval"], true);
+    let body = |schedule: &str| json!({"template_id": tpl["id"], "schedule": schedule, "hosts": {"1": ["db-1"]}});
+    let e = app.post("/api/v1/tasks", t, &body("ready")).await.expect_error(422, "invalid", Some("schedule"));
+    assert!(e["message"].as_str().unwrap().contains("requires approval"));
+    assert_eq!(app.post("/api/v1/tasks", t, &body("new")).await.expect(201)["status"], "new");
+}
+
 both_backends!(
+    a_token_with_only_task_approve_can_decide,
+    templates_that_require_approval_refuse_ready_submissions,
     approve_moves_new_to_ready_and_records_who_when_and_the_digest,
     reject_is_final_and_cancel_is_refused_afterwards,
     cancel_works_from_new_and_ready_by_submitter_or_approver_only,
