@@ -2,7 +2,7 @@
 # Runs every Taskgate test, on SQLite and on PostgreSQL.
 #
 # First installs whatever the tests need and is missing (cargo-nextest, Python's requests,
-# PostgreSQL), starts PostgreSQL on 127.0.0.1:5432 when it is down, then checks formatting
+# OpenSSH, PostgreSQL), starts PostgreSQL on 127.0.0.1:5432 when it is down, then checks formatting
 # and lints and runs all tests with cargo-nextest from one shared target directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +26,11 @@ fi
 if ! python3 -c 'import requests' >/dev/null 2>&1; then
     say "installing Python requests (for the CODO script test)"
     python3 -m pip install --quiet requests || apt_install python3-requests
+fi
+
+if [ ! -x /usr/sbin/sshd ] || ! command -v ssh-keygen >/dev/null 2>&1; then
+    say "installing OpenSSH (executor tests start their own sshd on loopback)"
+    apt_install openssh-server openssh-client
 fi
 
 say "PostgreSQL on 127.0.0.1:5432"

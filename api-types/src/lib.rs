@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod catalogue;
 pub mod error;
+pub mod runs;
 pub mod tasks;
 pub mod validate;
 
@@ -14,4 +15,5 @@ pub use audit::*;
 pub use auth::*;
 pub use catalogue::*;
 pub use error::*;
+pub use runs::*;
 pub use tasks::*;

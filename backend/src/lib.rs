@@ -6,9 +6,11 @@ pub mod catalogue;
 pub mod codo;
 pub mod crypto;
 pub mod error;
+pub mod executor;
 pub mod http;
 pub mod policy;
 pub mod routes;
+pub mod scheduler;
 pub mod settings;
 pub mod state;
 pub mod store;
@@ -77,7 +79,26 @@ pub async fn open_state(settings: Settings, secret_key: SecretKey) -> anyhow::Re
         }
     };
     let keys = crypto::Keys::from_secret(&secret);
-    Ok(AppState::new(db, keys, settings))
+    let node_id = match &settings.node_id {
+        Some(n) => n.clone(),
+        None => load_or_create_node_id(&settings.data_dir)?,
+    };
+    Ok(AppState::new(db, keys, settings, node_id))
+}
+
+/// The name this instance claims runs under, kept in `data_dir/node.id` so that after a
+/// restart it recognises (and marks interrupted) the runs it had.
+fn load_or_create_node_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = data_dir.join("node.id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        if !id.trim().is_empty() {
+            return Ok(id.trim().to_string());
+        }
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let id = format!("node-{}", crypto::random_token(9));
+    std::fs::write(&path, &id).with_context(|| format!("writing {}", path.display()))?;
+    Ok(id)
 }
 
 /// Paths served by the API (with JSON errors); every other path belongs to the SPA.
@@ -151,13 +172,16 @@ pub struct Running {
 }
 
 impl Running {
-    /// Stops accepting, lets requests in flight finish (up to 10 s), stops background loops.
+    /// Stops accepting, lets requests in flight finish (up to 10 s), stops background loops
+    /// and the runs in progress.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
         self.server.await??;
         for b in self.background {
             let _ = b.await;
         }
+        // Runs in progress stop where they stand; the next start marks them interrupted.
+        self.state.runs.stop_all();
         self.state.db.close().await;
         Ok(())
     }
@@ -190,7 +214,13 @@ pub async fn start(settings: Settings, static_dir: &str) -> anyhow::Result<Runni
     let url = public_url.unwrap_or_else(|| format!("http://{addr}"));
     let (stop, stop_rx) = watch::channel(false);
 
-    let background = vec![tokio::spawn(tasks::expiry::run(state.clone(), stop_rx.clone()))];
+    // Runs this instance had when it stopped are over: mark them interrupted first.
+    scheduler::recovery::interrupt_orphans(&state).await?;
+    let background = vec![
+        tokio::spawn(tasks::expiry::run(state.clone(), stop_rx.clone())),
+        tokio::spawn(scheduler::recovery::run(state.clone(), stop_rx.clone())),
+        tokio::spawn(scheduler::dispatcher::run(state.clone(), stop_rx.clone())),
+    ];
     let endpoint = app(state.clone(), &url, static_dir);
     let mut shutdown = stop_rx.clone();
     let server = tokio::spawn(async move {

@@ -32,6 +32,10 @@ pub struct Settings {
     /// Failed logins allowed per user and address within `login_window_secs`.
     pub login_max_failures: u32,
     pub login_window_secs: u64,
+    /// This instance's name among those sharing a database (default: kept in data_dir/node.id).
+    pub node_id: Option<String>,
+    /// Hosts worked on at once across all running tasks of this instance.
+    pub max_parallel_hosts: usize,
 }
 
 impl std::fmt::Debug for Settings {
@@ -75,6 +79,8 @@ struct FileSettings {
     max_body_bytes: Option<usize>,
     login_max_failures: Option<u32>,
     login_window_secs: Option<u64>,
+    node_id: Option<String>,
+    max_parallel_hosts: Option<usize>,
 }
 
 impl Settings {
@@ -147,6 +153,11 @@ impl Settings {
                 .map(|n| n as u64)
                 .or(file.login_window_secs)
                 .unwrap_or(300),
+            node_id: pick("TASKGATE_NODE_ID", file.node_id),
+            max_parallel_hosts: number("TASKGATE_MAX_PARALLEL_HOSTS")?
+                .map(|n| n as usize)
+                .or(file.max_parallel_hosts)
+                .unwrap_or(2000),
         };
         if settings.session_ttl_secs <= 0 {
             return Err(SettingsError::Invalid { name: "session_ttl_secs", message: "must be positive".into() });

@@ -1,9 +1,12 @@
 //! `/api/v1/tasks`.
 
-use api_types::{Decision, Task, TaskPage, TaskSubmit, TaskUpdate};
+use api_types::{
+    Decision, LogPage, PairSelector, RedoRequest, Task, TaskEvent, TaskPage, TaskRun, TaskSubmit, TaskUpdate,
+};
+use poem::web::sse::Event;
 use poem::web::Data;
-use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::Json;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::{EventStream, Json};
 use poem_openapi::OpenApi;
 
 use super::{ApiTags, Created};
@@ -11,7 +14,7 @@ use crate::http::auth::BearerAuth;
 use crate::http::error::ApiResult;
 use crate::http::payload::{JsonBody, OptionalJsonBody};
 use crate::state::AppState;
-use crate::tasks::{self, decisions, ListQuery, Submission};
+use crate::tasks::{self, decisions, runs, ListQuery, Submission};
 
 pub struct TasksApi;
 
@@ -110,5 +113,98 @@ impl TasksApi {
         body: OptionalJsonBody<Decision>,
     ) -> ApiResult<Json<Task>> {
         Ok(Json(decisions::cancel(&state, &auth.0, id.0, body.0.comment).await?))
+    }
+
+    /// The run: each (step, host) pair at its latest attempt, with status, exit code and timings.
+    #[oai(path = "/:id/run", method = "get", operation_id = "get_task_run")]
+    async fn run(&self, state: Data<&AppState>, auth: BearerAuth, id: Path<i64>) -> ApiResult<Json<TaskRun>> {
+        Ok(Json(runs::view(&state, &auth.0, id.0).await?))
+    }
+
+    /// Stop a running task: its remote processes are killed and its pairs become `aborted`.
+    #[oai(path = "/:id/abort", method = "post", operation_id = "abort_task")]
+    async fn abort(&self, state: Data<&AppState>, auth: BearerAuth, id: Path<i64>) -> ApiResult<Json<TaskRun>> {
+        Ok(Json(runs::abort(&state, &auth.0, id.0).await?))
+    }
+
+    /// Run a finished task again from its own snapshot: `all`, `failed` (and never
+    /// started), the `hosts` listed, or `from_step`. Earlier attempts keep their logs.
+    #[oai(path = "/:id/redo", method = "post", operation_id = "redo_task")]
+    async fn redo(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<i64>,
+        body: JsonBody<RedoRequest>,
+    ) -> ApiResult<Json<TaskRun>> {
+        Ok(Json(runs::redo(&state, &auth.0, id.0, body.0).await?))
+    }
+
+    /// Mark a failed or not-yet-run pair (or every host of a step) skipped so the run can go on.
+    #[oai(path = "/:id/skip", method = "post", operation_id = "skip_pair")]
+    async fn skip(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<i64>,
+        body: JsonBody<PairSelector>,
+    ) -> ApiResult<Json<TaskRun>> {
+        Ok(Json(runs::skip(&state, &auth.0, id.0, body.0).await?))
+    }
+
+    /// Let a `manual` step go, on one host or (without `host`) on all.
+    #[oai(path = "/:id/release", method = "post", operation_id = "release_step")]
+    async fn release(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<i64>,
+        body: JsonBody<PairSelector>,
+    ) -> ApiResult<Json<TaskRun>> {
+        Ok(Json(runs::release(&state, &auth.0, id.0, body.0).await?))
+    }
+
+    /// Log lines in order, a page at a time: pass the answer's `next_after` as `after`.
+    #[allow(clippy::too_many_arguments)]
+    #[oai(path = "/:id/logs", method = "get", operation_id = "task_logs")]
+    async fn logs(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<i64>,
+        after: Query<Option<i64>>,
+        step: Query<Option<i64>>,
+        host: Query<Option<String>>,
+        attempt: Query<Option<i64>>,
+        limit: Query<Option<i64>>,
+    ) -> ApiResult<Json<LogPage>> {
+        let q = runs::LogQuery {
+            after: after.0.unwrap_or(0),
+            step: step.0,
+            host: host.0,
+            attempt: attempt.0,
+            limit: limit.0.unwrap_or(1000),
+        };
+        Ok(Json(runs::logs(&state, &auth.0, id.0, q).await?))
+    }
+
+    /// Live events (Server-Sent Events): log lines and status changes as they happen,
+    /// from the start or after `Last-Event-ID` (or `?after=`). Ends when the task is over.
+    #[oai(path = "/:id/events", method = "get", operation_id = "task_events")]
+    async fn events(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<i64>,
+        #[oai(name = "Last-Event-ID")] last_event_id: Header<Option<i64>>,
+        after: Query<Option<i64>>,
+    ) -> ApiResult<EventStream<std::pin::Pin<Box<dyn futures_util::Stream<Item = TaskEvent> + Send>>>> {
+        let from = last_event_id.0.or(after.0).unwrap_or(0);
+        let stream = runs::events(&state, &auth.0, id.0, from).await?;
+        let boxed: std::pin::Pin<Box<dyn futures_util::Stream<Item = TaskEvent> + Send>> = Box::pin(stream);
+        Ok(EventStream::new(boxed).keep_alive(std::time::Duration::from_secs(15)).to_event(|e| {
+            let kind = e.kind.clone();
+            Event::message(serde_json::to_string(&e).unwrap_or_default()).id(e.id.to_string()).event_type(kind)
+        }))
     }
 }

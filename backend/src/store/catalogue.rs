@@ -445,3 +445,16 @@ pub async fn hosts_using_credential(db: &Db, credential_id: i64) -> StoreResult<
         .fetch_one(&db.pool)
         .await?)
 }
+
+/// Pins the key a trust-on-first-use host offered, unless one was pinned meanwhile.
+pub async fn pin_host_key(db: &Db, host_id: i64, fingerprint: &str) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE hosts SET host_key_fingerprint = $1, updated_at = $2 WHERE id = $3 AND host_key_fingerprint IS NULL",
+    )
+    .bind(fingerprint)
+    .bind(now_ms())
+    .bind(host_id)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}

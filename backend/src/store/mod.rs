@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod catalogue;
 pub mod misc;
+pub mod runs;
 pub mod tasks;
 pub mod users;
 

@@ -28,13 +28,19 @@ pub struct TaskRow {
     pub source: String,
     pub approval_id: Option<i64>,
     pub approval_deadline: Option<i64>,
+    /// When the dispatcher starts it (once `ready`).
+    pub due_at: Option<i64>,
+    /// Number of the latest run attempt (0 before the first).
+    pub attempt: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 const TASK_COLUMNS: &str = "id, name, template_id, template_name, template_snapshot, args, hosts, submitter,
     executor, details, associated_users, schedule, exec_time, status, concurrency, source, approval_id,
-    approval_deadline, created_at, updated_at";
+    approval_deadline, due_at, attempt, started_at, finished_at, created_at, updated_at";
 
 /// Inserts a task inside the caller's transaction and returns its id.
 pub async fn insert(conn: &mut AnyConnection, t: &TaskRow) -> StoreResult<i64> {
@@ -42,8 +48,8 @@ pub async fn insert(conn: &mut AnyConnection, t: &TaskRow) -> StoreResult<i64> {
     Ok(sqlx::query_scalar(
         "INSERT INTO tasks (name, template_id, template_name, template_snapshot, args, hosts, submitter, executor,
             details, associated_users, schedule, exec_time, status, concurrency, source, approval_id,
-            approval_deadline, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, NULL, $16, $17, $17)
+            approval_deadline, created_at, updated_at, due_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, NULL, $16, $17, $17, $18)
          RETURNING id",
     )
     .bind(&t.name)
@@ -63,6 +69,7 @@ pub async fn insert(conn: &mut AnyConnection, t: &TaskRow) -> StoreResult<i64> {
     .bind(&t.source)
     .bind(t.approval_deadline)
     .bind(now)
+    .bind(t.due_at)
     .fetch_one(conn)
     .await?)
 }
@@ -101,7 +108,7 @@ pub async fn transition(
 pub async fn update_contents(conn: &mut AnyConnection, t: &TaskRow, expected_status: &str) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE tasks SET name = $1, args = $2, hosts = $3, exec_time = $4, details = $5, concurrency = $6,
-            status = $7, approval_id = $8, approval_deadline = $9, updated_at = $10
+            status = $7, approval_id = $8, approval_deadline = $9, updated_at = $10, due_at = $13
          WHERE id = $11 AND status = $12",
     )
     .bind(&t.name)
@@ -116,6 +123,7 @@ pub async fn update_contents(conn: &mut AnyConnection, t: &TaskRow, expected_sta
     .bind(now_ms())
     .bind(t.id)
     .bind(expected_status)
+    .bind(t.due_at)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)

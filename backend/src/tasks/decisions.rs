@@ -70,6 +70,7 @@ async fn decide(
     audit::record(&mut tx, who, &format!("task.{action}"), "task", id, json!({"comment": comment, "digest": digest}))
         .await?;
     tx.commit().await?;
+    state.dispatch.notify_one();
     load(state, id).await
 }
 

@@ -151,16 +151,21 @@ pub fn mask_args(snapshot: &Snapshot, stored: &BTreeMap<String, String>) -> BTre
     stored.iter().map(|(k, v)| (k.clone(), if is_secret(snapshot, k) { MASK.to_string() } else { v.clone() })).collect()
 }
 
-/// The digest an approval is bound to: keyed SHA-256 over the snapshot, the plain
-/// arguments and the hosts, in a canonical (sorted-key) JSON form.
+/// The digest an approval is bound to: keyed SHA-256 over the snapshot exactly as stored
+/// (written once at submission and never rewritten, so later code that reads it
+/// differently cannot change the digest), the plain arguments and the hosts.
 pub fn digest(
     keys: &Keys,
-    snapshot: &Snapshot,
+    snapshot_json: &str,
     args: &BTreeMap<String, String>,
     hosts: &BTreeMap<String, Vec<String>>,
 ) -> String {
-    let doc = serde_json::json!({ "template": snapshot, "args": args, "hosts": hosts });
-    keys.digest(doc.to_string().as_bytes())
+    let doc = format!(
+        "{snapshot_json}\n{}\n{}",
+        serde_json::to_string(args).expect("plain data"),
+        serde_json::to_string(hosts).expect("plain data")
+    );
+    keys.digest(doc.as_bytes())
 }
 
 #[cfg(test)]
@@ -253,12 +258,13 @@ mod tests {
     #[test]
     fn digest_changes_with_args_and_hosts() {
         let keys = Keys::from_secret(b"k");
-        let s = snapshot(vec![implicit("TAG")], &["1"]);
+        let s = serde_json::to_string(&snapshot(vec![implicit("TAG")], &["1"])).unwrap();
         let mut hosts = BTreeMap::new();
         hosts.insert("1".to_string(), vec!["a".to_string()]);
         let d1 = digest(&keys, &s, &args(&[("TAG", "v1")]), &hosts);
         assert_eq!(d1, digest(&keys, &s, &args(&[("TAG", "v1")]), &hosts));
         assert_ne!(d1, digest(&keys, &s, &args(&[("TAG", "v2")]), &hosts));
+        assert_ne!(d1, digest(&keys, &s.replace("deploy", "depl0y"), &args(&[("TAG", "v1")]), &hosts));
         hosts.insert("1".to_string(), vec!["b".to_string()]);
         assert_ne!(d1, digest(&keys, &s, &args(&[("TAG", "v1")]), &hosts));
     }

@@ -4,6 +4,7 @@
 pub mod decisions;
 pub mod expiry;
 pub mod inputs;
+pub mod runs;
 pub mod service;
 
 pub use service::{get, list, submit, update, ListQuery, Submission};

@@ -71,6 +71,16 @@ fn check_exec_time(state: &AppState, text: Option<&str>) -> ServiceResult<i64> {
     Ok(t)
 }
 
+/// When a ready task starts: at `exec_time`; but a template with `timed` steps starts at
+/// once and holds only those steps until `exec_time` (as CODO does).
+pub(crate) fn due_at(snapshot: &Snapshot, exec_time: i64) -> i64 {
+    if snapshot.steps.iter().any(|s| s.trigger == api_types::Trigger::Timed) {
+        now_ms().min(exec_time)
+    } else {
+        exec_time
+    }
+}
+
 /// When an approval request made now expires: the template's timeout, else the policy's.
 async fn approval_deadline(state: &AppState, snapshot: &Snapshot) -> ServiceResult<Option<i64>> {
     let timeout = match snapshot.approval_timeout_secs {
@@ -130,6 +140,10 @@ pub async fn submit(state: &AppState, who: &Principal, sub: Submission) -> Servi
         source: sub.source.to_string(),
         approval_id: None,
         approval_deadline: deadline,
+        due_at: Some(due_at(&snapshot, exec_time)),
+        attempt: 0,
+        started_at: None,
+        finished_at: None,
         created_at: 0,
         updated_at: 0,
     };
@@ -149,6 +163,7 @@ pub async fn submit(state: &AppState, who: &Principal, sub: Submission) -> Servi
     if deadline.is_some() {
         state.approval_deadlines.notify_one();
     }
+    state.dispatch.notify_one();
     tracing::info!(task = id, submitter = %who.username, status = %row.status, "task accepted");
     load(state, id).await
 }
@@ -167,7 +182,7 @@ pub(crate) fn current_digest(state: &AppState, row: &TaskRow) -> ServiceResult<S
     let stored: BTreeMap<String, String> = from_json("tasks.args", &row.args)?;
     let args = inputs::open_args(&state.keys, &snapshot, &stored)?;
     let hosts: BTreeMap<String, Vec<String>> = from_json("tasks.hosts", &row.hosts)?;
-    Ok(inputs::digest(&state.keys, &snapshot, &args, &hosts))
+    Ok(inputs::digest(&state.keys, &row.template_snapshot, &args, &hosts))
 }
 
 async fn to_api(state: &AppState, row: TaskRow) -> ServiceResult<Task> {
@@ -322,6 +337,7 @@ pub async fn update(state: &AppState, who: &Principal, id: i64, change: TaskUpda
     }
     if let Some(t) = change.exec_time {
         row.exec_time = check_exec_time(state, Some(&t))?;
+        row.due_at = Some(due_at(&snapshot, row.exec_time));
         changed.push("exec_time");
     }
     if let Some(d) = change.details {
@@ -357,5 +373,6 @@ pub async fn update(state: &AppState, who: &Principal, id: i64, change: TaskUpda
     if row.approval_deadline.is_some() {
         state.approval_deadlines.notify_one();
     }
+    state.dispatch.notify_one();
     load(state, id).await
 }

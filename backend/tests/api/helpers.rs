@@ -267,7 +267,9 @@ impl TestApp {
                 "template_id": template_id,
                 "schedule": schedule,
                 "args": {"TAG": "release-1.2"},
-                "hosts": {"1": ["10.0.0.1", "10.0.0.2"], "2": ["10.0.0.3"]}
+                "hosts": {"1": ["10.0.0.1", "10.0.0.2"], "2": ["10.0.0.3"]},
+                // Far ahead: these tests are about the task before it runs.
+                "exec_time": "2035-01-01 00:00:00"
             }),
         )
         .await
@@ -302,5 +304,18 @@ impl TestApp {
     /// The directory this server serves the SPA from.
     pub fn static_dir(&self) -> std::path::PathBuf {
         self._dir.path().to_path_buf()
+    }
+}
+
+impl TestApp {
+    /// How many stored events of a task contain `needle`.
+    pub async fn count_events_containing(&self, task_id: i64, needle: &str) -> i64 {
+        let state = &self.running.as_ref().expect("server running").state;
+        sqlx::query_scalar("SELECT COUNT(*) FROM task_events WHERE task_id = $1 AND body LIKE $2")
+            .bind(task_id)
+            .bind(format!("%{needle}%"))
+            .fetch_one(&state.db.pool)
+            .await
+            .expect("count")
     }
 }

@@ -1,10 +1,14 @@
 //! Integration tests: the real server on a random port, on SQLite and on PostgreSQL.
 
 mod helpers;
+mod sshd;
 
 mod accounts;
 mod catalogue;
 mod codo;
 mod decisions;
 mod errors;
+mod events;
+mod run_actions;
+mod runs;
 mod tasks;

@@ -110,7 +110,7 @@ async fn list_is_newest_first_filtered_searched_and_paged(backend: Backend) {
         let schedule = if i % 2 == 0 { "new" } else { "ready" };
         let body = json!({"template_id": template, "schedule": schedule, "name": format!("release {}", ["alpha", "beta", "gamma", "delta", "epsilon"][i]),
                           "details": if i == 3 { "hotfix: 100% rollback" } else { "" },
-                          "args": {"TAG": "qa-1"}, "hosts": {"1": ["a"], "2": ["b"]}});
+                          "args": {"TAG": "qa-1"}, "hosts": {"1": ["a"], "2": ["b"]}, "exec_time": "2035-01-01 00:00:00"});
         let token = if i == 4 { &app.admin_token } else { &op };
         ids.push(app.post("/api/v1/tasks", token, &body).await.expect(201)["id"].as_i64().unwrap());
     }

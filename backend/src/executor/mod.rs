@@ -1,0 +1,503 @@
+//! The executor: runs one attempt of a task. Groups run in order; inside a group each
+//! host walks its steps (free), or all hosts take each step together (lockstep), or a
+//! canary batch goes first; every host uses one connection for all its steps.
+
+pub mod logs;
+pub mod plan;
+pub mod remote;
+pub mod render;
+pub mod target;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use api_types::{OnFailure, PairStatus, Strategy, TaskStatus, Trigger};
+use tokio::sync::{watch, Mutex, Semaphore};
+
+use self::logs::{PairLog, RunLog};
+use self::remote::{ConnectError, Outcome, Remote, StepSpec};
+use crate::catalogue::templates::{Snapshot, SnapshotStep};
+use crate::state::AppState;
+use crate::store::runs::{self, PairRow};
+use crate::store::{self, from_json, now_ms, tasks::TaskRow};
+use crate::tasks::inputs;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+/// What every host worker of one run shares.
+struct Run {
+    state: AppState,
+    task: TaskRow,
+    snapshot: Snapshot,
+    /// Rendering variables: the arguments plus the built-ins.
+    vars: BTreeMap<String, String>,
+    catalogue: target::Catalogue,
+    log: RunLog,
+    abort: watch::Receiver<bool>,
+    release: Arc<tokio::sync::Notify>,
+    per_task: Semaphore,
+}
+
+/// Runs attempt `attempt` of task `task_id` to its end and records the task's status.
+pub async fn run_attempt(state: AppState, task_id: i64, attempt: i64) {
+    if let Err(e) = run_attempt_inner(&state, task_id, attempt).await {
+        tracing::error!(task = task_id, attempt, error = %e, "run failed");
+        let _ = runs::finish_task(&state.db, task_id, TaskStatus::Failed.as_str()).await;
+    }
+    state.runs.unregister(task_id);
+    state.events.notify(task_id);
+}
+
+async fn run_attempt_inner(state: &AppState, task_id: i64, attempt: i64) -> anyhow::Result<()> {
+    // Nothing about an approved task may change without a new approval: check once more.
+    if !crate::scheduler::dispatcher::approval_still_holds(state, task_id).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+        tracing::error!(task = task_id, "not run: the task no longer matches its approval");
+        let mut tx = state.db.begin_write().await?;
+        let body = serde_json::json!({"message": "not run: the task no longer matches what was approved"}).to_string();
+        runs::insert_events(
+            &mut tx,
+            &[runs::NewEvent {
+                task_id,
+                attempt,
+                step_index: -1,
+                host: "",
+                kind: "log",
+                stream: "system",
+                seq: 0,
+                body: &body,
+            }],
+        )
+        .await?;
+        tx.commit().await?;
+        runs::finish_task(&state.db, task_id, TaskStatus::Failed.as_str()).await?;
+        return Ok(());
+    }
+    let task = store::tasks::get(&state.db, task_id).await?;
+    let snapshot: Snapshot = from_json("tasks.template_snapshot", &task.template_snapshot)?;
+    let stored: BTreeMap<String, String> = from_json("tasks.args", &task.args)?;
+    let args = inputs::open_args(&state.keys, &snapshot, &stored).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let secrets: Vec<String> =
+        snapshot.params.iter().filter(|p| p.secret).filter_map(|p| args.get(&p.key).cloned()).collect();
+    let mut vars = args.clone();
+    for (k, v) in [
+        ("TASK_ID", task.id.to_string()),
+        ("FLOW_ID", task.id.to_string()),
+        ("TASK_NAME", task.name.clone()),
+        ("SUBMITTER", task.submitter.clone()),
+        ("EXECUTOR", task.executor.clone()),
+        ("EXEC_TIME", store::rfc3339(task.exec_time)),
+    ] {
+        vars.insert(k.to_string(), v);
+    }
+    let (abort, release) = state.runs.register(task_id);
+    let (log, writer) = RunLog::start(state, task_id, secrets);
+    let run = Arc::new(Run {
+        state: state.clone(),
+        catalogue: target::Catalogue::load(&state.db).await?,
+        per_task: Semaphore::new(task.concurrency.max(1) as usize),
+        task,
+        snapshot,
+        vars,
+        log,
+        abort,
+        release,
+    });
+    let watcher = tokio::spawn(watch_abort_flag(state.clone(), task_id));
+
+    let pairs = runs::attempt_pairs(&state.db, task_id, attempt).await?;
+    for group in run.snapshot.groups.clone() {
+        let group_pairs: Vec<PairRow> = pairs.iter().filter(|p| p.grp == group).cloned().collect();
+        if group_pairs.is_empty() {
+            continue;
+        }
+        let hosts = by_host(group_pairs);
+        let stop = match run.snapshot.strategy {
+            Strategy::Free => run_free(&run, hosts).await,
+            Strategy::Lockstep => run_lockstep(&run, hosts).await,
+            Strategy::Canary => run_canary(&run, hosts).await,
+        };
+        if stop || *run.abort.borrow() {
+            break;
+        }
+    }
+    watcher.abort();
+    // Everything logged is written before the run is declared over: dropping the run
+    // closes the last log sender, and the writer ends after its final batch.
+    drop(run);
+    let _ = writer.await;
+
+    let status = final_status(state, task_id).await?;
+    let mut tx = state.db.begin_write().await?;
+    let body = serde_json::json!({"task_status": status.as_str(), "attempt": attempt}).to_string();
+    runs::insert_events(
+        &mut tx,
+        &[runs::NewEvent {
+            task_id,
+            attempt,
+            step_index: -1,
+            host: "",
+            kind: "status",
+            stream: "system",
+            seq: 0,
+            body: &body,
+        }],
+    )
+    .await?;
+    tx.commit().await?;
+    runs::finish_task(&state.db, task_id, status.as_str()).await?;
+    tracing::info!(task = task_id, attempt, status = status.as_str(), "run finished");
+    Ok(())
+}
+
+/// The task's status from each pair's latest state.
+pub async fn final_status(state: &AppState, task_id: i64) -> anyhow::Result<TaskStatus> {
+    if runs::abort_requested(&state.db, task_id).await? {
+        return Ok(TaskStatus::Aborted);
+    }
+    let latest = runs::latest_pairs(&state.db, task_id).await?;
+    let all_ok = latest.iter().all(|p| PairStatus::parse(&p.status).is_some_and(PairStatus::is_ok));
+    Ok(if all_ok { TaskStatus::Success } else { TaskStatus::Failed })
+}
+
+/// Polls the database for an abort asked on another instance (this one signals directly).
+async fn watch_abort_flag(state: AppState, task_id: i64) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if runs::abort_requested(&state.db, task_id).await.unwrap_or(false) {
+            state.runs.abort(task_id);
+            return;
+        }
+    }
+}
+
+/// Pairs grouped by host, hosts in the order they first appear, steps in order.
+fn by_host(pairs: Vec<PairRow>) -> Vec<(String, Vec<PairRow>)> {
+    let mut hosts: Vec<(String, Vec<PairRow>)> = Vec::new();
+    for p in pairs {
+        match hosts.iter_mut().find(|(h, _)| *h == p.host) {
+            Some((_, list)) => list.push(p),
+            None => hosts.push((p.host.clone(), vec![p])),
+        }
+    }
+    for (_, list) in &mut hosts {
+        list.sort_by_key(|p| p.step_index);
+    }
+    hosts
+}
+
+/// Each host walks its steps at its own pace. Returns true when a stop policy fired.
+async fn run_free(run: &Arc<Run>, hosts: Vec<(String, Vec<PairRow>)>) -> bool {
+    let mut workers = tokio::task::JoinSet::new();
+    for (host, pairs) in hosts {
+        let run = run.clone();
+        workers.spawn(async move {
+            let _task_slot = run.per_task.acquire().await.expect("semaphore open");
+            let _global_slot = run.state.run_slots.acquire().await.expect("semaphore open");
+            let mut worker = HostWorker::new(&host);
+            let mut stopped = false;
+            for pair in pairs {
+                if stopped || !worker.run_pair(&run, pair).await {
+                    stopped = true;
+                }
+            }
+            worker.close().await;
+            stopped
+        });
+    }
+    let mut stop = false;
+    while let Some(r) = workers.join_next().await {
+        stop |= r.unwrap_or(true);
+    }
+    stop
+}
+
+/// Every host finishes a step before any host starts the next.
+async fn run_lockstep(run: &Arc<Run>, hosts: Vec<(String, Vec<PairRow>)>) -> bool {
+    let workers: Vec<Arc<Mutex<(HostWorker, bool)>>> =
+        hosts.iter().map(|(h, _)| Arc::new(Mutex::new((HostWorker::new(h), false)))).collect();
+    let steps: std::collections::BTreeSet<i64> =
+        hosts.iter().flat_map(|(_, ps)| ps.iter().map(|p| p.step_index)).collect();
+    for step in steps {
+        let mut round = tokio::task::JoinSet::new();
+        for (i, (_, pairs)) in hosts.iter().enumerate() {
+            let Some(pair) = pairs.iter().find(|p| p.step_index == step).cloned() else { continue };
+            let (run, worker) = (run.clone(), workers[i].clone());
+            round.spawn(async move {
+                let _task_slot = run.per_task.acquire().await.expect("semaphore open");
+                let _global_slot = run.state.run_slots.acquire().await.expect("semaphore open");
+                let mut guard = worker.lock().await;
+                let (worker, stopped) = &mut *guard;
+                if *stopped {
+                    return;
+                }
+                if !worker.run_pair(&run, pair).await {
+                    *stopped = true;
+                }
+            });
+        }
+        while round.join_next().await.is_some() {}
+    }
+    let mut stop = false;
+    for w in workers {
+        let mut guard = w.lock().await;
+        stop |= guard.1;
+        let worker = std::mem::replace(&mut guard.0, HostWorker::new(""));
+        worker.close().await;
+    }
+    stop
+}
+
+/// A first batch of `canary_size` hosts; the rest only if the whole batch succeeded.
+async fn run_canary(run: &Arc<Run>, mut hosts: Vec<(String, Vec<PairRow>)>) -> bool {
+    let size = (run.snapshot.canary_size.max(1) as usize).min(hosts.len());
+    let rest = hosts.split_off(size);
+    let canary_ids: Vec<i64> = hosts.iter().flat_map(|(_, ps)| ps.iter().map(|p| p.id)).collect();
+    let stop = run_free(run, hosts).await;
+    let mut ok = true;
+    for id in canary_ids {
+        let status = runs::get_pair(&run.state.db, id).await.map(|p| p.status).unwrap_or_default();
+        ok &= PairStatus::parse(&status).is_some_and(PairStatus::is_ok);
+    }
+    if !ok || *run.abort.borrow() {
+        for (_, pairs) in &rest {
+            for p in pairs {
+                let mut p = p.clone();
+                p.message = "held back: the canary batch did not succeed".into();
+                let _ = runs::save_pair(&run.state.db, &p).await;
+            }
+        }
+        return true;
+    }
+    stop | run_free(run, rest).await
+}
+
+/// One host's session within a run.
+struct HostWorker {
+    host: String,
+    remote: Option<Remote>,
+    /// Set when the host cannot be reached: its later pairs are not attempted.
+    unreachable: bool,
+}
+
+impl HostWorker {
+    fn new(host: &str) -> Self {
+        HostWorker { host: host.to_string(), remote: None, unreachable: false }
+    }
+
+    async fn close(self) {
+        if let Some(r) = self.remote {
+            r.close().await;
+        }
+    }
+
+    async fn save(run: &Run, pair: &PairRow) {
+        if let Err(e) = runs::save_pair(&run.state.db, pair).await {
+            tracing::error!(task = run.task.id, error = %e, "saving a pair's status failed");
+        }
+        run.state.events.notify(run.task.id);
+    }
+
+    /// Runs one pair. Returns false when this host must not go on (stop policy, lost host).
+    async fn run_pair(&mut self, run: &Run, mut pair: PairRow) -> bool {
+        let step = run.snapshot.steps[pair.step_index as usize].clone();
+        if self.unreachable {
+            return false;
+        }
+        // Someone may have skipped it meanwhile.
+        if let Ok(now) = runs::get_pair(&run.state.db, pair.id).await {
+            if now.status == PairStatus::Skipped.as_str() {
+                return true;
+            }
+            pair = now;
+        }
+        if *run.abort.borrow() {
+            pair.status = PairStatus::Aborted.as_str().into();
+            pair.message = "aborted before it started".into();
+            pair.finished_at = Some(now_ms());
+            Self::save(run, &pair).await;
+            return false;
+        }
+        let mut log = run.log.pair(pair.attempt, pair.step_index, &self.host);
+        if !self.wait_trigger(run, &step, &mut pair, &mut log).await {
+            return pair.status == PairStatus::Skipped.as_str();
+        }
+        if self.remote.is_none() {
+            match self.connect(run, &mut log).await {
+                Ok(r) => self.remote = Some(r),
+                Err(message) => {
+                    self.unreachable = true;
+                    log.system(&message).await;
+                    log.finish().await;
+                    pair.status = PairStatus::Unreachable.as_str().into();
+                    pair.message = message;
+                    pair.started_at = Some(now_ms());
+                    pair.finished_at = Some(now_ms());
+                    Self::save(run, &pair).await;
+                    return false;
+                }
+            }
+        }
+        let script = match render::render(&step.body, &run.vars, run.snapshot.raw_params) {
+            Ok(s) => s,
+            Err(message) => {
+                pair.status = PairStatus::Failed.as_str().into();
+                pair.message = message;
+                pair.finished_at = Some(now_ms());
+                Self::save(run, &pair).await;
+                return step.on_failure == OnFailure::Continue;
+            }
+        };
+        let mut env: Vec<(String, String)> = run.vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        env.push(("HOST".into(), self.host.clone()));
+        env.push(("HOST_GROUP".into(), step.group.clone()));
+        env.push(("STEP_NAME".into(), step.name.clone()));
+        let spec = StepSpec {
+            interpreter: &step.interpreter,
+            script: &script,
+            env: &env,
+            timeout: Duration::from_secs(step.timeout_secs.max(1) as u64),
+        };
+        pair.status = PairStatus::Running.as_str().into();
+        pair.started_at = Some(now_ms());
+        pair.message.clear();
+        Self::save(run, &pair).await;
+
+        let remote = self.remote.as_ref().expect("connected");
+        let mut abort = run.abort.clone();
+        let mut outcome = Outcome::Lost(String::new());
+        for attempt in 0..=step.retries {
+            pair.tries = attempt + 1;
+            outcome = remote.run(&spec, &mut log, &mut abort).await;
+            let retryable = matches!(outcome, Outcome::Exited(c) if c != 0)
+                || matches!(outcome, Outcome::TimedOut { .. } | Outcome::Signalled(_));
+            if !retryable || attempt == step.retries || *run.abort.borrow() {
+                break;
+            }
+            log.system(&format!(
+                "try {} of {} failed ({}); trying again",
+                attempt + 1,
+                step.retries + 1,
+                describe(&outcome)
+            ))
+            .await;
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
+        log.finish().await;
+        let (status, message) = match &outcome {
+            Outcome::Exited(0) => (PairStatus::Success, String::new()),
+            Outcome::Exited(c) => (PairStatus::Failed, format!("exited with status {c}")),
+            Outcome::Signalled(s) => (PairStatus::Failed, format!("killed by signal {s}")),
+            Outcome::TimedOut { .. } => (PairStatus::Timeout, format!("timed out after {} s", step.timeout_secs)),
+            Outcome::Aborted { .. } => (PairStatus::Aborted, "aborted".to_string()),
+            Outcome::Lost(m) => (PairStatus::Unreachable, m.clone()),
+        };
+        pair.status = status.as_str().into();
+        pair.message = message;
+        pair.exit_code = match outcome {
+            Outcome::Exited(c) => Some(c),
+            _ => None,
+        };
+        pair.kill_confirmed = match outcome {
+            Outcome::TimedOut { kill_confirmed } | Outcome::Aborted { kill_confirmed } => {
+                Some(i64::from(kill_confirmed.unwrap_or(false)))
+            }
+            _ => None,
+        };
+        pair.finished_at = Some(now_ms());
+        Self::save(run, &pair).await;
+        match status {
+            PairStatus::Success => true,
+            PairStatus::Unreachable => {
+                self.unreachable = true;
+                false
+            }
+            PairStatus::Aborted => false,
+            _ => step.on_failure == OnFailure::Continue,
+        }
+    }
+
+    /// Holds a `timed` step until exec_time and a `manual` step until it is released.
+    /// Returns false when the wait ended by abort or skip.
+    async fn wait_trigger(&self, run: &Run, step: &SnapshotStep, pair: &mut PairRow, log: &mut PairLog) -> bool {
+        let reason = match step.trigger {
+            Trigger::Auto => return true,
+            Trigger::Timed if run.task.exec_time <= now_ms() => return true,
+            Trigger::Timed => format!("waiting for exec_time {}", store::rfc3339(run.task.exec_time)),
+            Trigger::Manual if pair.released != 0 => return true,
+            Trigger::Manual => "waiting to be released".to_string(),
+        };
+        pair.status = PairStatus::Waiting.as_str().into();
+        pair.message = reason.clone();
+        Self::save(run, pair).await;
+        log.system(&reason).await;
+        let mut abort = run.abort.clone();
+        loop {
+            let pause = match step.trigger {
+                Trigger::Timed => Duration::from_millis((run.task.exec_time - now_ms()).clamp(1, 1000) as u64),
+                _ => Duration::from_secs(1),
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = run.release.notified() => {}
+                _ = abort.wait_for(|a| *a) => {}
+            }
+            if *run.abort.borrow() {
+                pair.status = PairStatus::Aborted.as_str().into();
+                pair.message = "aborted while waiting".into();
+                pair.finished_at = Some(now_ms());
+                Self::save(run, pair).await;
+                return false;
+            }
+            let now = match runs::get_pair(&run.state.db, pair.id).await {
+                Ok(p) => p,
+                Err(_) => continue,
+            };
+            if now.status == PairStatus::Skipped.as_str() {
+                pair.status = now.status;
+                return false;
+            }
+            let go = match step.trigger {
+                Trigger::Timed => run.task.exec_time <= now_ms(),
+                _ => now.released != 0,
+            };
+            if go {
+                pair.released = now.released;
+                log.system("released").await;
+                return true;
+            }
+        }
+    }
+
+    async fn connect(&self, run: &Run, log: &mut PairLog) -> Result<Remote, String> {
+        if self.host == plan::LOCAL {
+            return Ok(Remote::Local);
+        }
+        let target = run.catalogue.resolve(&run.state.keys, &self.host)?;
+        log.system(&format!("connecting to {}@{}:{}", target.user, target.address, target.port)).await;
+        match Remote::connect(&target, CONNECT_TIMEOUT).await {
+            Ok((remote, fingerprint)) => {
+                if target.host_key == remote::HostKeyPolicy::TrustOnFirstUse {
+                    if let Err(e) = store::catalogue::pin_host_key(&run.state.db, target.host_id, &fingerprint).await {
+                        tracing::warn!(host = %self.host, error = %e, "pinning the first-use host key failed");
+                    }
+                    log.system(&format!("pinned host key {fingerprint} (first use)")).await;
+                }
+                Ok(remote)
+            }
+            Err(e @ ConnectError::HostKeyMismatch { .. }) => Err(format!("refused: {e}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+fn describe(o: &Outcome) -> String {
+    match o {
+        Outcome::Exited(c) => format!("exit status {c}"),
+        Outcome::Signalled(s) => format!("signal {s}"),
+        Outcome::TimedOut { .. } => "timeout".into(),
+        Outcome::Aborted { .. } => "aborted".into(),
+        Outcome::Lost(m) => m.clone(),
+    }
+}

@@ -1,0 +1,346 @@
+//! Where a step runs: an SSH session to a host (one per host per run, reused for all its
+//! steps) or the Taskgate server itself. Both report the step's process group, so that a
+//! timeout or an abort kills the whole group and confirms it is gone.
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use russh::client::{self, Handle};
+use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
+use russh::ChannelMsg;
+use tokio::io::AsyncReadExt;
+use tokio::sync::watch;
+
+use super::logs::PairLog;
+use super::render::{kill_command, parse_pgid, remote_command};
+
+/// How a host proves who it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostKeyPolicy {
+    /// Only this fingerprint (`SHA256:…`) is accepted.
+    Pinned(String),
+    /// No key pinned yet and the host is marked trust-on-first-use: accept and pin.
+    TrustOnFirstUse,
+}
+
+#[derive(Clone)]
+pub enum Auth {
+    Key { pem: String, passphrase: Option<String> },
+    Password(String),
+}
+
+/// Everything needed to reach one host.
+#[derive(Clone)]
+pub struct Target {
+    /// The host as the task names it.
+    pub name: String,
+    pub address: String,
+    pub port: u16,
+    pub user: String,
+    pub auth: Auth,
+    pub host_key: HostKeyPolicy,
+    /// The registered host (for pinning a first-use key).
+    pub host_id: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("cannot reach {0}")]
+    Unreachable(String),
+    #[error("host key mismatch: expected {expected}, the host offered {offered}")]
+    HostKeyMismatch { expected: String, offered: String },
+    #[error("login refused for user {0}")]
+    LoginRefused(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+pub struct Client {
+    policy: HostKeyPolicy,
+    offered: Arc<Mutex<Option<String>>>,
+}
+
+fn fingerprint(key: &PublicKeyOrCertificate) -> String {
+    match key {
+        PublicKeyOrCertificate::PublicKey { key, .. } => key.fingerprint(HashAlg::Sha256).to_string(),
+        PublicKeyOrCertificate::Certificate(cert) => cert.public_key().fingerprint(HashAlg::Sha256).to_string(),
+    }
+}
+
+impl client::Handler for Client {
+    type Error = russh::Error;
+
+    async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+        let offered = fingerprint(key);
+        let ok = match &self.policy {
+            HostKeyPolicy::Pinned(expected) => *expected == offered,
+            HostKeyPolicy::TrustOnFirstUse => true,
+        };
+        *self.offered.lock().expect("fingerprint lock") = Some(offered);
+        Ok(ok)
+    }
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Exited(i64),
+    Signalled(String),
+    TimedOut {
+        kill_confirmed: Option<bool>,
+    },
+    Aborted {
+        kill_confirmed: Option<bool>,
+    },
+    /// The session or the connection broke (the host is then unreachable).
+    Lost(String),
+}
+
+/// One step to run.
+pub struct StepSpec<'a> {
+    pub interpreter: &'a str,
+    pub script: &'a str,
+    pub env: &'a [(String, String)],
+    pub timeout: Duration,
+}
+
+pub enum Remote {
+    Ssh(Handle<Client>),
+    Local,
+}
+
+fn ssh_config() -> Arc<client::Config> {
+    let mut config = client::Config {
+        keepalive_interval: Some(Duration::from_secs(15)),
+        keepalive_max: 3,
+        nodelay: true,
+        ..Default::default()
+    };
+    // curve25519 first: a fraction of the CPU of OpenSSH's default sntrup761 hybrid.
+    let first = [russh::kex::CURVE25519, russh::kex::CURVE25519_PRE_RFC_8731];
+    let mut kex = first.to_vec();
+    kex.extend(config.preferred.kex.iter().filter(|k| !first.contains(k)).cloned());
+    config.preferred.kex = kex.into();
+    Arc::new(config)
+}
+
+impl Remote {
+    /// Connects and logs in. Returns the session and the host key fingerprint seen.
+    pub async fn connect(target: &Target, timeout: Duration) -> Result<(Remote, String), ConnectError> {
+        let offered = Arc::new(Mutex::new(None));
+        let handler = Client { policy: target.host_key.clone(), offered: offered.clone() };
+        let addr = (target.address.trim_start_matches('[').trim_end_matches(']').to_string(), target.port);
+        let connecting = async {
+            let mut handle = client::connect(ssh_config(), addr, handler).await.map_err(|e| {
+                let seen = offered.lock().expect("fingerprint lock").clone();
+                match (e, &target.host_key, seen) {
+                    (russh::Error::UnknownKey, HostKeyPolicy::Pinned(expected), Some(offered)) => {
+                        ConnectError::HostKeyMismatch { expected: expected.clone(), offered }
+                    }
+                    (e, _, _) => ConnectError::Unreachable(format!("{}:{}: {e}", target.address, target.port)),
+                }
+            })?;
+            let result = match &target.auth {
+                Auth::Key { pem, passphrase } => {
+                    let key = russh::keys::decode_secret_key(pem, passphrase.as_deref())
+                        .map_err(|e| ConnectError::Other(format!("the host's private key cannot be read: {e}")))?;
+                    let hash = if key.algorithm().is_rsa() {
+                        handle.best_supported_rsa_hash().await.ok().flatten().flatten()
+                    } else {
+                        None
+                    };
+                    handle.authenticate_publickey(&target.user, PrivateKeyWithHashAlg::new(Arc::new(key), hash)).await
+                }
+                Auth::Password(pw) => handle.authenticate_password(&target.user, pw).await,
+            }
+            .map_err(|e| ConnectError::Unreachable(format!("{}: {e}", target.address)))?;
+            if !result.success() {
+                return Err(ConnectError::LoginRefused(target.user.clone()));
+            }
+            Ok(handle)
+        };
+        let handle = tokio::time::timeout(timeout, connecting).await.map_err(|_| {
+            ConnectError::Unreachable(format!("{}:{}: no answer within {timeout:?}", target.address, target.port))
+        })??;
+        let fp = offered.lock().expect("fingerprint lock").clone().unwrap_or_default();
+        Ok((Remote::Ssh(handle), fp))
+    }
+
+    pub async fn close(self) {
+        if let Remote::Ssh(handle) = self {
+            let _ = handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+        }
+    }
+
+    /// Runs one step to its end, a timeout, or an abort.
+    pub async fn run(&self, step: &StepSpec<'_>, log: &mut PairLog, abort: &mut watch::Receiver<bool>) -> Outcome {
+        match self {
+            Remote::Ssh(handle) => run_ssh(handle, step, log, abort).await,
+            Remote::Local => run_local(step, log, abort).await,
+        }
+    }
+}
+
+/// Strips the wrapper's first stderr line (the process group) from the step's output.
+struct Stderr {
+    head: Option<Vec<u8>>,
+    pgid: Option<i64>,
+}
+
+impl Stderr {
+    fn new() -> Self {
+        Stderr { head: Some(Vec::new()), pgid: None }
+    }
+
+    /// Returns the bytes that belong to the step's own stderr.
+    fn take(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let Some(head) = self.head.as_mut() else { return bytes.to_vec() };
+        head.extend_from_slice(bytes);
+        let Some(nl) = head.iter().position(|b| *b == b'\n') else {
+            return Vec::new();
+        };
+        let head = self.head.take().expect("head present");
+        let first = String::from_utf8_lossy(&head[..nl]).into_owned();
+        match parse_pgid(&first) {
+            Some(pgid) => {
+                self.pgid = Some(pgid);
+                head[nl + 1..].to_vec()
+            }
+            None => head,
+        }
+    }
+}
+
+async fn wait_abort(abort: &mut watch::Receiver<bool>) {
+    if abort.wait_for(|a| *a).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+async fn run_ssh(
+    handle: &Handle<Client>,
+    step: &StepSpec<'_>,
+    log: &mut PairLog,
+    abort: &mut watch::Receiver<bool>,
+) -> Outcome {
+    let mut channel = match handle.channel_open_session().await {
+        Ok(c) => c,
+        Err(e) => return Outcome::Lost(format!("cannot open a session: {e}")),
+    };
+    if let Err(e) = channel.exec(true, remote_command(step.interpreter, step.script, step.env)).await {
+        return Outcome::Lost(format!("cannot start the command: {e}"));
+    }
+    let mut stderr = Stderr::new();
+    let (mut code, mut signal) = (None, None);
+    let deadline = tokio::time::sleep(step.timeout);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            msg = channel.wait() => match msg {
+                Some(ChannelMsg::Data { data }) => log.data(false, &data).await,
+                Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
+                    let rest = stderr.take(&data);
+                    if !rest.is_empty() {
+                        log.data(true, &rest).await;
+                    }
+                }
+                Some(ChannelMsg::ExitStatus { exit_status }) => code = Some(i64::from(exit_status)),
+                Some(ChannelMsg::ExitSignal { signal_name, .. }) => signal = Some(format!("{signal_name:?}")),
+                Some(_) => {}
+                None => break,
+            },
+            _ = &mut deadline => {
+                let kill_confirmed = kill_remote(handle, stderr.pgid).await;
+                let _ = channel.close().await;
+                return Outcome::TimedOut { kill_confirmed };
+            }
+            _ = wait_abort(abort) => {
+                let kill_confirmed = kill_remote(handle, stderr.pgid).await;
+                let _ = channel.close().await;
+                return Outcome::Aborted { kill_confirmed };
+            }
+        }
+    }
+    if let Some(rest) = stderr.head.take().filter(|h| !h.is_empty()) {
+        log.data(true, &rest).await;
+    }
+    match (code, signal) {
+        (Some(c), _) => Outcome::Exited(c),
+        (None, Some(s)) => Outcome::Signalled(s),
+        (None, None) => Outcome::Lost("the connection closed before the command ended".into()),
+    }
+}
+
+/// Kills a remote process group through a second session; `Some(true)` when confirmed gone.
+async fn kill_remote(handle: &Handle<Client>, pgid: Option<i64>) -> Option<bool> {
+    let pgid = pgid?;
+    let killing = async {
+        let mut ch = handle.channel_open_session().await.ok()?;
+        ch.exec(true, kill_command(pgid)).await.ok()?;
+        let mut out = Vec::new();
+        while let Some(msg) = ch.wait().await {
+            if let ChannelMsg::Data { data } = msg {
+                out.extend_from_slice(&data);
+            }
+        }
+        Some(String::from_utf8_lossy(&out).contains("gone"))
+    };
+    tokio::time::timeout(Duration::from_secs(15), killing).await.ok().flatten()
+}
+
+async fn run_local(step: &StepSpec<'_>, log: &mut PairLog, abort: &mut watch::Receiver<bool>) -> Outcome {
+    let mut cmd = tokio::process::Command::new("env");
+    for (k, v) in step.env {
+        cmd.arg(format!("{k}={v}"));
+    }
+    cmd.arg(step.interpreter)
+        .arg("-c")
+        .arg(step.script)
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return Outcome::Lost(format!("cannot start {}: {e}", step.interpreter)),
+    };
+    let pgid = child.id().map(i64::from);
+    let (mut out, mut err) = (child.stdout.take().expect("piped"), child.stderr.take().expect("piped"));
+    let (mut out_buf, mut err_buf) = (vec![0u8; 8192], vec![0u8; 8192]);
+    let (mut out_open, mut err_open) = (true, true);
+    let deadline = tokio::time::sleep(step.timeout);
+    tokio::pin!(deadline);
+    while out_open || err_open {
+        tokio::select! {
+            n = out.read(&mut out_buf), if out_open => match n {
+                Ok(0) | Err(_) => out_open = false,
+                Ok(n) => log.data(false, &out_buf[..n]).await,
+            },
+            n = err.read(&mut err_buf), if err_open => match n {
+                Ok(0) | Err(_) => err_open = false,
+                Ok(n) => log.data(true, &err_buf[..n]).await,
+            },
+            _ = &mut deadline => return Outcome::TimedOut { kill_confirmed: kill_local(pgid).await },
+            _ = wait_abort(abort) => return Outcome::Aborted { kill_confirmed: kill_local(pgid).await },
+        }
+    }
+    tokio::select! {
+        status = child.wait() => match status {
+            Ok(s) => match s.code() {
+                Some(c) => Outcome::Exited(i64::from(c)),
+                None => Outcome::Signalled(format!("{s}")),
+            },
+            Err(e) => Outcome::Lost(format!("waiting for the process: {e}")),
+        },
+        _ = &mut deadline => Outcome::TimedOut { kill_confirmed: kill_local(pgid).await },
+        _ = wait_abort(abort) => Outcome::Aborted { kill_confirmed: kill_local(pgid).await },
+    }
+}
+
+async fn kill_local(pgid: Option<i64>) -> Option<bool> {
+    let pgid = pgid?;
+    let out = tokio::process::Command::new("sh").arg("-c").arg(kill_command(pgid)).output().await.ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).contains("gone"))
+}

@@ -1,0 +1,119 @@
+//! The database says what is due. One loop sleeps until the earliest due task (woken
+//! early when a task becomes ready here), claims due tasks one transaction at a time,
+//! and hands each to the executor. A claim is a compare-and-set (and on PostgreSQL a
+//! `SKIP LOCKED` row lock), so every task starts exactly once across instances.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::audit;
+use crate::catalogue::templates::Snapshot;
+use crate::error::ServiceResult;
+use crate::executor::{self, plan};
+use crate::state::AppState;
+use crate::store::runs::{self, NewEvent, NewPair};
+use crate::store::{self, from_json, now_ms};
+
+/// Longest sleep: tasks made ready on other instances are found within this time.
+const MAX_SLEEP: Duration = Duration::from_secs(5);
+
+pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        loop {
+            match claim_next(&state).await {
+                Ok(Some((task_id, attempt))) => {
+                    state.runs.spawn(task_id, executor::run_attempt(state.clone(), task_id, attempt));
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming due tasks failed");
+                    break;
+                }
+            }
+        }
+        let wait = match runs::next_due(&state.db).await {
+            Ok(Some(due)) => Duration::from_millis((due - now_ms()).clamp(50, MAX_SLEEP.as_millis() as i64) as u64),
+            _ => MAX_SLEEP,
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = state.dispatch.notified() => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Claims one due task and creates the pairs of its attempt, in one transaction.
+pub async fn claim_next(state: &AppState) -> ServiceResult<Option<(i64, i64)>> {
+    let mut tx = state.db.begin_write().await?;
+    let Some((task_id, attempt)) = runs::claim_due(&mut tx, state.db.dialect, &state.node_id, now_ms()).await? else {
+        return Ok(None);
+    };
+    let (snapshot_json, hosts_json): (String, String) =
+        sqlx::query_as("SELECT template_snapshot, hosts FROM tasks WHERE id = $1")
+            .bind(task_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    let snapshot: Snapshot = from_json("tasks.template_snapshot", &snapshot_json)?;
+    let hosts: BTreeMap<String, Vec<String>> = from_json("tasks.hosts", &hosts_json)?;
+    let pairs = plan::all_pairs(&snapshot, &hosts);
+    let new: Vec<NewPair> = pairs
+        .iter()
+        .map(|p| NewPair {
+            step_index: p.step as i64,
+            step_name: &snapshot.steps[p.step].name,
+            group: &p.group,
+            host: &p.host,
+        })
+        .collect();
+    runs::insert_pairs(&mut tx, task_id, attempt, &new).await?;
+    let body = json!({"task_status": "running", "attempt": attempt}).to_string();
+    runs::insert_events(
+        &mut tx,
+        &[NewEvent {
+            task_id,
+            attempt,
+            step_index: -1,
+            host: "",
+            kind: "status",
+            stream: "system",
+            seq: 0,
+            body: &body,
+        }],
+    )
+    .await?;
+    audit::record_as(
+        &mut tx,
+        "system",
+        "",
+        "task.start",
+        "task",
+        task_id,
+        json!({"attempt": attempt, "node": &*state.node_id}),
+    )
+    .await?;
+    // Registered before the commit, so that the orphan reaper never sees it unclaimed.
+    state.runs.register(task_id);
+    if let Err(e) = tx.commit().await {
+        state.runs.unregister(task_id);
+        return Err(e.into());
+    }
+    tracing::info!(task = task_id, attempt, pairs = new.len(), "task started");
+    state.events.notify(task_id);
+    Ok(Some((task_id, attempt)))
+}
+
+/// Checks that an approved task still is what was approved; see `tasks::service`.
+pub async fn approval_still_holds(state: &AppState, task_id: i64) -> ServiceResult<bool> {
+    let row = store::tasks::get(&state.db, task_id).await?;
+    match row.approval_id {
+        None => Ok(true),
+        Some(aid) => {
+            let approval = store::tasks::get_approval(&state.db, aid).await?;
+            Ok(approval.digest == crate::tasks::service::current_digest(state, &row)?)
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! Running tasks: claiming due tasks, the pairs of each attempt, heartbeats, and the
+//! per-task event stream (log lines and status changes).
+
+use sqlx::{AnyConnection, AssertSqlSafe};
+
+use super::{now_ms, Db, Dialect, StoreResult};
+
+/// Claims the most overdue `ready` task for `node`: it becomes `running`, gets the next
+/// attempt number, and no other instance can claim it. Returns (task id, attempt).
+pub async fn claim_due(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    node: &str,
+    now: i64,
+) -> StoreResult<Option<(i64, i64)>> {
+    // PostgreSQL: instances racing for the same row skip it instead of waiting.
+    // SQLite: the write transaction (BEGIN IMMEDIATE) already serialises claimers.
+    let lock = if dialect == Dialect::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
+    let sql = format!(
+        "UPDATE tasks SET status = 'running', claimed_by = $1, heartbeat_at = $2, started_at = $2,
+            finished_at = NULL, attempt = attempt + 1, abort_requested = 0, updated_at = $2
+         WHERE id = (SELECT id FROM tasks WHERE status = 'ready' AND due_at <= $2
+                     ORDER BY due_at, id LIMIT 1 {lock})
+           AND status = 'ready'
+         RETURNING id, attempt"
+    );
+    Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(node).bind(now).fetch_optional(conn).await?)
+}
+
+/// When the next `ready` task falls due.
+pub async fn next_due(db: &Db) -> StoreResult<Option<i64>> {
+    Ok(sqlx::query_scalar("SELECT MIN(due_at) FROM tasks WHERE status = 'ready'").fetch_one(&db.pool).await?)
+}
+
+/// Starts a new attempt of a finished task (redo) for `node`. Returns the attempt number,
+/// or `None` when the task was not in `from`.
+pub async fn restart_task(conn: &mut AnyConnection, id: i64, from: &str, node: &str) -> StoreResult<Option<i64>> {
+    let now = now_ms();
+    Ok(sqlx::query_scalar(
+        "UPDATE tasks SET status = 'running', claimed_by = $1, heartbeat_at = $2, finished_at = NULL,
+            attempt = attempt + 1, abort_requested = 0, updated_at = $2
+         WHERE id = $3 AND status = $4 RETURNING attempt",
+    )
+    .bind(node)
+    .bind(now)
+    .bind(id)
+    .bind(from)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Ends a run: `running` → `status`. False when the task was not running.
+pub async fn finish_task(db: &Db, id: i64, status: &str) -> StoreResult<bool> {
+    let now = now_ms();
+    let done = sqlx::query(
+        "UPDATE tasks SET status = $1, finished_at = $2, claimed_by = NULL, updated_at = $2
+         WHERE id = $3 AND status = 'running'",
+    )
+    .bind(status)
+    .bind(now)
+    .bind(id)
+    .execute(&db.pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn request_abort(conn: &mut AnyConnection, id: i64) -> StoreResult<bool> {
+    let done =
+        sqlx::query("UPDATE tasks SET abort_requested = 1, updated_at = $1 WHERE id = $2 AND status = 'running'")
+            .bind(now_ms())
+            .bind(id)
+            .execute(conn)
+            .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn abort_requested(db: &Db, id: i64) -> StoreResult<bool> {
+    let flag: i64 =
+        sqlx::query_scalar("SELECT abort_requested FROM tasks WHERE id = $1").bind(id).fetch_one(&db.pool).await?;
+    Ok(flag != 0)
+}
+
+/// Marks this node's runs as alive.
+pub async fn heartbeat(db: &Db, node: &str, now: i64) -> StoreResult<()> {
+    sqlx::query("UPDATE tasks SET heartbeat_at = $1 WHERE claimed_by = $2 AND status = 'running'")
+        .bind(now)
+        .bind(node)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Runs that no live instance carries on: those of `node` (this instance, after a
+/// restart) and those whose heartbeat stopped before `stale_before`.
+pub async fn orphaned_runs(db: &Db, node: &str, stale_before: i64) -> StoreResult<Vec<(i64, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT id, attempt FROM tasks WHERE status = 'running'
+           AND (claimed_by = $1 OR claimed_by IS NULL OR heartbeat_at IS NULL OR heartbeat_at < $2)",
+    )
+    .bind(node)
+    .bind(stale_before)
+    .fetch_all(&db.pool)
+    .await?)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PairRow {
+    pub id: i64,
+    pub task_id: i64,
+    pub attempt: i64,
+    pub step_index: i64,
+    pub step_name: String,
+    pub grp: String,
+    pub host: String,
+    pub status: String,
+    pub tries: i64,
+    pub exit_code: Option<i64>,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub message: String,
+    pub pgid: Option<i64>,
+    pub kill_confirmed: Option<i64>,
+    pub released: i64,
+}
+
+const PAIR_COLUMNS: &str = "id, task_id, attempt, step_index, step_name, grp, host, status, tries, exit_code,
+    started_at, finished_at, message, pgid, kill_confirmed, released";
+
+pub struct NewPair<'a> {
+    pub step_index: i64,
+    pub step_name: &'a str,
+    pub group: &'a str,
+    pub host: &'a str,
+}
+
+pub async fn insert_pairs(
+    conn: &mut AnyConnection,
+    task_id: i64,
+    attempt: i64,
+    pairs: &[NewPair<'_>],
+) -> StoreResult<()> {
+    // Several rows per statement: one round trip per 100 pairs, not per pair.
+    for chunk in pairs.chunks(100) {
+        let mut sql =
+            String::from("INSERT INTO task_pairs (task_id, attempt, step_index, step_name, grp, host, status) VALUES ");
+        for i in 0..chunk.len() {
+            let b = i * 4;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("($1, $2, ${}, ${}, ${}, ${}, 'pending')", b + 3, b + 4, b + 5, b + 6));
+        }
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(task_id).bind(attempt);
+        for p in chunk {
+            q = q.bind(p.step_index).bind(p.step_name.to_string()).bind(p.group.to_string()).bind(p.host.to_string());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Every pair at its latest attempt, in step then host order of creation.
+pub async fn latest_pairs(db: &Db, task_id: i64) -> StoreResult<Vec<PairRow>> {
+    let sql = format!(
+        "SELECT {PAIR_COLUMNS} FROM task_pairs p WHERE p.task_id = $1 AND p.attempt =
+            (SELECT MAX(q.attempt) FROM task_pairs q
+             WHERE q.task_id = p.task_id AND q.step_index = p.step_index AND q.host = p.host)
+         ORDER BY p.step_index, p.id"
+    );
+    Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(task_id).fetch_all(&db.pool).await?)
+}
+
+pub async fn attempt_pairs(db: &Db, task_id: i64, attempt: i64) -> StoreResult<Vec<PairRow>> {
+    let sql =
+        format!("SELECT {PAIR_COLUMNS} FROM task_pairs WHERE task_id = $1 AND attempt = $2 ORDER BY step_index, id");
+    Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(task_id).bind(attempt).fetch_all(&db.pool).await?)
+}
+
+pub async fn get_pair(db: &Db, id: i64) -> StoreResult<PairRow> {
+    let sql = format!("SELECT {PAIR_COLUMNS} FROM task_pairs WHERE id = $1");
+    Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_one(&db.pool).await?)
+}
+
+/// Writes a pair's new state and its status event in one transaction.
+pub async fn save_pair(db: &Db, p: &PairRow) -> StoreResult<()> {
+    let mut tx = db.begin_write().await?;
+    sqlx::query(
+        "UPDATE task_pairs SET status = $1, tries = $2, exit_code = $3, started_at = $4, finished_at = $5,
+            message = $6, pgid = $7, kill_confirmed = $8 WHERE id = $9",
+    )
+    .bind(&p.status)
+    .bind(p.tries)
+    .bind(p.exit_code)
+    .bind(p.started_at)
+    .bind(p.finished_at)
+    .bind(&p.message)
+    .bind(p.pgid)
+    .bind(p.kill_confirmed)
+    .bind(p.id)
+    .execute(&mut *tx)
+    .await?;
+    let body = serde_json::json!({
+        "status": p.status, "exit_code": p.exit_code, "tries": p.tries, "message": p.message,
+        "kill_confirmed": p.kill_confirmed.map(|k| k != 0),
+    })
+    .to_string();
+    insert_events(
+        &mut tx,
+        &[NewEvent {
+            task_id: p.task_id,
+            attempt: p.attempt,
+            step_index: p.step_index,
+            host: &p.host,
+            kind: "status",
+            stream: "system",
+            seq: 0,
+            body: &body,
+        }],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Moves a pair to `to` if it is in one of `from`; true when it changed.
+pub async fn set_pair_status_if(
+    conn: &mut AnyConnection,
+    id: i64,
+    from: &[&str],
+    to: &str,
+    message: &str,
+) -> StoreResult<bool> {
+    let marks: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 4)).collect();
+    let sql = format!(
+        "UPDATE task_pairs SET status = $1, message = $2, finished_at = COALESCE(finished_at, $3)
+         WHERE id = ${} AND status IN ({})",
+        from.len() + 4,
+        marks.join(", ")
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql)).bind(to).bind(message).bind(now_ms());
+    for f in from {
+        q = q.bind(f.to_string());
+    }
+    Ok(q.bind(id).execute(conn).await?.rows_affected() == 1)
+}
+
+pub async fn release_pair(conn: &mut AnyConnection, id: i64) -> StoreResult<()> {
+    sqlx::query("UPDATE task_pairs SET released = 1 WHERE id = $1").bind(id).execute(conn).await?;
+    Ok(())
+}
+
+pub struct NewEvent<'a> {
+    pub task_id: i64,
+    pub attempt: i64,
+    pub step_index: i64,
+    pub host: &'a str,
+    /// `log` or `status`.
+    pub kind: &'a str,
+    /// `stdout`, `stderr` or `system`.
+    pub stream: &'a str,
+    pub seq: i64,
+    pub body: &'a str,
+}
+
+pub async fn insert_events(conn: &mut AnyConnection, events: &[NewEvent<'_>]) -> StoreResult<()> {
+    let now = now_ms();
+    for chunk in events.chunks(100) {
+        let mut sql = String::from(
+            "INSERT INTO task_events (task_id, attempt, step_index, host, kind, stream, seq, body, at) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let b = i * 8;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, $1)",
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8,
+                b + 9
+            ));
+        }
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now);
+        for e in chunk {
+            q = q
+                .bind(e.task_id)
+                .bind(e.attempt)
+                .bind(e.step_index)
+                .bind(e.host.to_string())
+                .bind(e.kind.to_string())
+                .bind(e.stream.to_string())
+                .bind(e.seq)
+                .bind(e.body.to_string());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventRow {
+    pub id: i64,
+    pub task_id: i64,
+    pub attempt: i64,
+    pub step_index: i64,
+    pub host: String,
+    pub kind: String,
+    pub stream: String,
+    pub seq: i64,
+    pub body: String,
+    pub at: i64,
+}
+
+#[derive(Debug, Default)]
+pub struct EventFilter {
+    pub after: i64,
+    pub kind: Option<&'static str>,
+    pub step: Option<i64>,
+    pub host: Option<String>,
+    pub attempt: Option<i64>,
+    pub limit: i64,
+}
+
+/// Events of a task after `after`, oldest first.
+pub async fn events(db: &Db, task_id: i64, f: &EventFilter) -> StoreResult<Vec<EventRow>> {
+    let mut clauses = vec!["task_id = $1".to_string(), "id > $2".to_string()];
+    let mut n = 2;
+    let mut next = || {
+        n += 1;
+        format!("${n}")
+    };
+    if f.kind.is_some() {
+        clauses.push(format!("kind = {}", next()));
+    }
+    if f.step.is_some() {
+        clauses.push(format!("step_index = {}", next()));
+    }
+    if f.host.is_some() {
+        clauses.push(format!("host = {}", next()));
+    }
+    if f.attempt.is_some() {
+        clauses.push(format!("attempt = {}", next()));
+    }
+    let limit = next();
+    let sql = format!(
+        "SELECT id, task_id, attempt, step_index, host, kind, stream, seq, body, at FROM task_events
+         WHERE {} ORDER BY id LIMIT {limit}",
+        clauses.join(" AND ")
+    );
+    let mut q = sqlx::query_as::<_, EventRow>(AssertSqlSafe(sql)).bind(task_id).bind(f.after);
+    if let Some(k) = f.kind {
+        q = q.bind(k);
+    }
+    if let Some(s) = f.step {
+        q = q.bind(s);
+    }
+    if let Some(h) = &f.host {
+        q = q.bind(h.clone());
+    }
+    if let Some(a) = f.attempt {
+        q = q.bind(a);
+    }
+    Ok(q.bind(f.limit).fetch_all(&db.pool).await?)
+}

@@ -1,0 +1,397 @@
+//! Acting on runs: the run view, abort, redo, skip, release, the log and the live stream.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use api_types::{
+    LogLine, LogPage, Pair, PairSelector, PairStatus, RedoMode, RedoRequest, Scope, Stream, TaskEvent, TaskRun,
+    TaskStatus,
+};
+use futures_util::Stream as FutStream;
+use serde_json::json;
+
+use super::service::{parse_status, snapshot_of};
+use crate::accounts::Principal;
+use crate::audit;
+use crate::error::{NotFoundExt, ServiceError, ServiceResult};
+use crate::executor::{self, plan};
+use crate::state::AppState;
+use crate::store::runs::{self, EventFilter, EventRow, NewEvent, NewPair, PairRow};
+use crate::store::{self, from_json, rfc3339, tasks::TaskRow};
+
+fn pair_to_api(p: &PairRow) -> Pair {
+    Pair {
+        step: p.step_index,
+        step_name: p.step_name.clone(),
+        group: p.grp.clone(),
+        host: p.host.clone(),
+        status: PairStatus::parse(&p.status).unwrap_or(PairStatus::Pending),
+        attempt: p.attempt,
+        tries: p.tries,
+        exit_code: p.exit_code,
+        started_at: p.started_at.map(rfc3339),
+        finished_at: p.finished_at.map(rfc3339),
+        message: p.message.clone(),
+        kill_confirmed: p.kill_confirmed.map(|k| k != 0),
+    }
+}
+
+async fn task_row(state: &AppState, id: i64) -> ServiceResult<TaskRow> {
+    store::tasks::get(&state.db, id).await.or_not_found("task", id)
+}
+
+async fn run_of(state: &AppState, row: &TaskRow) -> ServiceResult<TaskRun> {
+    let pairs = runs::latest_pairs(&state.db, row.id).await?;
+    Ok(TaskRun {
+        task_id: row.id,
+        status: parse_status(&row.status)?,
+        attempt: row.attempt,
+        started_at: row.started_at.map(rfc3339),
+        finished_at: row.finished_at.map(rfc3339),
+        pairs: pairs.iter().map(pair_to_api).collect(),
+    })
+}
+
+pub async fn view(state: &AppState, who: &Principal, id: i64) -> ServiceResult<TaskRun> {
+    who.require(Scope::Read)?;
+    run_of(state, &task_row(state, id).await?).await
+}
+
+/// Run actions belong to the submitter and to approvers and admins.
+fn may_act(who: &Principal, row: &TaskRow, action: &str) -> ServiceResult<()> {
+    who.require(Scope::TaskSubmit)?;
+    if row.submitter == who.username || who.can(Scope::TaskApprove) {
+        Ok(())
+    } else {
+        Err(ServiceError::Forbidden(format!(
+            "only the submitter, an approver or an admin may {action} task {}",
+            row.id
+        )))
+    }
+}
+
+fn invalid(row: &TaskRow, action: &'static str) -> ServiceError {
+    ServiceError::InvalidTransition { id: row.id, action, from: row.status.clone() }
+}
+
+/// Stops a running task: remote process groups are killed, pairs become `aborted`.
+pub async fn abort(state: &AppState, who: &Principal, id: i64) -> ServiceResult<TaskRun> {
+    let row = task_row(state, id).await?;
+    may_act(who, &row, "abort")?;
+    let mut tx = state.db.begin_write().await?;
+    if !runs::request_abort(&mut tx, id).await? {
+        return Err(invalid(&row, "abort"));
+    }
+    audit::record(&mut tx, who, "task.abort", "task", id, json!({"attempt": row.attempt})).await?;
+    tx.commit().await?;
+    // Here at once; another instance running it sees the flag within a second.
+    state.runs.abort(id);
+    run_of(state, &task_row(state, id).await?).await
+}
+
+/// A new attempt from the task's own snapshot: all pairs, the failed ones (and those
+/// never started), some hosts, or from a step on.
+pub async fn redo(state: &AppState, who: &Principal, id: i64, req: RedoRequest) -> ServiceResult<TaskRun> {
+    let row = task_row(state, id).await?;
+    may_act(who, &row, "redo")?;
+    let from = parse_status(&row.status)?;
+    if !matches!(from, TaskStatus::Failed | TaskStatus::Aborted | TaskStatus::Interrupted | TaskStatus::Success) {
+        return Err(invalid(&row, "redo"));
+    }
+    let snapshot = snapshot_of(&row)?;
+    let hosts: BTreeMap<String, Vec<String>> = from_json("tasks.hosts", &row.hosts)?;
+    let all = plan::all_pairs(&snapshot, &hosts);
+    let chosen_hosts = req.hosts.clone().unwrap_or_default();
+    let from_step = match (req.mode, req.step) {
+        (RedoMode::FromStep, None) => return Err(ServiceError::validation("step", "from_step needs a step")),
+        (_, Some(s)) if s < 0 || s as usize >= snapshot.steps.len() => {
+            return Err(ServiceError::validation(
+                "step",
+                format!("the template has steps 0 to {}", snapshot.steps.len() - 1),
+            ))
+        }
+        (_, s) => s.unwrap_or(0) as usize,
+    };
+    if req.mode == RedoMode::Hosts {
+        if chosen_hosts.is_empty() {
+            return Err(ServiceError::validation("hosts", "name at least one host"));
+        }
+        if let Some(h) = chosen_hosts.iter().find(|h| !all.iter().any(|p| &p.host == *h)) {
+            return Err(ServiceError::validation("hosts", format!("{h} is not a host of this task")));
+        }
+    }
+    let latest: BTreeMap<(usize, String), PairStatus> = runs::latest_pairs(&state.db, id)
+        .await?
+        .into_iter()
+        .map(|p| ((p.step_index as usize, p.host), PairStatus::parse(&p.status).unwrap_or(PairStatus::Pending)))
+        .collect();
+    let chosen = plan::redo_pairs(all, &latest, req.mode, &chosen_hosts, from_step);
+    if chosen.is_empty() {
+        return Err(ServiceError::Conflict(format!("task {id} has nothing to redo in this mode")));
+    }
+    let mut tx = state.db.begin_write().await?;
+    let Some(attempt) = runs::restart_task(&mut tx, id, from.as_str(), &state.node_id).await? else {
+        return Err(invalid(&task_row(state, id).await?, "redo"));
+    };
+    let new: Vec<NewPair> = chosen
+        .iter()
+        .map(|p| NewPair {
+            step_index: p.step as i64,
+            step_name: &snapshot.steps[p.step].name,
+            group: &p.group,
+            host: &p.host,
+        })
+        .collect();
+    runs::insert_pairs(&mut tx, id, attempt, &new).await?;
+    let body = json!({"task_status": "running", "attempt": attempt}).to_string();
+    runs::insert_events(
+        &mut tx,
+        &[NewEvent {
+            task_id: id,
+            attempt,
+            step_index: -1,
+            host: "",
+            kind: "status",
+            stream: "system",
+            seq: 0,
+            body: &body,
+        }],
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        who,
+        "task.redo",
+        "task",
+        id,
+        json!({"attempt": attempt, "mode": req.mode, "pairs": new.len()}),
+    )
+    .await?;
+    state.runs.register(id);
+    if let Err(e) = tx.commit().await {
+        state.runs.unregister(id);
+        return Err(e.into());
+    }
+    state.runs.spawn(id, executor::run_attempt(state.clone(), id, attempt));
+    run_of(state, &task_row(state, id).await?).await
+}
+
+/// The latest pairs that `sel` names (one host, or every host of the step).
+async fn selected(state: &AppState, row: &TaskRow, sel: &PairSelector) -> ServiceResult<Vec<PairRow>> {
+    let pairs: Vec<PairRow> = runs::latest_pairs(&state.db, row.id)
+        .await?
+        .into_iter()
+        .filter(|p| p.step_index == sel.step && sel.host.as_ref().is_none_or(|h| *h == p.host))
+        .collect();
+    if pairs.is_empty() {
+        let what = match &sel.host {
+            Some(h) => format!("step {} on host {h}", sel.step),
+            None => format!("step {}", sel.step),
+        };
+        return Err(ServiceError::not_found("pair", format!("{what} of task {}", row.id)));
+    }
+    Ok(pairs)
+}
+
+/// Marks failed or not-yet-run pairs skipped so the run can go on past them. When that
+/// leaves a finished task with nothing failed, the task becomes a success.
+pub async fn skip(state: &AppState, who: &Principal, id: i64, sel: PairSelector) -> ServiceResult<TaskRun> {
+    let row = task_row(state, id).await?;
+    may_act(who, &row, "skip a step of")?;
+    let from = ["failed", "timeout", "unreachable", "aborted", "pending", "waiting"];
+    let mut tx = state.db.begin_write().await?;
+    let mut changed = 0;
+    for p in selected(state, &row, &sel).await? {
+        if runs::set_pair_status_if(&mut tx, p.id, &from, "skipped", &format!("skipped by {}", who.username)).await? {
+            let body = json!({"status": "skipped", "message": format!("skipped by {}", who.username)}).to_string();
+            runs::insert_events(
+                &mut tx,
+                &[NewEvent {
+                    task_id: id,
+                    attempt: p.attempt,
+                    step_index: p.step_index,
+                    host: &p.host,
+                    kind: "status",
+                    stream: "system",
+                    seq: 0,
+                    body: &body,
+                }],
+            )
+            .await?;
+            changed += 1;
+        }
+    }
+    if changed == 0 {
+        return Err(ServiceError::Conflict("only failed, pending or waiting steps can be skipped".into()));
+    }
+    audit::record(&mut tx, who, "task.skip", "task", id, json!({"step": sel.step, "host": sel.host})).await?;
+    tx.commit().await?;
+    if parse_status(&row.status)? == TaskStatus::Failed
+        && executor::final_status(state, id).await? == TaskStatus::Success
+    {
+        sqlx::query("UPDATE tasks SET status = 'success', updated_at = $1 WHERE id = $2 AND status = 'failed'")
+            .bind(store::now_ms())
+            .bind(id)
+            .execute(&state.db.pool)
+            .await?;
+    }
+    state.events.notify(id);
+    run_of(state, &task_row(state, id).await?).await
+}
+
+/// Lets a `manual` step go, on one host or on all.
+pub async fn release(state: &AppState, who: &Principal, id: i64, sel: PairSelector) -> ServiceResult<TaskRun> {
+    let row = task_row(state, id).await?;
+    may_act(who, &row, "release a step of")?;
+    if parse_status(&row.status)? != TaskStatus::Running {
+        return Err(invalid(&row, "release"));
+    }
+    let snapshot = snapshot_of(&row)?;
+    let manual = snapshot.steps.get(sel.step as usize).is_some_and(|s| s.trigger == api_types::Trigger::Manual);
+    if !manual {
+        return Err(ServiceError::validation("step", format!("step {} is not a manual step", sel.step)));
+    }
+    let pairs = selected(state, &row, &sel).await?;
+    let mut tx = state.db.begin_write().await?;
+    for p in &pairs {
+        runs::release_pair(&mut tx, p.id).await?;
+    }
+    audit::record(&mut tx, who, "task.release", "task", id, json!({"step": sel.step, "host": sel.host})).await?;
+    tx.commit().await?;
+    state.runs.release(id);
+    run_of(state, &task_row(state, id).await?).await
+}
+
+pub struct LogQuery {
+    pub after: i64,
+    pub step: Option<i64>,
+    pub host: Option<String>,
+    pub attempt: Option<i64>,
+    pub limit: i64,
+}
+
+fn stream_of(s: &str) -> Stream {
+    match s {
+        "stdout" => Stream::Stdout,
+        "stderr" => Stream::Stderr,
+        _ => Stream::System,
+    }
+}
+
+pub async fn logs(state: &AppState, who: &Principal, id: i64, q: LogQuery) -> ServiceResult<LogPage> {
+    who.require(Scope::Read)?;
+    task_row(state, id).await?;
+    if !(1..=5000).contains(&q.limit) {
+        return Err(ServiceError::validation("limit", "must be between 1 and 5000"));
+    }
+    let filter = EventFilter {
+        after: q.after.max(0),
+        kind: Some("log"),
+        step: q.step,
+        host: q.host,
+        attempt: q.attempt,
+        limit: q.limit,
+    };
+    let rows = runs::events(&state.db, id, &filter).await?;
+    let next_after = rows.last().map(|r| r.id).unwrap_or(q.after);
+    let lines = rows
+        .into_iter()
+        .map(|r| LogLine {
+            id: r.id,
+            attempt: r.attempt,
+            step: r.step_index,
+            host: r.host,
+            stream: stream_of(&r.stream),
+            seq: r.seq,
+            text: r.body,
+            at: rfc3339(r.at),
+        })
+        .collect();
+    Ok(LogPage { lines, next_after })
+}
+
+fn event_to_api(r: EventRow) -> TaskEvent {
+    let status_body: serde_json::Value =
+        if r.kind == "status" { serde_json::from_str(&r.body).unwrap_or_default() } else { serde_json::Value::Null };
+    let text = |k: &str| status_body.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    let (kind, status) = match (r.kind.as_str(), r.step_index) {
+        ("log", _) => ("log", None),
+        (_, -1) => ("task", text("task_status")),
+        _ => ("pair", text("status")),
+    };
+    TaskEvent {
+        id: r.id,
+        kind: kind.to_string(),
+        attempt: r.attempt,
+        step: r.step_index,
+        stream: (r.kind == "log").then(|| stream_of(&r.stream)),
+        seq: (r.kind == "log").then_some(r.seq),
+        exit_code: status_body.get("exit_code").and_then(|v| v.as_i64()),
+        message: text("message"),
+        text: (r.kind == "log").then_some(r.body),
+        host: r.host,
+        status,
+        at: rfc3339(r.at),
+    }
+}
+
+fn is_final(status: &str) -> bool {
+    !matches!(status, "new" | "ready" | "running")
+}
+
+/// The task's events after `after`, then new ones as they happen. Ends when the task is
+/// over and everything has been sent. Memory stays bounded: at most one page is held.
+pub async fn events(
+    state: &AppState,
+    who: &Principal,
+    id: i64,
+    after: i64,
+) -> ServiceResult<impl FutStream<Item = TaskEvent> + Send + 'static> {
+    who.require(Scope::Read)?;
+    task_row(state, id).await?;
+    let rx = state.events.subscribe();
+    let init = (state.clone(), after.max(0), std::collections::VecDeque::<TaskEvent>::new(), rx, false);
+    Ok(futures_util::stream::unfold(init, move |(state, mut after, mut buf, mut rx, mut done)| async move {
+        loop {
+            if let Some(e) = buf.pop_front() {
+                return Some((e, (state, after, buf, rx, done)));
+            }
+            let filter = EventFilter { after, limit: 500, ..Default::default() };
+            match runs::events(&state.db, id, &filter).await {
+                Ok(rows) if !rows.is_empty() => {
+                    after = rows.last().map(|r| r.id).unwrap_or(after);
+                    buf.extend(rows.into_iter().map(event_to_api));
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(task = id, error = %e, "reading events failed");
+                }
+            }
+            if done {
+                return None;
+            }
+            // Nothing new: end if the task is over, else wait for news (or a second).
+            match store::tasks::get(&state.db, id).await {
+                Ok(t) if is_final(&t.status) && !state.runs.is_running_here(id) => {
+                    // One last look: events may have landed between the two reads.
+                    done = true;
+                    continue;
+                }
+                Err(_) => return None,
+                _ => {}
+            }
+            let wait = async {
+                loop {
+                    match rx.recv().await {
+                        Ok(task) if task == id => return,
+                        Ok(_) => continue,
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
+                        Err(_) => std::future::pending::<()>().await,
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(1), wait).await;
+        }
+    }))
+}

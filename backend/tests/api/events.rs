@@ -1,0 +1,110 @@
+//! The live event stream (SSE): lines arrive while the task runs, and a reconnect with
+//! Last-Event-ID continues where the first connection stopped.
+
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::helpers::{spawn_app, Backend, TestApp};
+use crate::sshd::TestSshd;
+
+/// Reads SSE events from a response until `stop` says so or the stream ends.
+async fn read_events(resp: reqwest::Response, mut stop: impl FnMut(&Value) -> bool) -> Vec<(i64, String, Value)> {
+    let mut events = Vec::new();
+    let mut buf = String::new();
+    let mut body = resp.bytes_stream();
+    while let Ok(Some(chunk)) = tokio::time::timeout(std::time::Duration::from_secs(30), body.next()).await {
+        buf.push_str(&String::from_utf8_lossy(&chunk.expect("stream chunk")));
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let (mut id, mut kind, mut data) = (0, String::new(), String::new());
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("id:") {
+                    id = v.trim().parse().unwrap_or(0);
+                } else if let Some(v) = line.strip_prefix("event:") {
+                    kind = v.trim().to_string();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.trim_start());
+                }
+            }
+            if data.is_empty() {
+                continue; // keep-alive
+            }
+            let value: Value = serde_json::from_str(&data).expect("event data is JSON");
+            let done = stop(&value);
+            events.push((id, kind, value));
+            if done {
+                return events;
+            }
+        }
+    }
+    events
+}
+
+async fn open(app: &TestApp, id: i64, last_event_id: Option<i64>) -> reqwest::Response {
+    let mut req = app.client.get(app.url(&format!("/api/v1/tasks/{id}/events"))).bearer_auth(&app.admin_token);
+    if let Some(last) = last_event_id {
+        req = req.header("Last-Event-ID", last.to_string());
+    }
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    resp
+}
+
+async fn the_event_stream_is_live_and_resumes_after_a_reconnect(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sshd = TestSshd::start().await;
+    let hosts = app.register_hosts(&sshd).await;
+    let tpl = app
+        .template(
+            "ticker",
+            json!({}),
+            json!([
+                {"name": "tick", "group": "1", "script": "for i in 1 2 3 4 5 6; do echo line $i; sleep 0.4; done"}
+            ]),
+        )
+        .await;
+    let id = app.run_task(tpl, json!({}), json!({"1": [hosts[0]]})).await;
+
+    let first = read_events(open(&app, id, None).await, |e| e["text"] == "line 3").await;
+    let status_now = app.get(&format!("/api/v1/tasks/{id}"), &app.admin_token).await.expect(200)["status"].clone();
+    assert_eq!(status_now, "running", "line 3 arrived while the task was still running");
+    let (last_id, _, _) = first.last().unwrap().clone();
+    assert!(first.iter().any(|(_, kind, e)| kind == "task" && e["status"] == "running"));
+    assert!(first.iter().any(|(_, kind, e)| kind == "pair" && e["status"] == "running" && e["host"] == "h1"));
+
+    // Reconnect where we left off; the stream ends when the task is over.
+    let rest = read_events(open(&app, id, Some(last_id)).await, |_| false).await;
+    assert!(rest.iter().all(|(eid, _, _)| *eid > last_id), "nothing repeated");
+    let ids: Vec<i64> = first.iter().chain(rest.iter()).map(|(i, _, _)| *i).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase: {ids:?}");
+    let lines: Vec<String> = first
+        .iter()
+        .chain(rest.iter())
+        .filter(|(_, kind, e)| kind == "log" && e["stream"] == "stdout")
+        .map(|(_, _, e)| e["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(lines, (1..=6).map(|i| format!("line {i}")).collect::<Vec<_>>());
+    assert!(rest.iter().any(|(_, kind, e)| kind == "pair" && e["status"] == "success"));
+    assert_eq!(
+        rest.last().map(|(_, kind, e)| (kind.as_str(), e["status"].clone())),
+        Some(("task", json!("success"))),
+        "the stream ends with the task's status"
+    );
+
+    // ?after= works the same as the header, and a finished task's stream ends at once.
+    let replay = read_events(
+        app.client
+            .get(app.url(&format!("/api/v1/tasks/{id}/events?after={last_id}")))
+            .bearer_auth(&app.admin_token)
+            .send()
+            .await
+            .unwrap(),
+        |_| false,
+    )
+    .await;
+    assert_eq!(replay.len(), rest.len());
+}
+
+both_backends!(the_event_stream_is_live_and_resumes_after_a_reconnect);
