@@ -8,6 +8,7 @@ pub mod auth;
 pub mod catalogue;
 pub mod error;
 pub mod runs;
+pub mod schedules;
 pub mod tasks;
 pub mod validate;
 
@@ -16,4 +17,5 @@ pub use auth::*;
 pub use catalogue::*;
 pub use error::*;
 pub use runs::*;
+pub use schedules::*;
 pub use tasks::*;

@@ -11,6 +11,7 @@ pub mod http;
 pub mod policy;
 pub mod routes;
 pub mod scheduler;
+pub mod schedules;
 pub mod settings;
 pub mod state;
 pub mod store;
@@ -220,6 +221,7 @@ pub async fn start(settings: Settings, static_dir: &str) -> anyhow::Result<Runni
         tokio::spawn(tasks::expiry::run(state.clone(), stop_rx.clone())),
         tokio::spawn(scheduler::recovery::run(state.clone(), stop_rx.clone())),
         tokio::spawn(scheduler::dispatcher::run(state.clone(), stop_rx.clone())),
+        tokio::spawn(schedules::runner::run(state.clone(), stop_rx.clone())),
     ];
     let endpoint = app(state.clone(), &url, static_dir);
     let mut shutdown = stop_rx.clone();

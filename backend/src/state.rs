@@ -20,6 +20,8 @@ pub struct AppState {
     pub approval_deadlines: Arc<Notify>,
     /// Woken when a task becomes `ready` here, so the dispatcher re-plans.
     pub dispatch: Arc<Notify>,
+    /// Woken when schedules change, so the cron jobs follow.
+    pub schedules_changed: Arc<Notify>,
     /// This instance's name in `tasks.claimed_by`.
     pub node_id: Arc<str>,
     /// New events (log lines, status changes) per task, for live streams.
@@ -41,6 +43,7 @@ impl AppState {
             login_limiter: Arc::new(limiter),
             approval_deadlines: Arc::new(Notify::new()),
             dispatch: Arc::new(Notify::new()),
+            schedules_changed: Arc::new(Notify::new()),
             node_id: Arc::from(node_id),
             events: Arc::new(EventHub::new()),
             runs: Arc::new(RunRegistry::default()),

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod catalogue;
+pub mod schedules;
 pub mod system;
 pub mod tasks;
 
@@ -26,6 +27,8 @@ pub enum ApiTags {
     Credentials,
     /// Submitting, approving and following tasks.
     Tasks,
+    /// Recurring schedules that submit tasks.
+    Schedules,
     /// Who changed what.
     Audit,
     /// Server rules and health.
@@ -54,6 +57,7 @@ pub type Apis = (
     catalogue::HostsApi,
     catalogue::CredentialsApi,
     tasks::TasksApi,
+    schedules::SchedulesApi,
     audit::AuditApi,
     system::SystemApi,
 );
@@ -68,6 +72,7 @@ pub fn openapi_service(server_url: &str) -> OpenApiService<Apis, ()> {
             catalogue::HostsApi,
             catalogue::CredentialsApi,
             tasks::TasksApi,
+            schedules::SchedulesApi,
             audit::AuditApi,
             system::SystemApi,
         ),

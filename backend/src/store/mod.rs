@@ -8,6 +8,7 @@ pub mod audit;
 pub mod catalogue;
 pub mod misc;
 pub mod runs;
+pub mod schedules;
 pub mod tasks;
 pub mod users;
 

@@ -319,3 +319,11 @@ impl TestApp {
             .expect("count")
     }
 }
+
+impl TestApp {
+    /// Runs one statement with two integer parameters straight on the database.
+    pub async fn execute(&self, sql: &'static str, a: i64, b: i64) {
+        let state = &self.running.as_ref().expect("server running").state;
+        sqlx::query(sql).bind(a).bind(b).execute(&state.db.pool).await.expect("statement");
+    }
+}

@@ -11,4 +11,5 @@ mod errors;
 mod events;
 mod run_actions;
 mod runs;
+mod schedules;
 mod tasks;

@@ -1,0 +1,323 @@
+//! Recurring schedules: a cron expression in a time zone that submits a task from a
+//! template each time it fires. Every fire, made or missed, is recorded once.
+
+pub mod runner;
+
+use std::collections::BTreeMap;
+
+use api_types::{validate, MissedPolicy, Schedule, ScheduleFire, ScheduleInput, ScheduleView, Scope};
+use chrono::TimeZone;
+use croner::parser::{CronParser, Seconds};
+use croner::Cron;
+use serde_json::json;
+
+use crate::accounts::Principal;
+use crate::audit;
+use crate::catalogue::templates;
+use crate::error::{NotFoundExt, ServiceError, ServiceResult};
+use crate::state::AppState;
+use crate::store::schedules::{self as store, ScheduleRow};
+use crate::store::{self as db, from_json, rfc3339, to_json};
+use crate::tasks::{self, inputs, Submission};
+
+/// Five fields get a `0` seconds field in front: tokio-cron-scheduler reads six.
+pub fn normalize_cron(expr: &str) -> String {
+    let expr = expr.trim();
+    if expr.split_whitespace().count() == 5 {
+        format!("0 {expr}")
+    } else {
+        expr.to_string()
+    }
+}
+
+/// Parses a cron expression exactly as tokio-cron-scheduler will.
+pub fn parse_cron(field: &str, expr: &str) -> ServiceResult<Cron> {
+    let normal = normalize_cron(expr);
+    if !(6..=7).contains(&normal.split_whitespace().count()) {
+        return Err(ServiceError::validation(
+            field,
+            "must have 5 fields (minute hour day month weekday) or 6 (seconds first)",
+        ));
+    }
+    CronParser::builder()
+        .seconds(Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(&normal)
+        .map_err(|e| ServiceError::validation(field, format!("is not a cron expression: {e}")))
+}
+
+pub fn parse_timezone(field: &str, name: &str) -> ServiceResult<chrono_tz::Tz> {
+    name.parse().map_err(|_| {
+        ServiceError::validation(field, format!("{name:?} is not an IANA time zone such as Asia/Shanghai"))
+    })
+}
+
+/// Fire times (ms) strictly after `after_ms`, at most `limit`, up to `until_ms` if given.
+pub fn occurrences(cron: &Cron, tz: chrono_tz::Tz, after_ms: i64, until_ms: Option<i64>, limit: usize) -> Vec<i64> {
+    // Whole seconds: croner keeps the start's milliseconds, and a fire's time is its key.
+    let after_ms = after_ms - after_ms.rem_euclid(1000);
+    let start = tz.timestamp_millis_opt(after_ms).single().unwrap_or_else(|| tz.timestamp_millis_opt(0).unwrap());
+    cron.iter_after(start)
+        .map(|t| t.timestamp_millis())
+        .take_while(|t| until_ms.is_none_or(|u| *t <= u))
+        .take(limit)
+        .collect()
+}
+
+/// The API view; values of `secret_keys` are masked.
+fn to_view(state: &AppState, row: &ScheduleRow, secret_keys: &[String]) -> ServiceResult<ScheduleView> {
+    let masked = open_args(state, row)?
+        .into_iter()
+        .map(|(k, v)| {
+            let v = if secret_keys.contains(&k) { inputs::MASK.to_string() } else { v };
+            (k, v)
+        })
+        .collect();
+    let tz = parse_timezone("timezone", &row.timezone)?;
+    let next_fires = if row.enabled != 0 {
+        let cron = parse_cron("cron", &row.cron)?;
+        occurrences(&cron, tz, db::now_ms(), None, 5).into_iter().map(rfc3339).collect()
+    } else {
+        vec![]
+    };
+    Ok(ScheduleView {
+        id: row.id,
+        name: row.name.clone(),
+        cron: row.cron.clone(),
+        timezone: row.timezone.clone(),
+        template_id: row.template_id,
+        args: masked,
+        hosts: from_json("schedules.hosts", &row.hosts)?,
+        schedule: Schedule::parse(&row.schedule).unwrap_or(Schedule::New),
+        enabled: row.enabled != 0,
+        missed_policy: MissedPolicy::parse(&row.missed_policy).unwrap_or(MissedPolicy::RunOnce),
+        owner: row.owner.clone(),
+        next_fires,
+        last_fire_at: row.last_fire_at.map(rfc3339),
+        created_at: rfc3339(row.created_at),
+        updated_at: rfc3339(row.updated_at),
+    })
+}
+
+fn open_args(state: &AppState, row: &ScheduleRow) -> ServiceResult<BTreeMap<String, String>> {
+    let text = state.keys.decrypt(&row.args_enc).map_err(anyhow::Error::new)?;
+    Ok(from_json("schedules.args_enc", &text)?)
+}
+
+/// Keys of secret parameters, from the aliases in force (a schedule keeps no snapshot).
+async fn secret_keys(state: &AppState) -> ServiceResult<Vec<String>> {
+    Ok(db::catalogue::list_aliases(&state.db)
+        .await?
+        .into_iter()
+        .filter(|a| a.secret != 0)
+        .map(|a| a.param_key)
+        .collect())
+}
+
+async fn views(state: &AppState, rows: &[ScheduleRow]) -> ServiceResult<Vec<ScheduleView>> {
+    let keys = secret_keys(state).await?;
+    rows.iter().map(|r| to_view(state, r, &keys)).collect()
+}
+
+pub async fn list(state: &AppState, who: &Principal) -> ServiceResult<Vec<ScheduleView>> {
+    who.require(Scope::Read)?;
+    views(state, &store::list(&state.db).await?).await
+}
+
+pub async fn get(state: &AppState, who: &Principal, id: i64) -> ServiceResult<ScheduleView> {
+    who.require(Scope::Read)?;
+    let row = store::get(&state.db, id).await.or_not_found("schedule", id)?;
+    Ok(views(state, &[row]).await?.remove(0))
+}
+
+/// Creates (`id == None`) or replaces a schedule. Its tasks are submitted as the caller.
+pub async fn save(
+    state: &AppState,
+    who: &Principal,
+    id: Option<i64>,
+    input: ScheduleInput,
+) -> ServiceResult<ScheduleView> {
+    who.require(Scope::TaskSubmit)?;
+    if let Some(id) = id {
+        let old = store::get(&state.db, id).await.or_not_found("schedule", id)?;
+        if old.owner != who.username && !who.is_admin() {
+            return Err(ServiceError::Forbidden("only its owner or an admin may change a schedule".into()));
+        }
+    }
+    validate::name("name", &input.name)?;
+    parse_cron("cron", &input.cron)?;
+    let timezone = input.timezone.clone().unwrap_or_else(|| state.settings.timezone.name().to_string());
+    parse_timezone("timezone", &timezone)?;
+    // The arguments and hosts are checked now, as a submission would be.
+    let snapshot = match templates::snapshot(state, input.template_id).await {
+        Err(ServiceError::NotFound { .. }) => {
+            return Err(ServiceError::validation(
+                "template_id",
+                format!("template {} does not exist", input.template_id),
+            ))
+        }
+        other => other?,
+    };
+    if snapshot.require_approval && input.schedule == Schedule::Ready {
+        return Err(ServiceError::validation(
+            "schedule",
+            format!("template {:?} requires approval: use schedule \"new\"", snapshot.name),
+        ));
+    }
+    inputs::check_args(&snapshot, &input.args)?;
+    let hosts = inputs::check_hosts(&snapshot, &input.hosts)?;
+    let row = ScheduleRow {
+        id: id.unwrap_or(0),
+        name: input.name,
+        cron: input.cron.trim().to_string(),
+        timezone,
+        template_id: input.template_id,
+        args_enc: state.keys.encrypt(&to_json(&input.args)),
+        hosts: to_json(&hosts),
+        schedule: input.schedule.as_str().to_string(),
+        enabled: i64::from(input.enabled.unwrap_or(true)),
+        missed_policy: input.missed_policy.unwrap_or(MissedPolicy::RunOnce).as_str().to_string(),
+        owner: who.username.clone(),
+        last_fire_at: None,
+        created_at: 0,
+        updated_at: 0,
+    };
+    let mut tx = state.db.begin_write().await?;
+    let id = store::save(&mut tx, &row).await.or_not_found("schedule", row.id)?;
+    let action = if row.id == 0 { "schedule.create" } else { "schedule.update" };
+    audit::record(
+        &mut tx,
+        who,
+        action,
+        "schedule",
+        id,
+        json!({"name": row.name, "cron": row.cron, "enabled": row.enabled != 0}),
+    )
+    .await?;
+    tx.commit().await?;
+    state.schedules_changed.notify_one();
+    get(state, who, id).await
+}
+
+pub async fn delete(state: &AppState, who: &Principal, id: i64) -> ServiceResult<()> {
+    who.require(Scope::TaskSubmit)?;
+    let row = store::get(&state.db, id).await.or_not_found("schedule", id)?;
+    if row.owner != who.username && !who.is_admin() {
+        return Err(ServiceError::Forbidden("only its owner or an admin may delete a schedule".into()));
+    }
+    let mut tx = state.db.begin_write().await?;
+    store::delete(&mut tx, id).await.or_not_found("schedule", id)?;
+    audit::record(&mut tx, who, "schedule.delete", "schedule", id, json!({"name": row.name})).await?;
+    tx.commit().await?;
+    state.schedules_changed.notify_one();
+    Ok(())
+}
+
+pub async fn fires(state: &AppState, who: &Principal, id: i64) -> ServiceResult<Vec<ScheduleFire>> {
+    who.require(Scope::Read)?;
+    store::get(&state.db, id).await.or_not_found("schedule", id)?;
+    Ok(store::fires(&state.db, id, 200)
+        .await?
+        .into_iter()
+        .map(|f| ScheduleFire {
+            scheduled_for: rfc3339(f.scheduled_for),
+            fired_at: rfc3339(f.fired_at),
+            outcome: f.outcome,
+            task_id: f.task_id,
+            message: f.message,
+        })
+        .collect())
+}
+
+/// Records a missed fire (once).
+pub async fn record_missed(state: &AppState, row: &ScheduleRow, scheduled_for: i64) -> ServiceResult<()> {
+    let mut tx = state.db.begin_write().await?;
+    if store::record_fire(&mut tx, row.id, scheduled_for, "missed", None, "missed while no instance was running")
+        .await?
+    {
+        tracing::warn!(schedule = row.id, scheduled_for = %rfc3339(scheduled_for), "schedule fire missed");
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Fires `row` for `scheduled_for`: records the fire (once across instances), then
+/// submits the task as the schedule's owner. Returns the task id when one was made.
+pub async fn fire(state: &AppState, row: &ScheduleRow, scheduled_for: i64, note: &str) -> ServiceResult<Option<i64>> {
+    let mut tx = state.db.begin_write().await?;
+    if !store::record_fire(&mut tx, row.id, scheduled_for, "created", None, note).await? {
+        return Ok(None);
+    }
+    tx.commit().await?;
+    let outcome = submit_as_owner(state, row, scheduled_for).await;
+    let (result, task_id, message) = match &outcome {
+        Ok(id) => ("created", Some(*id), note.to_string()),
+        Err(e) => ("failed", None, e.to_string()),
+    };
+    store::set_fire_result(&state.db, row.id, scheduled_for, result, task_id, &message).await?;
+    match outcome {
+        Ok(id) => {
+            tracing::info!(schedule = row.id, task = id, "schedule fired");
+            Ok(Some(id))
+        }
+        Err(e) => {
+            tracing::warn!(schedule = row.id, error = %e, "schedule fire could not submit its task");
+            Ok(None)
+        }
+    }
+}
+
+async fn submit_as_owner(state: &AppState, row: &ScheduleRow, scheduled_for: i64) -> ServiceResult<i64> {
+    let owner = db::users::by_username(&state.db, &row.owner)
+        .await
+        .map_err(|_| ServiceError::Forbidden(format!("the schedule's owner {} no longer exists", row.owner)))?;
+    if owner.disabled != 0 {
+        return Err(ServiceError::Forbidden(format!("the schedule's owner {} is disabled", row.owner)));
+    }
+    let who = Principal {
+        user_id: owner.id,
+        username: owner.username.clone(),
+        role: owner.role()?,
+        groups: owner.groups()?,
+        scopes: None,
+        token_id: None,
+        remote_addr: "schedule".into(),
+    };
+    let sub = Submission {
+        name: Some(format!("{} @ {}", row.name, rfc3339(scheduled_for))),
+        template_id: row.template_id,
+        args: open_args(state, row)?,
+        hosts: from_json("schedules.hosts", &row.hosts)?,
+        schedule: Schedule::parse(&row.schedule).unwrap_or(Schedule::New),
+        exec_time: Some(rfc3339(scheduled_for)),
+        executor: None,
+        details: Some(format!("created by schedule {:?} ({})", row.name, row.id)),
+        associated_users: vec![],
+        concurrency: None,
+        source: "schedule",
+    };
+    Ok(tasks::submit(state, &who, sub).await?.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn occurrences_fall_on_whole_seconds_in_the_schedules_zone() {
+        let cron = parse_cron("cron", "30 2 * * *").unwrap();
+        let after = 1_700_000_000_123; // 2023-11-14T22:13:20.123Z
+        let next: Vec<String> =
+            occurrences(&cron, chrono_tz::Asia::Shanghai, after, None, 2).into_iter().map(rfc3339).collect();
+        // 02:30 in Shanghai is 18:30 UTC the day before.
+        assert_eq!(next, vec!["2023-11-15T18:30:00.000Z", "2023-11-16T18:30:00.000Z"]);
+    }
+
+    #[test]
+    fn five_fields_get_a_seconds_field() {
+        assert_eq!(normalize_cron("*/5 * * * *"), "0 */5 * * * *");
+        assert_eq!(normalize_cron("* * * * * *"), "* * * * * *");
+        assert!(parse_cron("cron", "* * *").is_err());
+    }
+}
