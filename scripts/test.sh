@@ -33,6 +33,12 @@ if [ ! -x /usr/sbin/sshd ] || ! command -v ssh-keygen >/dev/null 2>&1; then
     apt_install openssh-server openssh-client
 fi
 
+if ! id taskgate-ssh-test >/dev/null 2>&1; then
+    say "creating the account taskgate-ssh-test (password login tests against the test sshd)"
+    as_root useradd --create-home --shell /bin/bash taskgate-ssh-test
+    echo 'taskgate-ssh-test:Tg-ssh-test-pass-1' | as_root chpasswd
+fi
+
 say "PostgreSQL on 127.0.0.1:5432"
 export TEST_POSTGRES_URL="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 if ! command -v pg_ctlcluster >/dev/null 2>&1; then

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::both_backends;
 use crate::helpers::{spawn_app, Backend};
-use crate::sshd::{lines_of, pair, TestSshd};
+use crate::sshd::{lines_of, pair, processes_matching, TestSshd, PASSWORD_USER, PASSWORD_USER_PASSWORD};
 
 async fn a_two_group_three_step_template_runs_on_every_host_with_ordered_logs(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -219,7 +219,71 @@ async fn secret_values_are_masked_in_stored_logs(backend: Backend) {
     assert_eq!(app.count_events_containing(id, "s3cr3t-value").await, 0);
 }
 
+async fn password_credentials_log_in_and_a_wrong_one_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sshd = TestSshd::start_with_passwords().await;
+    for (name, password) in [("right", PASSWORD_USER_PASSWORD), ("wrong", "not-the-password")] {
+        let cred = app
+            .post(
+                "/api/v1/credentials",
+                &app.admin_token,
+                &json!({"name": name, "kind": "password", "secret": password}),
+            )
+            .await
+            .expect(201);
+        app.post(
+            "/api/v1/hosts",
+            &app.admin_token,
+            &json!({"name": format!("pw-{name}"), "address": "127.0.0.1", "port": sshd.port,
+            "user": PASSWORD_USER, "credential_id": cred["id"], "host_key_fingerprint": sshd.fingerprint}),
+        )
+        .await
+        .expect(201);
+    }
+    let tpl = app.template("whoami", json!({}), json!([{"name": "who", "group": "1", "script": "id -un"}])).await;
+    let id = app.run_task(tpl, json!({}), json!({"1": ["pw-right", "pw-wrong"]})).await;
+    let run = app.wait_status(id, &["success", "failed"]).await;
+    assert_eq!(pair(&run, 0, "pw-right")["status"], "success");
+    assert_eq!(lines_of(&app.all_logs(id).await, 0, "pw-right", "stdout"), vec![PASSWORD_USER]);
+    let refused = pair(&run, 0, "pw-wrong");
+    assert_eq!(refused["status"], "unreachable");
+    assert_eq!(refused["message"], format!("login refused for user {PASSWORD_USER}"));
+}
+
+async fn a_dropped_connection_fails_the_host_with_the_reason(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut sshd = TestSshd::start().await;
+    let hosts = app.register_hosts(&sshd).await;
+    let n = 700_000 + (uuid::Uuid::new_v4().as_u128() % 200_000) as u32;
+    let tpl = app
+        .template(
+            "dropped",
+            json!({}),
+            json!([
+                {"name": "long", "group": "1", "script": format!("echo up; sleep {n}")},
+                {"name": "never", "group": "1", "script": "echo never"}
+            ]),
+        )
+        .await;
+    let id = app.run_task(tpl, json!({}), json!({"1": [hosts[0]]})).await;
+    for _ in 0..100 {
+        if lines_of(&app.all_logs(id).await, 0, "h1", "stdout") == ["up"] {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    sshd.drop_connections();
+    let run = app.wait_status(id, &["success", "failed"]).await;
+    assert!(processes_matching(&format!("sleep {n}")).is_empty(), "the test's kill reached the step too");
+    let p = pair(&run, 0, "h1");
+    assert_eq!(p["status"], "unreachable", "{p}");
+    assert!(p["message"].as_str().unwrap().contains("connection"), "{p}");
+    assert_eq!(pair(&run, 1, "h1")["status"], "pending");
+}
+
 both_backends!(
+    password_credentials_log_in_and_a_wrong_one_is_refused,
+    a_dropped_connection_fails_the_host_with_the_reason,
     a_two_group_three_step_template_runs_on_every_host_with_ordered_logs,
     a_failing_step_stops_its_host_or_continues_as_its_policy_says,
     retries_then_timeout_are_recorded,

@@ -40,6 +40,10 @@ fn sshd_binary() -> &'static str {
     )
 }
 
+/// The account password tests log in as (created by scripts/test.sh).
+pub const PASSWORD_USER: &str = "taskgate-ssh-test";
+pub const PASSWORD_USER_PASSWORD: &str = "Tg-ssh-test-pass-1";
+
 impl TestSshd {
     pub async fn start() -> TestSshd {
         Self::start_on(&["127.0.0.1"]).await
@@ -47,6 +51,17 @@ impl TestSshd {
 
     /// Listens on every address given (any of 127.0.0.0/8).
     pub async fn start_on(addresses: &[&str]) -> TestSshd {
+        Self::start_with(addresses, false).await
+    }
+
+    /// Also accepts passwords (for the account `PASSWORD_USER`).
+    pub async fn start_with_passwords() -> TestSshd {
+        let ok = Command::new("id").arg(PASSWORD_USER).status().map(|s| s.success()).unwrap_or(false);
+        assert!(ok, "password tests need the account {PASSWORD_USER}: `bash scripts/test.sh` creates it");
+        Self::start_with(&["127.0.0.1"], true).await
+    }
+
+    async fn start_with(addresses: &[&str], passwords: bool) -> TestSshd {
         let dir = tempfile::tempdir().unwrap();
         let host_key = dir.path().join("host_key");
         let client_key = dir.path().join("client_key");
@@ -58,10 +73,11 @@ impl TestSshd {
         let port = free_port();
         let mut config = format!(
             "Port {port}\nHostKey {hk}\nPidFile {dir}/sshd.pid\nAuthorizedKeysFile {dir}/authorized_keys\n\
-             StrictModes no\nUsePAM no\nPermitRootLogin yes\nPasswordAuthentication no\n\
+             StrictModes no\nUsePAM no\nPermitRootLogin yes\nPasswordAuthentication {pw}\n\
              KbdInteractiveAuthentication no\nMaxStartups 1000:30:2000\nMaxSessions 1000\nLogLevel ERROR\n",
             hk = host_key.display(),
-            dir = dir.path().display()
+            dir = dir.path().display(),
+            pw = if passwords { "yes" } else { "no" }
         );
         for a in addresses {
             config.push_str(&format!("ListenAddress {a}\n"));
@@ -93,6 +109,37 @@ impl TestSshd {
             child,
             _dir: dir,
         }
+    }
+}
+
+/// `pid` and all its descendants (sshd's connection processes start their own sessions,
+/// so a process group does not reach them).
+fn process_tree(pid: u32) -> Vec<u32> {
+    let out = Command::new("ps").args(["-eo", "pid=,ppid="]).output().unwrap();
+    let pairs: Vec<(u32, u32)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace().map(|n| n.parse::<u32>().ok());
+            Some((it.next()??, it.next()??))
+        })
+        .collect();
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(pairs.iter().filter(|(_, pp)| *pp == parent).map(|(p, _)| *p));
+        i += 1;
+    }
+    tree
+}
+
+impl TestSshd {
+    /// Kills the daemon and every connection it serves, as a crashed host would.
+    pub fn drop_connections(&mut self) {
+        for pid in process_tree(self.child.id()) {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
+        let _ = self.child.wait();
     }
 }
 
