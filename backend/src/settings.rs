@@ -36,6 +36,11 @@ pub struct Settings {
     pub node_id: Option<String>,
     /// Hosts worked on at once across all running tasks of this instance.
     pub max_parallel_hosts: usize,
+    /// SSH handshakes in progress at once: they cost CPU on both ends, and pacing them
+    /// keeps a thousand-host run from timing its own connections out.
+    pub max_handshakes: usize,
+    /// How long connecting and logging in to a host may take.
+    pub ssh_connect_timeout_secs: u64,
 }
 
 impl std::fmt::Debug for Settings {
@@ -81,6 +86,8 @@ struct FileSettings {
     login_window_secs: Option<u64>,
     node_id: Option<String>,
     max_parallel_hosts: Option<usize>,
+    max_handshakes: Option<usize>,
+    ssh_connect_timeout_secs: Option<u64>,
 }
 
 impl Settings {
@@ -158,6 +165,14 @@ impl Settings {
                 .map(|n| n as usize)
                 .or(file.max_parallel_hosts)
                 .unwrap_or(2000),
+            max_handshakes: number("TASKGATE_MAX_HANDSHAKES")?
+                .map(|n| n as usize)
+                .or(file.max_handshakes)
+                .unwrap_or(64),
+            ssh_connect_timeout_secs: number("TASKGATE_SSH_CONNECT_TIMEOUT_SECS")?
+                .map(|n| n as u64)
+                .or(file.ssh_connect_timeout_secs)
+                .unwrap_or(10),
         };
         if settings.session_ttl_secs <= 0 {
             return Err(SettingsError::Invalid { name: "session_ttl_secs", message: "must be positive".into() });

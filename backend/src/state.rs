@@ -30,12 +30,14 @@ pub struct AppState {
     pub runs: Arc<RunRegistry>,
     /// Hosts worked on at once across all runs of this instance.
     pub run_slots: Arc<Semaphore>,
+    /// SSH handshakes in progress at once on this instance.
+    pub handshakes: Arc<Semaphore>,
 }
 
 impl AppState {
     pub fn new(db: Db, keys: Keys, settings: Settings, node_id: String) -> Self {
         let limiter = LoginLimiter::new(settings.login_max_failures, settings.login_window_secs);
-        let slots = settings.max_parallel_hosts;
+        let (slots, handshakes) = (settings.max_parallel_hosts, settings.max_handshakes);
         AppState {
             db,
             keys: Arc::new(keys),
@@ -48,6 +50,7 @@ impl AppState {
             events: Arc::new(EventHub::new()),
             runs: Arc::new(RunRegistry::default()),
             run_slots: Arc::new(Semaphore::new(slots)),
+            handshakes: Arc::new(Semaphore::new(handshakes)),
         }
     }
 }

@@ -23,7 +23,6 @@ use crate::store::runs::{self, PairRow};
 use crate::store::{self, from_json, now_ms, tasks::TaskRow};
 use crate::tasks::inputs;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
 /// What every host worker of one run shares.
@@ -476,7 +475,10 @@ impl HostWorker {
         }
         let target = run.catalogue.resolve(&run.state.keys, &self.host)?;
         log.system(&format!("connecting to {}@{}:{}", target.user, target.address, target.port)).await;
-        match Remote::connect(&target, CONNECT_TIMEOUT).await {
+        // The timeout runs from when this handshake gets its turn, not from when it queued.
+        let _turn = run.state.handshakes.acquire().await.map_err(|e| e.to_string())?;
+        let timeout = Duration::from_secs(run.state.settings.ssh_connect_timeout_secs);
+        match Remote::connect(&target, timeout).await {
             Ok((remote, fingerprint)) => {
                 if target.host_key == remote::HostKeyPolicy::TrustOnFirstUse {
                     if let Err(e) = store::catalogue::pin_host_key(&run.state.db, target.host_id, &fingerprint).await {
