@@ -177,11 +177,17 @@ impl Settings {
         if settings.session_ttl_secs <= 0 {
             return Err(SettingsError::Invalid { name: "session_ttl_secs", message: "must be positive".into() });
         }
-        if settings.max_body_bytes == 0 || settings.login_max_failures == 0 || settings.login_window_secs == 0 {
-            return Err(SettingsError::Invalid {
-                name: "max_body_bytes / login_max_failures / login_window_secs",
-                message: "must be positive".into(),
-            });
+        for (name, value) in [
+            ("max_body_bytes", settings.max_body_bytes as u64),
+            ("login_max_failures", u64::from(settings.login_max_failures)),
+            ("login_window_secs", settings.login_window_secs),
+            ("max_parallel_hosts", settings.max_parallel_hosts as u64),
+            ("max_handshakes", settings.max_handshakes as u64),
+            ("ssh_connect_timeout_secs", settings.ssh_connect_timeout_secs),
+        ] {
+            if value == 0 {
+                return Err(SettingsError::Invalid { name, message: "must be positive".into() });
+            }
         }
         if !(settings.database_url.starts_with("sqlite:") || settings.database_url.starts_with("postgres")) {
             return Err(SettingsError::Invalid {

@@ -13,6 +13,8 @@ CREATE TABLE schedules (
     missed_policy TEXT NOT NULL,
     owner TEXT NOT NULL,
     last_fire_at BIGINT,
+    -- Fires up to this time have been accounted for (made, or recorded as missed).
+    checked_until BIGINT NOT NULL DEFAULT 0,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use api_types::{OnFailure, PairStatus, Strategy, TaskStatus, Trigger};
-use tokio::sync::{watch, Mutex, Semaphore};
+use tokio::sync::{watch, Mutex, OwnedSemaphorePermit, Semaphore};
 
 use self::logs::{PairLog, RunLog};
 use self::remote::{ConnectError, Outcome, Remote, StepSpec};
@@ -36,7 +36,7 @@ struct Run {
     log: RunLog,
     abort: watch::Receiver<bool>,
     release: Arc<tokio::sync::Notify>,
-    per_task: Semaphore,
+    per_task: Arc<Semaphore>,
 }
 
 /// Runs attempt `attempt` of task `task_id` to its end and records the task's status.
@@ -95,7 +95,7 @@ async fn run_attempt_inner(state: &AppState, task_id: i64, attempt: i64) -> anyh
     let run = Arc::new(Run {
         state: state.clone(),
         catalogue: target::Catalogue::load(&state.db).await?,
-        per_task: Semaphore::new(task.concurrency.max(1) as usize),
+        per_task: Arc::new(Semaphore::new(task.concurrency.max(1) as usize)),
         task,
         snapshot,
         vars,
@@ -192,8 +192,6 @@ async fn run_free(run: &Arc<Run>, hosts: Vec<(String, Vec<PairRow>)>) -> bool {
     for (host, pairs) in hosts {
         let run = run.clone();
         workers.spawn(async move {
-            let _task_slot = run.per_task.acquire().await.expect("semaphore open");
-            let _global_slot = run.state.run_slots.acquire().await.expect("semaphore open");
             let mut worker = HostWorker::new(&host);
             let mut stopped = false;
             for pair in pairs {
@@ -224,8 +222,6 @@ async fn run_lockstep(run: &Arc<Run>, hosts: Vec<(String, Vec<PairRow>)>) -> boo
             let Some(pair) = pairs.iter().find(|p| p.step_index == step).cloned() else { continue };
             let (run, worker) = (run.clone(), workers[i].clone());
             round.spawn(async move {
-                let _task_slot = run.per_task.acquire().await.expect("semaphore open");
-                let _global_slot = run.state.run_slots.acquire().await.expect("semaphore open");
                 let mut guard = worker.lock().await;
                 let (worker, stopped) = &mut *guard;
                 if *stopped {
@@ -234,6 +230,9 @@ async fn run_lockstep(run: &Arc<Run>, hosts: Vec<(String, Vec<PairRow>)>) -> boo
                 if !worker.run_pair(&run, pair).await {
                     *stopped = true;
                 }
+                // Between steps a lockstep host waits for the others: it keeps its
+                // connection but gives its slots to hosts still on this step.
+                worker.slots = None;
             });
         }
         while round.join_next().await.is_some() {}
@@ -278,11 +277,22 @@ struct HostWorker {
     remote: Option<Remote>,
     /// Set when the host cannot be reached: its later pairs are not attempted.
     unreachable: bool,
+    /// Its places under the task's and the instance's limits, held while it works and
+    /// given up while it waits (for a manual release, for exec_time, for other hosts).
+    slots: Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)>,
 }
 
 impl HostWorker {
     fn new(host: &str) -> Self {
-        HostWorker { host: host.to_string(), remote: None, unreachable: false }
+        HostWorker { host: host.to_string(), remote: None, unreachable: false, slots: None }
+    }
+
+    async fn take_slots(&mut self, run: &Run) {
+        if self.slots.is_none() {
+            let task = run.per_task.clone().acquire_owned().await.expect("semaphore open");
+            let global = run.state.run_slots.clone().acquire_owned().await.expect("semaphore open");
+            self.slots = Some((task, global));
+        }
     }
 
     async fn close(self) {
@@ -322,6 +332,7 @@ impl HostWorker {
         if !self.wait_trigger(run, &step, &mut pair, &mut log).await {
             return pair.status == PairStatus::Skipped.as_str();
         }
+        self.take_slots(run).await;
         if self.remote.is_none() {
             match self.connect(run, &mut log).await {
                 Ok(r) => self.remote = Some(r),
@@ -419,7 +430,7 @@ impl HostWorker {
 
     /// Holds a `timed` step until exec_time and a `manual` step until it is released.
     /// Returns false when the wait ended by abort or skip.
-    async fn wait_trigger(&self, run: &Run, step: &SnapshotStep, pair: &mut PairRow, log: &mut PairLog) -> bool {
+    async fn wait_trigger(&mut self, run: &Run, step: &SnapshotStep, pair: &mut PairRow, log: &mut PairLog) -> bool {
         let reason = match step.trigger {
             Trigger::Auto => return true,
             Trigger::Timed if run.task.exec_time <= now_ms() => return true,
@@ -427,6 +438,8 @@ impl HostWorker {
             Trigger::Manual if pair.released != 0 => return true,
             Trigger::Manual => "waiting to be released".to_string(),
         };
+        // A waiting host lets others work meanwhile.
+        self.slots = None;
         pair.status = PairStatus::Waiting.as_str().into();
         pair.message = reason.clone();
         Self::save(run, pair).await;

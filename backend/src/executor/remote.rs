@@ -231,6 +231,8 @@ async fn run_ssh(
     if let Err(e) = channel.exec(true, remote_command(step.interpreter, step.script, step.env)).await {
         return Outcome::Lost(format!("cannot start the command: {e}"));
     }
+    // Steps get no input: close stdin so that a command reading it ends instead of waiting.
+    let _ = channel.eof().await;
     let mut stderr = Stderr::new();
     let (mut code, mut signal) = (None, None);
     let deadline = tokio::time::sleep(step.timeout);
@@ -290,7 +292,10 @@ async fn kill_remote(handle: &Handle<Client>, pgid: Option<i64>) -> Option<bool>
 }
 
 async fn run_local(step: &StepSpec<'_>, log: &mut PairLog, abort: &mut watch::Receiver<bool>) -> Outcome {
+    // A clean environment: the server's own (database URL, secret key, admin password)
+    // must not reach a step. Only a standard PATH and the task's variables are given.
     let mut cmd = tokio::process::Command::new("env");
+    cmd.env_clear().env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").current_dir("/tmp");
     for (k, v) in step.env {
         cmd.arg(format!("{k}={v}"));
     }

@@ -33,7 +33,7 @@ pub fn normalize_cron(expr: &str) -> String {
 /// Parses a cron expression exactly as tokio-cron-scheduler will.
 pub fn parse_cron(field: &str, expr: &str) -> ServiceResult<Cron> {
     let normal = normalize_cron(expr);
-    if !(6..=7).contains(&normal.split_whitespace().count()) {
+    if normal.split_whitespace().count() != 6 {
         return Err(ServiceError::validation(
             field,
             "must have 5 fields (minute hour day month weekday) or 6 (seconds first)",
@@ -165,7 +165,19 @@ pub async fn save(
             format!("template {:?} requires approval: use schedule \"new\"", snapshot.name),
         ));
     }
-    inputs::check_args(&snapshot, &input.args)?;
+    // Secret values sent back masked keep what is stored.
+    let mut args = input.args.clone();
+    if let Some(id) = id {
+        let stored = open_args(state, &store::get(&state.db, id).await.or_not_found("schedule", id)?)?;
+        for (k, v) in args.iter_mut() {
+            if v == inputs::MASK {
+                if let Some(old) = stored.get(k) {
+                    *v = old.clone();
+                }
+            }
+        }
+    }
+    inputs::check_args(&snapshot, &args)?;
     let hosts = inputs::check_hosts(&snapshot, &input.hosts)?;
     let row = ScheduleRow {
         id: id.unwrap_or(0),
@@ -173,13 +185,14 @@ pub async fn save(
         cron: input.cron.trim().to_string(),
         timezone,
         template_id: input.template_id,
-        args_enc: state.keys.encrypt(&to_json(&input.args)),
+        args_enc: state.keys.encrypt(&to_json(&args)),
         hosts: to_json(&hosts),
         schedule: input.schedule.as_str().to_string(),
         enabled: i64::from(input.enabled.unwrap_or(true)),
         missed_policy: input.missed_policy.unwrap_or(MissedPolicy::RunOnce).as_str().to_string(),
         owner: who.username.clone(),
         last_fire_at: None,
+        checked_until: 0,
         created_at: 0,
         updated_at: 0,
     };
@@ -285,7 +298,12 @@ async fn submit_as_owner(state: &AppState, row: &ScheduleRow, scheduled_for: i64
         remote_addr: "schedule".into(),
     };
     let sub = Submission {
-        name: Some(format!("{} @ {}", row.name, rfc3339(scheduled_for))),
+        // Task names hold at most 100 characters: shorten the schedule's name to fit.
+        name: Some({
+            let when = rfc3339(scheduled_for);
+            let room = 100 - when.chars().count() - 3;
+            format!("{} @ {when}", row.name.chars().take(room).collect::<String>())
+        }),
         template_id: row.template_id,
         args: open_args(state, row)?,
         hosts: from_json("schedules.hosts", &row.hosts)?,

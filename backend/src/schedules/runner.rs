@@ -42,19 +42,25 @@ async fn on_tick(state: AppState, schedule_id: i64) {
     }
 }
 
-/// Applies the missed-run policy to fires of `row` that nobody recorded.
+/// Applies the missed-run policy to fires of `row` that nobody recorded, then moves the
+/// schedule's watermark past them.
 pub async fn catch_up(state: &AppState, row: &ScheduleRow) -> crate::error::ServiceResult<()> {
     if row.enabled == 0 {
         return Ok(());
     }
     let (cron, tz) = (parse_cron("cron", &row.cron)?, parse_timezone("timezone", &row.timezone)?);
-    let from = row.last_fire_at.unwrap_or(row.updated_at);
-    let missed = occurrences(&cron, tz, from, Some(now_ms() - MISSED_AFTER_MS), 10_000);
-    if missed.is_empty() {
+    let until = now_ms() - MISSED_AFTER_MS;
+    if until <= row.checked_until {
         return Ok(());
     }
+    let recorded = store::recorded_between(&state.db, row.id, row.checked_until, until).await?;
+    let missed: Vec<i64> = occurrences(&cron, tz, row.checked_until, Some(until), 10_000)
+        .into_iter()
+        .filter(|t| !recorded.contains(t))
+        .collect();
     let policy = MissedPolicy::parse(&row.missed_policy).unwrap_or(MissedPolicy::RunOnce);
     let run: &[i64] = match policy {
+        _ if missed.is_empty() => &[],
         MissedPolicy::Skip => &[],
         MissedPolicy::RunOnce => &missed[missed.len() - 1..],
         MissedPolicy::RunAll => &missed[missed.len().saturating_sub(RUN_ALL_LIMIT)..],
@@ -66,6 +72,7 @@ pub async fn catch_up(state: &AppState, row: &ScheduleRow) -> crate::error::Serv
             record_missed(state, row, *at).await?;
         }
     }
+    store::set_checked_until(&state.db, row.id, until).await?;
     Ok(())
 }
 

@@ -19,12 +19,14 @@ pub struct ScheduleRow {
     pub missed_policy: String,
     pub owner: String,
     pub last_fire_at: Option<i64>,
+    /// Fires up to this time are accounted for; the catch-up starts after it.
+    pub checked_until: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 const COLUMNS: &str = "id, name, cron, timezone, template_id, args_enc, hosts, schedule, enabled, missed_policy,
-    owner, last_fire_at, created_at, updated_at";
+    owner, last_fire_at, checked_until, created_at, updated_at";
 
 pub async fn save(conn: &mut AnyConnection, r: &ScheduleRow) -> StoreResult<i64> {
     let now = now_ms();
@@ -35,7 +37,7 @@ pub async fn save(conn: &mut AnyConnection, r: &ScheduleRow) -> StoreResult<i64>
     if r.id == 0 {
         return sqlx::query_scalar(
             "INSERT INTO schedules (name, cron, timezone, template_id, args_enc, hosts, schedule, enabled, missed_policy,
-                owner, last_fire_at, created_at, updated_at)
+                owner, checked_until, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11) RETURNING id",
         )
         .bind(&r.name)
@@ -56,7 +58,7 @@ pub async fn save(conn: &mut AnyConnection, r: &ScheduleRow) -> StoreResult<i64>
     // Saving a schedule restarts its count: fires before now are not "missed".
     let done = sqlx::query(
         "UPDATE schedules SET name = $1, cron = $2, timezone = $3, template_id = $4, args_enc = $5, hosts = $6,
-            schedule = $7, enabled = $8, missed_policy = $9, owner = $10, last_fire_at = $11, updated_at = $11
+            schedule = $7, enabled = $8, missed_policy = $9, owner = $10, checked_until = $11, updated_at = $11
          WHERE id = $12",
     )
     .bind(&r.name)
@@ -149,6 +151,28 @@ pub async fn set_fire_result(
         .execute(&db.pool)
         .await?;
     Ok(())
+}
+
+/// Marks fires up to `until` as accounted for.
+pub async fn set_checked_until(db: &Db, id: i64, until: i64) -> StoreResult<()> {
+    sqlx::query("UPDATE schedules SET checked_until = $1 WHERE id = $2 AND checked_until < $1")
+        .bind(until)
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// The recorded fire times of a schedule within (from, until].
+pub async fn recorded_between(db: &Db, id: i64, from: i64, until: i64) -> StoreResult<Vec<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT scheduled_for FROM schedule_fires WHERE schedule_id = $1 AND scheduled_for > $2 AND scheduled_for <= $3",
+    )
+    .bind(id)
+    .bind(from)
+    .bind(until)
+    .fetch_all(&db.pool)
+    .await?)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -293,7 +293,37 @@ async fn a_restart_during_a_run_marks_it_interrupted_and_it_can_be_redone(backen
     assert_eq!(app.wait_status(id, &["aborted"]).await["attempt"], 2);
 }
 
+async fn a_waiting_host_does_not_hold_back_the_others(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sshd = TestSshd::start_on(&["127.0.0.1", "127.0.0.2"]).await;
+    let hosts = app.register_hosts(&sshd).await;
+    let tpl = app
+        .template(
+            "gate on h1",
+            json!({}),
+            json!([
+                {"name": "gate", "group": "1", "script": "echo passed", "trigger": "manual"}
+            ]),
+        )
+        .await;
+    // One host at a time: while h1 waits for its release, h2 must still get its turn.
+    let body = json!({"template_id": tpl, "schedule": "ready", "hosts": {"1": hosts}, "concurrency": 1});
+    let id = app.post("/api/v1/tasks", &app.admin_token, &body).await.expect(201)["id"].as_i64().unwrap();
+    let mut run = app.wait_pair(id, "waiting").await;
+    for _ in 0..100 {
+        if ["h1", "h2"].iter().all(|h| pair(&run, 0, h)["status"] == "waiting") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        run = app.get(&format!("/api/v1/tasks/{id}/run"), &app.admin_token).await.expect(200);
+    }
+    assert!(["h1", "h2"].iter().all(|h| pair(&run, 0, h)["status"] == "waiting"), "{run}");
+    app.post(&format!("/api/v1/tasks/{id}/release"), &app.admin_token, &json!({"step": 0})).await.expect(200);
+    assert_eq!(app.wait_status(id, &["success", "failed"]).await["status"], "success");
+}
+
 both_backends!(
+    a_waiting_host_does_not_hold_back_the_others,
     abort_kills_the_remote_process_group,
     redo_failed_reruns_only_those_pairs_and_keeps_earlier_logs,
     skip_lets_a_failed_task_succeed_and_redo_go_on,

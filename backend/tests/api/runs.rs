@@ -281,7 +281,34 @@ async fn a_dropped_connection_fails_the_host_with_the_reason(backend: Backend) {
     assert_eq!(pair(&run, 1, "h1")["status"], "pending");
 }
 
+async fn steps_get_no_stdin_and_local_steps_none_of_the_servers_environment(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sshd = TestSshd::start().await;
+    let hosts = app.register_hosts(&sshd).await;
+    std::env::set_var("TASKGATE_TEST_SERVER_SECRET", "server-only-value");
+    let tpl = app
+        .template(
+            "env",
+            json!({}),
+            json!([
+                {"name": "reads stdin", "group": "1", "script": "cat; echo done", "timeout_secs": 20},
+                {"name": "local env", "group": "local", "script": "env | sort"}
+            ]),
+        )
+        .await;
+    let id = app.run_task(tpl, json!({}), json!({"1": [hosts[0]]})).await;
+    let run = app.wait_status(id, &["success", "failed"]).await;
+    assert_eq!(pair(&run, 0, "h1")["status"], "success", "cat ended at once: stdin is closed");
+    let env = lines_of(&app.all_logs(id).await, 1, "local", "stdout");
+    assert!(env.iter().any(|l| l == &format!("TASK_ID={id}")), "{env:?}");
+    assert!(
+        !env.iter().any(|l| l.starts_with("TASKGATE_") || l.contains("server-only-value")),
+        "server environment leaked: {env:?}"
+    );
+}
+
 both_backends!(
+    steps_get_no_stdin_and_local_steps_none_of_the_servers_environment,
     password_credentials_log_in_and_a_wrong_one_is_refused,
     a_dropped_connection_fails_the_host_with_the_reason,
     a_two_group_three_step_template_runs_on_every_host_with_ordered_logs,

@@ -97,7 +97,7 @@ async fn downtime_then_restart(app: &mut TestApp, policy: &str) -> (i64, Vec<Val
     let s = app.post("/api/v1/schedules", &app.admin_token, &body).await.expect(201);
     let id = s["id"].as_i64().unwrap();
     let earlier = chrono::Utc::now().timestamp_millis() - 630_000;
-    app.execute("UPDATE schedules SET last_fire_at = $1, updated_at = $1 WHERE id = $2", earlier, id).await;
+    app.execute("UPDATE schedules SET checked_until = $1, updated_at = $1 WHERE id = $2", earlier, id).await;
     app.restart().await;
     let mut fires = Vec::new();
     for _ in 0..100 {
@@ -136,7 +136,61 @@ async fn missed_fires_are_recorded_and_follow_the_policy(backend: Backend) {
     assert_eq!(tasks["total"].as_u64().unwrap() as usize, 1 + fires.len(), "run_once made one, run_all one per fire");
 }
 
+async fn masked_secrets_sent_back_keep_their_value(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let t = &app.admin_token.clone();
+    app.post("/api/v1/aliases", t, &json!({"key": "TOKEN", "label": "Token", "secret": true})).await.expect(201);
+    let tpl = app
+        .template(
+            "uses token",
+            json!({}),
+            json!([{"name": "s", "group": "local", "script": "echo {{ TOKEN }} | md5sum"}]),
+        )
+        .await;
+    let body = json!({"name": "with secret", "cron": "0 3 * * *", "template_id": tpl, "args": {"TOKEN": "real-token-value"}, "schedule": "ready"});
+    let s = app.post("/api/v1/schedules", t, &body).await.expect(201);
+    assert_eq!(s["args"]["TOKEN"], "******");
+    assert!(s["last_fire_at"].is_null(), "it never fired");
+    let mut again = body.clone();
+    again["args"]["TOKEN"] = json!("******");
+    again["cron"] = json!("0 4 * * *");
+    app.put(&format!("/api/v1/schedules/{}", s["id"]), t, &again).await.expect(200);
+    let stored = app.query_text("SELECT args_enc FROM schedules WHERE id = $1", s["id"].as_i64().unwrap()).await;
+    assert!(!stored.contains("real-token-value"), "encrypted at rest");
+    // Run a fire now and check what the step received.
+    app.execute(
+        "UPDATE schedules SET checked_until = $1, missed_policy = 'run_once' WHERE id = $2",
+        chrono::Utc::now().timestamp_millis() - 26 * 3600 * 1000,
+        s["id"].as_i64().unwrap(),
+    )
+    .await;
+    app.restart().await;
+    let mut fires = Vec::new();
+    for _ in 0..100 {
+        fires = app
+            .get(&format!("/api/v1/schedules/{}/fires", s["id"]), &app.admin_token)
+            .await
+            .expect(200)
+            .as_array()
+            .unwrap()
+            .clone();
+        if fires.iter().any(|f| f["task_id"].is_i64()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let task_id = fires.iter().find_map(|f| f["task_id"].as_i64()).expect("a task was made");
+    let run = app.wait_status(task_id, &["success", "failed"]).await;
+    assert_eq!(run["status"], "success");
+    let expected = {
+        let out = std::process::Command::new("sh").arg("-c").arg("echo 'real-token-value' | md5sum").output().unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    assert_eq!(crate::sshd::lines_of(&app.all_logs(task_id).await, 0, "local", "stdout"), vec![expected]);
+}
+
 both_backends!(
+    masked_secrets_sent_back_keep_their_value,
     schedules_are_validated_and_show_their_next_fires,
     a_schedule_creates_a_task_each_time_it_fires,
     missed_fires_are_recorded_and_follow_the_policy,
