@@ -141,10 +141,9 @@ pub fn app(state: AppState, server_url: &str, static_dir: &str) -> impl poem::En
                 if declared.is_some_and(|len| len > max_body) {
                     return too_large();
                 }
-                match req.take_body().into_bytes_limit(max_body).await {
-                    Ok(bytes) => req.set_body(bytes),
-                    Err(poem::error::ReadBodyError::PayloadTooLarge) => return too_large(),
-                    Err(e) => return Err(e.into()),
+                match read_body(req.take_body(), max_body).await? {
+                    Some(bytes) => req.set_body(bytes),
+                    None => return too_large(),
                 }
                 let (method, path, started) = (req.method().clone(), req.uri().path().to_string(), Instant::now());
                 let answer = if is_api_path(&path) {
@@ -161,6 +160,25 @@ pub fn app(state: AppState, server_url: &str, static_dir: &str) -> impl poem::En
         })
         .with(poem::middleware::CookieJarManager::new())
         .data(state)
+}
+
+/// Reads a body of at most `limit` bytes; `None` when it is larger. The rest of a larger
+/// body is read and dropped (up to 64 MiB), so that the client, still sending, gets
+/// the 413 answer rather than a reset connection.
+async fn read_body(body: poem::Body, limit: usize) -> poem::Result<Option<Vec<u8>>> {
+    use futures_util::StreamExt;
+    let mut stream = std::pin::pin!(body.into_bytes_stream());
+    let (mut data, mut seen) = (Vec::new(), 0usize);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| poem::Error::new(e, poem::http::StatusCode::BAD_REQUEST))?;
+        seen += chunk.len();
+        if seen <= limit {
+            data.extend_from_slice(&chunk);
+        } else if seen > 64 * 1024 * 1024 {
+            break;
+        }
+    }
+    Ok((seen <= limit).then_some(data))
 }
 
 /// A running server: its address, and a handle to stop it.

@@ -129,21 +129,7 @@ async fn run_attempt_inner(state: &AppState, task_id: i64, attempt: i64) -> anyh
 
     let status = final_status(state, task_id).await?;
     let mut tx = state.db.begin_write().await?;
-    let body = serde_json::json!({"task_status": status.as_str(), "attempt": attempt}).to_string();
-    runs::insert_events(
-        &mut tx,
-        &[runs::NewEvent {
-            task_id,
-            attempt,
-            step_index: -1,
-            host: "",
-            kind: "status",
-            stream: "system",
-            seq: 0,
-            body: &body,
-        }],
-    )
-    .await?;
+    runs::insert_task_event(&mut tx, task_id, attempt, status.as_str()).await?;
     tx.commit().await?;
     runs::finish_task(&state.db, task_id, status.as_str()).await?;
     tracing::info!(task = task_id, attempt, status = status.as_str(), "run finished");
@@ -301,6 +287,18 @@ impl HostWorker {
         }
     }
 
+    /// Marks the pair aborted when the run is being aborted; true if it was.
+    async fn aborted_before_start(run: &Run, pair: &mut PairRow) -> bool {
+        if !*run.abort.borrow() {
+            return false;
+        }
+        pair.status = PairStatus::Aborted.as_str().into();
+        pair.message = "aborted before it started".into();
+        pair.finished_at = Some(now_ms());
+        Self::save(run, pair).await;
+        true
+    }
+
     async fn save(run: &Run, pair: &PairRow) {
         if let Err(e) = runs::save_pair(&run.state.db, pair).await {
             tracing::error!(task = run.task.id, error = %e, "saving a pair's status failed");
@@ -321,11 +319,7 @@ impl HostWorker {
             }
             pair = now;
         }
-        if *run.abort.borrow() {
-            pair.status = PairStatus::Aborted.as_str().into();
-            pair.message = "aborted before it started".into();
-            pair.finished_at = Some(now_ms());
-            Self::save(run, &pair).await;
+        if Self::aborted_before_start(run, &mut pair).await {
             return false;
         }
         let mut log = run.log.pair(pair.attempt, pair.step_index, &self.host);
@@ -333,6 +327,10 @@ impl HostWorker {
             return pair.status == PairStatus::Skipped.as_str();
         }
         self.take_slots(run).await;
+        // An abort may have come while this host queued for its slots.
+        if Self::aborted_before_start(run, &mut pair).await {
+            return false;
+        }
         if self.remote.is_none() {
             match self.connect(run, &mut log).await {
                 Ok(r) => self.remote = Some(r),

@@ -253,11 +253,13 @@ async fn run_ssh(
                 None => break,
             },
             _ = &mut deadline => {
+                await_pgid(&mut channel, &mut stderr, log).await;
                 let kill_confirmed = kill_remote(handle, stderr.pgid).await;
                 let _ = channel.close().await;
                 return Outcome::TimedOut { kill_confirmed };
             }
             _ = wait_abort(abort) => {
+                await_pgid(&mut channel, &mut stderr, log).await;
                 let kill_confirmed = kill_remote(handle, stderr.pgid).await;
                 let _ = channel.close().await;
                 return Outcome::Aborted { kill_confirmed };
@@ -272,6 +274,27 @@ async fn run_ssh(
         (None, Some(s)) => Outcome::Signalled(s),
         (None, None) => Outcome::Lost("the connection closed before the command ended".into()),
     }
+}
+
+/// An abort or timeout may come before the wrapper has reported its process group: read
+/// on (up to 5 s) until it has, so that the kill has a group to aim at.
+async fn await_pgid(channel: &mut russh::Channel<client::Msg>, stderr: &mut Stderr, log: &mut PairLog) {
+    let reading = async {
+        while stderr.pgid.is_none() {
+            match channel.wait().await {
+                Some(ChannelMsg::Data { data }) => log.data(false, &data).await,
+                Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
+                    let rest = stderr.take(&data);
+                    if !rest.is_empty() {
+                        log.data(true, &rest).await;
+                    }
+                }
+                Some(_) => {}
+                None => return,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), reading).await;
 }
 
 /// Kills a remote process group through a second session; `Some(true)` when confirmed gone.

@@ -14,7 +14,7 @@ use crate::catalogue::templates::Snapshot;
 use crate::error::ServiceResult;
 use crate::executor::{self, plan};
 use crate::state::AppState;
-use crate::store::runs::{self, NewEvent, NewPair};
+use crate::store::runs::{self, NewPair};
 use crate::store::{self, from_json, now_ms};
 
 /// Longest sleep: tasks made ready on other instances are found within this time.
@@ -70,21 +70,7 @@ pub async fn claim_next(state: &AppState) -> ServiceResult<Option<(i64, i64)>> {
         })
         .collect();
     runs::insert_pairs(&mut tx, task_id, attempt, &new).await?;
-    let body = json!({"task_status": "running", "attempt": attempt}).to_string();
-    runs::insert_events(
-        &mut tx,
-        &[NewEvent {
-            task_id,
-            attempt,
-            step_index: -1,
-            host: "",
-            kind: "status",
-            stream: "system",
-            seq: 0,
-            body: &body,
-        }],
-    )
-    .await?;
+    runs::insert_task_event(&mut tx, task_id, attempt, "running").await?;
     audit::record_as(
         &mut tx,
         "system",

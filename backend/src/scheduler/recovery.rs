@@ -12,7 +12,7 @@ use crate::audit;
 use crate::error::ServiceResult;
 use crate::state::AppState;
 use crate::store::now_ms;
-use crate::store::runs::{self, NewEvent};
+use crate::store::runs;
 
 const HEARTBEAT: Duration = Duration::from_secs(5);
 /// A run whose heartbeat is older than this has lost its instance.
@@ -47,21 +47,7 @@ pub async fn interrupt_orphans(state: &AppState) -> ServiceResult<Vec<i64>> {
         .await?
         .rows_affected();
         if changed == 1 {
-            let body = json!({"task_status": TaskStatus::Interrupted.as_str(), "attempt": attempt}).to_string();
-            runs::insert_events(
-                &mut tx,
-                &[NewEvent {
-                    task_id,
-                    attempt,
-                    step_index: -1,
-                    host: "",
-                    kind: "status",
-                    stream: "system",
-                    seq: 0,
-                    body: &body,
-                }],
-            )
-            .await?;
+            runs::insert_task_event(&mut tx, task_id, attempt, TaskStatus::Interrupted.as_str()).await?;
             audit::record_as(&mut tx, "system", "", "task.interrupt", "task", task_id, json!({"attempt": attempt}))
                 .await?;
             tx.commit().await?;

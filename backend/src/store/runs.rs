@@ -302,6 +302,14 @@ pub async fn insert_events(conn: &mut AnyConnection, events: &[NewEvent<'_>]) ->
     Ok(())
 }
 
+/// Records a change of the task's own status on its event stream (step -1).
+pub async fn insert_task_event(conn: &mut AnyConnection, task_id: i64, attempt: i64, status: &str) -> StoreResult<()> {
+    let body = serde_json::json!({"task_status": status, "attempt": attempt}).to_string();
+    let event =
+        NewEvent { task_id, attempt, step_index: -1, host: "", kind: "status", stream: "system", seq: 0, body: &body };
+    insert_events(conn, &[event]).await
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventRow {
     pub id: i64,

@@ -143,21 +143,7 @@ pub async fn redo(state: &AppState, who: &Principal, id: i64, req: RedoRequest) 
         })
         .collect();
     runs::insert_pairs(&mut tx, id, attempt, &new).await?;
-    let body = json!({"task_status": "running", "attempt": attempt}).to_string();
-    runs::insert_events(
-        &mut tx,
-        &[NewEvent {
-            task_id: id,
-            attempt,
-            step_index: -1,
-            host: "",
-            kind: "status",
-            stream: "system",
-            seq: 0,
-            body: &body,
-        }],
-    )
-    .await?;
+    runs::insert_task_event(&mut tx, id, attempt, "running").await?;
     audit::record(
         &mut tx,
         who,
@@ -229,11 +215,18 @@ pub async fn skip(state: &AppState, who: &Principal, id: i64, sel: PairSelector)
     if parse_status(&row.status)? == TaskStatus::Failed
         && executor::final_status(state, id).await? == TaskStatus::Success
     {
-        sqlx::query("UPDATE tasks SET status = 'success', updated_at = $1 WHERE id = $2 AND status = 'failed'")
-            .bind(store::now_ms())
-            .bind(id)
-            .execute(&state.db.pool)
-            .await?;
+        let mut tx = state.db.begin_write().await?;
+        let changed =
+            sqlx::query("UPDATE tasks SET status = 'success', updated_at = $1 WHERE id = $2 AND status = 'failed'")
+                .bind(store::now_ms())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if changed == 1 {
+            runs::insert_task_event(&mut tx, id, row.attempt, "success").await?;
+        }
+        tx.commit().await?;
     }
     state.events.notify(id);
     run_of(state, &task_row(state, id).await?).await

@@ -322,7 +322,56 @@ async fn a_waiting_host_does_not_hold_back_the_others(backend: Backend) {
     assert_eq!(app.wait_status(id, &["success", "failed"]).await["status"], "success");
 }
 
+async fn skipping_the_only_failure_makes_the_task_a_success_on_the_stream(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tpl =
+        app.template("one failure", json!({}), json!([{"name": "broken", "group": "local", "script": "exit 2"}])).await;
+    let id = app.run_task(tpl, json!({}), json!({})).await;
+    assert_eq!(app.wait_status(id, &["failed", "success"]).await["status"], "failed");
+    app.post(&format!("/api/v1/tasks/{id}/skip"), &app.admin_token, &json!({"step": 0})).await.expect(200);
+    assert_eq!(app.get(&format!("/api/v1/tasks/{id}"), &app.admin_token).await.expect(200)["status"], "success");
+    let stream = app
+        .client
+        .get(app.url(&format!("/api/v1/tasks/{id}/events")))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let last = stream.lines().rfind(|l| l.starts_with("data:")).unwrap();
+    assert!(last.contains("\"kind\":\"task\"") && last.contains("\"status\":\"success\""), "{last}");
+}
+
+async fn hosts_queued_for_a_slot_do_not_start_after_an_abort(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sshd = TestSshd::start_on(&["127.0.0.1", "127.0.0.2", "127.0.0.3"]).await;
+    let hosts = app.register_hosts(&sshd).await;
+    let n = marker();
+    let tpl = app
+        .template("one at a time", json!({}), json!([{"name": "sleep", "group": "1", "script": format!("sleep {n}")}]))
+        .await;
+    let body = json!({"template_id": tpl, "schedule": "ready", "hosts": {"1": hosts}, "concurrency": 1});
+    let id = app.post("/api/v1/tasks", &app.admin_token, &body).await.expect(201)["id"].as_i64().unwrap();
+    let needle = format!("sleep {n}");
+    wait_for_processes(&needle, 1).await;
+    app.post(&format!("/api/v1/tasks/{id}/abort"), &app.admin_token, &json!({})).await.expect(200);
+    let run = app.wait_status(id, &["aborted"]).await;
+    let started: Vec<&serde_json::Value> =
+        run["pairs"].as_array().unwrap().iter().filter(|p| p["started_at"].is_string()).collect();
+    assert_eq!(started.len(), 1, "only the host that had the slot ran: {run}");
+    assert_eq!(started[0]["kill_confirmed"], true, "{}", started[0]);
+    let queued =
+        run["pairs"].as_array().unwrap().iter().filter(|p| p["message"] == "aborted before it started").count();
+    assert_eq!(queued, 2, "{run}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(processes_matching(&needle).is_empty(), "{:?}", processes_matching(&needle));
+}
+
 both_backends!(
+    hosts_queued_for_a_slot_do_not_start_after_an_abort,
+    skipping_the_only_failure_makes_the_task_a_success_on_the_stream,
     a_waiting_host_does_not_hold_back_the_others,
     abort_kills_the_remote_process_group,
     redo_failed_reruns_only_those_pairs_and_keeps_earlier_logs,
