@@ -52,6 +52,28 @@ pub fn redo_pairs(
         .collect()
 }
 
+/// Writes the pairs of a new attempt (all `pending`) and announces it on the stream.
+pub async fn record_attempt(
+    conn: &mut sqlx::AnyConnection,
+    task_id: i64,
+    attempt: i64,
+    snapshot: &Snapshot,
+    pairs: &[PlannedPair],
+) -> crate::store::StoreResult<()> {
+    use crate::store::runs::{insert_pairs, insert_task_event, NewPair};
+    let new: Vec<NewPair> = pairs
+        .iter()
+        .map(|p| NewPair {
+            step_index: p.step as i64,
+            step_name: &snapshot.steps[p.step].name,
+            group: &p.group,
+            host: &p.host,
+        })
+        .collect();
+    insert_pairs(conn, task_id, attempt, &new).await?;
+    insert_task_event(conn, task_id, attempt, "running").await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@ use crate::catalogue::templates::Snapshot;
 use crate::error::ServiceResult;
 use crate::executor::{self, plan};
 use crate::state::AppState;
-use crate::store::runs::{self, NewPair};
+use crate::store::runs;
 use crate::store::{self, from_json, now_ms};
 
 /// Longest sleep: tasks made ready on other instances are found within this time.
@@ -60,17 +60,7 @@ pub async fn claim_next(state: &AppState) -> ServiceResult<Option<(i64, i64)>> {
     let snapshot: Snapshot = from_json("tasks.template_snapshot", &snapshot_json)?;
     let hosts: BTreeMap<String, Vec<String>> = from_json("tasks.hosts", &hosts_json)?;
     let pairs = plan::all_pairs(&snapshot, &hosts);
-    let new: Vec<NewPair> = pairs
-        .iter()
-        .map(|p| NewPair {
-            step_index: p.step as i64,
-            step_name: &snapshot.steps[p.step].name,
-            group: &p.group,
-            host: &p.host,
-        })
-        .collect();
-    runs::insert_pairs(&mut tx, task_id, attempt, &new).await?;
-    runs::insert_task_event(&mut tx, task_id, attempt, "running").await?;
+    plan::record_attempt(&mut tx, task_id, attempt, &snapshot, &pairs).await?;
     audit::record_as(
         &mut tx,
         "system",
@@ -87,7 +77,7 @@ pub async fn claim_next(state: &AppState) -> ServiceResult<Option<(i64, i64)>> {
         state.runs.unregister(task_id);
         return Err(e.into());
     }
-    tracing::info!(task = task_id, attempt, pairs = new.len(), "task started");
+    tracing::info!(task = task_id, attempt, pairs = pairs.len(), "task started");
     state.events.notify(task_id);
     Ok(Some((task_id, attempt)))
 }

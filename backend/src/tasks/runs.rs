@@ -16,7 +16,7 @@ use crate::audit;
 use crate::error::{NotFoundExt, ServiceError, ServiceResult};
 use crate::executor::{self, plan};
 use crate::state::AppState;
-use crate::store::runs::{self, EventFilter, EventRow, NewEvent, NewPair, PairRow};
+use crate::store::runs::{self, EventFilter, EventRow, NewEvent, PairRow};
 use crate::store::{self, from_json, rfc3339, tasks::TaskRow};
 
 fn pair_to_api(p: &PairRow) -> Pair {
@@ -133,24 +133,14 @@ pub async fn redo(state: &AppState, who: &Principal, id: i64, req: RedoRequest) 
     let Some(attempt) = runs::restart_task(&mut tx, id, from.as_str(), &state.node_id).await? else {
         return Err(invalid(&task_row(state, id).await?, "redo"));
     };
-    let new: Vec<NewPair> = chosen
-        .iter()
-        .map(|p| NewPair {
-            step_index: p.step as i64,
-            step_name: &snapshot.steps[p.step].name,
-            group: &p.group,
-            host: &p.host,
-        })
-        .collect();
-    runs::insert_pairs(&mut tx, id, attempt, &new).await?;
-    runs::insert_task_event(&mut tx, id, attempt, "running").await?;
+    plan::record_attempt(&mut tx, id, attempt, &snapshot, &chosen).await?;
     audit::record(
         &mut tx,
         who,
         "task.redo",
         "task",
         id,
-        json!({"attempt": attempt, "mode": req.mode, "pairs": new.len()}),
+        json!({"attempt": attempt, "mode": req.mode, "pairs": chosen.len()}),
     )
     .await?;
     state.runs.register(id);
