@@ -277,8 +277,17 @@ impl TestApp {
 
     /// Stops the server (gracefully) and starts it again on the same database and secret.
     pub async fn restart(&mut self) {
+        self.stop().await;
+        self.start_again().await;
+    }
+
+    /// Stops the server (gracefully); `start_again` brings it back on the same data.
+    pub async fn stop(&mut self) {
         let running = self.running.take().expect("server running");
         running.shutdown().await.expect("graceful shutdown");
+    }
+
+    pub async fn start_again(&mut self) {
         let mut settings = self.settings.clone();
         settings.bind = "127.0.0.1:0".into();
         let running = taskgate::start(settings, self._dir.path().to_str().unwrap()).await.expect("server restarts");

@@ -369,7 +369,22 @@ async fn hosts_queued_for_a_slot_do_not_start_after_an_abort(backend: Backend) {
     assert!(processes_matching(&needle).is_empty(), "{:?}", processes_matching(&needle));
 }
 
+async fn a_task_due_while_the_server_was_down_starts_when_it_is_back(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let tpl = app.template("later", json!({}), json!([{"name": "s", "group": "local", "script": "echo ran"}])).await;
+    let at = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let body = json!({"template_id": tpl, "schedule": "ready", "exec_time": at.to_rfc3339()});
+    let id = app.post("/api/v1/tasks", &app.admin_token, &body).await.expect(201)["id"].as_i64().unwrap();
+    app.stop().await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    app.start_again().await;
+    let run = app.wait_status(id, &["success", "failed"]).await;
+    assert_eq!(run["status"], "success");
+    assert_eq!(run["attempt"], 1, "started exactly once");
+}
+
 both_backends!(
+    a_task_due_while_the_server_was_down_starts_when_it_is_back,
     hosts_queued_for_a_slot_do_not_start_after_an_abort,
     skipping_the_only_failure_makes_the_task_a_success_on_the_stream,
     a_waiting_host_does_not_hold_back_the_others,
