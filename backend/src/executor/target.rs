@@ -31,14 +31,27 @@ impl Catalogue {
             None => (None, entry),
         };
         let (bare, port) = split_port(rest);
-        let host = self
-            .hosts
-            .iter()
-            .find(|h| h.name == bare)
-            .or_else(|| self.hosts.iter().find(|h| h.address == bare))
-            .ok_or_else(|| {
-                format!("host {bare} is not registered: add it under /api/v1/hosts with a credential and its host key")
-            })?;
+        let host = match self.hosts.iter().find(|h| h.name == bare) {
+            Some(h) => h,
+            None => {
+                let by_address: Vec<&HostRow> = self.hosts.iter().filter(|h| h.address == bare).collect();
+                match by_address.as_slice() {
+                    [one] => *one,
+                    [] => {
+                        return Err(format!(
+                        "host {bare} is not registered: add it under /api/v1/hosts with a credential and its host key"
+                    ))
+                    }
+                    several => {
+                        let names: Vec<&str> = several.iter().map(|h| h.name.as_str()).collect();
+                        return Err(format!(
+                            "address {bare} belongs to several registered hosts ({}): name the host instead",
+                            names.join(", ")
+                        ));
+                    }
+                }
+            }
+        };
         let credential_id =
             host.credential_id.ok_or_else(|| format!("host {} has no credential to log in with", host.name))?;
         let credential = self
@@ -96,6 +109,48 @@ fn split_port(s: &str) -> (&str, Option<u16>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn host(id: i64, name: &str, address: &str) -> HostRow {
+        HostRow {
+            id,
+            name: name.into(),
+            address: address.into(),
+            port: 22,
+            login_user: "deploy".into(),
+            labels: "[]".into(),
+            credential_id: Some(1),
+            host_key_fingerprint: Some("SHA256:x".into()),
+            trust_on_first_use: 0,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn hosts_resolve_by_name_then_by_an_unambiguous_address() {
+        let keys = Keys::from_secret(b"k");
+        let credential = CredentialRow {
+            id: 1,
+            name: "c".into(),
+            kind: "password".into(),
+            username: None,
+            description: String::new(),
+            secret_enc: keys.encrypt("pw"),
+            passphrase_enc: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let catalogue = Catalogue {
+            hosts: vec![host(1, "web-1", "10.0.0.1"), host(2, "web-1-alt", "10.0.0.1"), host(3, "db", "10.0.0.9")],
+            credentials: [(1, credential)].into_iter().collect(),
+        };
+        assert_eq!(catalogue.resolve(&keys, "web-1").unwrap().host_id, 1);
+        let t = catalogue.resolve(&keys, "ops@10.0.0.9:2222").unwrap();
+        assert_eq!((t.host_id, t.user.as_str(), t.port), (3, "ops", 2222));
+        let e = catalogue.resolve(&keys, "10.0.0.1").err().unwrap();
+        assert!(e.contains("several registered hosts (web-1, web-1-alt)"), "{e}");
+        assert!(catalogue.resolve(&keys, "10.0.0.2").err().unwrap().contains("not registered"));
+    }
 
     #[test]
     fn ports_split_off_hosts_and_bracketed_ipv6() {

@@ -37,8 +37,8 @@ pub async fn next_due(db: &Db) -> StoreResult<Option<i64>> {
 pub async fn restart_task(conn: &mut AnyConnection, id: i64, from: &str, node: &str) -> StoreResult<Option<i64>> {
     let now = now_ms();
     Ok(sqlx::query_scalar(
-        "UPDATE tasks SET status = 'running', claimed_by = $1, heartbeat_at = $2, finished_at = NULL,
-            attempt = attempt + 1, abort_requested = 0, updated_at = $2
+        "UPDATE tasks SET status = 'running', claimed_by = $1, heartbeat_at = $2, started_at = $2,
+            finished_at = NULL, attempt = attempt + 1, abort_requested = 0, updated_at = $2
          WHERE id = $3 AND status = $4 RETURNING attempt",
     )
     .bind(node)

@@ -83,9 +83,11 @@ async fn redo_failed_reruns_only_those_pairs_and_keeps_earlier_logs(backend: Bac
     assert_eq!(pair(&run, 2, "h2")["status"], "pending");
 
     std::fs::write(&flag, "").unwrap();
+    let first_start = run["started_at"].as_str().unwrap().to_string();
     let redo =
         app.post(&format!("/api/v1/tasks/{id}/redo"), &app.admin_token, &json!({"mode": "failed"})).await.expect(200);
     assert_eq!(redo["attempt"], 2);
+    assert!(redo["started_at"].as_str().unwrap() > first_start.as_str(), "started_at is the new attempt's");
     let run = app.wait_status(id, &["failed", "success"]).await;
     std::fs::remove_file(&flag).ok();
     assert_eq!(run["status"], "success", "{run}");
