@@ -10,7 +10,7 @@ use poem_openapi::payload::{EventStream, Json};
 use poem_openapi::OpenApi;
 
 use super::{ApiTags, Created};
-use crate::http::auth::BearerAuth;
+use crate::http::auth::{BearerAuth, StreamAuth};
 use crate::http::error::ApiResult;
 use crate::http::payload::{JsonBody, OptionalJsonBody};
 use crate::state::AppState;
@@ -190,17 +190,18 @@ impl TasksApi {
 
     /// Live events (Server-Sent Events): log lines and status changes as they happen,
     /// from the start or after `Last-Event-ID` (or `?after=`). Ends when the task is over.
+    /// Browsers, whose EventSource sends no headers, may pass `?access_token=`.
     #[oai(path = "/:id/events", method = "get", operation_id = "task_events")]
     async fn events(
         &self,
         state: Data<&AppState>,
-        auth: BearerAuth,
+        auth: StreamAuth,
         id: Path<i64>,
         #[oai(name = "Last-Event-ID")] last_event_id: Header<Option<i64>>,
         after: Query<Option<i64>>,
     ) -> ApiResult<EventStream<std::pin::Pin<Box<dyn futures_util::Stream<Item = TaskEvent> + Send>>>> {
         let from = last_event_id.0.or(after.0).unwrap_or(0);
-        let stream = runs::events(&state, &auth.0, id.0, from).await?;
+        let stream = runs::events(&state, auth.principal(), id.0, from).await?;
         let boxed: std::pin::Pin<Box<dyn futures_util::Stream<Item = TaskEvent> + Send>> = Box::pin(stream);
         Ok(EventStream::new(boxed).keep_alive(std::time::Duration::from_secs(15)).to_event(|e| {
             let kind = e.kind.clone();

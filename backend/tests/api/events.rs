@@ -105,6 +105,14 @@ async fn the_event_stream_is_live_and_resumes_after_a_reconnect(backend: Backend
     )
     .await;
     assert_eq!(replay.len(), rest.len());
+
+    // A browser's EventSource sends no headers: the token may come as ?access_token=.
+    let url = |token: &str| app.url(&format!("/api/v1/tasks/{id}/events?after={last_id}&access_token={token}"));
+    let by_query = read_events(app.client.get(url(&app.admin_token)).send().await.unwrap(), |_| false).await;
+    assert_eq!(by_query.len(), rest.len());
+    assert_eq!(app.client.get(url("not-a-token")).send().await.unwrap().status(), 401);
+    let bare = app.client.get(app.url(&format!("/api/v1/tasks/{id}/events"))).send().await.unwrap();
+    assert_eq!(bare.status(), 401);
 }
 
 both_backends!(the_event_stream_is_live_and_resumes_after_a_reconnect);
