@@ -204,20 +204,7 @@ pub async fn save_pair(db: &Db, p: &PairRow) -> StoreResult<()> {
         "kill_confirmed": p.kill_confirmed.map(|k| k != 0),
     })
     .to_string();
-    insert_events(
-        &mut tx,
-        &[NewEvent {
-            task_id: p.task_id,
-            attempt: p.attempt,
-            step_index: p.step_index,
-            host: &p.host,
-            kind: "status",
-            stream: "system",
-            seq: 0,
-            body: &body,
-        }],
-    )
-    .await?;
+    insert_pair_event(&mut tx, p.task_id, p.attempt, p.step_index, &p.host, &body).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -300,6 +287,19 @@ pub async fn insert_events(conn: &mut AnyConnection, events: &[NewEvent<'_>]) ->
         q.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// Records a pair's change of state (`body`: its JSON) on the task's event stream.
+pub async fn insert_pair_event(
+    conn: &mut AnyConnection,
+    task_id: i64,
+    attempt: i64,
+    step_index: i64,
+    host: &str,
+    body: &str,
+) -> StoreResult<()> {
+    let event = NewEvent { task_id, attempt, step_index, host, kind: "status", stream: "system", seq: 0, body };
+    insert_events(conn, &[event]).await
 }
 
 /// Records a change of the task's own status on its event stream (step -1).

@@ -16,7 +16,7 @@ use crate::audit;
 use crate::error::{NotFoundExt, ServiceError, ServiceResult};
 use crate::executor::{self, plan};
 use crate::state::AppState;
-use crate::store::runs::{self, EventFilter, EventRow, NewEvent, PairRow};
+use crate::store::runs::{self, EventFilter, EventRow, PairRow};
 use crate::store::{self, from_json, rfc3339, tasks::TaskRow};
 
 fn pair_to_api(p: &PairRow) -> Pair {
@@ -180,20 +180,7 @@ pub async fn skip(state: &AppState, who: &Principal, id: i64, sel: PairSelector)
     for p in selected(state, &row, &sel).await? {
         if runs::set_pair_status_if(&mut tx, p.id, &from, "skipped", &format!("skipped by {}", who.username)).await? {
             let body = json!({"status": "skipped", "message": format!("skipped by {}", who.username)}).to_string();
-            runs::insert_events(
-                &mut tx,
-                &[NewEvent {
-                    task_id: id,
-                    attempt: p.attempt,
-                    step_index: p.step_index,
-                    host: &p.host,
-                    kind: "status",
-                    stream: "system",
-                    seq: 0,
-                    body: &body,
-                }],
-            )
-            .await?;
+            runs::insert_pair_event(&mut tx, id, p.attempt, p.step_index, &p.host, &body).await?;
             changed += 1;
         }
     }
