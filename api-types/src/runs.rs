@@ -95,6 +95,9 @@ pub struct TaskRun {
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
     pub pairs: Vec<Pair>,
+    /// The task's latest event: pass it as `after` to the event stream to get only what
+    /// happens next.
+    pub last_event_id: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

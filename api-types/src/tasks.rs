@@ -211,3 +211,11 @@ pub struct TaskPage {
     pub page: i64,
     pub per_page: i64,
 }
+
+/// How many tasks are in one status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct StatusCount {
+    pub status: TaskStatus,
+    pub count: i64,
+}

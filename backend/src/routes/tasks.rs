@@ -1,7 +1,8 @@
 //! `/api/v1/tasks`.
 
 use api_types::{
-    Decision, LogPage, PairSelector, RedoRequest, Task, TaskEvent, TaskPage, TaskRun, TaskSubmit, TaskUpdate,
+    Decision, LogPage, PairSelector, RedoRequest, StatusCount, Task, TaskEvent, TaskPage, TaskRun, TaskSubmit,
+    TaskUpdate,
 };
 use poem::web::sse::Event;
 use poem::web::Data;
@@ -57,6 +58,12 @@ impl TasksApi {
             per_page: per_page.0.unwrap_or(20),
         };
         Ok(Json(tasks::list(&state, &auth.0, query).await?))
+    }
+
+    /// How many tasks are in each status (every status, zeros included).
+    #[oai(path = "/counts", method = "get", operation_id = "task_counts")]
+    async fn counts(&self, state: Data<&AppState>, auth: BearerAuth) -> ApiResult<Json<Vec<StatusCount>>> {
+        Ok(Json(tasks::counts(&state, &auth.0).await?))
     }
 
     /// One task with its snapshot, approval record and (masked) arguments.

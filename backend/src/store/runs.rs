@@ -334,6 +334,15 @@ pub struct EventFilter {
     pub limit: i64,
 }
 
+/// The id of a task's latest event (0 when it has none).
+pub async fn last_event_id(db: &Db, task_id: i64) -> StoreResult<i64> {
+    let id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM task_events WHERE task_id = $1")
+        .bind(task_id)
+        .fetch_one(&db.pool)
+        .await?;
+    Ok(id.unwrap_or(0))
+}
+
 /// Events of a task after `after`, oldest first.
 pub async fn events(db: &Db, task_id: i64, f: &EventFilter) -> StoreResult<Vec<EventRow>> {
     let mut clauses = vec!["task_id = $1".to_string(), "id > $2".to_string()];

@@ -271,3 +271,8 @@ pub async fn overdue_approvals(db: &Db, now: i64) -> StoreResult<Vec<i64>> {
 pub async fn next_approval_deadline(db: &Db) -> StoreResult<Option<i64>> {
     Ok(sqlx::query_scalar("SELECT MIN(approval_deadline) FROM tasks WHERE status = 'new'").fetch_one(&db.pool).await?)
 }
+
+/// Number of tasks per status (statuses with none are left out).
+pub async fn count_by_status(db: &Db) -> StoreResult<Vec<(String, i64)>> {
+    Ok(sqlx::query_as("SELECT status, COUNT(*) FROM tasks GROUP BY status").fetch_all(&db.pool).await?)
+}

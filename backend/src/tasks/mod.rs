@@ -7,4 +7,4 @@ pub mod inputs;
 pub mod runs;
 pub mod service;
 
-pub use service::{get, list, submit, update, ListQuery, Submission};
+pub use service::{counts, get, list, submit, update, ListQuery, Submission};

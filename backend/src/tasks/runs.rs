@@ -40,9 +40,14 @@ async fn task_row(state: &AppState, id: i64) -> ServiceResult<TaskRow> {
     store::tasks::get(&state.db, id).await.or_not_found("task", id)
 }
 
-async fn run_of(state: &AppState, row: &TaskRow) -> ServiceResult<TaskRun> {
+/// The run as it is now. The event position is read before the task and its pairs, so a
+/// live stream opened after it misses no change made since.
+async fn run_of(state: &AppState, id: i64) -> ServiceResult<TaskRun> {
+    let last_event_id = runs::last_event_id(&state.db, id).await?;
+    let row = task_row(state, id).await?;
     let pairs = runs::latest_pairs(&state.db, row.id).await?;
     Ok(TaskRun {
+        last_event_id,
         task_id: row.id,
         status: parse_status(&row.status)?,
         attempt: row.attempt,
@@ -54,7 +59,7 @@ async fn run_of(state: &AppState, row: &TaskRow) -> ServiceResult<TaskRun> {
 
 pub async fn view(state: &AppState, who: &Principal, id: i64) -> ServiceResult<TaskRun> {
     who.require(Scope::Read)?;
-    run_of(state, &task_row(state, id).await?).await
+    run_of(state, id).await
 }
 
 /// Run actions belong to the submitter and to approvers and admins.
@@ -86,7 +91,7 @@ pub async fn abort(state: &AppState, who: &Principal, id: i64) -> ServiceResult<
     tx.commit().await?;
     // Here at once; another instance running it sees the flag within a second.
     state.runs.abort(id);
-    run_of(state, &task_row(state, id).await?).await
+    run_of(state, id).await
 }
 
 /// A new attempt from the task's own snapshot: all pairs, the failed ones (and those
@@ -149,7 +154,7 @@ pub async fn redo(state: &AppState, who: &Principal, id: i64, req: RedoRequest) 
         return Err(e.into());
     }
     state.runs.spawn(id, executor::run_attempt(state.clone(), id, attempt));
-    run_of(state, &task_row(state, id).await?).await
+    run_of(state, id).await
 }
 
 /// The latest pairs that `sel` names (one host, or every host of the step).
@@ -206,7 +211,7 @@ pub async fn skip(state: &AppState, who: &Principal, id: i64, sel: PairSelector)
         tx.commit().await?;
     }
     state.events.notify(id);
-    run_of(state, &task_row(state, id).await?).await
+    run_of(state, id).await
 }
 
 /// Lets a `manual` step go, on one host or on all.
@@ -229,7 +234,7 @@ pub async fn release(state: &AppState, who: &Principal, id: i64, sel: PairSelect
     audit::record(&mut tx, who, "task.release", "task", id, json!({"step": sel.step, "host": sel.host})).await?;
     tx.commit().await?;
     state.runs.release(id);
-    run_of(state, &task_row(state, id).await?).await
+    run_of(state, id).await
 }
 
 pub struct LogQuery {

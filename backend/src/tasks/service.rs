@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use api_types::{validate, Approval, Schedule, Scope, Task, TaskPage, TaskStatus, TaskSummary, TaskUpdate};
+use api_types::{
+    validate, Approval, Schedule, Scope, StatusCount, Task, TaskPage, TaskStatus, TaskSummary, TaskUpdate,
+};
 use serde_json::json;
 
 use super::inputs::{self, check_args, check_hosts, parse_exec_time};
@@ -246,6 +248,19 @@ pub struct ListQuery {
     pub q: Option<String>,
     pub page: i64,
     pub per_page: i64,
+}
+
+/// Tasks per status, every status listed (zero when there are none).
+pub async fn counts(state: &AppState, who: &Principal) -> ServiceResult<Vec<StatusCount>> {
+    who.require(Scope::Read)?;
+    let found = store::tasks::count_by_status(&state.db).await?;
+    Ok(TaskStatus::ALL
+        .into_iter()
+        .map(|status| {
+            let count = found.iter().find(|(s, _)| s == status.as_str()).map_or(0, |(_, n)| *n);
+            StatusCount { status, count }
+        })
+        .collect())
 }
 
 pub async fn list(state: &AppState, who: &Principal, q: ListQuery) -> ServiceResult<TaskPage> {

@@ -106,6 +106,10 @@ async fn the_event_stream_is_live_and_resumes_after_a_reconnect(backend: Backend
     .await;
     assert_eq!(replay.len(), rest.len());
 
+    // The run view names the latest event, so a page can follow from there on.
+    let run = app.get(&format!("/api/v1/tasks/{id}/run"), &app.admin_token).await.expect(200);
+    assert_eq!(run["last_event_id"], ids.last().copied().unwrap(), "the stream's last event id");
+
     // A browser's EventSource sends no headers: the token may come as ?access_token=.
     let url = |token: &str| app.url(&format!("/api/v1/tasks/{id}/events?after={last_id}&access_token={token}"));
     let by_query = read_events(app.client.get(url(&app.admin_token)).send().await.unwrap(), |_| false).await;

@@ -123,6 +123,17 @@ async fn list_is_newest_first_filtered_searched_and_paged(backend: Backend) {
 
     assert_eq!(app.get("/api/v1/tasks?status=new", &op).await.expect(200)["total"], 3);
     assert_eq!(app.get("/api/v1/tasks?status=new,ready", &op).await.expect(200)["total"], 5);
+    // The dashboard's counts: every status, zeros included.
+    let counts = app.get("/api/v1/tasks/counts", &op).await.expect(200);
+    let counts: Vec<(String, i64)> = counts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["status"].as_str().unwrap().to_string(), c["count"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(counts.len(), 10, "{counts:?}");
+    assert!(counts.contains(&("new".into(), 3)) && counts.contains(&("ready".into(), 2)), "{counts:?}");
+    assert!(counts.iter().filter(|(s, _)| s != "new" && s != "ready").all(|(_, n)| *n == 0), "{counts:?}");
     assert_eq!(app.get("/api/v1/tasks?submitter=admin", &op).await.expect(200)["total"], 1);
     assert_eq!(app.get(&format!("/api/v1/tasks?template_id={template}"), &op).await.expect(200)["total"], 5);
     assert_eq!(app.get("/api/v1/tasks?template_id=999", &op).await.expect(200)["total"], 0);

@@ -1,0 +1,271 @@
+//! Small building blocks shared by every page: labelled fields that show their own
+//! error, status badges, busy buttons, paging and time formatting.
+
+use std::future::Future;
+
+use api_types::FieldError;
+use leptos::prelude::*;
+
+use crate::api::ApiError;
+
+/// The errors of one form: `(field, message)`, where the field is an API path such as
+/// `steps[2].timeout_secs` and "" means the form as a whole. Each [`Field`] claims its
+/// path and shows its own errors; [`FormErrors`] shows the rest.
+#[derive(Clone, Copy)]
+pub struct Errors {
+    list: RwSignal<Vec<(String, String)>>,
+    claimed: StoredValue<Vec<String>>,
+}
+
+impl Default for Errors {
+    fn default() -> Self {
+        Errors { list: RwSignal::new(vec![]), claimed: StoredValue::new(vec![]) }
+    }
+}
+
+fn covers(claimed: &str, field: &str) -> bool {
+    !claimed.is_empty()
+        && (field == claimed
+            || field.strip_prefix(claimed).is_some_and(|rest| rest.starts_with('.') || rest.starts_with('[')))
+}
+
+impl Errors {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn clear(self) {
+        self.list.set(vec![]);
+    }
+
+    pub fn api(self, e: &ApiError) {
+        self.list.set(vec![(e.body.field.clone().unwrap_or_default(), e.body.message.clone())]);
+    }
+
+    pub fn local(self, e: FieldError) {
+        self.list.set(vec![(e.field, e.message)]);
+    }
+
+    fn for_field(self, field: &str) -> Option<String> {
+        self.list.with(|l| l.iter().find(|(f, _)| covers(field, f)).map(|(_, m)| m.clone()))
+    }
+
+    fn claim(self, field: String) {
+        self.claimed.update_value(|c| c.push(field.clone()));
+        on_cleanup(move || {
+            self.claimed.update_value(|c| {
+                if let Some(i) = c.iter().position(|f| *f == field) {
+                    c.remove(i);
+                }
+            })
+        });
+    }
+
+    fn unclaimed(self) -> Vec<String> {
+        let claimed = self.claimed.get_value();
+        self.list.with(|l| {
+            l.iter()
+                .filter(|(f, _)| !claimed.iter().any(|c| covers(c, f)))
+                .map(|(f, m)| if f.is_empty() { m.clone() } else { format!("{f}: {m}") })
+                .collect()
+        })
+    }
+}
+
+/// Errors that no field on the form claims (shown beside the form's buttons).
+#[component]
+pub fn FormErrors(errors: Errors) -> impl IntoView {
+    move || errors.unclaimed().into_iter().map(|m| view! { <p class="form-error" role="alert">{m}</p> }).collect_view()
+}
+
+fn next_id() -> String {
+    thread_local!(static NEXT: std::cell::Cell<u32> = const { std::cell::Cell::new(0) });
+    NEXT.with(|n| {
+        n.set(n.get() + 1);
+        format!("f{}", n.get())
+    })
+}
+
+fn error_view(errors: Option<Errors>, field: String) -> impl IntoView {
+    if let Some(e) = errors {
+        e.claim(field.clone());
+    }
+    move || errors.and_then(|e| e.for_field(&field)).map(|m| view! { <p class="field-error">{m}</p> })
+}
+
+/// A labelled text input (or textarea) bound to `value`, showing errors for `field`.
+#[component]
+pub fn Field(
+    #[prop(into)] label: String,
+    value: RwSignal<String>,
+    #[prop(optional)] errors: Option<Errors>,
+    #[prop(optional, into)] field: String,
+    #[prop(default = "text")] kind: &'static str,
+    #[prop(optional)] multiline: bool,
+    #[prop(optional, into)] placeholder: String,
+    #[prop(optional, into)] hint: String,
+    #[prop(optional, into)] testid: Option<String>,
+    #[prop(optional, into)] list: Option<String>,
+) -> impl IntoView {
+    let id = next_id();
+    let input = if multiline {
+        view! {
+            <textarea id=id.clone() data-testid=testid placeholder=placeholder rows="6" spellcheck="false"
+                prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev))></textarea>
+        }
+        .into_any()
+    } else {
+        view! {
+            <input id=id.clone() type=kind data-testid=testid placeholder=placeholder list=list
+                prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev)) />
+        }
+        .into_any()
+    };
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            {input}
+            {(!hint.is_empty()).then(|| view! { <p class="hint">{hint}</p> })}
+            {error_view(errors, field)}
+        </div>
+    }
+}
+
+/// A labelled select of `(value, text)` options bound to `value`.
+#[component]
+pub fn Select(
+    #[prop(into)] label: String,
+    value: RwSignal<String>,
+    #[prop(into)] options: Signal<Vec<(String, String)>>,
+    #[prop(optional)] errors: Option<Errors>,
+    #[prop(optional, into)] field: String,
+) -> impl IntoView {
+    let id = next_id();
+    view! {
+        <div class="field">
+            <label for=id.clone()>{label}</label>
+            <select id=id on:change=move |ev| value.set(event_target_value(&ev))>
+                {move || {
+                    options
+                        .get()
+                        .into_iter()
+                        .map(|(v, text)| {
+                            let selected = value.get() == v;
+                            view! { <option value=v selected=selected>{text}</option> }
+                        })
+                        .collect_view()
+                }}
+            </select>
+            {error_view(errors, field)}
+        </div>
+    }
+}
+
+/// Options for a [`Select`] whose values and texts are the same words.
+pub fn plain_options(words: &[&str]) -> Vec<(String, String)> {
+    words.iter().map(|w| (w.to_string(), w.to_string())).collect()
+}
+
+/// A checkbox with its label after it.
+#[component]
+pub fn Check(#[prop(into)] label: String, value: RwSignal<bool>) -> impl IntoView {
+    view! {
+        <label class="check">
+            <input type="checkbox" prop:checked=move || value.get()
+                on:change=move |ev| value.set(event_target_checked(&ev)) />
+            {label}
+        </label>
+    }
+}
+
+/// A task or pair status as a coloured badge.
+#[component]
+pub fn Badge(#[prop(into)] status: String) -> impl IntoView {
+    view! { <span class=format!("badge st-{status}") data-status=status.clone()>{status.clone()}</span> }
+}
+
+/// Runs `work` unless it is already running: `busy` is set meanwhile, errors go to
+/// `errors`, and `done` gets the answer.
+pub fn run<T: 'static>(
+    busy: RwSignal<bool>,
+    errors: Errors,
+    work: impl Future<Output = Result<T, ApiError>> + 'static,
+    done: impl FnOnce(T) + 'static,
+) {
+    if busy.get_untracked() {
+        return;
+    }
+    busy.set(true);
+    errors.clear();
+    leptos::task::spawn_local(async move {
+        let answer = work.await;
+        busy.try_set(false);
+        match answer {
+            Ok(v) => done(v),
+            Err(e) => errors.api(&e),
+        }
+    });
+}
+
+/// An RFC 3339 time in the browser's time zone, `YYYY-mm-dd HH:MM:SS`.
+pub fn local_time(rfc3339: &str) -> String {
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(rfc3339));
+    if d.get_time().is_nan() {
+        return rfc3339.to_string();
+    }
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        d.get_full_year(),
+        d.get_month() + 1,
+        d.get_date(),
+        d.get_hours(),
+        d.get_minutes(),
+        d.get_seconds()
+    )
+}
+
+/// A `datetime-local` input's value (browser time) as RFC 3339 UTC; `None` when empty.
+pub fn datetime_local_to_rfc3339(value: &str) -> Option<String> {
+    if value.trim().is_empty() {
+        return None;
+    }
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(value));
+    if d.get_time().is_nan() {
+        return Some(value.to_string());
+    }
+    d.to_iso_string().as_string()
+}
+
+/// Splits a comma- or whitespace-separated list.
+pub fn split_list(text: &str) -> Vec<String> {
+    text.split(|c: char| c == ',' || c.is_whitespace()).filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+/// Previous / next page buttons for a list of `total` items.
+#[component]
+pub fn Pager(page: RwSignal<i64>, per_page: i64, #[prop(into)] total: Signal<i64>) -> impl IntoView {
+    let pages = move || ((total.get() + per_page - 1) / per_page).max(1);
+    view! {
+        <div class="pager">
+            <button type="button" disabled=move || page.get() <= 1 on:click=move |_| page.update(|p| *p -= 1)>
+                "Previous"
+            </button>
+            <span>{move || format!("Page {} of {} ({} in all)", page.get(), pages(), total.get())}</span>
+            <button type="button" disabled=move || page.get() >= pages() on:click=move |_| page.update(|p| *p += 1)>
+                "Next"
+            </button>
+        </div>
+    }
+}
+
+/// Shows `Loading…`, an error, or the loaded value through `show`.
+pub fn loaded<T: Clone + 'static, V: IntoView + 'static>(
+    state: Option<Result<T, ApiError>>,
+    show: impl FnOnce(T) -> V,
+) -> AnyView {
+    match state {
+        None => view! { <p class="muted" aria-busy="true">"Loading…"</p> }.into_any(),
+        Some(Err(e)) => view! { <p class="form-error" role="alert">{e.message()}</p> }.into_any(),
+        Some(Ok(v)) => show(v).into_any(),
+    }
+}

@@ -1,0 +1,191 @@
+//! One page shape for the library's lists (commands, aliases, hosts, credentials,
+//! schedules, users): a table of items and a form that creates or edits one.
+
+use api_types::{FieldError, Role};
+use leptos::ev::SubmitEvent;
+use leptos::prelude::*;
+use serde::de::DeserializeOwned;
+
+use crate::api;
+use crate::components::{run, Errors, FormErrors};
+use crate::session::use_session;
+
+/// What a list page needs to know about its items and their form.
+pub trait Editor: Copy + Send + Sync + 'static {
+    type Item: Clone + DeserializeOwned + Send + Sync + 'static;
+    /// Collection path under `/api/v1`, e.g. `/commands`.
+    const PATH: &'static str;
+    const NOUN: &'static str;
+    /// Least role that may create, change and delete.
+    const WRITE_ROLE: Role = Role::Admin;
+    const DELETABLE: bool = true;
+
+    /// Creates the form's signals (inside the page's reactive owner).
+    fn new() -> Self;
+    /// Fills the form from an item, or empties it.
+    fn fill(self, item: Option<&Self::Item>);
+    /// The request body, after the checks that need no server; `editing` is true for PUT.
+    fn body(self, editing: bool) -> Result<serde_json::Value, FieldError>;
+    fn form(self, errors: Errors) -> AnyView;
+    fn headers() -> &'static [&'static str];
+    fn cells(item: &Self::Item) -> AnyView;
+    fn id(item: &Self::Item) -> i64;
+    fn name(item: &Self::Item) -> String;
+}
+
+/// Serialises a typed input for [`Editor::body`].
+pub fn to_body(input: &impl serde::Serialize) -> Result<serde_json::Value, FieldError> {
+    serde_json::to_value(input).map_err(|e| FieldError::new("", e.to_string()))
+}
+
+/// Parses an optional whole number typed into `field`.
+pub fn opt_int(field: &str, text: &str) -> Result<Option<i64>, FieldError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(|_| FieldError::new(field, format!("{text:?} is not a whole number")))
+}
+
+/// `Some(text)` unless it is blank.
+pub fn opt_text(text: String) -> Option<String> {
+    let t = text.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+pub fn crud_page<E: Editor>(title: &'static str, intro: &'static str) -> impl IntoView {
+    let session = use_session();
+    let items = LocalResource::new(|| api::get::<Vec<E::Item>>(E::PATH));
+    let editor = E::new();
+    let editing = RwSignal::new(None::<i64>);
+    let errors = Errors::new();
+    let busy = RwSignal::new(false);
+    let confirming = RwSignal::new(None::<i64>);
+    let row_error = RwSignal::new(None::<(i64, String)>);
+    let may_write = move || session.has(E::WRITE_ROLE);
+
+    let reset = move || {
+        editing.set(None);
+        editor.fill(None);
+        errors.clear();
+    };
+    let save = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        let editing_id = editing.get_untracked();
+        let body = match editor.body(editing_id.is_some()) {
+            Ok(b) => b.to_string(),
+            Err(e) => return errors.local(e),
+        };
+        let (method, path) = match editing_id {
+            Some(id) => ("PUT", format!("{}/{id}", E::PATH)),
+            None => ("POST", E::PATH.to_string()),
+        };
+        run(busy, errors, async move { api::call::<serde_json::Value>(method, &path, Some(body)).await }, move |_| {
+            reset();
+            items.refetch();
+        });
+    };
+    let remove = move |id: i64| {
+        leptos::task::spawn_local(async move {
+            match api::delete(&format!("{}/{id}", E::PATH)).await {
+                Ok(()) => {
+                    confirming.set(None);
+                    row_error.set(None);
+                    items.refetch();
+                }
+                Err(e) => row_error.set(Some((id, e.message()))),
+            }
+        });
+    };
+
+    let row = move |item: E::Item| {
+        let id = E::id(&item);
+        let (item_cells, row_name) = (E::cells(&item), E::name(&item));
+        let actions = move || {
+            if !may_write() {
+                return ().into_any();
+            }
+            if confirming.get() == Some(id) {
+                return view! {
+                    <span class="muted">"Really delete?"</span>
+                    <button type="button" class="danger" on:click=move |_| remove(id)>"Yes, delete"</button>
+                    <button type="button" on:click=move |_| confirming.set(None)>"Keep"</button>
+                }
+                .into_any();
+            }
+            let item = item.clone();
+            view! {
+                <button type="button" on:click=move |_| {
+                    editing.set(Some(id));
+                    editor.fill(Some(&item));
+                    errors.clear();
+                }>"Edit"</button>
+                {E::DELETABLE.then(|| view! {
+                    <button type="button" class="danger" on:click=move |_| confirming.set(Some(id))>"Delete"</button>
+                })}
+            }
+            .into_any()
+        };
+        let error = move || {
+            row_error.get().filter(|(i, _)| *i == id).map(|(_, m)| view! { <p class="form-error" role="alert">{m}</p> })
+        };
+        view! {
+            <tr data-testid=format!("row-{}", row_name)>
+                {item_cells}
+                <td class="actions">{actions}{error}</td>
+            </tr>
+        }
+    };
+
+    let form = move || {
+        may_write().then(|| {
+            view! {
+                <form class="card form" on:submit=save>
+                    <h2>{move || match editing.get() {
+                        Some(id) => format!("Edit {} #{id}", E::NOUN),
+                        None => format!("New {}", E::NOUN),
+                    }}</h2>
+                    {editor.form(errors)}
+                    <FormErrors errors=errors />
+                    <div class="buttons">
+                        <button type="submit" class="primary" disabled=move || busy.get()>
+                            {move || match (busy.get(), editing.get().is_some()) {
+                                (true, _) => "Saving…",
+                                (false, true) => "Save",
+                                (false, false) => "Create",
+                            }}
+                        </button>
+                        {move || editing.get().is_some().then(|| view! {
+                            <button type="button" on:click=move |_| reset()>"Cancel"</button>
+                        })}
+                    </div>
+                </form>
+            }
+        })
+    };
+
+    view! {
+        <h1>{title}</h1>
+        <p class="muted">{intro}</p>
+        <div class="split">
+            {form}
+            <div class="card wide">
+                {move || crate::components::loaded(items.get(), |list: Vec<E::Item>| {
+                    if list.is_empty() {
+                        return view! { <p class="muted">{format!("No {} yet.", E::NOUN)}</p> }.into_any();
+                    }
+                    view! {
+                        <table>
+                            <thead><tr>
+                                {E::headers().iter().map(|h| view! { <th>{*h}</th> }).collect_view()}
+                                <th></th>
+                            </tr></thead>
+                            <tbody>{list.into_iter().map(row).collect_view()}</tbody>
+                        </table>
+                    }
+                    .into_any()
+                })}
+            </div>
+        </div>
+    }
+}

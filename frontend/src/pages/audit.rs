@@ -1,0 +1,63 @@
+//! The audit log: who did what to which object, when, from where.
+
+use api_types::AuditPage;
+use leptos::prelude::*;
+
+use crate::api;
+use crate::components::{loaded, local_time, Field, Pager};
+
+const PER_PAGE: i64 = 50;
+
+#[component]
+pub fn Audit() -> impl IntoView {
+    let actor = RwSignal::new(String::new());
+    let action = RwSignal::new(String::new());
+    let page = RwSignal::new(1i64);
+    let applied = RwSignal::new((String::new(), String::new()));
+    let events = LocalResource::new(move || {
+        let (a, act) = applied.get();
+        let p = page.get();
+        async move {
+            api::get::<AuditPage>(&format!(
+                "/audit?actor={}&action={}&page={p}&per_page={PER_PAGE}",
+                api::q(&a),
+                api::q(&act)
+            ))
+            .await
+        }
+    });
+    let total = Signal::derive(move || events.get().and_then(Result::ok).map_or(0, |p| p.total));
+    let filter = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        page.set(1);
+        applied.set((actor.get_untracked(), action.get_untracked()));
+    };
+    view! {
+        <h1>"Audit log"</h1>
+        <div class="card">
+            <form class="filters row" on:submit=filter>
+                <Field label="Actor" value=actor />
+                <Field label="Action" value=action placeholder="task.approve" />
+                <button type="submit">"Filter"</button>
+            </form>
+            {move || loaded(events.get(), |p: AuditPage| view! {
+                <table>
+                    <thead><tr><th>"When"</th><th>"Who"</th><th>"Did"</th><th>"To"</th><th>"Detail"</th><th>"From"</th></tr></thead>
+                    <tbody>
+                        {p.items.into_iter().map(|e| view! {
+                            <tr>
+                                <td class="nowrap">{local_time(&e.at)}</td>
+                                <td>{e.actor.clone()}</td>
+                                <td><code>{e.action.clone()}</code></td>
+                                <td>{format!("{} {}", e.object_type, e.object_id)}</td>
+                                <td class="mono small">{e.detail.to_string()}</td>
+                                <td>{e.remote_addr.clone()}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            })}
+            <Pager page=page per_page=PER_PAGE total=total />
+        </div>
+    }
+}

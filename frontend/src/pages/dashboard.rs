@@ -1,0 +1,62 @@
+//! The dashboard: counts by status, recent tasks, and approvals waiting for me.
+
+use api_types::{Role, StatusCount, TaskPage};
+use leptos::prelude::*;
+
+use crate::api;
+use crate::components::loaded;
+use crate::pages::tasks::TaskTable;
+use crate::session::use_session;
+
+#[component]
+pub fn Dashboard() -> impl IntoView {
+    let session = use_session();
+    let counts = LocalResource::new(|| api::get::<Vec<StatusCount>>("/tasks/counts"));
+    let recent = LocalResource::new(|| api::get::<TaskPage>("/tasks?per_page=10"));
+    let pending = LocalResource::new(|| api::get::<TaskPage>("/tasks?status=new&per_page=50"));
+    let me = session.username_now();
+    let mine = move || {
+        let me = me.clone();
+        loaded(pending.get(), move |page: TaskPage| {
+            let items: Vec<_> = page.items.into_iter().filter(|t| t.submitter != me).collect();
+            if items.is_empty() {
+                view! { <p class="muted">"Nothing waits for your approval."</p> }.into_any()
+            } else {
+                view! { <TaskTable items=items /> }.into_any()
+            }
+        })
+    };
+    view! {
+        <h1>"Dashboard"</h1>
+        <section class="counts">
+            {move || loaded(counts.get(), |counts: Vec<StatusCount>| {
+                counts
+                    .into_iter()
+                    .map(|c| {
+                        let s = c.status.as_str();
+                        view! {
+                            <a class=format!("count st-{s}") href=format!("/tasks?status={s}") data-testid=format!("count-{s}")>
+                                <span class="n">{c.count}</span>
+                                <span>{s}</span>
+                            </a>
+                        }
+                    })
+                    .collect_view()
+            })}
+        </section>
+        <div class="split">
+            {move || session.has(Role::Approver).then(|| view! {
+                <section class="card">
+                    <h2>"Waiting for my approval"</h2>
+                    {mine.clone()}
+                    <p><a href="/approvals">"Open the approval queue"</a></p>
+                </section>
+            })}
+            <section class="card wide">
+                <h2>"Recent tasks"</h2>
+                {move || loaded(recent.get(), |page: TaskPage| view! { <TaskTable items=page.items /> })}
+                <p><a href="/tasks">"All tasks"</a></p>
+            </section>
+        </div>
+    }
+}

@@ -1,0 +1,12 @@
+pub mod approvals;
+pub mod audit;
+pub mod dashboard;
+pub mod library;
+pub mod login;
+pub mod schedules;
+pub mod submit;
+pub mod task_detail;
+pub mod tasks;
+pub mod templates;
+pub mod tokens;
+pub mod users;

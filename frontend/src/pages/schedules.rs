@@ -1,0 +1,155 @@
+//! Recurring schedules: a cron expression that submits a task each time it fires.
+
+use std::collections::BTreeMap;
+
+use api_types::{FieldError, MissedPolicy, Role, Schedule, ScheduleInput, ScheduleView, Template};
+use leptos::prelude::*;
+
+use crate::api;
+use crate::components::{local_time, split_list, Check, Errors, Field, Select};
+use crate::crud::{crud_page, opt_text, to_body, Editor};
+
+#[derive(Clone, Copy)]
+struct ScheduleEditor {
+    name: RwSignal<String>,
+    cron: RwSignal<String>,
+    timezone: RwSignal<String>,
+    template: RwSignal<String>,
+    args: RwSignal<String>,
+    hosts: RwSignal<String>,
+    needs_approval: RwSignal<bool>,
+    enabled: RwSignal<bool>,
+    missed: RwSignal<String>,
+}
+
+/// `KEY=value` lines.
+fn parse_args(text: &str) -> Result<BTreeMap<String, String>, FieldError> {
+    let mut args = BTreeMap::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let Some((k, v)) = line.split_once('=') else {
+            return Err(FieldError::new("args", format!("write {line:?} as KEY=value")));
+        };
+        args.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    Ok(args)
+}
+
+/// `group: host, host` lines.
+fn parse_hosts(text: &str) -> Result<BTreeMap<String, Vec<String>>, FieldError> {
+    let mut hosts = BTreeMap::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let Some((g, list)) = line.split_once(':') else {
+            return Err(FieldError::new("hosts", format!("write {line:?} as group: host, host")));
+        };
+        hosts.insert(g.trim().to_string(), split_list(list));
+    }
+    Ok(hosts)
+}
+
+impl Editor for ScheduleEditor {
+    type Item = ScheduleView;
+    const PATH: &'static str = "/schedules";
+    const NOUN: &'static str = "schedule";
+    const WRITE_ROLE: Role = Role::Operator;
+
+    fn new() -> Self {
+        ScheduleEditor {
+            name: RwSignal::default(),
+            cron: RwSignal::new("0 3 * * *".into()),
+            timezone: RwSignal::default(),
+            template: RwSignal::default(),
+            args: RwSignal::default(),
+            hosts: RwSignal::new("1: ".into()),
+            needs_approval: RwSignal::default(),
+            enabled: RwSignal::new(true),
+            missed: RwSignal::new("run_once".into()),
+        }
+    }
+
+    fn fill(self, s: Option<&ScheduleView>) {
+        self.name.set(s.map(|s| s.name.clone()).unwrap_or_default());
+        self.cron.set(s.map_or("0 3 * * *".into(), |s| s.cron.clone()));
+        self.timezone.set(s.map(|s| s.timezone.clone()).unwrap_or_default());
+        self.template.set(s.map(|s| s.template_id.to_string()).unwrap_or_default());
+        self.args.set(s.map(|s| s.args.iter().map(|(k, v)| format!("{k}={v}\n")).collect()).unwrap_or_default());
+        self.hosts
+            .set(s.map_or("1: ".into(), |s| s.hosts.iter().map(|(g, h)| format!("{g}: {}\n", h.join(", "))).collect()));
+        self.needs_approval.set(s.is_some_and(|s| s.schedule == Schedule::New));
+        self.enabled.set(s.is_none_or(|s| s.enabled));
+        self.missed.set(s.map_or("run_once", |s| s.missed_policy.as_str()).to_string());
+    }
+
+    fn body(self, _: bool) -> Result<serde_json::Value, FieldError> {
+        let template_id =
+            self.template.get_untracked().parse().map_err(|_| FieldError::new("template_id", "choose a template"))?;
+        to_body(&ScheduleInput {
+            name: self.name.get_untracked(),
+            cron: self.cron.get_untracked().trim().to_string(),
+            timezone: opt_text(self.timezone.get_untracked()),
+            template_id,
+            args: parse_args(&self.args.get_untracked())?,
+            hosts: parse_hosts(&self.hosts.get_untracked())?,
+            schedule: if self.needs_approval.get_untracked() { Schedule::New } else { Schedule::Ready },
+            enabled: Some(self.enabled.get_untracked()),
+            missed_policy: MissedPolicy::parse(&self.missed.get_untracked()),
+        })
+    }
+
+    fn form(self, errors: Errors) -> AnyView {
+        let templates = LocalResource::new(|| api::get::<Vec<Template>>("/templates"));
+        let options = Signal::derive(move || {
+            let mut o = vec![(String::new(), "Choose a template…".to_string())];
+            if let Some(Ok(list)) = templates.get() {
+                o.extend(list.into_iter().map(|t| (t.id.to_string(), t.name)));
+            }
+            o
+        });
+        let missed = vec![
+            ("run_once".to_string(), "run once for the latest missed fire".to_string()),
+            ("run_all".into(), "run every missed fire (at most 100)".into()),
+            ("skip".into(), "skip missed fires (recorded)".into()),
+        ];
+        view! {
+            <Field label="Name" value=self.name errors=errors field="name" />
+            <Field label="Cron" value=self.cron errors=errors field="cron"
+                hint="minute hour day month weekday, or with seconds first" />
+            <Field label="Time zone" value=self.timezone errors=errors field="timezone" placeholder="the server's" />
+            <Select label="Template" value=self.template options=options errors=errors field="template_id" />
+            <Field label="Arguments (KEY=value per line)" value=self.args errors=errors field="args" multiline=true />
+            <Field label="Hosts (group: host, host per line)" value=self.hosts errors=errors field="hosts" multiline=true />
+            <Check label="Needs approval" value=self.needs_approval />
+            <Check label="Enabled" value=self.enabled />
+            <Select label="Missed fires" value=self.missed options=missed errors=errors field="missed_policy" />
+        }
+        .into_any()
+    }
+
+    fn headers() -> &'static [&'static str] {
+        &["Name", "When", "Template", "Next", "Last fired"]
+    }
+
+    fn cells(s: &ScheduleView) -> AnyView {
+        let next = s.next_fires.first().map(|t| local_time(t)).unwrap_or_else(|| "disabled".into());
+        view! {
+            <td><strong>{s.name.clone()}</strong><br /><span class="muted">{format!("by {}", s.owner)}</span></td>
+            <td><code>{s.cron.clone()}</code><br /><span class="muted">{s.timezone.clone()}</span></td>
+            <td><a href=format!("/templates/{}", s.template_id)>{format!("#{}", s.template_id)}</a></td>
+            <td class="nowrap">{next}</td>
+            <td class="nowrap">{s.last_fire_at.as_deref().map(local_time).unwrap_or_default()}</td>
+        }
+        .into_any()
+    }
+
+    fn id(s: &ScheduleView) -> i64 {
+        s.id
+    }
+
+    fn name(s: &ScheduleView) -> String {
+        s.name.clone()
+    }
+}
+
+#[component]
+pub fn Schedules() -> impl IntoView {
+    crud_page::<ScheduleEditor>("Schedules", "Recurring tasks: each fire submits a task from the template.")
+}

@@ -1,0 +1,276 @@
+//! Submitting a task: pick a template, fill one field per parameter (labelled by its
+//! alias, checked before sending), hosts per group, approval and execution time.
+
+use std::collections::BTreeMap;
+
+use api_types::{validate, Alias, FieldError, Host, ParamType, Role, Schedule, Task, TaskSubmit, Template};
+use leptos::ev::SubmitEvent;
+use leptos::prelude::*;
+use leptos_router::hooks::{use_navigate, use_query_map};
+
+use crate::api;
+use crate::components::{datetime_local_to_rfc3339, run, split_list, Check, Errors, Field, FormErrors, Select};
+use crate::session::use_session;
+
+#[derive(Clone)]
+struct Param {
+    key: String,
+    alias: Option<Alias>,
+    value: RwSignal<String>,
+}
+
+#[derive(Clone)]
+struct Group {
+    name: String,
+    hosts: RwSignal<String>,
+}
+
+/// Client-side checks, the same the server makes: required values and alias rules.
+fn check_params(params: &[Param]) -> Result<BTreeMap<String, String>, FieldError> {
+    let mut args = BTreeMap::new();
+    for p in params {
+        let value = p.value.get_untracked();
+        let field = format!("args.{}", p.key);
+        if let Some(alias) = &p.alias {
+            if value.is_empty() && alias.required && alias.default.is_none() {
+                return Err(FieldError::new(field, format!("{} is required", alias.label)));
+            }
+            if !value.is_empty() {
+                validate::param_value(&field, alias, &value)?;
+            }
+        }
+        if !value.is_empty() {
+            args.insert(p.key.clone(), value);
+        }
+    }
+    Ok(args)
+}
+
+fn check_groups(groups: &[Group]) -> Result<BTreeMap<String, Vec<String>>, FieldError> {
+    let mut hosts = BTreeMap::new();
+    for g in groups {
+        let list = split_list(&g.hosts.get_untracked());
+        if list.is_empty() {
+            return Err(FieldError::new(
+                format!("hosts.{}", g.name),
+                format!("group {} needs at least one host", g.name),
+            ));
+        }
+        hosts.insert(g.name.clone(), list);
+    }
+    Ok(hosts)
+}
+
+#[component]
+pub fn Submit() -> impl IntoView {
+    let session = use_session();
+    let navigate = use_navigate();
+    let query = use_query_map();
+    let templates = LocalResource::new(|| api::get::<Vec<Template>>("/templates"));
+    let aliases = LocalResource::new(|| api::get::<Vec<Alias>>("/aliases"));
+    let known_hosts = LocalResource::new(|| api::get::<Vec<Host>>("/hosts"));
+
+    let template_id = RwSignal::new(query.with_untracked(|q| q.get("template").unwrap_or_default()));
+    let name = RwSignal::new(String::new());
+    let needs_approval = RwSignal::new(false);
+    let exec_time = RwSignal::new(String::new());
+    let details = RwSignal::new(String::new());
+    let associated = RwSignal::new(String::new());
+    let params = RwSignal::new(Vec::<Param>::new());
+    let groups = RwSignal::new(Vec::<Group>::new());
+    let errors = Errors::new();
+    let busy = RwSignal::new(false);
+
+    let template = Memo::new(move |_| {
+        let id = template_id.get();
+        templates.get().and_then(Result::ok).and_then(|list| list.into_iter().find(|t| t.id.to_string() == id))
+    });
+    // A new template (or the aliases arriving) lays out fresh fields with the defaults.
+    Effect::new(move |_| {
+        let Some(t) = template.get() else {
+            params.set(vec![]);
+            groups.set(vec![]);
+            return;
+        };
+        let aliases = aliases.get().and_then(Result::ok).unwrap_or_default();
+        params.set(
+            t.params
+                .iter()
+                .map(|key| {
+                    let alias = aliases.iter().find(|a| &a.key == key).cloned();
+                    let default = alias.as_ref().and_then(|a| a.default.clone()).unwrap_or_default();
+                    Param { key: key.clone(), alias, value: RwSignal::new(default) }
+                })
+                .collect(),
+        );
+        groups.set(
+            t.groups
+                .iter()
+                .filter(|g| *g != "local")
+                .map(|g| Group { name: g.clone(), hosts: RwSignal::new(String::new()) })
+                .collect(),
+        );
+        if t.require_approval {
+            needs_approval.set(true);
+        }
+        errors.clear();
+    });
+
+    let template_options = Signal::derive(move || {
+        let mut o = vec![(String::new(), "Choose a template…".to_string())];
+        if let Some(Ok(list)) = templates.get() {
+            o.extend(list.into_iter().map(|t| (t.id.to_string(), t.name)));
+        }
+        o
+    });
+
+    let submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        let Some(t) = template.get_untracked() else {
+            return errors.local(FieldError::new("template_id", "choose a template"));
+        };
+        let checked =
+            check_params(&params.get_untracked()).and_then(|args| Ok((args, check_groups(&groups.get_untracked())?)));
+        let (args, hosts) = match checked {
+            Ok(v) => v,
+            Err(e) => return errors.local(e),
+        };
+        let body = TaskSubmit {
+            name: Some(name.get_untracked()).filter(|n| !n.trim().is_empty()),
+            template_id: t.id,
+            args,
+            hosts,
+            schedule: if needs_approval.get_untracked() { Schedule::New } else { Schedule::Ready },
+            exec_time: datetime_local_to_rfc3339(&exec_time.get_untracked()),
+            executor: None,
+            details: Some(details.get_untracked()).filter(|d| !d.is_empty()),
+            associated_users: split_list(&associated.get_untracked()),
+            concurrency: None,
+        };
+        let navigate = navigate.clone();
+        run(busy, errors, async move { api::post::<Task>("/tasks", &body).await }, move |task| {
+            navigate(&format!("/tasks/{}", task.id), Default::default())
+        });
+    };
+
+    let param_field = move |p: Param| {
+        let field = format!("args.{}", p.key);
+        let (label, hint, secret) = match &p.alias {
+            Some(a) => {
+                let mut hint = a.description.clone();
+                if let Some(pat) = &a.pattern {
+                    hint = format!("{hint} Must match {pat}.").trim().to_string();
+                }
+                (a.label.clone(), hint, a.secret)
+            }
+            None => (p.key.clone(), String::new(), false),
+        };
+        let label = if p.alias.as_ref().is_some_and(|a| a.required) { format!("{label} *") } else { label };
+        match p.alias.as_ref().map(|a| a.param_type) {
+            Some(ParamType::Enum) | Some(ParamType::Bool) => {
+                let alias = p.alias.clone().unwrap_or_else(|| unreachable!());
+                let choices = if alias.param_type == ParamType::Bool {
+                    vec!["true".to_string(), "false".to_string()]
+                } else {
+                    alias.choices.clone()
+                };
+                let mut options = vec![(String::new(), "(default)".to_string())];
+                options.extend(choices.into_iter().map(|c| (c.clone(), c)));
+                view! { <Select label=label value=p.value options=options errors=errors field=field /> }.into_any()
+            }
+            _ => view! {
+                <Field label=label value=p.value errors=errors field=field hint=hint
+                    kind=if secret { "password" } else { "text" } />
+            }
+            .into_any(),
+        }
+    };
+
+    let group_field = move |g: Group| {
+        let hosts = g.hosts;
+        let chips = move || {
+            known_hosts
+                .get()
+                .and_then(Result::ok)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|h| {
+                    let name = h.name.clone();
+                    view! {
+                        <button type="button" class="chip" title=h.address.clone()
+                            on:click=move |_| hosts.update(|v| {
+                                let mut list = split_list(v);
+                                if !list.contains(&name) {
+                                    list.push(name.clone());
+                                }
+                                *v = list.join(", ");
+                            })>
+                            {format!("+ {}", h.name)}
+                        </button>
+                    }
+                })
+                .collect_view()
+        };
+        view! {
+            <Field label=format!("Hosts for group {}", g.name) value=hosts errors=errors field=format!("hosts.{}", g.name)
+                testid=format!("hosts-{}", g.name) placeholder="web1, web2 or addresses" />
+            <div class="chips">{chips}</div>
+        }
+    };
+
+    view! {
+        <h1>"Submit a task"</h1>
+        {move || (!session.has(Role::Operator)).then(|| view! {
+            <p class="form-error">"Your role may not submit tasks; ask an admin for the operator role."</p>
+        })}
+        <form class="card form narrow" on:submit=submit>
+            <Select label="Template" value=template_id options=template_options errors=errors field="template_id" />
+            {move || template.get().map(|t| view! {
+                {(!t.description.is_empty()).then(|| view! { <p class="muted">{t.description.clone()}</p> })}
+                <p class="muted small">
+                    {format!("{} steps in host groups {}", t.steps.len(), t.groups.join(", "))}
+                </p>
+            })}
+            <Field label="Task name" value=name errors=errors field="name" placeholder="defaults to the template's name" />
+            <fieldset>
+                <legend>"Parameters"</legend>
+                {move || {
+                    let list = params.get();
+                    if list.is_empty() {
+                        view! { <p class="muted">"This template takes no parameters."</p> }.into_any()
+                    } else {
+                        list.into_iter().map(param_field).collect_view().into_any()
+                    }
+                }}
+            </fieldset>
+            <fieldset>
+                <legend>"Hosts"</legend>
+                {move || {
+                    let list = groups.get();
+                    if list.is_empty() {
+                        view! { <p class="muted">"No host groups: the steps run on the Taskgate server itself."</p> }.into_any()
+                    } else {
+                        list.into_iter().map(group_field).collect_view().into_any()
+                    }
+                }}
+            </fieldset>
+            <fieldset>
+                <legend>"When"</legend>
+                <Check label="Needs approval" value=needs_approval />
+                {move || template.get().filter(|t| t.require_approval).map(|_| view! {
+                    <p class="hint">"This template always needs approval."</p>
+                })}
+                <Field label="Execution time" value=exec_time errors=errors field="exec_time" kind="datetime-local"
+                    hint="In your browser's time zone. Empty means now." />
+                <Field label="Details" value=details errors=errors field="details" multiline=true />
+                <Field label="Notify users (comma-separated)" value=associated errors=errors field="associated_users" />
+            </fieldset>
+            <FormErrors errors=errors />
+            <div class="buttons">
+                <button type="submit" class="primary" disabled=move || busy.get()>
+                    {move || if busy.get() { "Submitting…" } else { "Submit task" }}
+                </button>
+            </div>
+        </form>
+    }
+}

@@ -1,0 +1,481 @@
+//! One task: its facts, a grid of steps × hosts coloured live, a log pane that tails the
+//! chosen (step, host) over Server-Sent Events, and the actions the user may take.
+
+use std::collections::BTreeMap;
+
+use api_types::{
+    Decision, LogLine, LogPage, Pair, PairSelector, PairStatus, RedoMode, RedoRequest, Role, Task, TaskEvent, TaskRun,
+    TaskStatus,
+};
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
+
+use crate::api::{self, ApiError};
+use crate::components::{local_time, Field};
+use crate::session::use_session;
+
+/// Lines kept in the log pane; older ones are dropped from view (the server keeps all).
+const PANE_LINES: usize = 5000;
+const PAGE: i64 = 1000;
+
+fn json(body: &impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(body).unwrap_or_default()
+}
+
+fn is_over(s: TaskStatus) -> bool {
+    !matches!(s, TaskStatus::New | TaskStatus::Ready | TaskStatus::Running)
+}
+
+/// The open event stream and the handlers it calls (kept alive with it).
+struct Live {
+    source: web_sys::EventSource,
+    _handlers: Vec<Closure<dyn FnMut(web_sys::MessageEvent)>>,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.source.close();
+    }
+}
+
+/// Rows of the grid: each step with the hosts of its group, from the run's pairs or, before
+/// the first run, from the template snapshot and the task's hosts.
+fn grid_rows(task: &Task, run: Option<&TaskRun>) -> Vec<(i64, String, String, Vec<Pair>)> {
+    let mut rows: BTreeMap<i64, (String, String, Vec<Pair>)> = BTreeMap::new();
+    if let Some(run) = run.filter(|r| !r.pairs.is_empty()) {
+        for p in &run.pairs {
+            rows.entry(p.step).or_insert_with(|| (p.step_name.clone(), p.group.clone(), vec![])).2.push(p.clone());
+        }
+    } else if let Some(steps) = task.template_snapshot.get("steps").and_then(|s| s.as_array()) {
+        for (i, s) in steps.iter().enumerate() {
+            let name = s.get("name").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+            let group = s.get("group").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+            let hosts = if group == "local" {
+                vec!["local".to_string()]
+            } else {
+                task.hosts.get(&group).cloned().unwrap_or_default()
+            };
+            let pairs = hosts
+                .into_iter()
+                .map(|host| Pair {
+                    step: i as i64,
+                    step_name: name.clone(),
+                    group: group.clone(),
+                    host,
+                    status: PairStatus::Pending,
+                    attempt: 0,
+                    tries: 0,
+                    exit_code: None,
+                    started_at: None,
+                    finished_at: None,
+                    message: String::new(),
+                    kill_confirmed: None,
+                })
+                .collect();
+            rows.insert(i as i64, (name, group, pairs));
+        }
+    }
+    rows.into_iter().map(|(i, (name, group, pairs))| (i, name, group, pairs)).collect()
+}
+
+#[component]
+pub fn TaskDetail() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.with(|p| p.get("id").and_then(|s| s.parse::<i64>().ok()).unwrap_or(0));
+    let session = use_session();
+
+    let task = RwSignal::new(None::<Result<Task, ApiError>>);
+    let run = RwSignal::new(None::<TaskRun>);
+    let selected = RwSignal::new(None::<(i64, String)>);
+    let lines = RwSignal::new(Vec::<LogLine>::new());
+    let log_busy = RwSignal::new(false);
+    let live = StoredValue::new_local(None::<Live>);
+    let action_error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(None::<&'static str>);
+    let comment = RwSignal::new(String::new());
+    let redo_step = RwSignal::new(String::from("0"));
+
+    on_cleanup(move || live.set_value(None));
+
+    // Appends lines of the chosen pair, in id order, once each.
+    let add_lines = move |new: Vec<LogLine>| {
+        lines.update(|all| {
+            all.extend(new);
+            all.sort_by_key(|l| l.id);
+            all.dedup_by_key(|l| l.id);
+            if all.len() > PANE_LINES {
+                all.drain(..all.len() - PANE_LINES);
+            }
+        })
+    };
+
+    let on_event = move |e: TaskEvent| match e.kind.as_str() {
+        "log" => {
+            let chosen = selected.with_untracked(|s| s.as_ref().is_some_and(|(st, h)| *st == e.step && *h == e.host));
+            let attempt = run.with_untracked(|r| r.as_ref().map_or(e.attempt, |r| r.attempt));
+            if chosen && e.attempt == attempt {
+                add_lines(vec![LogLine {
+                    id: e.id,
+                    attempt: e.attempt,
+                    step: e.step,
+                    host: e.host,
+                    stream: e.stream.unwrap_or(api_types::Stream::Stdout),
+                    seq: e.seq.unwrap_or_default(),
+                    text: e.text.unwrap_or_default(),
+                    at: e.at,
+                }]);
+            }
+        }
+        "pair" => run.update(|r| {
+            let Some(r) = r else { return };
+            if let Some(p) = r.pairs.iter_mut().find(|p| p.step == e.step && p.host == e.host) {
+                if let Some(s) = e.status.as_deref().and_then(PairStatus::parse) {
+                    p.status = s;
+                }
+                p.attempt = e.attempt;
+                p.exit_code = e.exit_code.or(p.exit_code);
+                if let Some(m) = e.message.clone() {
+                    p.message = m;
+                }
+            }
+        }),
+        _ => {}
+    };
+
+    let refresh = StoredValue::new_local(None::<std::rc::Rc<dyn Fn()>>);
+    let connect = move |after: i64| {
+        let token = api::stored_token().unwrap_or_default();
+        let url = format!("/api/v1/tasks/{}/events?after={after}&access_token={}", id(), api::q(&token));
+        let Ok(source) = web_sys::EventSource::new(&url) else { return };
+        let mut handlers = vec![];
+        for kind in ["log", "pair", "task"] {
+            let handler = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |m: web_sys::MessageEvent| {
+                let Some(data) = m.data().as_string() else { return };
+                let Ok(event) = serde_json::from_str::<TaskEvent>(&data) else { return };
+                if event.kind == "task" {
+                    // The task changed state: read it again (this also ends the stream when it is over).
+                    if let Some(f) = refresh.get_value() {
+                        f();
+                    }
+                } else {
+                    on_event(event);
+                }
+            });
+            let _ = source.add_event_listener_with_callback(kind, handler.as_ref().unchecked_ref());
+            handlers.push(handler);
+        }
+        live.set_value(Some(Live { source, _handlers: handlers }));
+    };
+    let reload = move || {
+        let task_id = id();
+        leptos::task::spawn_local(async move {
+            let answer = api::get::<Task>(&format!("/tasks/{task_id}")).await;
+            let state = api::get::<TaskRun>(&format!("/tasks/{task_id}/run")).await;
+            if let Ok(r) = &state {
+                if is_over(r.status) {
+                    live.set_value(None);
+                } else if live.with_value(Option::is_none) {
+                    connect(r.last_event_id);
+                }
+                if selected.get_untracked().is_none() {
+                    if let Some(p) = r.pairs.iter().find(|p| p.status != PairStatus::Pending).or(r.pairs.first()) {
+                        selected.set(Some((p.step, p.host.clone())));
+                    }
+                }
+            }
+            task.set(Some(answer));
+            run.set(state.ok());
+        });
+    };
+    refresh.set_value(Some(std::rc::Rc::new(reload)));
+    Effect::new(move |_| {
+        let _ = id();
+        live.set_value(None);
+        selected.set(None);
+        reload();
+    });
+
+    // The chosen pair's log so far, page by page; live lines join it from the stream.
+    Effect::new(move |_| {
+        let Some((step, host)) = selected.get() else { return };
+        let attempt = run.with_untracked(|r| {
+            r.as_ref().and_then(|r| r.pairs.iter().find(|p| p.step == step && p.host == host)).map(|p| p.attempt)
+        });
+        lines.set(vec![]);
+        log_busy.set(true);
+        let task_id = id();
+        leptos::task::spawn_local(async move {
+            let mut after = 0;
+            let attempt = attempt.filter(|a| *a > 0).map(|a| format!("&attempt={a}")).unwrap_or_default();
+            loop {
+                let path = format!(
+                    "/tasks/{task_id}/logs?step={step}&host={}{attempt}&after={after}&limit={PAGE}",
+                    api::q(&host)
+                );
+                let Ok(page) = api::get::<LogPage>(&path).await else { break };
+                let full = page.lines.len() as i64 == PAGE;
+                after = page.next_after;
+                add_lines(page.lines);
+                if !full || selected.get_untracked().as_ref() != Some(&(step, host.clone())) {
+                    break;
+                }
+            }
+            log_busy.try_set(false);
+        });
+    });
+
+    let act = move |label: &'static str, verb: &'static str, body: serde_json::Value| {
+        if busy.get_untracked().is_some() {
+            return;
+        }
+        busy.set(Some(label));
+        action_error.set(None);
+        let path = format!("/tasks/{}/{verb}", id());
+        leptos::task::spawn_local(async move {
+            let answer = api::post::<serde_json::Value>(&path, &body).await;
+            busy.try_set(None);
+            match answer {
+                Ok(_) => {
+                    live.set_value(None);
+                    reload();
+                }
+                Err(e) => {
+                    action_error.set(Some(e.message()));
+                }
+            }
+        });
+    };
+
+    let actions = move || {
+        let Some(Ok(t)) = task.get() else { return ().into_any() };
+        let me = session.username();
+        let approver = session.has(Role::Approver);
+        let may_act = approver || (session.has(Role::Operator) && t.submitter == me);
+        let pair = selected.get().and_then(|(step, host)| {
+            run.with(|r| r.as_ref().and_then(|r| r.pairs.iter().find(|p| p.step == step && p.host == host).cloned()))
+        });
+        let button = move |label: &'static str, class: &'static str, verb: &'static str, body: serde_json::Value| {
+            view! {
+                <button type="button" class=class disabled=move || busy.get().is_some()
+                    on:click=move |_| act(label, verb, body.clone())>
+                    {move || if busy.get() == Some(label) { format!("{label}…") } else { label.to_string() }}
+                </button>
+            }
+        };
+        let decision = move || json(&Decision { comment: Some(comment.get_untracked()).filter(|c| !c.is_empty()) });
+        let mut out = vec![];
+        match t.status {
+            TaskStatus::New if approver => {
+                out.push(view! { <Field label="Comment" value=comment /> }.into_any());
+                out.push(
+                    view! {
+                        <button type="button" class="primary" disabled=move || busy.get().is_some()
+                            on:click=move |_| act("Approve", "approve", decision())>"Approve"</button>
+                        <button type="button" class="danger" disabled=move || busy.get().is_some()
+                            on:click=move |_| act("Reject", "reject", decision())>"Reject"</button>
+                    }
+                    .into_any(),
+                );
+            }
+            _ => {}
+        }
+        if matches!(t.status, TaskStatus::New | TaskStatus::Ready) && (t.submitter == me || session.has(Role::Admin)) {
+            out.push(button("Cancel task", "danger", "cancel", serde_json::json!({})).into_any());
+        }
+        if t.status == TaskStatus::Running && may_act {
+            out.push(button("Abort", "danger", "abort", serde_json::json!({})).into_any());
+        }
+        let redoable = matches!(
+            t.status,
+            TaskStatus::Failed | TaskStatus::Aborted | TaskStatus::Interrupted | TaskStatus::Success
+        );
+        if redoable && may_act {
+            out.push(
+                button(
+                    "Redo failed",
+                    "primary",
+                    "redo",
+                    json(&RedoRequest { mode: RedoMode::Failed, hosts: None, step: None }),
+                )
+                .into_any(),
+            );
+            out.push(
+                button("Redo all", "", "redo", json(&RedoRequest { mode: RedoMode::All, hosts: None, step: None }))
+                    .into_any(),
+            );
+            let steps: Vec<(String, String)> = grid_rows(&t, run.get().as_ref())
+                .into_iter()
+                .map(|(i, name, _, _)| (i.to_string(), format!("{}. {name}", i + 1)))
+                .collect();
+            out.push(
+                view! {
+                    <span class="inline-group">
+                        <crate::components::Select label="From step" value=redo_step options=steps />
+                        <button type="button" disabled=move || busy.get().is_some() on:click=move |_| {
+                            let step = redo_step.get_untracked().parse().unwrap_or(0);
+                            act("Redo from step", "redo", json(&RedoRequest { mode: RedoMode::FromStep, hosts: None, step: Some(step) }))
+                        }>"Redo from step"</button>
+                    </span>
+                }
+                .into_any(),
+            );
+        }
+        if let Some(p) = pair.filter(|_| may_act) {
+            let sel = json(&PairSelector { step: p.step, host: Some(p.host.clone()) });
+            if matches!(
+                p.status,
+                PairStatus::Failed
+                    | PairStatus::Timeout
+                    | PairStatus::Unreachable
+                    | PairStatus::Aborted
+                    | PairStatus::Pending
+                    | PairStatus::Waiting
+            ) && matches!(
+                t.status,
+                TaskStatus::Running | TaskStatus::Failed | TaskStatus::Aborted | TaskStatus::Interrupted
+            ) {
+                out.push(button("Skip", "", "skip", sel.clone()).into_any());
+            }
+            if p.status == PairStatus::Waiting && t.status == TaskStatus::Running {
+                out.push(button("Release", "primary", "release", sel).into_any());
+                out.push(
+                    button("Release all hosts", "", "release", json(&PairSelector { step: p.step, host: None }))
+                        .into_any(),
+                );
+            }
+            if redoable {
+                out.push(
+                    button(
+                        "Redo this host",
+                        "",
+                        "redo",
+                        json(&RedoRequest { mode: RedoMode::Hosts, hosts: Some(vec![p.host.clone()]), step: None }),
+                    )
+                    .into_any(),
+                );
+            }
+        }
+        out.into_iter().collect_view().into_any()
+    };
+
+    let grid = move || {
+        let Some(Ok(t)) = task.get() else { return ().into_any() };
+        let r = run.get();
+        let rows = grid_rows(&t, r.as_ref());
+        let mut hosts: Vec<String> = vec![];
+        for (_, _, _, pairs) in &rows {
+            for p in pairs {
+                if !hosts.contains(&p.host) {
+                    hosts.push(p.host.clone());
+                }
+            }
+        }
+        let total = rows.iter().map(|r| r.3.len()).sum::<usize>();
+        let done = rows.iter().flat_map(|r| r.3.iter()).filter(|p| p.status.is_ok() || p.status.is_failure()).count();
+        let header = hosts.iter().map(|h| view! { <th class="host">{h.clone()}</th> }).collect_view();
+        let body = rows
+            .into_iter()
+            .map(|(i, name, group, pairs)| {
+                let cells = hosts
+                    .iter()
+                    .map(|h| match pairs.iter().find(|p| &p.host == h) {
+                        None => view! { <td class="none">"—"</td> }.into_any(),
+                        Some(p) => {
+                            let key = (p.step, p.host.clone());
+                            let status = p.status.as_str();
+                            let is_chosen = { let key = key.clone(); move || selected.get().as_ref() == Some(&key) };
+                            let title = format!("{} on {}: {}{}", p.step_name, p.host, status, if p.message.is_empty() { String::new() } else { format!(" ({})", p.message) });
+                            let text = match p.exit_code { Some(c) if p.status.is_failure() => format!("{status} ({c})"), _ => status.to_string() };
+                            view! {
+                                <td>
+                                    <button type="button" class=format!("cell st-{status}") class:chosen=is_chosen
+                                        data-testid=format!("cell-{}-{}", p.step, p.host) data-status=status title=title
+                                        on:click=move |_| selected.set(Some(key.clone()))>
+                                        {text}
+                                    </button>
+                                </td>
+                            }
+                            .into_any()
+                        }
+                    })
+                    .collect_view();
+                view! { <tr><th class="step">{format!("{}. {name}", i + 1)}<span class="muted small">{format!(" group {group}")}</span></th>{cells}</tr> }
+            })
+            .collect_view();
+        view! {
+            <div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax=total aria-valuenow=done>
+                <div class="bar" style=format!("width: {}%", if total == 0 { 0 } else { done * 100 / total })></div>
+                <span>{format!("{done} of {total} step × host pairs finished")}</span>
+            </div>
+            <div class="grid-wrap">
+                <table class="grid">
+                    <thead><tr><th>"Step"</th>{header}</tr></thead>
+                    <tbody>{body}</tbody>
+                </table>
+            </div>
+        }
+        .into_any()
+    };
+
+    let pane = move || {
+        let title = match selected.get() {
+            Some((step, host)) => format!("Log of step {} on {host}", step + 1),
+            None => "Choose a cell to see its log".to_string(),
+        };
+        view! {
+            <h2>{title}{move || log_busy.get().then(|| view! { <span class="muted small" aria-busy="true">" loading…"</span> })}</h2>
+            <pre class="log" data-testid="log-pane">
+                {move || lines.get().into_iter().map(|l| {
+                    let class = match l.stream { api_types::Stream::Stderr => "log-line err", api_types::Stream::System => "log-line sys", _ => "log-line" };
+                    view! { <span class=class>{l.text}"\n"</span> }
+                }).collect_view()}
+            </pre>
+        }
+    };
+
+    let facts = move || {
+        let Some(state) = task.get() else {
+            return view! { <p class="muted" aria-busy="true">"Loading…"</p> }.into_any();
+        };
+        let t = match state {
+            Ok(t) => t,
+            Err(e) => return view! { <p class="form-error" role="alert">{e.message()}</p> }.into_any(),
+        };
+        let attempt = run.with(|r| r.as_ref().map_or(0, |r| r.attempt));
+        view! {
+            <h1>
+                {format!("#{} {} ", t.id, t.name)}
+                <span data-testid="task-status" class=format!("badge st-{}", t.status.as_str())>{t.status.as_str()}</span>
+            </h1>
+            <dl class="facts card">
+                <dt>"Template"</dt><dd><a href=format!("/templates/{}", t.template_id)>{t.template_name.clone()}</a></dd>
+                <dt>"Submitted by"</dt><dd>{format!("{} ({}, {})", t.submitter, t.source, local_time(&t.created_at))}</dd>
+                <dt>"Runs at"</dt><dd>{local_time(&t.exec_time)}</dd>
+                <dt>"Approval"</dt>
+                <dd>{match &t.approval {
+                    Some(a) => format!("{} by {} at {}{}", a.decision, a.by, local_time(&a.at), if a.comment.is_empty() { String::new() } else { format!(": {}", a.comment) }),
+                    None if t.schedule == api_types::Schedule::New => "waiting for approval".into(),
+                    None => "not needed".into(),
+                }}</dd>
+                <dt>"Arguments"</dt><dd class="mono">{t.args.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("  ")}</dd>
+                <dt>"Hosts"</dt><dd class="mono">{t.hosts.iter().map(|(g, h)| format!("{g}: {}", h.join(", "))).collect::<Vec<_>>().join("  ")}</dd>
+                <dt>"Attempt"</dt><dd>{attempt}</dd>
+                {(!t.details.is_empty()).then(|| view! { <dt>"Details"</dt><dd>{t.details.clone()}</dd> })}
+            </dl>
+        }
+        .into_any()
+    };
+
+    view! {
+        {facts}
+        <div class="card actions-bar">
+            {actions}
+            {move || action_error.get().map(|m| view! { <p class="form-error" role="alert">{m}</p> })}
+        </div>
+        <div class="card">{grid}</div>
+        <div class="card">{pane}</div>
+        <p class="muted small">"Updates arrive as they happen over a live stream; nothing here polls."</p>
+    }
+}

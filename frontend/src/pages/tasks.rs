@@ -1,0 +1,131 @@
+//! The task list: status filters, search and paging, kept in the address.
+
+use api_types::{TaskPage, TaskStatus, TaskSummary};
+use leptos::prelude::*;
+use leptos_router::hooks::{use_navigate, use_query_map};
+
+use crate::api;
+use crate::components::{loaded, local_time, Badge, Pager};
+
+const PER_PAGE: i64 = 20;
+
+/// A table of task rows, each linking to the task.
+#[component]
+pub fn TaskTable(items: Vec<TaskSummary>) -> impl IntoView {
+    if items.is_empty() {
+        return view! { <p class="muted">"No tasks."</p> }.into_any();
+    }
+    view! {
+        <table class="tasks">
+            <thead><tr><th>"#"</th><th>"Name"</th><th>"Template"</th><th>"Status"</th><th>"Submitter"</th><th>"Runs at"</th></tr></thead>
+            <tbody>
+                {items.into_iter().map(|t| view! {
+                    <tr data-testid=format!("task-{}", t.id)>
+                        <td><a href=format!("/tasks/{}", t.id)>{t.id}</a></td>
+                        <td><a href=format!("/tasks/{}", t.id)>{t.name.clone()}</a></td>
+                        <td>{t.template_name.clone()}</td>
+                        <td><Badge status=t.status.as_str() /></td>
+                        <td>{t.submitter.clone()}</td>
+                        <td class="nowrap">{local_time(&t.exec_time)}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
+
+#[component]
+pub fn TaskList() -> impl IntoView {
+    let query = use_query_map();
+    let navigate = use_navigate();
+    let statuses = Memo::new(move |_| {
+        query
+            .with(|q| q.get("status").map(|s| s.split(',').map(str::to_string).collect::<Vec<_>>()).unwrap_or_default())
+    });
+    let text = RwSignal::new(query.with_untracked(|q| q.get("q").unwrap_or_default()));
+    let page = RwSignal::new(query.with_untracked(|q| q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1i64)));
+
+    let go = {
+        let navigate = navigate.clone();
+        move |statuses: Vec<String>, q: String, p: i64| {
+            let mut parts = vec![];
+            if !statuses.is_empty() {
+                parts.push(format!("status={}", statuses.join(",")));
+            }
+            if !q.is_empty() {
+                parts.push(format!("q={}", api::q(&q)));
+            }
+            if p > 1 {
+                parts.push(format!("page={p}"));
+            }
+            navigate(&format!("/tasks?{}", parts.join("&")), Default::default());
+        }
+    };
+    let tasks = LocalResource::new(move || {
+        let (s, q) = (statuses.get(), query.with(|m| m.get("q").unwrap_or_default()));
+        let p = query.with(|m| m.get("page").and_then(|p| p.parse().ok()).unwrap_or(1i64));
+        async move {
+            let path = format!("/tasks?status={}&q={}&page={p}&per_page={PER_PAGE}", s.join(","), api::q(&q));
+            api::get::<TaskPage>(&path).await
+        }
+    });
+    let total = Signal::derive(move || tasks.get().and_then(Result::ok).map_or(0, |p| p.total));
+    {
+        let go = go.clone();
+        Effect::new(move |prev: Option<i64>| {
+            let p = page.get();
+            if prev.is_some_and(|old| old != p) {
+                go(statuses.get_untracked(), text.get_untracked(), p);
+            }
+            p
+        });
+    }
+    let toggle = {
+        let go = go.clone();
+        move |s: &'static str| {
+            let mut list = statuses.get_untracked();
+            match list.iter().position(|x| x == s) {
+                Some(i) => {
+                    list.remove(i);
+                }
+                None => list.push(s.to_string()),
+            }
+            page.set(1);
+            go(list, text.get_untracked(), 1);
+        }
+    };
+    let search = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        page.set(1);
+        go(statuses.get_untracked(), text.get_untracked(), 1);
+    };
+    view! {
+        <h1>"Tasks"</h1>
+        <div class="card">
+            <form class="filters" on:submit=search>
+                <div class="chips" role="group" aria-label="Status">
+                    {TaskStatus::ALL.into_iter().map(|s| {
+                        let name = s.as_str();
+                        let toggle = toggle.clone();
+                        view! {
+                            <label class=format!("chip st-{name}")>
+                                <input type="checkbox" prop:checked=move || statuses.get().iter().any(|x| x == name)
+                                    on:change=move |_| toggle(name) />
+                                {name}
+                            </label>
+                        }
+                    }).collect_view()}
+                </div>
+                <div class="field inline">
+                    <label for="task-search">"Search"</label>
+                    <input id="task-search" type="search" placeholder="name, details, template or #id"
+                        prop:value=move || text.get() on:input=move |ev| text.set(event_target_value(&ev)) />
+                    <button type="submit">"Search"</button>
+                </div>
+            </form>
+            {move || loaded(tasks.get(), |p: TaskPage| view! { <TaskTable items=p.items /> })}
+            <Pager page=page per_page=PER_PAGE total=total />
+        </div>
+    }
+}

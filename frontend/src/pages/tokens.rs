@@ -1,0 +1,120 @@
+//! Long-lived API tokens for scripts: shown once at creation, revocable at once.
+
+use api_types::{Scope, TokenCreate, TokenCreated, TokenInfo};
+use leptos::ev::SubmitEvent;
+use leptos::prelude::*;
+
+use crate::api;
+use crate::components::{loaded, local_time, run, Errors, Field, FormErrors};
+use crate::crud::opt_int;
+use crate::session::use_session;
+
+#[component]
+pub fn Tokens() -> impl IntoView {
+    let session = use_session();
+    let tokens = LocalResource::new(|| api::get::<Vec<TokenInfo>>("/tokens"));
+    let name = RwSignal::new(String::new());
+    let days = RwSignal::new(String::new());
+    let chosen = RwSignal::new(Vec::<Scope>::new());
+    let created = RwSignal::new(None::<String>);
+    let copied = RwSignal::new(false);
+    let errors = Errors::new();
+    let busy = RwSignal::new(false);
+    let row_error = RwSignal::new(None::<String>);
+
+    let create = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        let expires_in_days = match opt_int("expires_in_days", &days.get_untracked()) {
+            Ok(d) => d,
+            Err(e) => return errors.local(e),
+        };
+        let scopes = chosen.get_untracked();
+        let body =
+            TokenCreate { name: name.get_untracked(), scopes: (!scopes.is_empty()).then_some(scopes), expires_in_days };
+        copied.set(false);
+        run(busy, errors, async move { api::post::<TokenCreated>("/tokens", &body).await }, move |t| {
+            created.set(Some(t.token));
+            name.set(String::new());
+            tokens.refetch();
+        });
+    };
+    let copy = move |_| {
+        if let (Some(w), Some(t)) = (web_sys::window(), created.get_untracked()) {
+            let _ = w.navigator().clipboard().write_text(&t);
+            copied.set(true);
+        }
+    };
+    let revoke = move |id: String| {
+        leptos::task::spawn_local(async move {
+            match api::delete(&format!("/tokens/{id}")).await {
+                Ok(()) => tokens.refetch(),
+                Err(e) => row_error.set(Some(e.message())),
+            }
+        });
+    };
+    let scopes = move || {
+        let role = session.user().map(|u| u.role);
+        Scope::ALL
+            .into_iter()
+            .filter(|s| role.is_some_and(|r| r >= s.min_role()))
+            .map(|s| {
+                view! {
+                    <label class="check">
+                        <input type="checkbox" prop:checked=move || chosen.get().contains(&s)
+                            on:change=move |_| chosen.update(|c| if let Some(i) = c.iter().position(|x| *x == s) { c.remove(i); } else { c.push(s); }) />
+                        {s.as_str()}
+                    </label>
+                }
+            })
+            .collect_view()
+    };
+    view! {
+        <h1>"API tokens"</h1>
+        <p class="muted">"For scripts and hooks: send as Authorization: Bearer <token>. A token never exceeds your role."</p>
+        <div class="split">
+            <form class="card form" on:submit=create>
+                <h2>"New token"</h2>
+                <Field label="Name" value=name errors=errors field="name" placeholder="gitlab-hook" />
+                <fieldset><legend>"Scopes (none chosen: all your role allows)"</legend>{scopes}</fieldset>
+                <Field label="Expires in days" value=days errors=errors field="expires_in_days" kind="number" placeholder="never" />
+                <FormErrors errors=errors />
+                <button type="submit" class="primary" disabled=move || busy.get()>
+                    {move || if busy.get() { "Creating…" } else { "Create" }}
+                </button>
+                {move || created.get().map(|t| view! {
+                    <div class="secret-once">
+                        <p><strong>"Copy it now: it is not shown again."</strong></p>
+                        <code data-testid="new-token">{t}</code>
+                        <button type="button" on:click=copy>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
+                    </div>
+                })}
+            </form>
+            <div class="card wide">
+                {move || row_error.get().map(|m| view! { <p class="form-error" role="alert">{m}</p> })}
+                {move || loaded(tokens.get(), move |list: Vec<TokenInfo>| view! {
+                    <table>
+                        <thead><tr><th>"Name"</th><th>"Owner"</th><th>"Scopes"</th><th>"Expires"</th><th>"Last used"</th><th></th></tr></thead>
+                        <tbody>
+                            {list.into_iter().map(|t| {
+                                let id = t.id.clone();
+                                view! {
+                                    <tr data-testid=format!("row-{}", t.name)>
+                                        <td>{t.name.clone()}</td>
+                                        <td>{t.owner.clone()}</td>
+                                        <td>{t.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")}</td>
+                                        <td class="nowrap">{t.expires_at.as_deref().map(local_time).unwrap_or_else(|| "never".into())}</td>
+                                        <td class="nowrap">{t.last_used_at.as_deref().map(local_time).unwrap_or_default()}</td>
+                                        <td>{match t.revoked_at {
+                                            Some(at) => view! { <span class="muted">{format!("revoked {}", local_time(&at))}</span> }.into_any(),
+                                            None => view! { <button type="button" class="danger" on:click=move |_| revoke(id.clone())>"Revoke"</button> }.into_any(),
+                                        }}</td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                })}
+            </div>
+        </div>
+    }
+}

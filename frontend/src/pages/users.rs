@@ -1,0 +1,119 @@
+//! Users (admins only): create, change role, reset password, disable.
+
+use api_types::{validate, FieldError, Role, User, UserCreate, UserUpdate};
+use leptos::prelude::*;
+
+use crate::components::{local_time, split_list, Check, Errors, Field, Select};
+use crate::crud::{crud_page, opt_text, to_body, Editor};
+
+#[derive(Clone, Copy)]
+struct UserEditor {
+    username: RwSignal<String>,
+    password: RwSignal<String>,
+    role: RwSignal<String>,
+    display_name: RwSignal<String>,
+    email: RwSignal<String>,
+    groups: RwSignal<String>,
+    disabled: RwSignal<bool>,
+}
+
+impl Editor for UserEditor {
+    type Item = User;
+    const PATH: &'static str = "/users";
+    const NOUN: &'static str = "user";
+    const DELETABLE: bool = false;
+
+    fn new() -> Self {
+        UserEditor {
+            username: RwSignal::default(),
+            password: RwSignal::default(),
+            role: RwSignal::new("operator".into()),
+            display_name: RwSignal::default(),
+            email: RwSignal::default(),
+            groups: RwSignal::default(),
+            disabled: RwSignal::default(),
+        }
+    }
+
+    fn fill(self, u: Option<&User>) {
+        self.username.set(u.map(|u| u.username.clone()).unwrap_or_default());
+        self.password.set(String::new());
+        self.role.set(u.map_or(Role::Operator, |u| u.role).as_str().into());
+        self.display_name.set(u.map(|u| u.display_name.clone()).unwrap_or_default());
+        self.email.set(u.map(|u| u.email.clone()).unwrap_or_default());
+        self.groups.set(u.map(|u| u.groups.join(", ")).unwrap_or_default());
+        self.disabled.set(u.is_some_and(|u| u.disabled));
+    }
+
+    fn body(self, editing: bool) -> Result<serde_json::Value, FieldError> {
+        let password = opt_text(self.password.get_untracked());
+        if let Some(p) = &password {
+            validate::password("password", p)?;
+        }
+        let role = Role::parse(&self.role.get_untracked()).ok_or_else(|| FieldError::new("role", "choose a role"))?;
+        if editing {
+            return to_body(&UserUpdate {
+                password,
+                role: Some(role),
+                display_name: Some(self.display_name.get_untracked()),
+                email: Some(self.email.get_untracked()),
+                groups: Some(split_list(&self.groups.get_untracked())),
+                disabled: Some(self.disabled.get_untracked()),
+            });
+        }
+        let username = self.username.get_untracked();
+        validate::username("username", &username)?;
+        to_body(&UserCreate {
+            username,
+            password: password.ok_or_else(|| FieldError::new("password", "give the new user a password"))?,
+            role,
+            display_name: opt_text(self.display_name.get_untracked()),
+            email: opt_text(self.email.get_untracked()),
+            groups: split_list(&self.groups.get_untracked()),
+        })
+    }
+
+    fn form(self, errors: Errors) -> AnyView {
+        let roles = Role::ALL.iter().map(|r| (r.as_str().to_string(), r.as_str().to_string())).collect::<Vec<_>>();
+        view! {
+            <Field label="Username" value=self.username errors=errors field="username" />
+            <Field label="Password" value=self.password errors=errors field="password" kind="password"
+                hint="At least 8 characters. Leave empty when editing to keep it." />
+            <Select label="Role" value=self.role options=roles errors=errors field="role" />
+            <Field label="Display name" value=self.display_name errors=errors field="display_name" />
+            <Field label="Email" value=self.email errors=errors field="email" kind="email" />
+            <Field label="Groups (comma-separated)" value=self.groups errors=errors field="groups" />
+            <Check label="Disabled" value=self.disabled />
+        }
+        .into_any()
+    }
+
+    fn headers() -> &'static [&'static str] {
+        &["User", "Role", "Email", "Groups", "Since"]
+    }
+
+    fn cells(u: &User) -> AnyView {
+        view! {
+            <td><strong>{u.username.clone()}</strong>" "<span class="muted">{u.display_name.clone()}</span>
+                {u.disabled.then(|| view! { " " <span class="badge st-cancelled">"disabled"</span> })}</td>
+            <td>{u.role.as_str()}</td>
+            <td>{u.email.clone()}</td>
+            <td>{u.groups.join(", ")}</td>
+            <td class="nowrap">{local_time(&u.created_at)}</td>
+        }
+        .into_any()
+    }
+
+    fn id(u: &User) -> i64 {
+        u.id
+    }
+
+    fn name(u: &User) -> String {
+        u.username.clone()
+    }
+}
+
+#[component]
+pub fn Users() -> impl IntoView {
+    crud_page::<UserEditor>("Users", "Roles: viewer < operator < approver < admin. Disable rather than delete.")
+}
