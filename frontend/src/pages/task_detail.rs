@@ -111,11 +111,21 @@ pub fn TaskDetail() -> impl IntoView {
         })
     };
 
+    // The chosen pair and the attempt it is at: a redo of it shows the new attempt's log.
+    let chosen = Memo::new(move |_| {
+        let (step, host) = selected.get()?;
+        let attempt = run.with(|r| {
+            r.as_ref().and_then(|r| r.pairs.iter().find(|p| p.step == step && p.host == host)).map_or(0, |p| p.attempt)
+        });
+        Some((step, host, attempt))
+    });
+
     let on_event = move |e: TaskEvent| match e.kind.as_str() {
         "log" => {
-            let chosen = selected.with_untracked(|s| s.as_ref().is_some_and(|(st, h)| *st == e.step && *h == e.host));
-            let attempt = run.with_untracked(|r| r.as_ref().map_or(e.attempt, |r| r.attempt));
-            if chosen && e.attempt == attempt {
+            let wanted = chosen.with_untracked(|c| {
+                c.as_ref().is_some_and(|(st, h, a)| *st == e.step && *h == e.host && (*a == e.attempt || *a == 0))
+            });
+            if wanted {
                 add_lines(vec![LogLine {
                     id: e.id,
                     attempt: e.attempt,
@@ -199,16 +209,13 @@ pub fn TaskDetail() -> impl IntoView {
 
     // The chosen pair's log so far, page by page; live lines join it from the stream.
     Effect::new(move |_| {
-        let Some((step, host)) = selected.get() else { return };
-        let attempt = run.with_untracked(|r| {
-            r.as_ref().and_then(|r| r.pairs.iter().find(|p| p.step == step && p.host == host)).map(|p| p.attempt)
-        });
+        let Some((step, host, attempt)) = chosen.get() else { return };
         lines.set(vec![]);
         log_busy.set(true);
-        let task_id = id();
+        let (task_id, attempt_number) = (id(), attempt);
         leptos::task::spawn_local(async move {
             let mut after = 0;
-            let attempt = attempt.filter(|a| *a > 0).map(|a| format!("&attempt={a}")).unwrap_or_default();
+            let attempt = if attempt > 0 { format!("&attempt={attempt}") } else { String::new() };
             loop {
                 let path = format!(
                     "/tasks/{task_id}/logs?step={step}&host={}{attempt}&after={after}&limit={PAGE}",
@@ -218,7 +225,7 @@ pub fn TaskDetail() -> impl IntoView {
                 let full = page.lines.len() as i64 == PAGE;
                 after = page.next_after;
                 add_lines(page.lines);
-                if !full || selected.get_untracked().as_ref() != Some(&(step, host.clone())) {
+                if !full || chosen.get_untracked() != Some((step, host.clone(), attempt_number)) {
                     break;
                 }
             }
@@ -406,7 +413,7 @@ pub fn TaskDetail() -> impl IntoView {
             .collect_view();
         view! {
             <div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax=total aria-valuenow=done>
-                <div class="bar" style=format!("width: {}%", if total == 0 { 0 } else { done * 100 / total })></div>
+                <div class="bar" style=format!("width: {}%", (done * 100).checked_div(total).unwrap_or(0))></div>
                 <span>{format!("{done} of {total} step × host pairs finished")}</span>
             </div>
             <div class="grid-wrap">
