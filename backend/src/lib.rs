@@ -7,7 +7,9 @@ pub mod codo;
 pub mod crypto;
 pub mod error;
 pub mod executor;
+pub mod gitlab;
 pub mod http;
+pub mod mail;
 pub mod policy;
 pub mod routes;
 pub mod scheduler;
@@ -240,6 +242,7 @@ pub async fn start(settings: Settings, static_dir: &str) -> anyhow::Result<Runni
         tokio::spawn(scheduler::recovery::run(state.clone(), stop_rx.clone())),
         tokio::spawn(scheduler::dispatcher::run(state.clone(), stop_rx.clone())),
         tokio::spawn(schedules::runner::run(state.clone(), stop_rx.clone())),
+        tokio::spawn(mail::run(state.clone(), stop_rx.clone())),
     ];
     let endpoint = app(state.clone(), &url, static_dir);
     let mut shutdown = stop_rx.clone();

@@ -25,6 +25,8 @@ pub struct Settings {
     pub admin_password: Option<SecretString>,
     pub smtp_url: Option<SecretString>,
     pub public_url: Option<String>,
+    /// Sender of notification mail (`TASKGATE_MAIL_FROM`).
+    pub mail_from: String,
     /// Zone in which `YYYY-mm-dd HH:MM:SS` times without an offset are read.
     pub timezone: chrono_tz::Tz,
     pub session_ttl_secs: i64,
@@ -79,6 +81,7 @@ struct FileSettings {
     admin_password: Option<String>,
     smtp_url: Option<String>,
     public_url: Option<String>,
+    mail_from: Option<String>,
     timezone: Option<String>,
     session_ttl_secs: Option<i64>,
     max_body_bytes: Option<usize>,
@@ -146,6 +149,8 @@ impl Settings {
             admin_password: pick("TASKGATE_ADMIN_PASSWORD", file.admin_password).map(SecretString::from),
             smtp_url: pick("TASKGATE_SMTP_URL", file.smtp_url).map(SecretString::from),
             public_url: pick("TASKGATE_PUBLIC_URL", file.public_url),
+            mail_from: pick("TASKGATE_MAIL_FROM", file.mail_from)
+                .unwrap_or_else(|| "Taskgate <taskgate@localhost>".into()),
             timezone,
             session_ttl_secs: number("TASKGATE_SESSION_TTL_SECS")?.or(file.session_ttl_secs).unwrap_or(12 * 3600),
             max_body_bytes: number("TASKGATE_MAX_BODY_BYTES")?

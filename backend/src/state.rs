@@ -22,6 +22,8 @@ pub struct AppState {
     pub dispatch: Arc<Notify>,
     /// Woken when schedules change, so the cron jobs follow.
     pub schedules_changed: Arc<Notify>,
+    /// Woken when mail is queued, so the mailer sends it.
+    pub mail_queued: Arc<Notify>,
     /// This instance's name in `tasks.claimed_by`.
     pub node_id: Arc<str>,
     /// New events (log lines, status changes) per task, for live streams.
@@ -46,6 +48,7 @@ impl AppState {
             approval_deadlines: Arc::new(Notify::new()),
             dispatch: Arc::new(Notify::new()),
             schedules_changed: Arc::new(Notify::new()),
+            mail_queued: Arc::new(Notify::new()),
             node_id: Arc::from(node_id),
             events: Arc::new(EventHub::new()),
             runs: Arc::new(RunRegistry::default()),

@@ -27,6 +27,26 @@ pub fn system_principal() -> Principal {
     }
 }
 
+/// A principal for work done on a user's behalf without a request from them (a schedule
+/// firing, a GitLab push): refused when the user is gone or disabled.
+pub async fn acting_as(state: &AppState, username: &str, what: &str, origin: &str) -> ServiceResult<Principal> {
+    let user = store::users::by_username(&state.db, username)
+        .await
+        .map_err(|_| ServiceError::Forbidden(format!("the {what}'s owner {username} no longer exists")))?;
+    if user.disabled != 0 {
+        return Err(ServiceError::Forbidden(format!("the {what}'s owner {username} is disabled")));
+    }
+    Ok(Principal {
+        user_id: user.id,
+        username: user.username.clone(),
+        role: user.role()?,
+        groups: user.groups()?,
+        scopes: None,
+        token_id: None,
+        remote_addr: origin.into(),
+    })
+}
+
 pub async fn login(state: &AppState, req: LoginRequest, remote_addr: &str) -> ServiceResult<LoginResponse> {
     let limiter = &state.login_limiter;
     if let Some(retry_after_secs) = limiter.blocked_for(&req.username, remote_addr) {

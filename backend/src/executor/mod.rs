@@ -128,9 +128,15 @@ async fn run_attempt_inner(state: &AppState, task_id: i64, attempt: i64) -> anyh
     let _ = writer.await;
 
     let status = final_status(state, task_id).await?;
+    let task = store::tasks::get(&state.db, task_id).await?;
     let mut tx = state.db.begin_write().await?;
     runs::insert_task_event(&mut tx, task_id, attempt, status.as_str()).await?;
+    // Queued with the status it announces; sent later, off the run's path.
+    if let Err(e) = crate::mail::task_finished(&mut tx, state, &task, status).await {
+        tracing::warn!(task = task_id, error = %e, "could not queue the task's notification");
+    }
     tx.commit().await?;
+    state.mail_queued.notify_one();
     runs::finish_task(&state.db, task_id, status.as_str()).await?;
     tracing::info!(task = task_id, attempt, status = status.as_str(), "run finished");
     Ok(())

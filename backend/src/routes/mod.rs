@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod catalogue;
+pub mod integrations;
 pub mod schedules;
 pub mod system;
 pub mod tasks;
@@ -29,6 +30,8 @@ pub enum ApiTags {
     Tasks,
     /// Recurring schedules that submit tasks.
     Schedules,
+    /// GitLab rules and webhook, mail notifications.
+    Integrations,
     /// Who changed what.
     Audit,
     /// Server rules and health.
@@ -58,6 +61,7 @@ pub type Apis = (
     catalogue::CredentialsApi,
     tasks::TasksApi,
     schedules::SchedulesApi,
+    integrations::IntegrationsApi,
     audit::AuditApi,
     system::SystemApi,
 );
@@ -73,6 +77,7 @@ pub fn openapi_service(server_url: &str) -> OpenApiService<Apis, ()> {
             catalogue::CredentialsApi,
             tasks::TasksApi,
             schedules::SchedulesApi,
+            integrations::IntegrationsApi,
             audit::AuditApi,
             system::SystemApi,
         ),

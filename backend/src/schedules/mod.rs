@@ -11,7 +11,7 @@ use croner::parser::{CronParser, Seconds};
 use croner::Cron;
 use serde_json::json;
 
-use crate::accounts::Principal;
+use crate::accounts::{self, Principal};
 use crate::audit;
 use crate::catalogue::templates;
 use crate::error::{NotFoundExt, ServiceError, ServiceResult};
@@ -282,21 +282,7 @@ pub async fn fire(state: &AppState, row: &ScheduleRow, scheduled_for: i64, note:
 }
 
 async fn submit_as_owner(state: &AppState, row: &ScheduleRow, scheduled_for: i64) -> ServiceResult<i64> {
-    let owner = db::users::by_username(&state.db, &row.owner)
-        .await
-        .map_err(|_| ServiceError::Forbidden(format!("the schedule's owner {} no longer exists", row.owner)))?;
-    if owner.disabled != 0 {
-        return Err(ServiceError::Forbidden(format!("the schedule's owner {} is disabled", row.owner)));
-    }
-    let who = Principal {
-        user_id: owner.id,
-        username: owner.username.clone(),
-        role: owner.role()?,
-        groups: owner.groups()?,
-        scopes: None,
-        token_id: None,
-        remote_addr: "schedule".into(),
-    };
+    let who = accounts::service::acting_as(state, &row.owner, "schedule", "schedule").await?;
     let sub = Submission {
         // Task names hold at most 100 characters: shorten the schedule's name to fit.
         name: Some({

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod catalogue;
+pub mod integrations;
 pub mod misc;
 pub mod runs;
 pub mod schedules;

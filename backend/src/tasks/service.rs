@@ -149,8 +149,15 @@ pub async fn submit(state: &AppState, who: &Principal, sub: Submission) -> Servi
         created_at: 0,
         updated_at: 0,
     };
+    let approvers = match sub.schedule {
+        Schedule::New => crate::mail::approvers(state, snapshot.approver_group.as_deref(), &who.username).await?,
+        Schedule::Ready => vec![],
+    };
     let mut tx = state.db.begin_write().await?;
     let id = store::tasks::insert(&mut tx, &row).await?;
+    if sub.schedule == Schedule::New {
+        crate::mail::approval_requested(&mut tx, state, id, &row, approvers).await?;
+    }
     audit::record(
         &mut tx,
         who,
@@ -166,6 +173,7 @@ pub async fn submit(state: &AppState, who: &Principal, sub: Submission) -> Servi
         state.approval_deadlines.notify_one();
     }
     state.dispatch.notify_one();
+    state.mail_queued.notify_one();
     tracing::info!(task = id, submitter = %who.username, status = %row.status, "task accepted");
     load(state, id).await
 }

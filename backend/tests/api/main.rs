@@ -9,6 +9,8 @@ mod codo;
 mod decisions;
 mod errors;
 mod events;
+mod integrations;
+mod mail;
 mod run_actions;
 mod runs;
 mod schedules;
