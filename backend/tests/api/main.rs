@@ -9,6 +9,7 @@ mod codo;
 mod decisions;
 mod errors;
 mod events;
+mod gitlab_hook;
 mod integrations;
 mod mail;
 mod run_actions;
