@@ -135,14 +135,10 @@ async fn rules_are_checked_and_their_secrets_kept_write_only(backend: Backend) {
     update["tag_pattern"] = json!("^v[0-9]");
     app.put(&format!("/api/v1/gitlab/rules/{id}"), &app.admin_token, &update).await.expect(200);
     let sha = "1111111111111111111111111111111111111111";
-    let made = hook(
-        app,
-        Some("Tag Push Hook"),
-        Some("long-enough-secret-1"),
-        &tag_push("group/app", "v1.0", sha).to_string(),
-    )
-    .await
-    .expect(200);
+    let made =
+        hook(app, Some("Tag Push Hook"), Some("long-enough-secret-1"), &tag_push("group/app", "v1.0", sha).to_string())
+            .await
+            .expect(200);
     let task = app.get(&format!("/api/v1/tasks/{}", made["tasks"][0]), &app.admin_token).await.expect(200);
     assert_eq!(task["args"]["TAG"], "qa-1.0");
     let listed = app.get("/api/v1/gitlab/rules", &app.admin_token).await.expect(200);
