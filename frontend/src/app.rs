@@ -34,6 +34,7 @@ const NAV: &[(&str, &str, Role)] = &[
     ("/hosts", "Hosts", Role::Viewer),
     ("/credentials", "Credentials", Role::Viewer),
     ("/schedules", "Schedules", Role::Viewer),
+    ("/gitlab", "GitLab", Role::Viewer),
     ("/tokens", "Tokens", Role::Viewer),
     ("/users", "Users", Role::Admin),
     ("/audit", "Audit", Role::Admin),
@@ -76,6 +77,7 @@ fn Shell() -> impl IntoView {
                 <Route path=path!("/hosts") view=pages::library::Hosts />
                 <Route path=path!("/credentials") view=pages::library::Credentials />
                 <Route path=path!("/schedules") view=pages::schedules::Schedules />
+                <Route path=path!("/gitlab") view=pages::gitlab::GitlabRules />
                 <Route path=path!("/tokens") view=pages::tokens::Tokens />
                 <Route path=path!("/users") view=pages::users::Users />
                 <Route path=path!("/audit") view=pages::audit::Audit />

@@ -1,6 +1,7 @@
 pub mod approvals;
 pub mod audit;
 pub mod dashboard;
+pub mod gitlab;
 pub mod library;
 pub mod login;
 pub mod schedules;

@@ -23,7 +23,7 @@ struct ScheduleEditor {
 }
 
 /// `KEY=value` lines.
-fn parse_args(text: &str) -> Result<BTreeMap<String, String>, FieldError> {
+pub fn parse_args(text: &str) -> Result<BTreeMap<String, String>, FieldError> {
     let mut args = BTreeMap::new();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let Some((k, v)) = line.split_once('=') else {
@@ -35,7 +35,7 @@ fn parse_args(text: &str) -> Result<BTreeMap<String, String>, FieldError> {
 }
 
 /// `group: host, host` lines.
-fn parse_hosts(text: &str) -> Result<BTreeMap<String, Vec<String>>, FieldError> {
+pub fn parse_hosts(text: &str) -> Result<BTreeMap<String, Vec<String>>, FieldError> {
     let mut hosts = BTreeMap::new();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let Some((g, list)) = line.split_once(':') else {

@@ -1,0 +1,132 @@
+//! GitLab rules: which tags of which project create which task (for the Tag Push webhook).
+
+use api_types::{FieldError, GitlabRule, GitlabRuleInput, Schedule, Template};
+use leptos::prelude::*;
+
+use crate::api;
+use crate::components::{Check, Errors, Field, Select};
+use crate::crud::{crud_page, opt_text, to_body, Editor};
+use crate::pages::schedules::{parse_args, parse_hosts};
+
+#[derive(Clone, Copy)]
+struct RuleEditor {
+    name: RwSignal<String>,
+    project: RwSignal<String>,
+    pattern: RwSignal<String>,
+    template: RwSignal<String>,
+    args: RwSignal<String>,
+    hosts: RwSignal<String>,
+    needs_approval: RwSignal<bool>,
+    secret: RwSignal<String>,
+    enabled: RwSignal<bool>,
+}
+
+impl Editor for RuleEditor {
+    type Item = GitlabRule;
+    const PATH: &'static str = "/gitlab/rules";
+    const NOUN: &'static str = "GitLab rule";
+
+    fn new() -> Self {
+        RuleEditor {
+            name: RwSignal::default(),
+            project: RwSignal::default(),
+            pattern: RwSignal::new("^release-".into()),
+            template: RwSignal::default(),
+            args: RwSignal::default(),
+            hosts: RwSignal::new("1: ".into()),
+            needs_approval: RwSignal::new(true),
+            secret: RwSignal::default(),
+            enabled: RwSignal::new(true),
+        }
+    }
+
+    fn fill(self, r: Option<&GitlabRule>) {
+        self.name.set(r.map(|r| r.name.clone()).unwrap_or_default());
+        self.project.set(r.map(|r| r.project.clone()).unwrap_or_default());
+        self.pattern.set(r.map_or("^release-".into(), |r| r.tag_pattern.clone()));
+        self.template.set(r.map(|r| r.template_id.to_string()).unwrap_or_default());
+        self.args.set(r.map(|r| r.args.iter().map(|(k, v)| format!("{k}={v}\n")).collect()).unwrap_or_default());
+        self.hosts
+            .set(r.map_or("1: ".into(), |r| r.hosts.iter().map(|(g, h)| format!("{g}: {}\n", h.join(", "))).collect()));
+        self.needs_approval.set(r.is_none_or(|r| r.schedule == Schedule::New));
+        self.secret.set(String::new());
+        self.enabled.set(r.is_none_or(|r| r.enabled));
+    }
+
+    fn body(self, editing: bool) -> Result<serde_json::Value, FieldError> {
+        let template_id =
+            self.template.get_untracked().parse().map_err(|_| FieldError::new("template_id", "choose a template"))?;
+        let secret = opt_text(self.secret.get_untracked());
+        if !editing && secret.is_none() {
+            return Err(FieldError::new("secret", "choose a secret; GitLab sends it as X-Gitlab-Token"));
+        }
+        to_body(&GitlabRuleInput {
+            name: self.name.get_untracked(),
+            project: self.project.get_untracked(),
+            tag_pattern: self.pattern.get_untracked(),
+            template_id,
+            args: parse_args(&self.args.get_untracked())?,
+            hosts: parse_hosts(&self.hosts.get_untracked())?,
+            schedule: if self.needs_approval.get_untracked() { Schedule::New } else { Schedule::Ready },
+            secret,
+            enabled: Some(self.enabled.get_untracked()),
+        })
+    }
+
+    fn form(self, errors: Errors) -> AnyView {
+        let templates = LocalResource::new(|| api::get::<Vec<Template>>("/templates"));
+        let options = Signal::derive(move || {
+            let mut o = vec![(String::new(), "Choose a template…".to_string())];
+            if let Some(Ok(list)) = templates.get() {
+                o.extend(list.into_iter().map(|t| (t.id.to_string(), t.name)));
+            }
+            o
+        });
+        view! {
+            <Field label="Name" value=self.name errors=errors field="name" />
+            <Field label="Project" value=self.project errors=errors field="project" placeholder="group/app" />
+            <Field label="Tag pattern" value=self.pattern errors=errors field="tag_pattern"
+                hint="A regular expression searched in the tag name." />
+            <Select label="Template" value=self.template options=options errors=errors field="template_id" />
+            <Field label="Arguments (KEY=text per line)" value=self.args errors=errors field="args" multiline=true
+                hint="{{ tag }}, {{ project }}, {{ commit }}, {{ user }}; TAG is the tag unless set here." />
+            <Field label="Hosts (group: host, host per line)" value=self.hosts errors=errors field="hosts" multiline=true />
+            <Check label="Needs approval" value=self.needs_approval />
+            <Field label="Secret token" value=self.secret errors=errors field="secret" kind="password"
+                hint="16+ characters, also entered in GitLab's webhook. Never shown again; leave empty to keep it." />
+            <Check label="Enabled" value=self.enabled />
+        }
+        .into_any()
+    }
+
+    fn headers() -> &'static [&'static str] {
+        &["Name", "Project", "Tags", "Template", "Creates"]
+    }
+
+    fn cells(r: &GitlabRule) -> AnyView {
+        view! {
+            <td><strong>{r.name.clone()}</strong>{(!r.enabled).then(|| view! { " " <span class="badge st-cancelled">"paused"</span> })}</td>
+            <td><code>{r.project.clone()}</code></td>
+            <td><code>{r.tag_pattern.clone()}</code></td>
+            <td><a href=format!("/templates/{}", r.template_id)>{format!("#{}", r.template_id)}</a></td>
+            <td>{if r.schedule == Schedule::New { "tasks needing approval" } else { "ready tasks" }}</td>
+        }
+        .into_any()
+    }
+
+    fn id(r: &GitlabRule) -> i64 {
+        r.id
+    }
+
+    fn name(r: &GitlabRule) -> String {
+        r.name.clone()
+    }
+}
+
+#[component]
+pub fn GitlabRules() -> impl IntoView {
+    crud_page::<RuleEditor>(
+        "GitLab rules",
+        "Tag pushes to a project (webhook POST /api/v1/hooks/gitlab) create tasks from a template.",
+    )
+}
