@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every Taskgate test, on SQLite and on PostgreSQL.
 #
-# First installs whatever the tests need and is missing (cargo-nextest, Python's requests,
-# OpenSSH, PostgreSQL), starts PostgreSQL on 127.0.0.1:5432 when it is down, then checks formatting
-# and lints and runs all tests with cargo-nextest from one shared target directory.
+# First installs whatever the tests need and is missing (cargo-nextest, Python's requests and aiosmtpd,
+# OpenSSH, PostgreSQL, Chromium, Node.js and the browser test's npm packages), builds the web UI,
+# starts PostgreSQL on 127.0.0.1:5432 when it is down, then checks formatting and lints and
+# runs all tests with cargo-nextest from one shared target directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +28,10 @@ if ! python3 -c 'import requests' >/dev/null 2>&1; then
     say "installing Python requests (for the CODO script test)"
     python3 -m pip install --quiet requests || apt_install python3-requests
 fi
+if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+    say "installing Python aiosmtpd (the mail tests' SMTP server)"
+    python3 -m pip install --quiet aiosmtpd || apt_install python3-aiosmtpd
+fi
 
 if [ ! -x /usr/sbin/sshd ] || ! command -v ssh-keygen >/dev/null 2>&1; then
     say "installing OpenSSH (executor tests start their own sshd on loopback)"
@@ -38,6 +43,26 @@ if ! id taskgate-ssh-test >/dev/null 2>&1; then
     as_root useradd --create-home --shell /bin/bash taskgate-ssh-test
     echo 'taskgate-ssh-test:Tg-ssh-test-pass-1' | as_root chpasswd
 fi
+
+if [ ! -x /usr/bin/chromium ]; then
+    say "installing Chromium (the web UI test drives it)"
+    apt_install chromium
+fi
+if ! command -v node >/dev/null 2>&1; then
+    say "installing Node.js (it runs the browser test and wasm-opt)"
+    apt_install nodejs
+fi
+if ! command -v npm >/dev/null 2>&1; then
+    # NodeSource's nodejs ships npm; Debian's does not.
+    apt_install npm
+fi
+if [ ! -d frontend/e2e/node_modules/playwright-core ]; then
+    say "installing the browser test's npm packages (playwright-core, binaryen)"
+    npm ci --prefix frontend/e2e --no-audit --no-fund || npm install --prefix frontend/e2e --no-audit --no-fund
+fi
+
+say "web UI bundle (static/pkg)"
+bash scripts/build-ui.sh
 
 say "PostgreSQL on 127.0.0.1:5432"
 export TEST_POSTGRES_URL="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
@@ -63,7 +88,9 @@ echo "using $TEST_POSTGRES_URL"
 
 say "format and lints"
 cargo fmt --all -- --check
-cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --exclude taskgate-ui --all-targets -- -D warnings
+# The UI only builds for the browser.
+cargo clippy -p taskgate-ui --target wasm32-unknown-unknown -- -D warnings
 
-say "tests (SQLite and PostgreSQL)"
-cargo nextest run --workspace --profile ci
+say "tests (SQLite and PostgreSQL, and the web UI in Chromium)"
+cargo nextest run --workspace --exclude taskgate-ui --profile ci

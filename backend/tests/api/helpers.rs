@@ -1,6 +1,7 @@
 //! One way to start the real server for a test: `spawn_app(backend)` binds port 0 on a
 //! fresh SQLite file or a fresh PostgreSQL database, and cleans up after itself.
 
+use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use reqwest::{Method, StatusCode};
@@ -106,6 +107,7 @@ pub struct TestApp {
     pub admin_token: String,
     settings: Settings,
     running: Option<Running>,
+    static_dir: PathBuf,
     _db: TestDb,
     _dir: tempfile::TempDir,
 }
@@ -116,8 +118,19 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// Starts the server after `tweak` has adjusted its settings.
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    start_app(backend, None, tweak).await
+}
+
+/// Starts the server serving the SPA from `static_dir` (the repository's `static/` for the
+/// browser test) instead of an empty temporary directory.
+pub async fn spawn_app_serving(backend: Backend, static_dir: &Path) -> TestApp {
+    start_app(backend, Some(static_dir), |_| {}).await
+}
+
+async fn start_app(backend: Backend, static_dir: Option<&Path>, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     init_logs();
     let dir = tempfile::tempdir().expect("temp dir");
+    let static_dir = static_dir.unwrap_or(dir.path()).to_path_buf();
     let db = TestDb::create(backend, dir.path()).await;
     let mut settings = Settings::from_sources(None, None, |_| None).expect("default settings");
     settings.bind = "127.0.0.1:0".into();
@@ -127,13 +140,14 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
     settings.admin_password = Some(ADMIN_PASSWORD.to_string().into());
     settings.max_body_bytes = 256 * 1024;
     tweak(&mut settings);
-    let running = taskgate::start(settings.clone(), dir.path().to_str().unwrap()).await.expect("server starts");
+    let running = taskgate::start(settings.clone(), static_dir.to_str().unwrap()).await.expect("server starts");
     let mut app = TestApp {
         base: format!("http://{}", running.addr),
         client: reqwest::Client::new(),
         admin_token: String::new(),
         settings,
         running: Some(running),
+        static_dir,
         _db: db,
         _dir: dir,
     };
@@ -290,7 +304,7 @@ impl TestApp {
     pub async fn start_again(&mut self) {
         let mut settings = self.settings.clone();
         settings.bind = "127.0.0.1:0".into();
-        let running = taskgate::start(settings, self._dir.path().to_str().unwrap()).await.expect("server restarts");
+        let running = taskgate::start(settings, self.static_dir.to_str().unwrap()).await.expect("server restarts");
         self.base = format!("http://{}", running.addr);
         self.running = Some(running);
     }
@@ -311,8 +325,8 @@ impl TestApp {
 
 impl TestApp {
     /// The directory this server serves the SPA from.
-    pub fn static_dir(&self) -> std::path::PathBuf {
-        self._dir.path().to_path_buf()
+    pub fn static_dir(&self) -> PathBuf {
+        self.static_dir.clone()
     }
 }
 

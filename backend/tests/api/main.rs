@@ -16,3 +16,4 @@ mod run_actions;
 mod runs;
 mod schedules;
 mod tasks;
+mod ui;

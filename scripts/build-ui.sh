@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Builds the web UI (frontend/, a leptos app compiled to wasm32) into static/pkg:
+# taskgate-ui.js and taskgate-ui_bg.wasm, which static/index.html loads.
+#
+# Installs what is missing: the wasm32 target, wasm-bindgen-cli at the version Cargo.lock
+# pins, and (for wasm-opt) the npm package binaryen in frontend/e2e. Debian's binaryen is
+# too old and produces a broken bundle, so only the npm one is used.
+#
+# TASKGATE_UI_PROFILE=dev builds an unoptimised debug bundle (quicker to rebuild).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '==> %s\n' "$*"; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
+
+profile="${TASKGATE_UI_PROFILE:-wasm-release}"
+case "$profile" in
+    dev) profile_dir=debug; cargo_profile=() ;;
+    wasm-release) profile_dir=wasm-release; cargo_profile=(--profile wasm-release) ;;
+    *)
+        echo "TASKGATE_UI_PROFILE must be dev or wasm-release, not '$profile'" >&2
+        exit 2
+        ;;
+esac
+target_dir="${CARGO_TARGET_DIR:-target}"
+e2e=frontend/e2e
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    say "adding the Rust target wasm32-unknown-unknown"
+    rustup target add wasm32-unknown-unknown
+fi
+
+# wasm-bindgen-cli must match the wasm-bindgen crate exactly, or the bundle fails to load.
+wanted=$(awk '
+    /^\[\[package\]\]/ { name = "" }
+    /^name = / { name = $3 }
+    /^version = / && name == "\"wasm-bindgen\"" { gsub(/"/, "", $3); print $3; exit }
+' Cargo.lock)
+if [ -z "$wanted" ]; then
+    echo "no wasm-bindgen package in Cargo.lock" >&2
+    exit 1
+fi
+installed_bindgen() { wasm-bindgen --version 2>/dev/null | awk '{ print $2 }'; }
+if [ "$(installed_bindgen)" != "$wanted" ]; then
+    # Another shell may be installing it already: wait for that rather than race it.
+    if pgrep -f 'cargo install wasm-bindgen-cli' >/dev/null; then
+        say "waiting for a running 'cargo install wasm-bindgen-cli' to finish"
+        while pgrep -f 'cargo install wasm-bindgen-cli' >/dev/null; do sleep 5; done
+        hash -r
+    fi
+    if [ "$(installed_bindgen)" != "$wanted" ]; then
+        # Not --locked: its own lock file pins crates that need a newer rustc.
+        say "installing wasm-bindgen-cli $wanted (a few minutes)"
+        cargo install wasm-bindgen-cli --version "$wanted"
+        hash -r
+    fi
+fi
+
+say "building taskgate-ui ($profile)"
+cargo build -p taskgate-ui --target wasm32-unknown-unknown "${cargo_profile[@]}"
+wasm="$target_dir/wasm32-unknown-unknown/$profile_dir/taskgate-ui.wasm"
+
+# Assemble beside the target, then swap it in, so a running server never serves a mix.
+staging="$target_dir/taskgate-ui-pkg"
+rm -rf "$staging"
+wasm-bindgen --target web --no-typescript --out-dir "$staging" --out-name taskgate-ui "$wasm"
+
+if [ "$profile" != dev ]; then
+    wasm_opt="$e2e/node_modules/.bin/wasm-opt"
+    if [ ! -x "$wasm_opt" ] && command -v npm >/dev/null; then
+        say "installing binaryen (wasm-opt) into $e2e/node_modules"
+        npm ci --prefix "$e2e" --no-audit --no-fund >/dev/null 2>&1 \
+            || npm install --prefix "$e2e" --no-audit --no-fund >/dev/null 2>&1 \
+            || warn "npm could not install $e2e's packages"
+    fi
+    if [ -x "$wasm_opt" ]; then
+        say "wasm-opt -Oz"
+        # rustc's wasm32 output uses these post-MVP features (wasm-bindgen drops the
+        # target_features section wasm-opt would otherwise detect them from).
+        if "$wasm_opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+            --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+            -o "$staging/opt.wasm" "$staging/taskgate-ui_bg.wasm"; then
+            mv "$staging/opt.wasm" "$staging/taskgate-ui_bg.wasm"
+        else
+            rm -f "$staging/opt.wasm"
+            warn "wasm-opt failed; keeping the unoptimised bundle"
+        fi
+    else
+        warn "no wasm-opt ($wasm_opt); the bundle is larger than it needs to be"
+    fi
+fi
+
+rm -rf static/pkg
+mv "$staging" static/pkg
+
+kb() { echo $((($1 + 1023) / 1024)); }
+wasm_bytes=$(wc -c <static/pkg/taskgate-ui_bg.wasm)
+gzip_bytes=$(gzip -9 -c static/pkg/taskgate-ui_bg.wasm | wc -c)
+js_bytes=$(wc -c <static/pkg/taskgate-ui.js)
+say "bundle: taskgate-ui_bg.wasm $(kb "$wasm_bytes") KB ($(kb "$gzip_bytes") KB gzip), taskgate-ui.js $(kb "$js_bytes") KB" \
+    "[$wasm_bytes, $gzip_bytes gzip -9, $js_bytes bytes]"
