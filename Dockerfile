@@ -1,7 +1,10 @@
 # Taskgate server image. Build: docker build -t taskgate .
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
+RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm && rm -rf /var/lib/apt/lists/*
 COPY . .
+# The web UI bundle (static/pkg): wasm32 target, wasm-bindgen-cli, wasm-opt from npm.
+RUN bash scripts/build-ui.sh
 RUN cargo build --release -p taskgate
 
 FROM debian:bookworm-slim

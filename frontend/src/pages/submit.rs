@@ -157,9 +157,10 @@ pub fn Submit() -> impl IntoView {
         let field = format!("args.{}", p.key);
         let (label, hint, secret) = match &p.alias {
             Some(a) => {
-                let mut hint = a.description.clone();
+                let mut hint = a.description.trim().to_string();
                 if let Some(pat) = &a.pattern {
-                    hint = format!("{hint} Must match {pat}.").trim().to_string();
+                    let sep = if hint.is_empty() || hint.ends_with(['.', '!', '?']) { " " } else { ". " };
+                    hint = format!("{hint}{sep}Must match {pat}.").trim().to_string();
                 }
                 (a.label.clone(), hint, a.secret)
             }
