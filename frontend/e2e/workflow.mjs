@@ -364,6 +364,8 @@ async function run(browser) {
             ['schedules', '/schedules'],
             ['tokens', '/tokens'],
             ['users', '/users'],
+            ['gitlab', '/gitlab'],
+            ['mail', '/mail'],
             ['audit', '/audit'],
         ];
         for (const [name, route] of tour) {
@@ -387,6 +389,14 @@ async function run(browser) {
         await settle(phone);
         await waitTaskStatus(phone, 'aborted');
         await screenshot(phone, 'phone-task-detail');
+        await phone.goto(`${base}/tasks/new`);
+        await settle(phone);
+        await field(phone, 'Template').waitFor();
+        await screenshot(phone, 'phone-submit');
+        await phone.goto(`${base}/tasks`);
+        await settle(phone);
+        await phone.getByTestId(`task-${deployId}`).waitFor();
+        await screenshot(phone, 'phone-tasks');
         await phone.close();
     });
 

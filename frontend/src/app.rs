@@ -37,6 +37,7 @@ const NAV: &[(&str, &str, Role)] = &[
     ("/gitlab", "GitLab", Role::Viewer),
     ("/tokens", "Tokens", Role::Viewer),
     ("/users", "Users", Role::Admin),
+    ("/mail", "Mail", Role::Admin),
     ("/audit", "Audit", Role::Admin),
 ];
 
@@ -80,6 +81,7 @@ fn Shell() -> impl IntoView {
                 <Route path=path!("/gitlab") view=pages::gitlab::GitlabRules />
                 <Route path=path!("/tokens") view=pages::tokens::Tokens />
                 <Route path=path!("/users") view=pages::users::Users />
+                <Route path=path!("/mail") view=pages::mail::Mail />
                 <Route path=path!("/audit") view=pages::audit::Audit />
             </Routes>
         </main>

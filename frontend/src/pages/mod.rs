@@ -4,6 +4,7 @@ pub mod dashboard;
 pub mod gitlab;
 pub mod library;
 pub mod login;
+pub mod mail;
 pub mod schedules;
 pub mod submit;
 pub mod task_detail;
