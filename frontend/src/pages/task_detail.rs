@@ -475,8 +475,10 @@ pub fn TaskDetail() -> impl IntoView {
         .into_any()
     };
 
+    let found = move || matches!(task.get(), Some(Ok(_)));
     view! {
         {facts}
+        <Show when=found>
         <div class="card actions-bar">
             {actions}
             {move || action_error.get().map(|m| view! { <p class="form-error" role="alert">{m}</p> })}
@@ -484,5 +486,6 @@ pub fn TaskDetail() -> impl IntoView {
         <div class="card">{grid}</div>
         <div class="card">{pane}</div>
         <p class="muted small">"Updates arrive as they happen over a live stream; nothing here polls."</p>
+        </Show>
     }
 }
