@@ -105,21 +105,7 @@ pub async fn save(
         return Err(ServiceError::validation("project", "give the project's full path, e.g. group/app"));
     }
     tag_regex("tag_pattern", &input.tag_pattern)?;
-    let snapshot = match templates::snapshot(state, input.template_id).await {
-        Err(ServiceError::NotFound { .. }) => {
-            return Err(ServiceError::validation(
-                "template_id",
-                format!("template {} does not exist", input.template_id),
-            ))
-        }
-        other => other?,
-    };
-    if snapshot.require_approval && input.schedule == Schedule::Ready {
-        return Err(ServiceError::validation(
-            "schedule",
-            format!("template {:?} requires approval: use schedule \"new\"", snapshot.name),
-        ));
-    }
+    let snapshot = templates::snapshot_for(state, input.template_id, input.schedule).await?;
     let env = minijinja::Environment::new();
     for (key, text) in &input.args {
         let field = format!("args.{key}");

@@ -161,6 +161,19 @@ pub fn Select(
     }
 }
 
+/// Every template as `(id, name)` options, after a "Choose a template…" placeholder.
+pub fn template_options(
+    templates: LocalResource<Result<Vec<api_types::Template>, ApiError>>,
+) -> Signal<Vec<(String, String)>> {
+    Signal::derive(move || {
+        let mut o = vec![(String::new(), "Choose a template…".to_string())];
+        if let Some(Ok(list)) = templates.get() {
+            o.extend(list.into_iter().map(|t| (t.id.to_string(), t.name)));
+        }
+        o
+    })
+}
+
 /// Options for a [`Select`] whose values and texts are the same words.
 pub fn plain_options(words: &[&str]) -> Vec<(String, String)> {
     words.iter().map(|w| (w.to_string(), w.to_string())).collect()

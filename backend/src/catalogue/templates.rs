@@ -2,7 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use api_types::{validate, Alias, OnFailure, Scope, Step, StepInput, Strategy, Template, TemplateInput, Trigger};
+use api_types::{
+    validate, Alias, OnFailure, Schedule, Scope, Step, StepInput, Strategy, Template, TemplateInput, Trigger,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -256,6 +258,25 @@ impl Snapshot {
     pub fn host_groups(&self) -> impl Iterator<Item = &String> {
         self.groups.iter().filter(|g| g.as_str() != "local")
     }
+}
+
+/// The snapshot for something that will submit tasks of template `id` with `schedule`
+/// (a submission, a schedule, a GitLab rule): a missing template is an error of the
+/// `template_id` field, and a template that requires approval refuses `ready`.
+pub async fn snapshot_for(state: &AppState, id: i64, schedule: Schedule) -> ServiceResult<Snapshot> {
+    let snapshot = match snapshot(state, id).await {
+        Err(ServiceError::NotFound { .. }) => {
+            return Err(ServiceError::validation("template_id", format!("template {id} does not exist")))
+        }
+        other => other?,
+    };
+    if snapshot.require_approval && schedule == Schedule::Ready {
+        return Err(ServiceError::validation(
+            "schedule",
+            format!("template {:?} requires approval: use schedule \"new\"", snapshot.name),
+        ));
+    }
+    Ok(snapshot)
 }
 
 /// Freezes template `id` for a task.

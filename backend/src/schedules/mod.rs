@@ -150,21 +150,7 @@ pub async fn save(
     let timezone = input.timezone.clone().unwrap_or_else(|| state.settings.timezone.name().to_string());
     parse_timezone("timezone", &timezone)?;
     // The arguments and hosts are checked now, as a submission would be.
-    let snapshot = match templates::snapshot(state, input.template_id).await {
-        Err(ServiceError::NotFound { .. }) => {
-            return Err(ServiceError::validation(
-                "template_id",
-                format!("template {} does not exist", input.template_id),
-            ))
-        }
-        other => other?,
-    };
-    if snapshot.require_approval && input.schedule == Schedule::Ready {
-        return Err(ServiceError::validation(
-            "schedule",
-            format!("template {:?} requires approval: use schedule \"new\"", snapshot.name),
-        ));
-    }
+    let snapshot = templates::snapshot_for(state, input.template_id, input.schedule).await?;
     // Secret values sent back masked keep what is stored.
     let mut args = input.args.clone();
     if let Some(id) = id {

@@ -94,18 +94,7 @@ async fn approval_deadline(state: &AppState, snapshot: &Snapshot) -> ServiceResu
 
 pub async fn submit(state: &AppState, who: &Principal, sub: Submission) -> ServiceResult<Task> {
     who.require(Scope::TaskSubmit)?;
-    let snapshot = match templates::snapshot(state, sub.template_id).await {
-        Err(ServiceError::NotFound { .. }) => {
-            return Err(ServiceError::validation("template_id", format!("template {} does not exist", sub.template_id)))
-        }
-        other => other?,
-    };
-    if snapshot.require_approval && sub.schedule == Schedule::Ready {
-        return Err(ServiceError::validation(
-            "schedule",
-            format!("template {:?} requires approval: submit with schedule \"new\"", snapshot.name),
-        ));
-    }
+    let snapshot = templates::snapshot_for(state, sub.template_id, sub.schedule).await?;
     let args = check_args(&snapshot, &sub.args)?;
     let hosts = check_hosts(&snapshot, &sub.hosts)?;
     let exec_time = check_exec_time(state, sub.exec_time.as_deref())?;

@@ -75,13 +75,7 @@ impl Editor for RuleEditor {
 
     fn form(self, errors: Errors) -> AnyView {
         let templates = LocalResource::new(|| api::get::<Vec<Template>>("/templates"));
-        let options = Signal::derive(move || {
-            let mut o = vec![(String::new(), "Choose a template…".to_string())];
-            if let Some(Ok(list)) = templates.get() {
-                o.extend(list.into_iter().map(|t| (t.id.to_string(), t.name)));
-            }
-            o
-        });
+        let options = crate::components::template_options(templates);
         view! {
             <Field label="Name" value=self.name errors=errors field="name" />
             <Field label="Project" value=self.project errors=errors field="project" placeholder="group/app" />

@@ -97,13 +97,7 @@ impl Editor for ScheduleEditor {
 
     fn form(self, errors: Errors) -> AnyView {
         let templates = LocalResource::new(|| api::get::<Vec<Template>>("/templates"));
-        let options = Signal::derive(move || {
-            let mut o = vec![(String::new(), "Choose a template…".to_string())];
-            if let Some(Ok(list)) = templates.get() {
-                o.extend(list.into_iter().map(|t| (t.id.to_string(), t.name)));
-            }
-            o
-        });
+        let options = crate::components::template_options(templates);
         let missed = vec![
             ("run_once".to_string(), "run once for the latest missed fire".to_string()),
             ("run_all".into(), "run every missed fire (at most 100)".into()),

@@ -116,13 +116,7 @@ pub fn Submit() -> impl IntoView {
         errors.clear();
     });
 
-    let template_options = Signal::derive(move || {
-        let mut o = vec![(String::new(), "Choose a template…".to_string())];
-        if let Some(Ok(list)) = templates.get() {
-            o.extend(list.into_iter().map(|t| (t.id.to_string(), t.name)));
-        }
-        o
-    });
+    let template_options = crate::components::template_options(templates);
 
     let submit = move |ev: SubmitEvent| {
         ev.prevent_default();
