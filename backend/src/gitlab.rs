@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::accounts::{self, Principal};
 use crate::audit;
+use crate::catalogue::aliases;
 use crate::catalogue::templates::{self, Snapshot};
 use crate::error::{NotFoundExt, ServiceError, ServiceResult};
 use crate::state::AppState;
@@ -22,14 +23,27 @@ use crate::tasks::{self, inputs, Submission};
 /// GitLab's "no commit" id: `after` of a deleted tag, `before` of a new one.
 const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
 
-fn to_api(r: &RuleRow) -> ServiceResult<GitlabRule> {
+/// The argument mapping, stored encrypted (a constant may be a secret).
+fn open_args(state: &AppState, r: &RuleRow) -> ServiceResult<BTreeMap<String, String>> {
+    let text = state.keys.decrypt(&r.args).map_err(anyhow::Error::new)?;
+    Ok(from_json("gitlab_rules.args", &text)?)
+}
+
+fn to_api(state: &AppState, r: &RuleRow, secret_keys: &[String]) -> ServiceResult<GitlabRule> {
+    let args = open_args(state, r)?
+        .into_iter()
+        .map(|(k, v)| {
+            let v = if secret_keys.contains(&k) { inputs::MASK.to_string() } else { v };
+            (k, v)
+        })
+        .collect();
     Ok(GitlabRule {
         id: r.id,
         name: r.name.clone(),
         project: r.project.clone(),
         tag_pattern: r.tag_pattern.clone(),
         template_id: r.template_id,
-        args: from_json("gitlab_rules.args", &r.args)?,
+        args,
         hosts: from_json("gitlab_rules.hosts", &r.hosts)?,
         schedule: Schedule::parse(&r.schedule).unwrap_or(Schedule::New),
         enabled: r.enabled != 0,
@@ -41,12 +55,14 @@ fn to_api(r: &RuleRow) -> ServiceResult<GitlabRule> {
 
 pub async fn list(state: &AppState, who: &Principal) -> ServiceResult<Vec<GitlabRule>> {
     who.require(Scope::Read)?;
-    store::list_rules(&state.db).await?.iter().map(to_api).collect()
+    let keys = aliases::secret_keys(state).await?;
+    store::list_rules(&state.db).await?.iter().map(|r| to_api(state, r, &keys)).collect()
 }
 
 pub async fn get(state: &AppState, who: &Principal, id: i64) -> ServiceResult<GitlabRule> {
     who.require(Scope::Read)?;
-    to_api(&store::get_rule(&state.db, id).await.or_not_found("GitLab rule", id)?)
+    let keys = aliases::secret_keys(state).await?;
+    to_api(state, &store::get_rule(&state.db, id).await.or_not_found("GitLab rule", id)?, &keys)
 }
 
 fn tag_regex(field: &str, pattern: &str) -> ServiceResult<Regex> {
@@ -106,8 +122,36 @@ pub async fn save(
     }
     tag_regex("tag_pattern", &input.tag_pattern)?;
     let snapshot = templates::snapshot_for(state, input.template_id, input.schedule).await?;
+    // Secret values sent back masked keep what is stored.
+    let mut args = input.args.clone();
+    if let Some(old) = &old {
+        let stored = open_args(state, old)?;
+        for (k, v) in args.iter_mut() {
+            if v == inputs::MASK {
+                if let Some(kept) = stored.get(k) {
+                    *v = kept.clone();
+                }
+            }
+        }
+    }
+    // A pusher chooses the tag: where parameters go into the shell unquoted, each one a
+    // push fills must be held to a pattern.
+    if snapshot.raw_params {
+        let filled = args.keys().map(String::as_str).chain(std::iter::once("TAG"));
+        for key in filled {
+            if let Some(p) = snapshot.params.iter().find(|p| p.key == key && p.pattern.is_none()) {
+                return Err(ServiceError::validation(
+                    format!("args.{}", p.key),
+                    format!(
+                        "template {:?} inserts parameters unquoted: give {} a validation pattern (its alias) before a tag may fill it",
+                        snapshot.name, p.key
+                    ),
+                ));
+            }
+        }
+    }
     let env = minijinja::Environment::new();
-    for (key, text) in &input.args {
+    for (key, text) in &args {
         let field = format!("args.{key}");
         if !snapshot.params.iter().any(|p| &p.key == key) {
             let known: Vec<&str> = snapshot.params.iter().map(|p| p.key.as_str()).collect();
@@ -138,7 +182,7 @@ pub async fn save(
         project,
         tag_pattern: input.tag_pattern,
         template_id: input.template_id,
-        args: to_json(&input.args),
+        args: state.keys.encrypt(&to_json(&args)),
         hosts: to_json(&hosts),
         schedule: input.schedule.as_str().to_string(),
         secret_digest,
@@ -174,6 +218,8 @@ pub struct TagPushEvent {
     pub object_kind: Option<String>,
     #[serde(rename = "ref")]
     pub reference: String,
+    #[serde(default)]
+    pub before: Option<String>,
     pub after: String,
     #[serde(default)]
     pub checkout_sha: Option<String>,
@@ -227,10 +273,8 @@ pub async fn handle_hook(
     })?;
     let project = push.project.path_with_namespace.clone();
     let rules = store::project_rules(&state.db, &project).await?;
-    if rules.is_empty() {
-        return Ok(ignored(format!("no enabled rule for project {project}")));
-    }
-    // The token must be a rule's secret before anything else is said about the project.
+    // The token must be a rule's secret before anything is said about the project (a
+    // project without rules gets the same answer as a wrong token).
     let digest = state.keys.digest(token.unwrap_or_default().as_bytes());
     let trusted: Vec<&RuleRow> = rules
         .iter()
@@ -250,13 +294,17 @@ pub async fn handle_hook(
     if push.after == ZERO_SHA {
         return Ok(ignored(format!("tag {tag} was deleted")));
     }
+    if push.before.as_deref().is_some_and(|b| b != ZERO_SHA) {
+        // As the server hook does: only new tags release.
+        return Ok(ignored(format!("tag {tag} was moved, not created")));
+    }
     let push = Push {
         tag: tag.to_string(),
         project: project.clone(),
         commit: push.checkout_sha.unwrap_or(push.after),
         user: push.user_username.unwrap_or_default(),
     };
-    let mut created = vec![];
+    let (mut created, mut refused) = (vec![], vec![]);
     for rule in trusted {
         // Patterns were checked when saved; a rule made unreadable since is skipped, loudly.
         let matches = match Regex::new(&rule.tag_pattern) {
@@ -267,24 +315,34 @@ pub async fn handle_hook(
             }
         };
         if matches {
-            created.push(submit(state, rule, &push, remote_addr).await?);
+            match submit(state, rule, &push, remote_addr).await {
+                Ok(id) => created.push(id),
+                Err(e) => {
+                    tracing::warn!(rule = rule.id, tag = push.tag, error = %e, "GitLab rule could not submit its task");
+                    refused.push((rule.name.clone(), e));
+                }
+            }
         }
     }
     if created.is_empty() {
-        return Ok(ignored(format!("no rule of project {project} matches tag {}", push.tag)));
+        // Nothing was made: the first refusal is the answer (e.g. 422 naming args.TAG).
+        return match refused.into_iter().next() {
+            Some((_, e)) => Err(e),
+            None => Ok(ignored(format!("no rule of project {project} matches tag {}", push.tag))),
+        };
     }
     tracing::info!(project, tag = push.tag, tasks = ?created, "GitLab tag push created tasks");
-    Ok(HookAnswer {
-        status: "created".into(),
-        reason: format!("tag {} matched {} rule(s)", push.tag, created.len()),
-        tasks: created,
-    })
+    let mut reason = format!("tag {} matched {} rule(s)", push.tag, created.len() + refused.len());
+    for (name, e) in &refused {
+        reason.push_str(&format!("; rule {name:?} refused: {e}"));
+    }
+    Ok(HookAnswer { status: "created".into(), reason, tasks: created })
 }
 
 async fn submit(state: &AppState, rule: &RuleRow, push: &Push, remote_addr: &str) -> ServiceResult<i64> {
     let who = accounts::service::acting_as(state, &rule.owner, "GitLab rule", remote_addr).await?;
     let snapshot = templates::snapshot(state, rule.template_id).await?;
-    let mapping: BTreeMap<String, String> = from_json("gitlab_rules.args", &rule.args)?;
+    let mapping = open_args(state, rule)?;
     let short: String = push.commit.chars().take(12).collect();
     let sub = Submission {
         name: Some(format!("{} {}", push.project, push.tag).chars().take(100).collect()),

@@ -22,6 +22,9 @@ use crate::store::{self as db, from_json, now_ms, rfc3339, tasks::TaskRow, to_js
 
 /// Attempts before a message is marked failed (the last ones an hour apart).
 const MAX_ATTEMPTS: i64 = 15;
+/// The longest one SMTP send may take; a claim holds the message longer than that.
+const SEND_TIMEOUT: Duration = Duration::from_secs(20);
+const LEASE_MS: i64 = 60_000;
 /// Waits between attempts: 2 s, 4 s, 8 s, … at most an hour.
 fn backoff_ms(attempt: i64) -> i64 {
     (1000i64 << attempt.clamp(1, 12)).min(3_600_000)
@@ -42,6 +45,16 @@ async fn queue(
     subject: String,
     body: String,
 ) -> ServiceResult<()> {
+    let recipients: Vec<String> = recipients
+        .into_iter()
+        .filter(|r| {
+            let ok = r.parse::<Mailbox>().is_ok();
+            if !ok {
+                tracing::warn!(task = task_id, recipient = r, "not a mail address: left out of the notification");
+            }
+            ok
+        })
+        .collect();
     if state.settings.smtp_url.is_none() || recipients.is_empty() {
         return Ok(());
     }
@@ -51,17 +64,29 @@ async fn queue(
 
 /// Addresses of users allowed to approve a task of `submitter` (approvers, admins and
 /// members of the template's approver group), the submitter left out.
-pub async fn approvers(state: &AppState, approver_group: Option<&str>, submitter: &str) -> ServiceResult<Vec<String>> {
+/// Empty when mail is off; a failure to read the users is logged, never returned.
+pub async fn approvers(state: &AppState, approver_group: Option<&str>, submitter: &str) -> Vec<String> {
+    if state.settings.smtp_url.is_none() {
+        return vec![];
+    }
+    let users = match db::users::list_enabled(&state.db).await {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the approvers to notify");
+            return vec![];
+        }
+    };
     let mut to = vec![];
-    for u in db::users::list_enabled(&state.db).await? {
+    for u in users {
         let in_group = approver_group.is_some_and(|g| u.groups().map(|gs| gs.iter().any(|x| x == g)).unwrap_or(false));
-        if u.username != submitter && !u.email.is_empty() && (u.role()? >= api_types::Role::Approver || in_group) {
+        let approver = u.role().is_ok_and(|r| r >= api_types::Role::Approver);
+        if u.username != submitter && !u.email.is_empty() && (approver || in_group) {
             to.push(u.email.clone());
         }
     }
     to.sort();
     to.dedup();
-    Ok(to)
+    to
 }
 
 /// Queues "approval requested" for task `id` (call inside the transaction that stores it).
@@ -86,18 +111,33 @@ pub async fn approval_requested(
 }
 
 /// Queues "task finished" for a task that ended `success`, `failed` or `aborted`, to its
-/// submitter and associated users (names of users, or addresses).
-pub async fn task_finished(
-    conn: &mut AnyConnection,
-    state: &AppState,
-    task: &TaskRow,
-    status: TaskStatus,
-) -> ServiceResult<()> {
+/// submitter and associated users (names of users, or addresses), in a transaction of its
+/// own after the status is stored. Failures are logged: a run's end never depends on mail.
+pub async fn task_finished(state: &AppState, task_id: i64, status: TaskStatus) {
     if !matches!(status, TaskStatus::Success | TaskStatus::Failed | TaskStatus::Aborted)
         || state.settings.smtp_url.is_none()
     {
-        return Ok(());
+        return;
     }
+    let queued = async {
+        let task = db::tasks::get(&state.db, task_id).await?;
+        let (to, subject, body) = finished_message(state, &task, status).await?;
+        let mut tx = state.db.begin_write().await?;
+        queue(&mut tx, state, "task_finished", task.id, to, subject, body).await?;
+        tx.commit().await?;
+        ServiceResult::Ok(())
+    };
+    match queued.await {
+        Ok(()) => state.mail_queued.notify_one(),
+        Err(e) => tracing::warn!(task = task_id, error = %e, "could not queue the task's notification"),
+    }
+}
+
+async fn finished_message(
+    state: &AppState,
+    task: &TaskRow,
+    status: TaskStatus,
+) -> ServiceResult<(Vec<String>, String, String)> {
     let associated: Vec<String> = from_json("tasks.associated_users", &task.associated_users)?;
     let users = db::users::list_enabled(&state.db).await?;
     let mut to = vec![];
@@ -119,7 +159,7 @@ pub async fn task_finished(
         task.template_name,
         status.as_str()
     );
-    queue(conn, state, "task_finished", task.id, to, subject, body).await
+    Ok((to, subject, body))
 }
 
 pub async fn list(state: &AppState, who: &Principal, task_id: Option<i64>) -> ServiceResult<Vec<MailRecord>> {
@@ -150,7 +190,11 @@ fn build(row: &MailRow, from: &Mailbox) -> Result<Message, String> {
     let recipients: Vec<String> = serde_json::from_str(&row.recipients).map_err(|e| e.to_string())?;
     let mut message = Message::builder().from(from.clone()).subject(row.subject.clone());
     for r in &recipients {
-        message = message.to(r.parse::<Mailbox>().map_err(|e| format!("recipient {r:?}: {e}"))?);
+        // Addresses were checked when queued; one that went bad since is left out.
+        match r.parse::<Mailbox>() {
+            Ok(m) => message = message.to(m),
+            Err(e) => tracing::warn!(mail = row.id, recipient = r, error = %e, "recipient left out"),
+        }
     }
     message.header(ContentType::TEXT_PLAIN).body(row.body.clone()).map_err(|e| e.to_string())
 }
@@ -160,7 +204,7 @@ fn build(row: &MailRow, from: &Mailbox) -> Result<Message, String> {
 pub async fn run(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let Some(url) = state.settings.smtp_url.clone() else { return };
     let transport: Transport = match AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret()) {
-        Ok(b) => b.timeout(Some(Duration::from_secs(20))).build(),
+        Ok(b) => b.timeout(Some(SEND_TIMEOUT)).build(),
         Err(e) => {
             tracing::error!(error = %e, "TASKGATE_SMTP_URL is not a usable SMTP URL: no mail will be sent");
             return;
@@ -200,26 +244,26 @@ pub async fn run(state: AppState, mut shutdown: tokio::sync::watch::Receiver<boo
 async fn send_due(state: &AppState, transport: &Transport, from: &Mailbox) -> ServiceResult<()> {
     for row in store::due_mail(&state.db, now_ms(), 50).await? {
         let attempt = row.attempts + 1;
-        if !store::claim_mail(&state.db, row.id, row.attempts, now_ms() + backoff_ms(attempt)).await? {
+        if !store::claim_mail(&state.db, row.id, row.attempts, now_ms() + LEASE_MS).await? {
             continue; // another instance has it
         }
         let outcome = match build(&row, from) {
             Ok(message) => transport.send(message).await.map(|_| ()).map_err(|e| e.to_string()),
             Err(e) => {
                 // A message that cannot be built never will be: give up at once.
-                store::mail_failed(&state.db, row.id, &e, true).await?;
+                store::mail_failed(&state.db, row.id, attempt, &e, now_ms(), true).await?;
                 tracing::error!(mail = row.id, error = e, "notification cannot be built");
                 continue;
             }
         };
         match outcome {
             Ok(()) => {
-                store::mail_sent(&state.db, row.id).await?;
+                store::mail_sent(&state.db, row.id, attempt).await?;
                 tracing::info!(mail = row.id, kind = row.kind, task = ?row.task_id, "notification sent");
             }
             Err(e) => {
                 let give_up = attempt >= MAX_ATTEMPTS;
-                store::mail_failed(&state.db, row.id, &e, give_up).await?;
+                store::mail_failed(&state.db, row.id, attempt, &e, now_ms() + backoff_ms(attempt), give_up).await?;
                 tracing::warn!(mail = row.id, attempt, give_up, error = e, "notification not sent");
             }
         }

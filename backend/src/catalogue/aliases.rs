@@ -149,3 +149,9 @@ pub async fn delete(state: &AppState, who: &Principal, id: i64) -> ServiceResult
     tx.commit().await?;
     Ok(())
 }
+
+/// Keys of secret parameters, from the aliases in force (for things that keep arguments
+/// without a template snapshot: schedules, GitLab rules).
+pub async fn secret_keys(state: &AppState) -> ServiceResult<Vec<String>> {
+    Ok(store::list_aliases(&state.db).await?.into_iter().filter(|a| a.secret != 0).map(|a| a.param_key).collect())
+}

@@ -43,7 +43,9 @@ struct Run {
 pub async fn run_attempt(state: AppState, task_id: i64, attempt: i64) {
     if let Err(e) = run_attempt_inner(&state, task_id, attempt).await {
         tracing::error!(task = task_id, attempt, error = %e, "run failed");
-        let _ = runs::finish_task(&state.db, task_id, TaskStatus::Failed.as_str()).await;
+        if let Err(e) = end_run(&state, task_id, attempt, TaskStatus::Failed).await {
+            tracing::error!(task = task_id, error = %e, "could not record the failed run");
+        }
     }
     state.runs.unregister(task_id);
     state.events.notify(task_id);
@@ -70,7 +72,7 @@ async fn run_attempt_inner(state: &AppState, task_id: i64, attempt: i64) -> anyh
         )
         .await?;
         tx.commit().await?;
-        runs::finish_task(&state.db, task_id, TaskStatus::Failed.as_str()).await?;
+        end_run(state, task_id, attempt, TaskStatus::Failed).await?;
         return Ok(());
     }
     let task = store::tasks::get(&state.db, task_id).await?;
@@ -128,17 +130,19 @@ async fn run_attempt_inner(state: &AppState, task_id: i64, attempt: i64) -> anyh
     let _ = writer.await;
 
     let status = final_status(state, task_id).await?;
-    let task = store::tasks::get(&state.db, task_id).await?;
+    end_run(state, task_id, attempt, status).await?;
+    tracing::info!(task = task_id, attempt, status = status.as_str(), "run finished");
+    Ok(())
+}
+
+/// Ends a run: the task's status event, then its status, then the notification (queued
+/// for the mailer; it never holds up or fails the run).
+async fn end_run(state: &AppState, task_id: i64, attempt: i64, status: TaskStatus) -> anyhow::Result<()> {
     let mut tx = state.db.begin_write().await?;
     runs::insert_task_event(&mut tx, task_id, attempt, status.as_str()).await?;
-    // Queued with the status it announces; sent later, off the run's path.
-    if let Err(e) = crate::mail::task_finished(&mut tx, state, &task, status).await {
-        tracing::warn!(task = task_id, error = %e, "could not queue the task's notification");
-    }
     tx.commit().await?;
-    state.mail_queued.notify_one();
     runs::finish_task(&state.db, task_id, status.as_str()).await?;
-    tracing::info!(task = task_id, attempt, status = status.as_str(), "run finished");
+    crate::mail::task_finished(state, task_id, status).await;
     Ok(())
 }
 

@@ -105,18 +105,8 @@ fn open_args(state: &AppState, row: &ScheduleRow) -> ServiceResult<BTreeMap<Stri
     Ok(from_json("schedules.args_enc", &text)?)
 }
 
-/// Keys of secret parameters, from the aliases in force (a schedule keeps no snapshot).
-async fn secret_keys(state: &AppState) -> ServiceResult<Vec<String>> {
-    Ok(db::catalogue::list_aliases(&state.db)
-        .await?
-        .into_iter()
-        .filter(|a| a.secret != 0)
-        .map(|a| a.param_key)
-        .collect())
-}
-
 async fn views(state: &AppState, rows: &[ScheduleRow]) -> ServiceResult<Vec<ScheduleView>> {
-    let keys = secret_keys(state).await?;
+    let keys = crate::catalogue::aliases::secret_keys(state).await?;
     rows.iter().map(|r| to_view(state, r, &keys)).collect()
 }
 

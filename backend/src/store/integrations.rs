@@ -161,14 +161,15 @@ pub async fn next_mail_due(db: &Db) -> StoreResult<Option<i64>> {
         .await?)
 }
 
-/// Takes a pending message for one send attempt: pushes its next attempt to `retry_at`
-/// first, so that another instance (or a crash) does not send it twice at once.
-pub async fn claim_mail(db: &Db, id: i64, seen_attempts: i64, retry_at: i64) -> StoreResult<bool> {
+/// Takes a pending message for one send attempt: counts the attempt and moves its next
+/// attempt to `lease_until` (past the longest send), so that no other instance sends it
+/// meanwhile; after a crash it is tried again then.
+pub async fn claim_mail(db: &Db, id: i64, seen_attempts: i64, lease_until: i64) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE mail_outbox SET attempts = attempts + 1, next_attempt_at = $1
          WHERE id = $2 AND status = 'pending' AND attempts = $3",
     )
-    .bind(retry_at)
+    .bind(lease_until)
     .bind(id)
     .bind(seen_attempts)
     .execute(&db.pool)
@@ -176,24 +177,33 @@ pub async fn claim_mail(db: &Db, id: i64, seen_attempts: i64, retry_at: i64) -> 
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn mail_sent(db: &Db, id: i64) -> StoreResult<()> {
-    sqlx::query("UPDATE mail_outbox SET status = 'sent', sent_at = $1, last_error = '' WHERE id = $2")
-        .bind(now_ms())
-        .bind(id)
-        .execute(&db.pool)
-        .await?;
+/// Records the outcome of attempt `attempt` (only while that attempt is the latest).
+pub async fn mail_sent(db: &Db, id: i64, attempt: i64) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE mail_outbox SET status = 'sent', sent_at = $1, last_error = '' WHERE id = $2 AND attempts = $3",
+    )
+    .bind(now_ms())
+    .bind(id)
+    .bind(attempt)
+    .execute(&db.pool)
+    .await?;
     Ok(())
 }
 
-/// Records a failed attempt; `give_up` marks the message failed for good.
-pub async fn mail_failed(db: &Db, id: i64, error: &str, give_up: bool) -> StoreResult<()> {
+/// Records failed attempt `attempt`: retried at `retry_at`, or failed for good with `give_up`.
+pub async fn mail_failed(db: &Db, id: i64, attempt: i64, error: &str, retry_at: i64, give_up: bool) -> StoreResult<()> {
     let status = if give_up { "failed" } else { "pending" };
-    sqlx::query("UPDATE mail_outbox SET status = $1, last_error = $2 WHERE id = $3")
-        .bind(status)
-        .bind(error)
-        .bind(id)
-        .execute(&db.pool)
-        .await?;
+    sqlx::query(
+        "UPDATE mail_outbox SET status = $1, last_error = $2, next_attempt_at = $3
+         WHERE id = $4 AND attempts = $5 AND status = 'pending'",
+    )
+    .bind(status)
+    .bind(error)
+    .bind(retry_at)
+    .bind(id)
+    .bind(attempt)
+    .execute(&db.pool)
+    .await?;
     Ok(())
 }
 

@@ -139,7 +139,7 @@ pub async fn submit(state: &AppState, who: &Principal, sub: Submission) -> Servi
         updated_at: 0,
     };
     let approvers = match sub.schedule {
-        Schedule::New => crate::mail::approvers(state, snapshot.approver_group.as_deref(), &who.username).await?,
+        Schedule::New => crate::mail::approvers(state, snapshot.approver_group.as_deref(), &who.username).await,
         Schedule::Ready => vec![],
     };
     let mut tx = state.db.begin_write().await?;

@@ -84,8 +84,14 @@ async fn tag_pushes_create_tasks_only_for_matching_rules_and_the_right_token(bac
     assert!(deleted["reason"].as_str().unwrap().contains("deleted"), "{deleted}");
     let push = hook(&app, Some("Push Hook"), Some(QA_SECRET), &json!({"object_kind": "push"}).to_string()).await;
     assert_eq!(push.expect(200)["status"], "ignored");
+    // A project without rules answers as a wrong token does: nothing to learn from it.
     let unknown = hook(&app, event, Some(QA_SECRET), &tag_push("group/other", "qa-1.0", sha).to_string()).await;
-    assert_eq!(unknown.expect(200)["status"], "ignored");
+    unknown.expect_error(401, "unauthorized", None);
+    // A moved tag (its old commit is not zero) is not a release, as in the server hook.
+    let mut moved = tag_push("group/app", "qa-1.2", sha);
+    moved["before"] = json!("1234567890123456789012345678901234567890");
+    let moved = hook(&app, event, Some(QA_SECRET), &moved.to_string()).await.expect(200);
+    assert!(moved["reason"].as_str().unwrap().contains("moved"), "{moved}");
 
     // Malformed bodies get a clear error naming what is wrong.
     hook(&app, event, Some(QA_SECRET), "{not json").await.expect_error(400, "invalid_body", None);
