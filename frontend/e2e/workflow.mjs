@@ -346,6 +346,34 @@ async function run(browser) {
         await screenshot(page, 'task-aborted');
     });
 
+    await step('a task rejected elsewhere turns rejected on the open page', async () => {
+        // Rejection records no run event: the page learns it when the server ends the
+        // stream, and must then show the new status rather than reconnect for ever.
+        const api = async (method, route, token, body) => {
+            const res = await fetch(`${base}/api/v1${route}`, {
+                method,
+                headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+                body: body === undefined ? undefined : JSON.stringify(body),
+            });
+            const json = await res.json();
+            if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${JSON.stringify(json)}`);
+            return json;
+        };
+        const olga = (await api('POST', '/auth/login', null, { username: 'olga', password: PASSWORD })).token;
+        const admin = (await api('POST', '/auth/login', null, { username: 'admin', password: cfg.admin_password })).token;
+        const deploy = await api('GET', `/tasks/${deployId}`, olga);
+        const pending = await api('POST', '/tasks', olga, {
+            template_id: deploy.template_id, name: 'ui-rejected', schedule: 'new',
+            args: { NAME: 'later' }, hosts: { 1: ['h1'] },
+        });
+        await page.goto(`${base}/tasks/${pending.id}`);
+        await waitTaskStatus(page, 'new', 10_000);
+        await api('POST', `/tasks/${pending.id}/reject`, admin, { comment: 'not today' });
+        await waitTaskStatus(page, 'rejected', 20_000);
+        await button(page, 'Approve').waitFor({ state: 'detached', timeout: 5_000 });
+        await screenshot(page, 'task-rejected-live');
+    });
+
     await step('screenshots of every page at 1280x800', async () => {
         await signOut(page);
         await login(page, base, 'admin', cfg.admin_password);

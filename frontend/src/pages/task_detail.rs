@@ -32,6 +32,7 @@ fn is_over(s: TaskStatus) -> bool {
 struct Live {
     source: web_sys::EventSource,
     _handlers: Vec<Closure<dyn FnMut(web_sys::MessageEvent)>>,
+    _on_error: Closure<dyn FnMut(web_sys::Event)>,
 }
 
 impl Drop for Live {
@@ -155,9 +156,12 @@ pub fn TaskDetail() -> impl IntoView {
     };
 
     let refresh = StoredValue::new_local(None::<std::rc::Rc<dyn Fn()>>);
-    let connect = move |after: i64| {
+    // The id as it is now, outside reactive code (0 once the page is gone).
+    let id_now =
+        move || params.try_with_untracked(|p| p.get("id").and_then(|s| s.parse::<i64>().ok())).flatten().unwrap_or(0);
+    let connect = move |task_id: i64, after: i64| {
         let token = api::stored_token().unwrap_or_default();
-        let url = format!("/api/v1/tasks/{}/events?after={after}&access_token={}", id(), api::q(&token));
+        let url = format!("/api/v1/tasks/{task_id}/events?after={after}&access_token={}", api::q(&token));
         let Ok(source) = web_sys::EventSource::new(&url) else { return };
         let mut handlers = vec![];
         for kind in ["log", "pair", "task"] {
@@ -166,7 +170,7 @@ pub fn TaskDetail() -> impl IntoView {
                 let Ok(event) = serde_json::from_str::<TaskEvent>(&data) else { return };
                 if event.kind == "task" {
                     // The task changed state: read it again (this also ends the stream when it is over).
-                    if let Some(f) = refresh.get_value() {
+                    if let Some(f) = refresh.try_get_value().flatten() {
                         f();
                     }
                 } else {
@@ -176,27 +180,50 @@ pub fn TaskDetail() -> impl IntoView {
             let _ = source.add_event_listener_with_callback(kind, handler.as_ref().unchecked_ref());
             handlers.push(handler);
         }
-        live.set_value(Some(Live { source, _handlers: handlers }));
+        // The stream ended (the task is over, or decided without a run, or the network
+        // dropped): rather than let the browser reconnect from an old position forever,
+        // read the task again after a pause; that reconnects while it is still going.
+        let closer = source.clone();
+        let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
+            closer.close();
+            set_timeout(
+                move || {
+                    live.try_set_value(None);
+                    if let Some(f) = refresh.try_get_value().flatten() {
+                        f();
+                    }
+                },
+                std::time::Duration::from_secs(1),
+            );
+        });
+        source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        live.set_value(Some(Live { source, _handlers: handlers, _on_error: on_error }));
     };
     let reload = move || {
-        let task_id = id();
+        let task_id = id_now();
         leptos::task::spawn_local(async move {
-            let answer = api::get::<Task>(&format!("/tasks/{task_id}")).await;
+            // The run first: its event position is older than the task read next, so the
+            // stream opened from it repeats rather than misses what happens in between.
             let state = api::get::<TaskRun>(&format!("/tasks/{task_id}/run")).await;
+            let answer = api::get::<Task>(&format!("/tasks/{task_id}")).await;
+            if id_now() != task_id {
+                return; // the page moved on (or is gone)
+            }
             if let Ok(r) = &state {
-                if is_over(r.status) {
-                    live.set_value(None);
-                } else if live.with_value(Option::is_none) {
-                    connect(r.last_event_id);
+                let over = answer.as_ref().map_or(is_over(r.status), |t| is_over(t.status));
+                if over {
+                    live.try_set_value(None);
+                } else if live.try_with_value(Option::is_none).unwrap_or(false) {
+                    connect(task_id, r.last_event_id);
                 }
-                if selected.get_untracked().is_none() {
+                if selected.try_get_untracked().flatten().is_none() {
                     if let Some(p) = r.pairs.iter().find(|p| p.status != PairStatus::Pending).or(r.pairs.first()) {
-                        selected.set(Some((p.step, p.host.clone())));
+                        selected.try_set(Some((p.step, p.host.clone())));
                     }
                 }
             }
-            task.set(Some(answer));
-            run.set(state.ok());
+            task.try_set(Some(answer));
+            run.try_set(state.ok());
         });
     };
     refresh.set_value(Some(std::rc::Rc::new(reload)));
@@ -225,7 +252,7 @@ pub fn TaskDetail() -> impl IntoView {
                 let full = page.lines.len() as i64 == PAGE;
                 after = page.next_after;
                 add_lines(page.lines);
-                if !full || chosen.get_untracked() != Some((step, host.clone(), attempt_number)) {
+                if !full || chosen.try_get_untracked().flatten() != Some((step, host.clone(), attempt_number)) {
                     break;
                 }
             }
@@ -239,17 +266,17 @@ pub fn TaskDetail() -> impl IntoView {
         }
         busy.set(Some(label));
         action_error.set(None);
-        let path = format!("/tasks/{}/{verb}", id());
+        let path = format!("/tasks/{}/{verb}", id_now());
         leptos::task::spawn_local(async move {
             let answer = api::post::<serde_json::Value>(&path, &body).await;
             busy.try_set(None);
             match answer {
                 Ok(_) => {
-                    live.set_value(None);
+                    live.try_set_value(None);
                     reload();
                 }
                 Err(e) => {
-                    action_error.set(Some(e.message()));
+                    action_error.try_set(Some(e.message()));
                 }
             }
         });
@@ -258,7 +285,10 @@ pub fn TaskDetail() -> impl IntoView {
     let actions = move || {
         let Some(Ok(t)) = task.get() else { return ().into_any() };
         let me = session.username();
+        let group = t.template_snapshot.get("approver_group").and_then(|g| g.as_str()).map(str::to_string);
+        let in_group = group.is_some_and(|g| session.user().is_some_and(|u| u.groups.contains(&g)));
         let approver = session.has(Role::Approver);
+        let may_decide = approver || (in_group && session.has(Role::Viewer));
         let may_act = approver || (session.has(Role::Operator) && t.submitter == me);
         let pair = selected.get().and_then(|(step, host)| {
             run.with(|r| r.as_ref().and_then(|r| r.pairs.iter().find(|p| p.step == step && p.host == host).cloned()))
@@ -274,7 +304,7 @@ pub fn TaskDetail() -> impl IntoView {
         let decision = move || json(&Decision { comment: Some(comment.get_untracked()).filter(|c| !c.is_empty()) });
         let mut out = vec![];
         match t.status {
-            TaskStatus::New if approver => {
+            TaskStatus::New if may_decide => {
                 out.push(view! { <Field label="Comment" value=comment /> }.into_any());
                 out.push(
                     view! {
@@ -288,7 +318,7 @@ pub fn TaskDetail() -> impl IntoView {
             }
             _ => {}
         }
-        if matches!(t.status, TaskStatus::New | TaskStatus::Ready) && (t.submitter == me || session.has(Role::Admin)) {
+        if matches!(t.status, TaskStatus::New | TaskStatus::Ready) && (t.submitter == me || approver) {
             out.push(button("Cancel task", "danger", "cancel", serde_json::json!({})).into_any());
         }
         if t.status == TaskStatus::Running && may_act {
