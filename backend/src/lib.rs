@@ -133,11 +133,16 @@ pub fn app(state: AppState, server_url: &str, static_dir: &str) -> impl poem::En
                 // on a keep-alive connection.
                 let codo = codo::is_codo_path(req.uri().path());
                 let too_large = || {
-                    if codo {
-                        return Ok(codo::too_large(max_body));
-                    }
-                    let message = format!("request body is larger than {max_body} bytes");
-                    Ok(http::error::json_error(poem::http::StatusCode::PAYLOAD_TOO_LARGE, message))
+                    let mut answer = if codo {
+                        codo::too_large(max_body)
+                    } else {
+                        let message = format!("request body is larger than {max_body} bytes");
+                        http::error::json_error(poem::http::StatusCode::PAYLOAD_TOO_LARGE, message)
+                    };
+                    // The connection ends with this answer: say so, or a client may send its
+                    // next request on a connection that is closing.
+                    answer.headers_mut().insert(poem::http::header::CONNECTION, poem::http::HeaderValue::from_static("close"));
+                    Ok(answer)
                 };
                 let declared = req.header("content-length").and_then(|v| v.parse::<usize>().ok());
                 if declared.is_some_and(|len| len > max_body) {

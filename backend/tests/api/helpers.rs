@@ -316,6 +316,12 @@ impl TestApp {
         self.query_text("SELECT secret_enc FROM credentials WHERE id = $1", id).await
     }
 
+    /// Reads one encrypted text column of one row and decrypts it with the server's key.
+    pub async fn query_decrypted(&self, sql: &'static str, id: i64) -> String {
+        let stored = self.query_text(sql, id).await;
+        self.running.as_ref().expect("server running").state.keys.decrypt(&stored).expect("decrypts")
+    }
+
     /// Reads one text column of one row straight from the database.
     pub async fn query_text(&self, sql: &'static str, id: i64) -> String {
         let state = &self.running.as_ref().expect("server running").state;

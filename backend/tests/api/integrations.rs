@@ -154,7 +154,39 @@ async fn rules_are_checked_and_their_secrets_kept_write_only(backend: Backend) {
     app.get(&format!("/api/v1/gitlab/rules/{id}"), &app.admin_token).await.expect_error(404, "not_found", None);
 }
 
+async fn secret_arguments_of_a_rule_are_encrypted_and_masked(backend: Backend) {
+    let app = spawn_app(backend).await;
+    rules(&app).await;
+    let alias = json!({"key": "DEPLOY_TOKEN", "label": "Deploy token", "secret": true});
+    app.post("/api/v1/aliases", &app.admin_token, &alias).await.expect(201);
+    let template = app
+        .post(
+            "/api/v1/templates",
+            &app.admin_token,
+            &json!({"name": "with token", "steps": [{"name": "s", "group": "local", "script": "echo {{ TAG }} {{ DEPLOY_TOKEN }}"}]}),
+        )
+        .await
+        .expect(201)["id"]
+        .clone();
+    let mut body = json!({"name": "tokened", "project": "group/app", "tag_pattern": "^qa-", "template_id": template,
+                          "schedule": "ready", "secret": "tokened-secret-0123", "args": {"DEPLOY_TOKEN": "deploy-token-value-1"}});
+    let rule = app.post("/api/v1/gitlab/rules", &app.admin_token, &body).await.expect(201);
+    assert_eq!(rule["args"]["DEPLOY_TOKEN"], "******");
+    let id = rule["id"].as_i64().unwrap();
+    let listed = app.get("/api/v1/gitlab/rules", &app.admin_token).await.expect(200);
+    assert!(!listed.to_string().contains("deploy-token-value-1"));
+    const ARGS: &str = "SELECT args FROM gitlab_rules WHERE id = $1";
+    assert!(!app.query_text(ARGS, id).await.contains("deploy-token-value-1"), "encrypted at rest");
+    assert!(app.query_decrypted(ARGS, id).await.contains("deploy-token-value-1"));
+    // Sent back masked, the stored value stays.
+    body["args"]["DEPLOY_TOKEN"] = json!("******");
+    body.as_object_mut().unwrap().remove("secret");
+    app.put(&format!("/api/v1/gitlab/rules/{id}"), &app.admin_token, &body).await.expect(200);
+    assert!(app.query_decrypted(ARGS, id).await.contains("deploy-token-value-1"));
+}
+
 both_backends!(
+    secret_arguments_of_a_rule_are_encrypted_and_masked,
     tag_pushes_create_tasks_only_for_matching_rules_and_the_right_token,
     rules_are_checked_and_their_secrets_kept_write_only
 );
