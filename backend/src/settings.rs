@@ -194,6 +194,19 @@ impl Settings {
                 return Err(SettingsError::Invalid { name, message: "must be positive".into() });
             }
         }
+        // Mail settings are checked now, not when the first notification would go out.
+        if let Err(e) = settings.mail_from.parse::<lettre::message::Mailbox>() {
+            return Err(SettingsError::Invalid { name: "mail_from", message: format!("is not a mail address: {e}") });
+        }
+        if let Some(url) = &settings.smtp_url {
+            use secrecy::ExposeSecret;
+            if let Err(e) = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url.expose_secret()) {
+                return Err(SettingsError::Invalid {
+                    name: "smtp_url",
+                    message: format!("is not a usable SMTP URL: {e}"),
+                });
+            }
+        }
         if !(settings.database_url.starts_with("sqlite:") || settings.database_url.starts_with("postgres")) {
             return Err(SettingsError::Invalid {
                 name: "DATABASE_URL",
@@ -235,6 +248,18 @@ mod tests {
         assert_eq!(Settings::from_sources(None, None, empty).unwrap().session_ttl_secs, 12 * 3600);
         let limits = |k: &str| (k == "TASKGATE_LOGIN_MAX_FAILURES").then(|| "3".to_string());
         assert_eq!(Settings::from_sources(None, None, limits).unwrap().login_max_failures, 3);
+    }
+
+    #[test]
+    fn mail_settings_are_checked_at_start() {
+        let with = |name: &'static str, value: &'static str| move |k: &str| (k == name).then(|| value.to_string());
+        let refused = |env| match Settings::from_sources(None, None, env) {
+            Err(SettingsError::Invalid { name, .. }) => name,
+            other => panic!("accepted: {other:?}"),
+        };
+        assert_eq!(refused(with("TASKGATE_MAIL_FROM", "not an address")), "mail_from");
+        assert_eq!(refused(with("TASKGATE_SMTP_URL", "ftp://mail")), "smtp_url");
+        assert!(Settings::from_sources(None, None, with("TASKGATE_SMTP_URL", "smtp://127.0.0.1:25")).is_ok());
     }
 
     #[test]

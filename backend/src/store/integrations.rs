@@ -208,7 +208,7 @@ pub async fn mail_failed(db: &Db, id: i64, attempt: i64, error: &str, retry_at: 
 }
 
 pub async fn list_mail(db: &Db, task_id: Option<i64>, limit: i64) -> StoreResult<Vec<MailRow>> {
-    let filter = if task_id.is_some() { "WHERE task_id = $1" } else { "WHERE $1 = $1" };
-    let sql = format!("SELECT {MAIL_COLUMNS} FROM mail_outbox {filter} ORDER BY id DESC LIMIT $2");
+    let sql =
+        format!("SELECT {MAIL_COLUMNS} FROM mail_outbox WHERE ($1 = 0 OR task_id = $1) ORDER BY id DESC LIMIT $2");
     Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(task_id.unwrap_or(0)).bind(limit).fetch_all(&db.pool).await?)
 }

@@ -156,6 +156,7 @@ async fn approval_and_outcome_mail_reach_the_right_people(backend: Backend) {
     let record = app.get(&format!("/api/v1/mail?task_id={id}"), &app.admin_token).await.expect(200);
     let statuses: Vec<&str> = record.as_array().unwrap().iter().map(|m| m["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, vec!["sent", "sent"]);
+    assert_eq!(app.get("/api/v1/mail", &app.admin_token).await.expect(200).as_array().unwrap().len(), 2, "unfiltered");
     app.get("/api/v1/mail", &otto).await.expect_error(403, "forbidden", None);
 }
 
