@@ -54,15 +54,41 @@ pub fn parse_timezone(field: &str, name: &str) -> ServiceResult<chrono_tz::Tz> {
 }
 
 /// Fire times (ms) strictly after `after_ms`, at most `limit`, up to `until_ms` if given.
+///
+/// Each search starts from the previous fire, exclusive. (croner's own iterator moves a
+/// second past each fire and then searches exclusively again, so a per-second cron showed
+/// every other second.)
 pub fn occurrences(cron: &Cron, tz: chrono_tz::Tz, after_ms: i64, until_ms: Option<i64>, limit: usize) -> Vec<i64> {
     // Whole seconds: croner keeps the start's milliseconds, and a fire's time is its key.
     let after_ms = after_ms - after_ms.rem_euclid(1000);
-    let start = tz.timestamp_millis_opt(after_ms).single().unwrap_or_else(|| tz.timestamp_millis_opt(0).unwrap());
-    cron.iter_after(start)
-        .map(|t| t.timestamp_millis())
-        .take_while(|t| until_ms.is_none_or(|u| *t <= u))
-        .take(limit)
-        .collect()
+    let Some(mut at) = tz.timestamp_millis_opt(after_ms).single() else { return vec![] };
+    let mut fires = Vec::new();
+    while fires.len() < limit {
+        let Ok(next) = cron.find_next_occurrence(&at, false) else { break };
+        let ms = next.timestamp_millis();
+        if until_ms.is_some_and(|u| ms > u) || ms <= at.timestamp_millis() {
+            break;
+        }
+        fires.push(ms);
+        at = next;
+    }
+    fires
+}
+
+/// How far ahead a cron must fire at least once to be accepted (leap days fire every
+/// four years; a date that never comes, such as 31 February, never does).
+const MUST_FIRE_WITHIN_YEARS: i64 = 8;
+
+/// Refuses a cron expression that never fires (within eight years of `now_ms`).
+pub fn check_fires(field: &str, cron: &Cron, tz: chrono_tz::Tz, now_ms: i64) -> ServiceResult<()> {
+    let horizon = now_ms + MUST_FIRE_WITHIN_YEARS * 366 * 86_400_000;
+    if occurrences(cron, tz, now_ms, Some(horizon), 1).is_empty() {
+        return Err(ServiceError::validation(
+            field,
+            format!("never fires: no date matches it in the next {MUST_FIRE_WITHIN_YEARS} years"),
+        ));
+    }
+    Ok(())
 }
 
 /// The API view; values of `secret_keys` are masked.
@@ -136,9 +162,10 @@ pub async fn save(
         }
     }
     validate::name("name", &input.name)?;
-    parse_cron("cron", &input.cron)?;
+    let cron = parse_cron("cron", &input.cron)?;
     let timezone = input.timezone.clone().unwrap_or_else(|| state.settings.timezone.name().to_string());
-    parse_timezone("timezone", &timezone)?;
+    let tz = parse_timezone("timezone", &timezone)?;
+    check_fires("cron", &cron, tz, db::now_ms())?;
     // The arguments and hosts are checked now, as a submission would be.
     let snapshot = templates::snapshot_for(state, input.template_id, input.schedule).await?;
     // Secret values sent back masked keep what is stored.
@@ -292,6 +319,29 @@ mod tests {
             occurrences(&cron, chrono_tz::Asia::Shanghai, after, None, 2).into_iter().map(rfc3339).collect();
         // 02:30 in Shanghai is 18:30 UTC the day before.
         assert_eq!(next, vec!["2023-11-15T18:30:00.000Z", "2023-11-16T18:30:00.000Z"]);
+    }
+
+    #[test]
+    fn a_per_second_cron_fires_every_second() {
+        let cron = parse_cron("cron", "* * * * * *").unwrap();
+        let after = 1_700_000_000_123;
+        let got = occurrences(&cron, chrono_tz::UTC, after, None, 4);
+        assert_eq!(got, vec![1_700_000_001_000, 1_700_000_002_000, 1_700_000_003_000, 1_700_000_004_000]);
+        let bounded = occurrences(&cron, chrono_tz::UTC, after, Some(1_700_000_002_000), 10);
+        assert_eq!(bounded, vec![1_700_000_001_000, 1_700_000_002_000]);
+    }
+
+    #[test]
+    fn a_cron_that_never_fires_is_refused_and_a_leap_day_is_not() {
+        let now = 1_700_000_000_000; // November 2023
+        for never in ["0 0 31 2 *", "0 0 30 2 *", "0 0 0 31 4 *"] {
+            let cron = parse_cron("cron", never).unwrap();
+            let e = check_fires("cron", &cron, chrono_tz::UTC, now).unwrap_err();
+            assert!(matches!(&e, ServiceError::Validation(f) if f.field == "cron"), "{never}: {e:?}");
+        }
+        let leap = parse_cron("cron", "0 0 29 2 *").unwrap();
+        assert!(check_fires("cron", &leap, chrono_tz::UTC, now).is_ok());
+        assert_eq!(occurrences(&leap, chrono_tz::UTC, now, None, 1), vec![1_709_164_800_000]); // 2024-02-29
     }
 
     #[test]

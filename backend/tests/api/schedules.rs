@@ -56,6 +56,34 @@ async fn schedules_are_validated_and_show_their_next_fires(backend: Backend) {
     app.get(&format!("/api/v1/schedules/{id}"), t).await.expect_error(404, "not_found", None);
 }
 
+async fn a_cron_that_never_fires_is_refused_and_per_second_fires_are_consecutive(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tpl = local_template(&app, "often").await;
+    let t = &app.admin_token;
+    let body = |cron: &str| {
+        json!({"name": format!("s {cron}"), "cron": cron, "timezone": "UTC", "template_id": tpl,
+               "args": {"KIND": "x"}, "schedule": "new", "enabled": false})
+    };
+    for never in ["0 0 31 2 *", "0 0 0 30 2 *"] {
+        let e = app.post("/api/v1/schedules", t, &body(never)).await.expect_error(422, "invalid", Some("cron"));
+        assert!(e["message"].as_str().unwrap().contains("never fires"), "{e}");
+    }
+    let mut every_second = body("* * * * * *");
+    every_second["enabled"] = json!(true);
+    let s = app.post("/api/v1/schedules", t, &every_second).await.expect(201);
+    let id = s["id"].as_i64().unwrap();
+    let fires: Vec<i64> = s["next_fires"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap().timestamp())
+        .collect();
+    assert_eq!(fires.len(), 5);
+    assert!(fires.windows(2).all(|w| w[1] - w[0] == 1), "every second, not every other: {fires:?}");
+    // Stop it before it submits a task a second.
+    app.delete(&format!("/api/v1/schedules/{id}"), t).await.expect(204);
+}
+
 async fn a_schedule_creates_a_task_each_time_it_fires(backend: Backend) {
     let app = spawn_app(backend).await;
     let tpl = local_template(&app, "nightly").await;
@@ -190,6 +218,7 @@ async fn masked_secrets_sent_back_keep_their_value(backend: Backend) {
 }
 
 both_backends!(
+    a_cron_that_never_fires_is_refused_and_per_second_fires_are_consecutive,
     masked_secrets_sent_back_keep_their_value,
     schedules_are_validated_and_show_their_next_fires,
     a_schedule_creates_a_task_each_time_it_fires,
