@@ -184,6 +184,10 @@ pub struct Task {
     pub template_snapshot: serde_json::Value,
     /// The digest of what the task would run now (compare with `approval.digest`).
     pub digest: String,
+    /// Everyone who changed the task after it was submitted; like the submitter, none of
+    /// them may approve it (unless the self-approval policy is on).
+    #[serde(default)]
+    pub editors: Vec<String>,
     pub created_at: String,
     pub updated_at: String,
 }

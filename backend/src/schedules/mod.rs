@@ -341,7 +341,8 @@ mod tests {
         }
         let leap = parse_cron("cron", "0 0 29 2 *").unwrap();
         assert!(check_fires("cron", &leap, chrono_tz::UTC, now).is_ok());
-        assert_eq!(occurrences(&leap, chrono_tz::UTC, now, None, 1), vec![1_709_164_800_000]); // 2024-02-29
+        assert_eq!(occurrences(&leap, chrono_tz::UTC, now, None, 1), vec![1_709_164_800_000]);
+        // 2024-02-29
     }
 
     #[test]

@@ -103,12 +103,37 @@ pub async fn transition(
     Ok(done.rows_affected() == 1)
 }
 
+/// Approves (or rejects) task `id` only if nobody changed it since it was read at
+/// `read_updated_at`: a decision is about the contents the decider saw.
+pub async fn decide(
+    conn: &mut AnyConnection,
+    id: i64,
+    to: &str,
+    approval_id: i64,
+    read_updated_at: i64,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE tasks SET status = $1, approval_id = $2, approval_deadline = NULL,
+            updated_at = CASE WHEN $3 > updated_at THEN $3 ELSE updated_at + 1 END
+         WHERE id = $4 AND status = 'new' AND updated_at = $5",
+    )
+    .bind(to)
+    .bind(approval_id)
+    .bind(now_ms())
+    .bind(id)
+    .bind(read_updated_at)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Rewrites what a not-yet-started task will do. The approval is dropped: it was given
 /// for the old contents. Returns false when the task left `expected_status` meanwhile.
 pub async fn update_contents(conn: &mut AnyConnection, t: &TaskRow, expected_status: &str) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE tasks SET name = $1, args = $2, hosts = $3, exec_time = $4, details = $5, concurrency = $6,
-            status = $7, approval_id = $8, approval_deadline = $9, updated_at = $10, due_at = $13
+            status = $7, approval_id = $8, approval_deadline = $9, due_at = $13,
+            updated_at = CASE WHEN $10 > updated_at THEN $10 ELSE updated_at + 1 END
          WHERE id = $11 AND status = $12",
     )
     .bind(&t.name)
@@ -127,6 +152,28 @@ pub async fn update_contents(conn: &mut AnyConnection, t: &TaskRow, expected_sta
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Records that `username` changed task `id` (once per person).
+pub async fn add_editor(conn: &mut AnyConnection, id: i64, username: &str) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO task_editors (task_id, username, first_edit_at) VALUES ($1, $2, $3)
+         ON CONFLICT (task_id, username) DO NOTHING",
+    )
+    .bind(id)
+    .bind(username)
+    .bind(now_ms())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Everyone who changed task `id` since it was submitted, in the order they first did.
+pub async fn editors(conn: &mut AnyConnection, id: i64) -> StoreResult<Vec<String>> {
+    Ok(sqlx::query_scalar("SELECT username FROM task_editors WHERE task_id = $1 ORDER BY first_edit_at, username")
+        .bind(id)
+        .fetch_all(conn)
+        .await?)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -52,7 +52,8 @@ async fn decide(
     if parse_status(&row.status)? != TaskStatus::New {
         return Err(invalid(&row, action));
     }
-    if approve && row.submitter == who.username && !policy::get(state).await?.allow_self_approval {
+    let self_approval = policy::get(state).await?.allow_self_approval;
+    if approve && row.submitter == who.username && !self_approval {
         return Err(ServiceError::Forbidden(format!(
             "{} submitted task {id}; another person must approve it",
             who.username
@@ -61,10 +62,23 @@ async fn decide(
     let digest = current_digest(state, &row)?;
     let (decision, to) = if approve { ("approved", TaskStatus::Ready) } else { ("rejected", TaskStatus::Rejected) };
     let mut tx = state.db.begin_write().await?;
+    // Read inside the write transaction: an edit committed meanwhile either shows here or
+    // makes the decision below find the task changed.
+    if approve && !self_approval && store::tasks::editors(&mut tx, id).await?.contains(&who.username) {
+        return Err(ServiceError::Forbidden(format!(
+            "{} changed task {id} after it was submitted; another person must approve it",
+            who.username
+        )));
+    }
     let approval_id = store::tasks::insert_approval(&mut tx, id, decision, &who.username, &comment, &digest).await?;
-    if !store::tasks::transition(&mut tx, id, TaskStatus::New.as_str(), to.as_str(), Some(approval_id)).await? {
+    if !store::tasks::decide(&mut tx, id, to.as_str(), approval_id, row.updated_at).await? {
         drop(tx);
         let now = store::tasks::get(&state.db, id).await?;
+        if parse_status(&now.status)? == TaskStatus::New {
+            return Err(ServiceError::Conflict(format!(
+                "task {id} was changed while you decided; read it again and decide on what it is now"
+            )));
+        }
         return Err(invalid(&now, action));
     }
     audit::record(&mut tx, who, &format!("task.{action}"), "task", id, json!({"comment": comment, "digest": digest}))

@@ -200,9 +200,11 @@ async fn to_api(state: &AppState, row: TaskRow) -> ServiceResult<Task> {
         }
         None => None,
     };
+    let editors = store::tasks::editors(&mut *state.db.pool.acquire().await?, row.id).await?;
     Ok(Task {
         id: row.id,
         digest: current_digest(state, &row)?,
+        editors,
         status: parse_status(&row.status)?,
         schedule: Schedule::parse(&row.schedule).unwrap_or(Schedule::New),
         args: inputs::mask_args(&snapshot, &stored),
@@ -372,6 +374,8 @@ pub async fn update(state: &AppState, who: &Principal, id: i64, change: TaskUpda
         let now = store::tasks::get(&state.db, id).await?;
         return Err(ServiceError::InvalidTransition { id, action: "change", from: now.status });
     }
+    // Whoever changes a task may not be the one who approves it (four eyes).
+    store::tasks::add_editor(&mut tx, id, &who.username).await?;
     audit::record(
         &mut tx,
         who,

