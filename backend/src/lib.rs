@@ -230,6 +230,10 @@ pub async fn start(settings: Settings, static_dir: &str) -> anyhow::Result<Runni
     let public_url = settings.public_url.clone();
     let state = open_state(settings, SecretKey::CreateIfMissing).await?;
     let generated = accounts::service::bootstrap_admin(&state).await?;
+    let sealed = catalogue::aliases::seal_plain_secret_defaults(&state).await?;
+    if sealed > 0 {
+        tracing::info!(aliases = sealed, "encrypted the defaults of secret aliases kept in clear by an older version");
+    }
 
     let acceptor = TcpListener::bind(bind.clone()).into_acceptor().await.with_context(|| format!("binding {bind}"))?;
     let addr = acceptor

@@ -5,12 +5,15 @@ use serde_json::json;
 
 use crate::accounts::Principal;
 use crate::audit;
+use crate::crypto::Keys;
 use crate::error::{NotFoundExt, ServiceError, ServiceResult};
 use crate::state::AppState;
 use crate::store::catalogue::{self as store, AliasRow, Kind};
 use crate::store::{bool_int, from_json, rfc3339, to_json};
+use crate::tasks::inputs::MASK;
 
-pub fn to_api(row: AliasRow) -> ServiceResult<Alias> {
+/// The alias as its row holds it: a secret alias's default is encrypted (`v1:…`).
+fn from_row(row: AliasRow) -> ServiceResult<Alias> {
     Ok(Alias {
         id: row.id,
         param_type: ParamType::parse(&row.param_type)
@@ -103,6 +106,37 @@ fn to_row(id: i64, input: AliasInput) -> ServiceResult<Alias> {
     Ok(alias)
 }
 
+/// The alias as the API shows it: a secret default is masked.
+pub fn to_api(row: AliasRow) -> ServiceResult<Alias> {
+    Ok(masked(from_row(row)?))
+}
+
+/// Masks the default of a secret parameter (in an alias, or in a task's snapshot).
+pub fn masked(mut alias: Alias) -> Alias {
+    if alias.secret && alias.default.is_some() {
+        alias.default = Some(MASK.to_string());
+    }
+    alias
+}
+
+/// The alias as a template snapshot keeps it: a secret default stays encrypted (and is
+/// encrypted if an older row still holds it in clear), so a task never stores it plain.
+pub fn to_rule(keys: &Keys, row: AliasRow) -> ServiceResult<Alias> {
+    let mut alias = from_row(row)?;
+    if alias.secret {
+        alias.default = alias.default.map(|d| if Keys::is_encrypted(&d) { d } else { keys.encrypt(&d) });
+    }
+    Ok(alias)
+}
+
+/// A parameter's default in clear, for filling in a value the submitter left out.
+pub fn plain_default(keys: &Keys, alias: &Alias) -> ServiceResult<Option<String>> {
+    match &alias.default {
+        Some(d) if alias.secret && Keys::is_encrypted(d) => Ok(Some(keys.decrypt(d).map_err(anyhow::Error::new)?)),
+        other => Ok(other.clone()),
+    }
+}
+
 pub async fn list(state: &AppState, who: &Principal) -> ServiceResult<Vec<Alias>> {
     who.require(Scope::Read)?;
     store::list_aliases(&state.db).await?.into_iter().map(to_api).collect()
@@ -113,9 +147,20 @@ pub async fn get(state: &AppState, who: &Principal, id: i64) -> ServiceResult<Al
     to_api(store::get_alias(&state.db, id).await.or_not_found("alias", id)?)
 }
 
-pub async fn save(state: &AppState, who: &Principal, id: Option<i64>, input: AliasInput) -> ServiceResult<Alias> {
+pub async fn save(state: &AppState, who: &Principal, id: Option<i64>, mut input: AliasInput) -> ServiceResult<Alias> {
     who.require(Scope::Admin)?;
-    let a = to_row(id.unwrap_or(0), input)?;
+    if input.default.as_deref() == Some(MASK) {
+        // A secret default sent back masked keeps the stored one.
+        let stored = match id {
+            Some(id) => from_row(store::get_alias(&state.db, id).await.or_not_found("alias", id)?)?,
+            None => return Err(ServiceError::validation("default", "give the default itself, not the mask")),
+        };
+        input.default = plain_default(&state.keys, &stored)?;
+    }
+    let mut a = to_row(id.unwrap_or(0), input)?;
+    if a.secret {
+        a.default = a.default.map(|d| state.keys.encrypt(&d));
+    }
     let row = AliasRow {
         id: a.id,
         param_key: a.key.clone(),
@@ -148,6 +193,22 @@ pub async fn delete(state: &AppState, who: &Principal, id: i64) -> ServiceResult
     audit::record(&mut tx, who, "alias.delete", "alias", id, json!({"key": row.param_key})).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Encrypts secret defaults that rows from before they were kept encrypted hold in clear.
+pub async fn seal_plain_secret_defaults(state: &AppState) -> ServiceResult<usize> {
+    let mut sealed = 0;
+    for row in store::list_aliases(&state.db).await? {
+        let plain = row.secret != 0 && row.default_value.as_deref().is_some_and(|d| !Keys::is_encrypted(d));
+        if plain {
+            let mut tx = state.db.begin_write().await?;
+            let enc = row.default_value.as_deref().map(|d| state.keys.encrypt(d));
+            store::set_alias_default(&mut tx, row.id, row.default_value.as_deref(), enc.as_deref()).await?;
+            tx.commit().await?;
+            sealed += 1;
+        }
+    }
+    Ok(sealed)
 }
 
 /// Keys of secret parameters, from the aliases in force (for things that keep arguments

@@ -287,7 +287,7 @@ pub async fn snapshot(state: &AppState, id: i64) -> ServiceResult<Snapshot> {
     let aliases: BTreeMap<String, Alias> = store::list_aliases(&state.db)
         .await?
         .into_iter()
-        .map(aliases::to_api)
+        .map(|row| aliases::to_rule(&state.keys, row))
         .map(|a| a.map(|a| (a.key.clone(), a)))
         .collect::<ServiceResult<_>>()?;
     let steps = t

@@ -180,7 +180,7 @@ pub async fn save(
             }
         }
     }
-    inputs::check_args(&snapshot, &args)?;
+    inputs::check_args(&state.keys, &snapshot, &args)?;
     let hosts = inputs::check_hosts(&snapshot, &input.hosts)?;
     let row = ScheduleRow {
         id: id.unwrap_or(0),

@@ -145,6 +145,22 @@ pub struct AliasRow {
 const ALIAS_COLUMNS: &str = "id, param_key, label, description, param_type, default_value, required, pattern,
     min_value, max_value, choices, secret, created_at, updated_at";
 
+/// Replaces an alias's default if it is still `expected` (compare-and-set).
+pub async fn set_alias_default(
+    conn: &mut AnyConnection,
+    id: i64,
+    expected: Option<&str>,
+    default: Option<&str>,
+) -> StoreResult<bool> {
+    let done = sqlx::query("UPDATE aliases SET default_value = $1 WHERE id = $2 AND default_value = $3")
+        .bind(default)
+        .bind(id)
+        .bind(expected)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 pub async fn save_alias(conn: &mut AnyConnection, row: &AliasRow) -> StoreResult<i64> {
     let now = now_ms();
     let id = if row.id == 0 {

@@ -13,7 +13,13 @@ use crate::error::{ServiceError, ServiceResult};
 pub const MASK: &str = "******";
 
 /// Applies defaults, refuses unknown keys, and checks every value against its rules.
-pub fn check_args(snapshot: &Snapshot, given: &BTreeMap<String, String>) -> ServiceResult<BTreeMap<String, String>> {
+/// A secret parameter given as the mask (`******`, what forms show for a hidden
+/// default) counts as not given.
+pub fn check_args(
+    keys: &Keys,
+    snapshot: &Snapshot,
+    given: &BTreeMap<String, String>,
+) -> ServiceResult<BTreeMap<String, String>> {
     if let Some(unknown) = given.keys().find(|k| !snapshot.params.iter().any(|p| &p.key == *k)) {
         let known: Vec<&str> = snapshot.params.iter().map(|p| p.key.as_str()).collect();
         let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
@@ -25,7 +31,9 @@ pub fn check_args(snapshot: &Snapshot, given: &BTreeMap<String, String>) -> Serv
     let mut args = BTreeMap::new();
     for p in &snapshot.params {
         let field = format!("args.{}", p.key);
-        let value = match given.get(&p.key).or(p.default.as_ref()) {
+        let given = given.get(&p.key).filter(|v| !(p.secret && v.as_str() == MASK));
+        let default = crate::catalogue::aliases::plain_default(keys, p)?;
+        let value = match given.or(default.as_ref()) {
             Some(v) if v.is_empty() && p.required => {
                 return Err(ServiceError::validation(field, format!("{} ({}) is required", p.label, p.key)))
             }
@@ -215,10 +223,21 @@ mod tests {
     fn defaults_fill_in_and_unknown_keys_are_refused() {
         let env = Alias { default: Some("qa".into()), required: false, ..implicit("ENV") };
         let s = snapshot(vec![implicit("TAG"), env], &["1"]);
-        let got = check_args(&s, &args(&[("TAG", "v1")])).unwrap();
+        let keys = Keys::from_secret(b"k");
+        let got = check_args(&keys, &s, &args(&[("TAG", "v1")])).unwrap();
         assert_eq!(got, args(&[("ENV", "qa"), ("TAG", "v1")]));
-        assert_eq!(field_of(check_args(&s, &args(&[("TAG", "v1"), ("TGA", "x")])).unwrap_err()), "args.TGA");
-        assert_eq!(field_of(check_args(&s, &args(&[])).unwrap_err()), "args.TAG");
+        assert_eq!(field_of(check_args(&keys, &s, &args(&[("TAG", "v1"), ("TGA", "x")])).unwrap_err()), "args.TGA");
+        assert_eq!(field_of(check_args(&keys, &s, &args(&[])).unwrap_err()), "args.TAG");
+    }
+
+    #[test]
+    fn a_secret_default_is_opened_and_the_mask_means_not_given() {
+        let keys = Keys::from_secret(b"k");
+        let pw = Alias { secret: true, required: false, default: Some(keys.encrypt("hunter2")), ..implicit("PW") };
+        let s = snapshot(vec![pw], &["1"]);
+        assert_eq!(check_args(&keys, &s, &args(&[])).unwrap(), args(&[("PW", "hunter2")]));
+        assert_eq!(check_args(&keys, &s, &args(&[("PW", MASK)])).unwrap(), args(&[("PW", "hunter2")]));
+        assert_eq!(check_args(&keys, &s, &args(&[("PW", "other")])).unwrap(), args(&[("PW", "other")]));
     }
 
     #[test]

@@ -95,7 +95,7 @@ async fn approval_deadline(state: &AppState, snapshot: &Snapshot) -> ServiceResu
 pub async fn submit(state: &AppState, who: &Principal, sub: Submission) -> ServiceResult<Task> {
     who.require(Scope::TaskSubmit)?;
     let snapshot = templates::snapshot_for(state, sub.template_id, sub.schedule).await?;
-    let args = check_args(&snapshot, &sub.args)?;
+    let args = check_args(&state.keys, &snapshot, &sub.args)?;
     let hosts = check_hosts(&snapshot, &sub.hosts)?;
     let exec_time = check_exec_time(state, sub.exec_time.as_deref())?;
     let name = sub.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| snapshot.name.clone());
@@ -210,7 +210,11 @@ async fn to_api(state: &AppState, row: TaskRow) -> ServiceResult<Task> {
         args: inputs::mask_args(&snapshot, &stored),
         hosts: from_json("tasks.hosts", &row.hosts)?,
         associated_users: from_json("tasks.associated_users", &row.associated_users)?,
-        template_snapshot: serde_json::to_value(&snapshot).map_err(anyhow::Error::new)?,
+        template_snapshot: serde_json::to_value(Snapshot {
+            params: snapshot.params.iter().cloned().map(crate::catalogue::aliases::masked).collect(),
+            ..snapshot.clone()
+        })
+        .map_err(anyhow::Error::new)?,
         name: row.name,
         template_id: row.template_id,
         template_name: row.template_name,
@@ -341,7 +345,7 @@ pub async fn update(state: &AppState, who: &Principal, id: i64, change: TaskUpda
                 (k, v)
             })
             .collect();
-        let args = check_args(&snapshot, &merged)?;
+        let args = check_args(&state.keys, &snapshot, &merged)?;
         row.args = to_json(&inputs::seal_args(&state.keys, &snapshot, &args));
         changed.push("args");
     }

@@ -239,7 +239,67 @@ async fn hosts_validate_addresses_ports_keys_and_credentials(backend: Backend) {
     app.delete(&format!("/api/v1/credentials/{}", cred["id"]), t).await.expect(204);
 }
 
+/// A secret alias's default: never shown (aliases, a task's snapshot), encrypted at rest,
+/// used in clear only by the run.
+async fn secret_alias_defaults_are_masked_everywhere_and_encrypted_at_rest(backend: Backend) {
+    const SECRET: &str = "s3cret-default-value";
+    let mut app = spawn_app(backend).await;
+    let t = app.admin_token.clone();
+    let alias = app
+        .post(
+            "/api/v1/aliases",
+            &t,
+            &json!({"key": "DB_PASSWORD", "label": "DB password", "secret": true, "default": SECRET}),
+        )
+        .await
+        .expect(201);
+    let id = alias["id"].as_i64().unwrap();
+    assert_eq!(alias["default"], "******");
+    let stored = app.query_text("SELECT default_value FROM aliases WHERE id = $1", id).await;
+    assert!(stored.starts_with("v1:") && !stored.contains(SECRET), "stored as {stored}");
+    let tpl = app
+        .template(
+            "db",
+            json!({"extra_params": ["DB_PASSWORD"]}),
+            // Compared upper-cased, so that the body does not hold the secret itself.
+            json!([{"name": "check", "group": "local",
+                    "script": format!("test \"$(printf %s \"$DB_PASSWORD\" | tr a-z A-Z)\" = '{}'", SECRET.to_uppercase())}]),
+        )
+        .await;
+    let viewer = app.user("vic", "viewer", &[]).await;
+    let task = app.run_task(tpl, json!({}), json!({})).await;
+    let run = app.wait_status(task, &["success", "failed"]).await;
+    assert_eq!(run["status"], "success", "the run gets the default in clear: {run}");
+    for path in ["/api/v1/aliases".to_string(), format!("/api/v1/aliases/{id}"), format!("/api/v1/tasks/{task}")] {
+        let answer = app.get(&path, &viewer).await.expect(200).to_string();
+        assert!(!answer.contains(SECRET), "{path} shows the secret default: {answer}");
+    }
+    let shown = app.get(&format!("/api/v1/tasks/{task}"), &viewer).await.expect(200);
+    assert_eq!(shown["template_snapshot"]["params"][0]["default"], "******");
+    assert_eq!(shown["args"]["DB_PASSWORD"], "******");
+    let snapshot = app.query_text("SELECT template_snapshot FROM tasks WHERE id = $1", task).await;
+    assert!(!snapshot.contains(SECRET), "the task's snapshot keeps it in clear: {snapshot}");
+
+    // Sent back masked, the default is kept; a submission naming the mask gets the default.
+    let edit = json!({"key": "DB_PASSWORD", "label": "DB password (prod)", "secret": true, "default": "******"});
+    app.put(&format!("/api/v1/aliases/{id}"), &t, &edit).await.expect(200);
+    let again = app.run_task(tpl, json!({"DB_PASSWORD": "******"}), json!({})).await;
+    assert_eq!(app.wait_status(again, &["success", "failed"]).await["status"], "success");
+    app.post("/api/v1/aliases", &t, &json!({"key": "OTHER", "label": "o", "secret": true, "default": "******"}))
+        .await
+        .expect_error(422, "invalid", Some("default"));
+
+    // A default an older version kept in clear is encrypted at the next start.
+    app.execute_text("UPDATE aliases SET default_value = $1 WHERE id = $2", SECRET, id).await;
+    app.restart().await;
+    let stored = app.query_text("SELECT default_value FROM aliases WHERE id = $1", id).await;
+    assert!(stored.starts_with("v1:") && !stored.contains(SECRET), "not sealed at start: {stored}");
+    let third = app.run_task(tpl, json!({}), json!({})).await;
+    assert_eq!(app.wait_status(third, &["success", "failed"]).await["status"], "success");
+}
+
 both_backends!(
+    secret_alias_defaults_are_masked_everywhere_and_encrypted_at_rest,
     commands_crud_and_bodies_must_parse,
     aliases_check_types_patterns_and_defaults,
     templates_validate_steps_and_derive_groups_and_params,

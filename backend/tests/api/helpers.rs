@@ -356,3 +356,11 @@ impl TestApp {
         sqlx::query(sql).bind(a).bind(b).execute(&state.db.pool).await.expect("statement");
     }
 }
+
+impl TestApp {
+    /// Runs one statement with a text and an integer parameter straight on the database.
+    pub async fn execute_text(&self, sql: &'static str, text: &str, id: i64) {
+        let state = &self.running.as_ref().expect("server running").state;
+        sqlx::query(sql).bind(text).bind(id).execute(&state.db.pool).await.expect("statement");
+    }
+}

@@ -98,7 +98,10 @@ pub fn Submit() -> impl IntoView {
                 .iter()
                 .map(|key| {
                     let alias = aliases.iter().find(|a| &a.key == key).cloned();
-                    let default = alias.as_ref().and_then(|a| a.default.clone()).unwrap_or_default();
+                    // A secret default is never sent to the browser (it arrives masked):
+                    // the field stays empty and the server fills the default in.
+                    let default =
+                        alias.as_ref().filter(|a| !a.secret).and_then(|a| a.default.clone()).unwrap_or_default();
                     Param { key: key.clone(), alias, value: RwSignal::new(default) }
                 })
                 .collect(),
@@ -155,6 +158,10 @@ pub fn Submit() -> impl IntoView {
                 if let Some(pat) = &a.pattern {
                     let sep = if hint.is_empty() || hint.ends_with(['.', '!', '?']) { " " } else { ". " };
                     hint = format!("{hint}{sep}Must match {pat}.").trim().to_string();
+                }
+                if a.secret && a.default.is_some() {
+                    let sep = if hint.is_empty() { "" } else { " " };
+                    hint = format!("{hint}{sep}Leave empty to use the stored default.");
                 }
                 (a.label.clone(), hint, a.secret)
             }
