@@ -103,6 +103,29 @@ fn render_args(
     Ok(args)
 }
 
+/// A pusher chooses the tag: where a template inserts parameters into the shell unquoted,
+/// each one a push fills (the rule's mapping, and `TAG`) must be held to a pattern.
+/// Checked when a rule is saved, and again at every push against the snapshot that will
+/// run (an alias's pattern may have been dropped since).
+fn check_pushed_values<'a>(snapshot: &Snapshot, mapped: impl Iterator<Item = &'a String>) -> ServiceResult<()> {
+    if !snapshot.raw_params {
+        return Ok(());
+    }
+    let filled: Vec<&str> = mapped.map(String::as_str).chain(std::iter::once("TAG")).collect();
+    for key in filled {
+        if let Some(p) = snapshot.params.iter().find(|p| p.key == key && p.pattern.is_none()) {
+            return Err(ServiceError::validation(
+                format!("args.{}", p.key),
+                format!(
+                    "template {:?} inserts parameters unquoted: give {} a validation pattern (its alias) before a tag may fill it",
+                    snapshot.name, p.key
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Creates (`id == None`) or replaces a rule (admins). Its tasks are submitted as the caller.
 pub async fn save(
     state: &AppState,
@@ -134,22 +157,7 @@ pub async fn save(
             }
         }
     }
-    // A pusher chooses the tag: where parameters go into the shell unquoted, each one a
-    // push fills must be held to a pattern.
-    if snapshot.raw_params {
-        let filled = args.keys().map(String::as_str).chain(std::iter::once("TAG"));
-        for key in filled {
-            if let Some(p) = snapshot.params.iter().find(|p| p.key == key && p.pattern.is_none()) {
-                return Err(ServiceError::validation(
-                    format!("args.{}", p.key),
-                    format!(
-                        "template {:?} inserts parameters unquoted: give {} a validation pattern (its alias) before a tag may fill it",
-                        snapshot.name, p.key
-                    ),
-                ));
-            }
-        }
-    }
+    check_pushed_values(&snapshot, args.keys())?;
     let env = minijinja::Environment::new();
     for (key, text) in &args {
         let field = format!("args.{key}");
@@ -357,5 +365,8 @@ async fn submit(state: &AppState, rule: &RuleRow, push: &Push, remote_addr: &str
         concurrency: None,
         source: "gitlab",
     };
-    Ok(tasks::submit(state, &who, sub).await?.id)
+    let mapped: Vec<String> = mapping.keys().cloned().collect();
+    let task =
+        tasks::service::submit_with(state, &who, sub, |snapshot| check_pushed_values(snapshot, mapped.iter())).await?;
+    Ok(task.id)
 }

@@ -93,8 +93,20 @@ async fn approval_deadline(state: &AppState, snapshot: &Snapshot) -> ServiceResu
 }
 
 pub async fn submit(state: &AppState, who: &Principal, sub: Submission) -> ServiceResult<Task> {
+    submit_with(state, who, sub, |_| Ok(())).await
+}
+
+/// Submits after `check` has accepted the snapshot the task will keep and run (a front
+/// door with rules of its own checks them against exactly that, not an earlier read).
+pub async fn submit_with(
+    state: &AppState,
+    who: &Principal,
+    sub: Submission,
+    check: impl FnOnce(&Snapshot) -> ServiceResult<()>,
+) -> ServiceResult<Task> {
     who.require(Scope::TaskSubmit)?;
     let snapshot = templates::snapshot_for(state, sub.template_id, sub.schedule).await?;
+    check(&snapshot)?;
     let args = check_args(&state.keys, &snapshot, &sub.args)?;
     let hosts = check_hosts(&snapshot, &sub.hosts)?;
     let exec_time = check_exec_time(state, sub.exec_time.as_deref())?;

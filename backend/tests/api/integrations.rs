@@ -185,7 +185,51 @@ async fn secret_arguments_of_a_rule_are_encrypted_and_masked(backend: Backend) {
     assert!(app.query_decrypted(ARGS, id).await.contains("deploy-token-value-1"));
 }
 
+/// A raw template's TAG lost its pattern after the rule was saved: a push must not put a
+/// tag into the shell unchecked.
+async fn a_push_is_checked_against_the_template_as_it_is_at_push_time(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let t = &app.admin_token;
+    let alias =
+        app.post("/api/v1/aliases", t, &json!({"key": "TAG", "label": "Tag", "pattern": "v[0-9.]+"})).await.expect(201);
+    let tpl = app
+        .post(
+            "/api/v1/templates",
+            t,
+            &json!({"name": "raw deploy", "raw_params": true,
+                    "steps": [{"name": "s", "group": "local", "script": "echo deploying {{ TAG }}"}]}),
+        )
+        .await
+        .expect(201);
+    let body = json!({"name": "raw", "project": "group/app", "tag_pattern": ".*", "template_id": tpl["id"],
+                      "hosts": {}, "schedule": "new", "secret": QA_SECRET});
+    app.post("/api/v1/gitlab/rules", t, &body).await.expect(201);
+    let push = |tag: &str| tag_push("group/app", tag, "1111111111111111111111111111111111111111").to_string();
+    let hostile = "x;echo${IFS}pwned$(id${IFS}-un)";
+    hook(&app, Some("Tag Push Hook"), Some(QA_SECRET), &push(hostile)).await.expect_error(
+        422,
+        "invalid",
+        Some("args.TAG"),
+    );
+    // The pattern is dropped; the rule was checked when saved, but the push is checked now.
+    let alias_path = format!("/api/v1/aliases/{}", alias["id"]);
+    app.put(&alias_path, t, &json!({"key": "TAG", "label": "Tag"})).await.expect(200);
+    let e = hook(&app, Some("Tag Push Hook"), Some(QA_SECRET), &push(hostile)).await.expect_error(
+        422,
+        "invalid",
+        Some("args.TAG"),
+    );
+    assert!(e["message"].as_str().unwrap().contains("validation pattern"), "{e}");
+    let tasks = app.get("/api/v1/tasks", t).await.expect(200);
+    assert_eq!(tasks["total"], 0, "no task was created: {tasks}");
+    // With the pattern back, a good tag goes through.
+    app.put(&alias_path, t, &json!({"key": "TAG", "label": "Tag", "pattern": "v[0-9.]+"})).await.expect(200);
+    let ok = hook(&app, Some("Tag Push Hook"), Some(QA_SECRET), &push("v1.2")).await.expect(200);
+    assert_eq!(ok["status"], "created", "{ok}");
+}
+
 both_backends!(
+    a_push_is_checked_against_the_template_as_it_is_at_push_time,
     secret_arguments_of_a_rule_are_encrypted_and_masked,
     tag_pushes_create_tasks_only_for_matching_rules_and_the_right_token,
     rules_are_checked_and_their_secrets_kept_write_only
