@@ -113,20 +113,24 @@ fn is_api_path(path: &str) -> bool {
 /// (whose client-side routes such as `/tasks/42` fall back to `index.html`).
 pub fn app(state: AppState, server_url: &str, static_dir: &str) -> impl poem::Endpoint {
     let api = routes::openapi_service(&format!("{server_url}/"));
-    let spec = api.spec_endpoint();
+    let spec = Arc::new(http::spec::Spec::new(&api.spec()));
+    let document = spec.clone();
+    let spec_endpoint = poem::endpoint::make_sync(move |_| {
+        poem::Response::builder().content_type("application/json; charset=utf-8").body(document.document().to_string())
+    });
     let docs = api.swagger_ui();
     let max_body = state.settings.max_body_bytes;
     let spa = Arc::new(StaticFilesEndpoint::new(static_dir).index_file("index.html").fallback_to_index());
     Route::new()
         .nest("/", api)
-        .at("/api/openapi.json", spec)
+        .at("/api/openapi.json", get(spec_endpoint))
         .nest("/api/docs", docs)
         .at("/api/task/v2/task/accept/", get(codo::accept_get).post(codo::accept_post))
         .at("/api/task/v2/task/accept", get(codo::accept_get).post(codo::accept_post))
         .at("/api/task/accept", get(codo::accept_get).post(codo::accept_post))
         .at("/api/task/accept/", get(codo::accept_get).post(codo::accept_post))
         .around(move |ep, mut req| {
-            let spa = spa.clone();
+            let (spa, spec) = (spa.clone(), spec.clone());
             async move {
                 // Read the whole body first, bounded: an oversized body (declared or chunked)
                 // is refused here, and an early answer (401, 403) never leaves unread bytes
@@ -154,7 +158,7 @@ pub fn app(state: AppState, server_url: &str, static_dir: &str) -> impl poem::En
                 }
                 let (method, path, started) = (req.method().clone(), req.uri().path().to_string(), Instant::now());
                 let answer = if is_api_path(&path) {
-                    http::error::json_errors(ep, req).await
+                    http::error::json_errors(ep, req, &spec).await
                 } else {
                     spa.call(req).await.map(IntoResponse::into_response)
                 };

@@ -120,7 +120,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::ExportOpenapi => {
-            println!("{}", taskgate::routes::openapi_service("/").spec());
+            let raw = taskgate::routes::openapi_service("/").spec();
+            println!("{}", taskgate::http::spec::Spec::new(&raw).document());
             Ok(())
         }
     }

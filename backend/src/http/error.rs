@@ -1,11 +1,12 @@
 //! Maps service errors to HTTP once, and turns every other failure into the same JSON body.
 
 use api_types::ErrorBody;
-use poem::http::StatusCode;
+use poem::http::{header, HeaderValue, Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use poem_openapi::payload::Json;
 use poem_openapi::ApiResponse;
 
+use super::spec::{allow_header, Spec};
 use crate::error::ServiceError;
 
 #[derive(Debug, ApiResponse)]
@@ -26,6 +27,9 @@ pub enum ApiError {
     Conflict(Json<ErrorBody>),
     #[oai(status = 413)]
     PayloadTooLarge(Json<ErrorBody>),
+    /// A body sent with a content type other than JSON (or with none).
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
     /// Well-formed but invalid input; `field` names the culprit.
     #[oai(status = 422)]
     Unprocessable(Json<ErrorBody>),
@@ -97,7 +101,8 @@ pub fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
 
 /// Wraps the API so that every error, including those raised by poem itself (unknown
 /// route, bad path parameter, missing content type, size limit), answers in JSON.
-pub async fn json_errors<E: Endpoint>(ep: E, req: Request) -> poem::Result<Response> {
+pub async fn json_errors<E: Endpoint>(ep: E, req: Request, spec: &Spec) -> poem::Result<Response> {
+    let path = req.uri().path().to_string();
     match ep.call(req).await {
         Ok(resp) => Ok(resp.into_response()),
         Err(err) if err.is_from_response() => Ok(err.into_response()),
@@ -112,13 +117,29 @@ pub async fn json_errors<E: Endpoint>(ep: E, req: Request) -> poem::Result<Respo
                 tracing::error!(error = %err, "request failed");
                 return Ok(json_error(status, "internal error"));
             }
+            if status == StatusCode::METHOD_NOT_ALLOWED {
+                // RFC 9110: a 405 says which methods the resource does allow.
+                let allowed = if crate::codo::is_codo_path(&path) {
+                    Some(vec![Method::GET, Method::HEAD, Method::POST])
+                } else {
+                    spec.allowed(&path)
+                };
+                if let Some(methods) = allowed {
+                    let allow = allow_header(&methods);
+                    let mut resp = json_error(status, format!("method not allowed on this endpoint; use {allow}"));
+                    if let Ok(v) = HeaderValue::from_str(&allow) {
+                        resp.headers_mut().insert(header::ALLOW, v);
+                    }
+                    return Ok(resp);
+                }
+            }
             let message = match status {
-                StatusCode::NOT_FOUND => "no such endpoint".to_string(),
+                StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => "no such endpoint".to_string(),
                 StatusCode::UNAUTHORIZED => "authentication required: send Authorization: Bearer <token>".to_string(),
                 StatusCode::PAYLOAD_TOO_LARGE => "request body is too large".to_string(),
-                StatusCode::METHOD_NOT_ALLOWED => "method not allowed on this endpoint".to_string(),
                 _ => err.to_string(),
             };
+            let status = if status == StatusCode::METHOD_NOT_ALLOWED { StatusCode::NOT_FOUND } else { status };
             Ok(json_error(status, message))
         }
     }
