@@ -342,11 +342,17 @@ pub async fn events(
                 return Some((e, s));
             }
             if s.checked.elapsed() >= CREDENTIAL_CHECK {
-                if let Err(e) = accounts::tokens::recheck(&s.state, &s.who).await {
-                    tracing::info!(task = id, user = ?s.who.username, reason = ?e.to_string(), "event stream ended");
-                    return None;
+                match accounts::tokens::recheck(&s.state, &s.who).await {
+                    Ok(()) => s.checked = tokio::time::Instant::now(),
+                    Err(e @ ServiceError::Unauthorized(_)) => {
+                        tracing::info!(task = id, user = ?s.who.username, reason = ?e.to_string(), "event stream ended");
+                        return None;
+                    }
+                    // A database hiccup: look again at the next turn.
+                    Err(e) => {
+                        tracing::warn!(task = id, error = ?e.to_string(), "checking a stream's credential failed")
+                    }
                 }
-                s.checked = tokio::time::Instant::now();
             }
             let filter = EventFilter { after: s.after, limit: 500, ..Default::default() };
             match runs::events(&s.state.db, id, &filter).await {
