@@ -19,6 +19,22 @@ pub enum CryptoError {
     Hash(String),
     #[error("secret key file {path}: {source}")]
     KeyFile { path: String, source: std::io::Error },
+    #[error("secret key file {path} {problem}")]
+    KeyRefused { path: String, problem: String },
+}
+
+/// The shortest secret accepted, in characters: a generated one has 43.
+pub const MIN_SECRET_CHARS: usize = 32;
+
+/// Refuses a secret too short to keep the derived keys unguessable.
+pub fn check_secret(secret: &str) -> Result<(), String> {
+    match secret.trim().chars().count() {
+        0 => Err("is empty".into()),
+        n if n < MIN_SECRET_CHARS => {
+            Err(format!("is too short: {n} characters, at least {MIN_SECRET_CHARS} are needed"))
+        }
+        _ => Ok(()),
+    }
 }
 
 const CIPHER_PREFIX: &str = "v1:";
@@ -88,20 +104,62 @@ pub fn random_token(bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
-/// Reads the secret from `data_dir/secret.key`, creating it (mode 0600) on first start.
+/// Reads the secret from `data_dir/secret.key`, creating it (mode 0600, in a 0700
+/// directory) on first start. An existing file that other users can read, or that is too
+/// short, is refused: every key derives from it.
 pub fn load_or_create_secret(data_dir: &Path) -> Result<Vec<u8>, CryptoError> {
+    use std::io::Read;
     let path = data_dir.join("secret.key");
-    let err = |source| CryptoError::KeyFile { path: path.display().to_string(), source };
-    if path.exists() {
-        return std::fs::read_to_string(&path).map(|s| s.trim().as_bytes().to_vec()).map_err(err);
+    let shown = path.display().to_string();
+    let err = |source| CryptoError::KeyFile { path: shown.clone(), source };
+    let refused = |problem: String| CryptoError::KeyRefused { path: shown.clone(), problem };
+    match std::fs::File::open(&path) {
+        Ok(mut file) => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = file.metadata().map_err(err)?.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 {
+                    return Err(refused(format!(
+                        "can be read by other users (mode {mode:04o}): run `chmod 600 {shown}`, \
+                         and replace the key if others may have read it"
+                    )));
+                }
+            }
+            let mut text = String::new();
+            file.read_to_string(&mut text).map_err(err)?;
+            check_secret(&text).map_err(|problem| {
+                refused(format!(
+                    "{problem}: restore it from a backup, or, if this server has never used it, \
+                     delete it and a new key is made at the next start"
+                ))
+            })?;
+            Ok(text.trim().as_bytes().to_vec())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            create_private_dir(data_dir).map_err(err)?;
+            let secret = random_token(32);
+            write_private(&path, &secret).map_err(err)?;
+            Ok(secret.into_bytes())
+        }
+        Err(e) => Err(err(e)),
     }
-    std::fs::create_dir_all(data_dir).map_err(err)?;
-    let secret = random_token(32);
-    write_private(&path, &secret).map_err(err)?;
-    Ok(secret.into_bytes())
 }
 
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+/// Creates `dir` and any missing parents with mode 0700 (an existing one is left as it is).
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Creates `path` with mode 0600 and writes `contents`; fails if it exists.
+pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -139,6 +197,13 @@ mod tests {
         assert_eq!(keys.decrypt(&sealed).unwrap(), "-----BEGIN OPENSSH PRIVATE KEY-----");
         assert!(Keys::from_secret(b"two").decrypt(&sealed).is_err());
         assert_ne!(sealed, keys.encrypt("-----BEGIN OPENSSH PRIVATE KEY-----"), "nonces differ");
+    }
+
+    #[test]
+    fn short_or_empty_secrets_are_refused() {
+        assert_eq!(check_secret(" \n"), Err("is empty".to_string()));
+        assert!(check_secret("short").unwrap_err().contains("too short"));
+        assert!(check_secret(&random_token(32)).is_ok());
     }
 
     #[test]

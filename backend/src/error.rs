@@ -20,6 +20,9 @@ pub enum ServiceError {
     Forbidden(String),
     #[error("too many failed logins; try again in {retry_after_secs} seconds")]
     RateLimited { retry_after_secs: u64 },
+    /// Too much work of one kind at once (password hashing): try again shortly.
+    #[error("{0}")]
+    Busy(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }

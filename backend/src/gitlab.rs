@@ -318,7 +318,7 @@ pub async fn handle_hook(
         let matches = match Regex::new(&rule.tag_pattern) {
             Ok(re) => re.is_match(&push.tag),
             Err(e) => {
-                tracing::warn!(rule = rule.id, error = %e, "GitLab rule has an invalid tag pattern");
+                tracing::warn!(rule = rule.id, error = ?e.to_string(), "GitLab rule has an invalid tag pattern");
                 false
             }
         };
@@ -326,7 +326,7 @@ pub async fn handle_hook(
             match submit(state, rule, &push, remote_addr).await {
                 Ok(id) => created.push(id),
                 Err(e) => {
-                    tracing::warn!(rule = rule.id, tag = push.tag, error = %e, "GitLab rule could not submit its task");
+                    tracing::warn!(rule = rule.id, tag = push.tag, error = ?e.to_string(), "GitLab rule could not submit its task");
                     refused.push((rule.name.clone(), e));
                 }
             }

@@ -90,17 +90,20 @@ pub async fn open_state(settings: Settings, secret_key: SecretKey) -> anyhow::Re
 }
 
 /// The name this instance claims runs under, kept in `data_dir/node.id` so that after a
-/// restart it recognises (and marks interrupted) the runs it had.
+/// restart it recognises (and marks interrupted) the runs it had. Created 0600 in a 0700
+/// directory, like the other files of `data_dir`.
 fn load_or_create_node_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
     let path = data_dir.join("node.id");
     if let Ok(id) = std::fs::read_to_string(&path) {
         if !id.trim().is_empty() {
             return Ok(id.trim().to_string());
         }
+        // Left empty by an interrupted first write: no run was ever claimed under it.
+        std::fs::remove_file(&path).with_context(|| format!("replacing the empty {}", path.display()))?;
     }
-    std::fs::create_dir_all(data_dir)?;
+    crypto::create_private_dir(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     let id = format!("node-{}", crypto::random_token(9));
-    std::fs::write(&path, &id).with_context(|| format!("writing {}", path.display()))?;
+    crypto::write_private(&path, &id).with_context(|| format!("writing {}", path.display()))?;
     Ok(id)
 }
 

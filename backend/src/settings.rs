@@ -33,7 +33,11 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Failed logins allowed per user and address within `login_window_secs`.
     pub login_max_failures: u32,
+    /// Failed logins allowed per client address, whatever the usernames, within the window.
+    pub login_max_address_failures: u32,
     pub login_window_secs: u64,
+    /// Password hashes (argon2) computed at once; more wait their turn, for a while.
+    pub max_password_hashes: usize,
     /// This instance's name among those sharing a database (default: kept in data_dir/node.id).
     pub node_id: Option<String>,
     /// Hosts worked on at once across all running tasks of this instance.
@@ -86,7 +90,9 @@ struct FileSettings {
     session_ttl_secs: Option<i64>,
     max_body_bytes: Option<usize>,
     login_max_failures: Option<u32>,
+    login_max_address_failures: Option<u32>,
     login_window_secs: Option<u64>,
+    max_password_hashes: Option<usize>,
     node_id: Option<String>,
     max_parallel_hosts: Option<usize>,
     max_handshakes: Option<usize>,
@@ -161,10 +167,18 @@ impl Settings {
                 .map(|n| n.min(u32::MAX as i64) as u32)
                 .or(file.login_max_failures)
                 .unwrap_or(10),
+            login_max_address_failures: number("TASKGATE_LOGIN_MAX_ADDRESS_FAILURES")?
+                .map(|n| n.min(u32::MAX as i64) as u32)
+                .or(file.login_max_address_failures)
+                .unwrap_or(50),
             login_window_secs: number("TASKGATE_LOGIN_WINDOW_SECS")?
                 .map(|n| n as u64)
                 .or(file.login_window_secs)
                 .unwrap_or(300),
+            max_password_hashes: number("TASKGATE_MAX_PASSWORD_HASHES")?
+                .map(|n| n as usize)
+                .or(file.max_password_hashes)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
             node_id: pick("TASKGATE_NODE_ID", file.node_id),
             max_parallel_hosts: number("TASKGATE_MAX_PARALLEL_HOSTS")?
                 .map(|n| n as usize)
@@ -185,13 +199,29 @@ impl Settings {
         for (name, value) in [
             ("max_body_bytes", settings.max_body_bytes as u64),
             ("login_max_failures", u64::from(settings.login_max_failures)),
+            ("login_max_address_failures", u64::from(settings.login_max_address_failures)),
             ("login_window_secs", settings.login_window_secs),
+            ("max_password_hashes", settings.max_password_hashes as u64),
             ("max_parallel_hosts", settings.max_parallel_hosts as u64),
             ("max_handshakes", settings.max_handshakes as u64),
             ("ssh_connect_timeout_secs", settings.ssh_connect_timeout_secs),
         ] {
             if value == 0 {
                 return Err(SettingsError::Invalid { name, message: "must be positive".into() });
+            }
+        }
+        if let Some(secret) = &settings.secret_key {
+            use secrecy::ExposeSecret;
+            let name = if env("TASKGATE_SECRET_KEY").is_some_and(|v| !v.is_empty()) {
+                "TASKGATE_SECRET_KEY"
+            } else {
+                "secret_key"
+            };
+            if let Err(problem) = crate::crypto::check_secret(secret.expose_secret()) {
+                return Err(SettingsError::Invalid {
+                    name,
+                    message: format!("{problem}; generate one with `openssl rand -base64 32`"),
+                });
             }
         }
         // Mail settings are checked now, not when the first notification would go out.
@@ -260,6 +290,33 @@ mod tests {
         assert_eq!(refused(with("TASKGATE_MAIL_FROM", "not an address")), "mail_from");
         assert_eq!(refused(with("TASKGATE_SMTP_URL", "ftp://mail")), "smtp_url");
         assert!(Settings::from_sources(None, None, with("TASKGATE_SMTP_URL", "smtp://127.0.0.1:25")).is_ok());
+    }
+
+    #[test]
+    fn short_secret_keys_are_refused_naming_where_they_came_from() {
+        let refused = |file: Option<&str>, env: Option<&'static str>| match Settings::from_sources(file, None, |k| {
+            (k == "TASKGATE_SECRET_KEY").then_some(env).flatten().map(String::from)
+        }) {
+            Err(SettingsError::Invalid { name, message }) => (name, message),
+            other => panic!("accepted: {other:?}"),
+        };
+        let (name, message) = refused(None, Some("hunter2"));
+        assert_eq!(name, "TASKGATE_SECRET_KEY");
+        assert!(message.contains("too short"), "{message}");
+        assert_eq!(refused(Some("secret_key = \"  \""), None).0, "secret_key");
+        let long = "x".repeat(32);
+        assert!(Settings::from_sources(None, None, |k| (k == "TASKGATE_SECRET_KEY").then(|| long.clone())).is_ok());
+    }
+
+    #[test]
+    fn login_limits_have_defaults_and_must_be_positive() {
+        let s = Settings::from_sources(None, None, |_| None).unwrap();
+        assert_eq!((s.login_max_failures, s.login_max_address_failures), (10, 50));
+        assert!(s.max_password_hashes >= 1);
+        assert!(Settings::from_sources(Some("login_max_address_failures = 0"), None, |_| None).is_err());
+        assert!(
+            Settings::from_sources(None, None, |k| (k == "TASKGATE_MAX_PASSWORD_HASHES").then(|| "0".into())).is_err()
+        );
     }
 
     #[test]

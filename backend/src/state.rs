@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, watch, Notify, Semaphore};
 
 use crate::accounts::limiter::LoginLimiter;
+use crate::accounts::passwords::{self, Passwords};
 use crate::crypto::Keys;
 use crate::settings::Settings;
 use crate::store::Db;
@@ -16,6 +17,8 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     pub settings: Arc<Settings>,
     pub login_limiter: Arc<LoginLimiter>,
+    /// Password hashing, a few at a time, off the async workers.
+    pub passwords: Arc<Passwords>,
     /// Woken when a task gains an approval deadline, so the expiry sweeper re-plans.
     pub approval_deadlines: Arc<Notify>,
     /// Woken when a task becomes `ready` here, so the dispatcher re-plans.
@@ -38,13 +41,19 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(db: Db, keys: Keys, settings: Settings, node_id: String) -> Self {
-        let limiter = LoginLimiter::new(settings.login_max_failures, settings.login_window_secs);
+        let limiter = LoginLimiter::new(
+            settings.login_max_failures,
+            settings.login_max_address_failures,
+            settings.login_window_secs,
+        );
+        let passwords = Passwords::new(settings.max_password_hashes, passwords::MAX_WAIT);
         let (slots, handshakes) = (settings.max_parallel_hosts, settings.max_handshakes);
         AppState {
             db,
             keys: Arc::new(keys),
             settings: Arc::new(settings),
             login_limiter: Arc::new(limiter),
+            passwords: Arc::new(passwords),
             approval_deadlines: Arc::new(Notify::new()),
             dispatch: Arc::new(Notify::new()),
             schedules_changed: Arc::new(Notify::new()),

@@ -20,8 +20,20 @@ struct Served {
 impl Served {
     fn start(dir: &Path, env: &[(&str, &str)]) -> Served {
         let mut cmd = Command::new(BIN);
-        cmd.arg("serve")
-            .current_dir(dir)
+        cmd.arg("serve");
+        Served::spawn(cmd, dir, env)
+    }
+
+    /// Starts `taskgate serve` under `umask 000`, so that only the modes the server asks
+    /// for protect its files.
+    fn start_without_umask(dir: &Path, env: &[(&str, &str)]) -> Served {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "umask 000 && exec \"$0\" serve", BIN]);
+        Served::spawn(cmd, dir, env)
+    }
+
+    fn spawn(mut cmd: Command, dir: &Path, env: &[(&str, &str)]) -> Served {
+        cmd.current_dir(dir)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("TASKGATE_BIND", "127.0.0.1:0")
@@ -241,4 +253,78 @@ async fn tokens_in_query_strings_never_reach_the_log() {
     }
     assert!(served.seen.iter().any(|l| l.contains("/api/task/v2/task/accept/")), "requests are logged");
     assert!(!served.seen.iter().any(|l| l.contains(secret)), "the token was logged:\n{}", served.seen.join("\n"));
+}
+
+#[cfg(unix)]
+fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_and_everything_in_it_are_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = Served::start_without_umask(dir.path(), &[("TASKGATE_ADMIN_PASSWORD", "admin-password-1")]);
+    let url = served.url();
+    // A write, so that the WAL and its index exist.
+    assert_eq!(login(&url, "admin", "admin-password-1").await.status(), 200);
+    let data = dir.path().join("data");
+    let mut modes = vec![("data".to_string(), format!("{:o}", mode_of(&data)))];
+    for name in ["taskgate.db", "taskgate.db-wal", "taskgate.db-shm", "secret.key", "node.id"] {
+        modes.push((name.to_string(), format!("{:o}", mode_of(&data.join(name)))));
+    }
+    served.terminate();
+    let expected: Vec<(String, String)> =
+        modes.iter().map(|(name, _)| (name.clone(), if name == "data" { "700" } else { "600" }.to_string())).collect();
+    assert_eq!(modes, expected, "modes of the data directory and its files");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_secret_key_others_can_read_or_too_short_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let add = ["user", "add", "kim", "--password", "kim-password-1"];
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let key = data.join("secret.key");
+
+    std::fs::write(&key, "a-perfectly-long-secret-key-of-48-characters-xyz").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (ok, _, err) = run(dir.path(), &add, &[]);
+    assert!(!ok && err.contains("secret.key") && err.contains("chmod 600"), "{err}");
+
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(&key, "").unwrap();
+    let (ok, _, err) = run(dir.path(), &add, &[]);
+    assert!(!ok && err.contains("secret.key") && err.contains("is empty"), "{err}");
+    std::fs::write(&key, "guessable\n").unwrap();
+    let (ok, _, err) = run(dir.path(), &add, &[]);
+    assert!(!ok && err.contains("secret.key") && err.contains("too short"), "{err}");
+
+    let (ok, _, err) = run(dir.path(), &add, &[("TASKGATE_SECRET_KEY", "hunter2")]);
+    assert!(!ok && err.contains("TASKGATE_SECRET_KEY") && err.contains("too short"), "{err}");
+
+    std::fs::write(&key, "a-perfectly-long-secret-key-of-48-characters-xyz").unwrap();
+    let (ok, out, err) = run(dir.path(), &add, &[]);
+    assert!(ok, "a private key of fair length is used: {out}{err}");
+}
+
+#[tokio::test]
+async fn a_login_name_cannot_forge_log_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = Served::start(dir.path(), &[("TASKGATE_ADMIN_PASSWORD", "admin-password-1")]);
+    let url = served.url();
+    let forged = "mallory\n2026-11-24T05:44:22.230Z  INFO taskgate: admin logged in\u{1b}[2K\rX";
+    assert_eq!(login(&url, forged, "guess-guess-1").await.status(), 401);
+    let line = served.wait_for("failed login");
+    served.terminate();
+    while let Ok(rest) = served.lines.recv_timeout(Duration::from_secs(5)) {
+        served.seen.push(rest);
+    }
+    assert!(line.contains(r#"mallory\n2026-11-24T05:44:22.230Z"#), "the name is escaped: {line}");
+    let seen = served.seen.join("\n");
+    assert!(!served.seen.iter().any(|l| l.starts_with("2026-11-24T05:44:22.230Z")), "a forged line:\n{seen}");
+    assert!(!seen.contains('\u{1b}') && !seen.contains('\r'), "raw control characters reached the log:\n{seen}");
 }

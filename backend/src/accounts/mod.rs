@@ -2,6 +2,7 @@
 //! management of users and tokens.
 
 pub mod limiter;
+pub mod passwords;
 pub mod principal;
 pub mod service;
 pub mod tokens;

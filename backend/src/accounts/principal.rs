@@ -13,6 +13,10 @@ pub struct Principal {
     /// Scopes of the API token used, or `None` for a login session (all the role allows).
     pub scopes: Option<Vec<Scope>>,
     pub token_id: Option<String>,
+    /// For a login session, the user's session epoch it was issued in (see `tokens`).
+    pub session_epoch: Option<i64>,
+    /// When the session or API token expires (Unix ms), if it does.
+    pub expires_at: Option<i64>,
     pub remote_addr: String,
 }
 
@@ -57,6 +61,8 @@ mod tests {
             groups: vec![],
             scopes,
             token_id: None,
+            session_epoch: None,
+            expires_at: None,
             remote_addr: String::new(),
         }
     }

@@ -7,7 +7,7 @@ use api_types::{
 use secrecy::ExposeSecret;
 use serde_json::json;
 
-use super::{tokens, Principal};
+use super::{limiter, tokens, Principal};
 use crate::audit;
 use crate::crypto;
 use crate::error::{NotFoundExt, ServiceError, ServiceResult};
@@ -23,6 +23,8 @@ pub fn system_principal() -> Principal {
         groups: vec![],
         scopes: None,
         token_id: None,
+        session_epoch: None,
+        expires_at: None,
         remote_addr: "local".into(),
     }
 }
@@ -43,15 +45,40 @@ pub async fn acting_as(state: &AppState, username: &str, what: &str, origin: &st
         groups: user.groups()?,
         scopes: None,
         token_id: None,
+        session_epoch: None,
+        expires_at: None,
         remote_addr: origin.into(),
     })
 }
 
+/// Checks a username and password. Each attempt is counted as a failure before the
+/// password is checked (and taken back when it succeeds), so that concurrent attempts
+/// cannot pass the limits.
 pub async fn login(state: &AppState, req: LoginRequest, remote_addr: &str) -> ServiceResult<LoginResponse> {
     let limiter = &state.login_limiter;
-    if let Some(retry_after_secs) = limiter.blocked_for(&req.username, remote_addr) {
+    if let Err(retry_after_secs) = limiter.reserve(&req.username, remote_addr) {
         return Err(ServiceError::RateLimited { retry_after_secs });
     }
+    match check_password(state, &req).await {
+        Ok(user) => {
+            limiter.succeeded(&req.username, remote_addr);
+            let (token, expires_at) = tokens::issue_session(&state.keys, &user, state.settings.session_ttl_secs);
+            Ok(LoginResponse { token, expires_at: rfc3339(expires_at), user: user.to_api()? })
+        }
+        Err(e @ ServiceError::Unauthorized(_)) => {
+            let username = limiter::username_key(&req.username);
+            tracing::info!(username = ?username, remote_addr = ?remote_addr, "failed login");
+            Err(e)
+        }
+        Err(e) => {
+            limiter.refund(&req.username, remote_addr);
+            Err(e)
+        }
+    }
+}
+
+/// The enabled user with this username and password, else `Unauthorized`.
+async fn check_password(state: &AppState, req: &LoginRequest) -> ServiceResult<UserRow> {
     let user = match store::users::by_username(&state.db, &req.username).await {
         Ok(u) => Some(u),
         Err(StoreError::NotFound) => None,
@@ -61,25 +88,13 @@ pub async fn login(state: &AppState, req: LoginRequest, remote_addr: &str) -> Se
     // reveal which usernames exist.
     let hash = match &user {
         Some(u) => u.password_hash.as_str(),
-        None => dummy_hash(),
+        None => state.passwords.dummy_hash().await?,
     };
-    let password_ok = crypto::verify_password(&req.password, hash);
-    let user = match user {
-        Some(u) if password_ok && u.disabled == 0 => u,
-        _ => {
-            limiter.record_failure(&req.username, remote_addr);
-            tracing::info!(username = %req.username, remote_addr, "failed login");
-            return Err(ServiceError::Unauthorized("wrong username or password".into()));
-        }
-    };
-    limiter.record_success(&req.username, remote_addr);
-    let (token, expires_at) = tokens::issue_session(&state.keys, user.id, state.settings.session_ttl_secs);
-    Ok(LoginResponse { token, expires_at: rfc3339(expires_at), user: user.to_api()? })
-}
-
-fn dummy_hash() -> &'static str {
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| crypto::hash_password("no such user").expect("argon2"))
+    let password_ok = state.passwords.verify(&req.password, hash).await?;
+    match user {
+        Some(u) if password_ok && u.disabled == 0 => Ok(u),
+        _ => Err(ServiceError::Unauthorized("wrong username or password".into())),
+    }
 }
 
 pub async fn me(state: &AppState, who: &Principal) -> ServiceResult<User> {
@@ -121,7 +136,7 @@ pub async fn create_user(state: &AppState, who: &Principal, input: UserCreate) -
     let email = input.email.unwrap_or_default();
     check_email(&email)?;
     check_groups(&input.groups)?;
-    let hash = crypto::hash_password(&input.password).map_err(anyhow::Error::new)?;
+    let hash = state.passwords.hash(&input.password).await?;
     let mut tx = state.db.begin_write().await?;
     let id = store::users::insert(
         &mut tx,
@@ -166,12 +181,17 @@ pub async fn update_user(state: &AppState, who: &Principal, id: i64, input: User
     }
     let mut row: UserRow = store::users::get(&state.db, id).await.or_not_found("user", id)?;
     let mut changed = Vec::new();
+    // A new password, a new role or a disable ends the user's sessions (their API tokens
+    // stay: a disabled user's are refused while disabled, a role caps its tokens' scopes).
+    let mut end_sessions = false;
     if let Some(p) = &input.password {
         validate::password("password", p)?;
-        row.password_hash = crypto::hash_password(p).map_err(anyhow::Error::new)?;
+        row.password_hash = state.passwords.hash(p).await?;
         changed.push("password");
+        end_sessions = true;
     }
     if let Some(r) = input.role {
+        end_sessions |= r.as_str() != row.role;
         row.role = r.as_str().to_string();
         changed.push("role");
     }
@@ -191,11 +211,12 @@ pub async fn update_user(state: &AppState, who: &Principal, id: i64, input: User
         changed.push("groups");
     }
     if let Some(d) = input.disabled {
+        end_sessions |= d;
         row.disabled = i64::from(d);
         changed.push("disabled");
     }
     let mut tx = state.db.begin_write().await?;
-    store::users::update(&mut tx, &row).await.or_not_found("user", id)?;
+    store::users::update(&mut tx, &row, end_sessions).await.or_not_found("user", id)?;
     audit::record(&mut tx, who, "user.update", "user", id, json!({"username": row.username, "changed": changed}))
         .await?;
     tx.commit().await?;
@@ -246,6 +267,9 @@ pub async fn mint_token(
 ) -> ServiceResult<TokenCreated> {
     validate::name("name", &input.name)?;
     let role = owner.role()?;
+    // A token never hands out more than it holds: a token caller's scopes cap the new
+    // token's, and are its default.
+    let caller_holds = |s: &Scope| who.scopes.as_ref().is_none_or(|held| held.contains(s));
     let scopes: Vec<Scope> = match input.scopes {
         Some(s) if s.is_empty() => return Err(ServiceError::validation("scopes", "must name at least one scope")),
         Some(mut s) => {
@@ -253,13 +277,22 @@ pub async fn mint_token(
             s.dedup();
             s
         }
-        None => Scope::ALL.into_iter().filter(|s| role >= s.min_role()).collect(),
+        None => Scope::ALL.into_iter().filter(|s| role >= s.min_role() && caller_holds(s)).collect(),
     };
     if let Some(s) = scopes.iter().find(|s| role < s.min_role()) {
         return Err(ServiceError::validation(
             "scopes",
             format!("{} needs the {} role; {} is {}", s.as_str(), s.min_role().as_str(), owner.username, role.as_str()),
         ));
+    }
+    if let Some(s) = scopes.iter().find(|s| !caller_holds(s)) {
+        return Err(ServiceError::validation(
+            "scopes",
+            format!("{} is not among the scopes of the token making this request", s.as_str()),
+        ));
+    }
+    if scopes.is_empty() {
+        return Err(ServiceError::validation("scopes", "the calling token holds no scope the owner's role allows"));
     }
     let expires_at = match input.expires_in_days {
         Some(d) if !(1..=3650).contains(&d) => {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::crypto::Keys;
 use crate::error::{ServiceError, ServiceResult};
 use crate::state::AppState;
+use crate::store::users::{TokenRow, UserRow};
 use crate::store::{self, now_ms, StoreError};
 
 use super::Principal;
@@ -21,6 +22,10 @@ struct Claims {
     iat: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     exp: Option<i64>,
+    /// Sessions: the user's session epoch when issued (absent in sessions issued before
+    /// epochs existed, which count as epoch 0).
+    #[serde(default)]
+    epoch: i64,
 }
 
 const SESSION: &str = "session";
@@ -30,16 +35,17 @@ fn sign(keys: &Keys, claims: &Claims) -> String {
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &keys.jwt_encoding).expect("HS256 signing")
 }
 
-/// A login session for `user_id`, valid for `ttl_secs`. Returns the token and its expiry (ms).
-pub fn issue_session(keys: &Keys, user_id: i64, ttl_secs: i64) -> (String, i64) {
+/// A login session for `user`, valid for `ttl_secs`. Returns the token and its expiry (ms).
+pub fn issue_session(keys: &Keys, user: &UserRow, ttl_secs: i64) -> (String, i64) {
     let now = now_ms() / 1000;
     let exp = now + ttl_secs;
     let claims = Claims {
-        sub: user_id.to_string(),
+        sub: user.id.to_string(),
         jti: uuid::Uuid::new_v4().to_string(),
         kind: SESSION.into(),
         iat: now,
         exp: Some(exp),
+        epoch: user.session_epoch,
     };
     (sign(keys, &claims), exp * 1000)
 }
@@ -52,12 +58,64 @@ pub fn issue_api_token(keys: &Keys, user_id: i64, token_id: &str, expires_at_ms:
         kind: API.into(),
         iat: now_ms() / 1000,
         exp: expires_at_ms.map(|ms| ms / 1000),
+        epoch: 0,
     };
     sign(keys, &claims)
 }
 
 fn unauthorized(msg: &str) -> ServiceError {
     ServiceError::Unauthorized(msg.to_string())
+}
+
+/// The credential a request came with, once its signature has been checked.
+enum Credential<'a> {
+    Session { epoch: i64 },
+    ApiToken { id: &'a str },
+}
+
+/// The user behind a credential, if the credential still holds: the user exists and is
+/// enabled, a session belongs to the user's current epoch, and an API token is neither
+/// revoked nor expired (its row is returned).
+async fn still_holds(
+    state: &AppState,
+    user_id: i64,
+    credential: Credential<'_>,
+) -> ServiceResult<(UserRow, Option<TokenRow>)> {
+    let user = match store::users::get(&state.db, user_id).await {
+        Ok(u) => u,
+        Err(StoreError::NotFound) => return Err(unauthorized("the token's user no longer exists")),
+        Err(e) => return Err(e.into()),
+    };
+    if user.disabled != 0 {
+        return Err(unauthorized("account is disabled"));
+    }
+    match credential {
+        Credential::Session { epoch } => {
+            if epoch != user.session_epoch {
+                return Err(unauthorized(
+                    "this session was ended by a change of password, role or account status; log in again",
+                ));
+            }
+            Ok((user, None))
+        }
+        Credential::ApiToken { id } => {
+            let row = match store::users::get_token(&state.db, id).await {
+                Ok(r) => r,
+                Err(StoreError::NotFound) => return Err(unauthorized("unknown API token")),
+                Err(e) => return Err(e.into()),
+            };
+            if row.user_id != user_id {
+                return Err(unauthorized("invalid token"));
+            }
+            if row.revoked_at.is_some() {
+                return Err(unauthorized("API token has been revoked"));
+            }
+            if row.expires_at.is_some_and(|t| t <= now_ms()) {
+                return Err(unauthorized("API token has expired"));
+            }
+            Ok((user, Some(row)))
+        }
+    }
 }
 
 /// Checks a bearer token and loads who is behind it.
@@ -73,39 +131,18 @@ pub async fn authenticate(state: &AppState, token: &str, remote_addr: &str) -> S
         })?
         .claims;
     let user_id: i64 = claims.sub.parse().map_err(|_| unauthorized("invalid token"))?;
-    if claims.kind == SESSION && claims.exp.is_none() {
-        return Err(unauthorized("invalid token"));
-    }
-    let user = match store::users::get(&state.db, user_id).await {
-        Ok(u) => u,
-        Err(StoreError::NotFound) => return Err(unauthorized("the token's user no longer exists")),
-        Err(e) => return Err(e.into()),
-    };
-    if user.disabled != 0 {
-        return Err(unauthorized("account is disabled"));
-    }
-    let (scopes, token_id) = match claims.kind.as_str() {
-        SESSION => (None, None),
-        API => {
-            let row = match store::users::get_token(&state.db, &claims.jti).await {
-                Ok(r) => r,
-                Err(StoreError::NotFound) => return Err(unauthorized("unknown API token")),
-                Err(e) => return Err(e.into()),
-            };
-            let now = now_ms();
-            if row.user_id != user_id {
-                return Err(unauthorized("invalid token"));
-            }
-            if row.revoked_at.is_some() {
-                return Err(unauthorized("API token has been revoked"));
-            }
-            if row.expires_at.is_some_and(|t| t <= now) {
-                return Err(unauthorized("API token has expired"));
-            }
-            store::users::touch_token(&state.db, &row.id, now).await?;
-            (Some(row.scopes()?), Some(row.id))
-        }
+    let credential = match (claims.kind.as_str(), claims.exp) {
+        (SESSION, Some(_)) => Credential::Session { epoch: claims.epoch },
+        (API, _) => Credential::ApiToken { id: &claims.jti },
         _ => return Err(unauthorized("invalid token")),
+    };
+    let (user, token_row) = still_holds(state, user_id, credential).await?;
+    let (scopes, token_id, session_epoch) = match &token_row {
+        Some(row) => {
+            store::users::touch_token(&state.db, &row.id, now_ms()).await?;
+            (Some(row.scopes()?), Some(row.id.clone()), None)
+        }
+        None => (None, None, Some(user.session_epoch)),
     };
     Ok(Principal {
         user_id,
@@ -114,6 +151,23 @@ pub async fn authenticate(state: &AppState, token: &str, remote_addr: &str) -> S
         groups: user.groups()?,
         scopes,
         token_id,
+        session_epoch,
+        expires_at: claims.exp.map(|s| s.saturating_mul(1000)),
         remote_addr: remote_addr.to_string(),
     })
+}
+
+/// Checks again that the credential a request came with still holds, for requests that
+/// last (the live event stream): revoking the token, disabling the user or ending their
+/// sessions ends them too. Principals the server made for itself always hold.
+pub async fn recheck(state: &AppState, who: &Principal) -> ServiceResult<()> {
+    if who.expires_at.is_some_and(|t| t <= now_ms()) {
+        return Err(unauthorized("token has expired; log in again"));
+    }
+    let credential = match (&who.token_id, who.session_epoch) {
+        (Some(id), _) => Credential::ApiToken { id },
+        (None, Some(epoch)) => Credential::Session { epoch },
+        (None, None) => return Ok(()),
+    };
+    still_holds(state, who.user_id, credential).await.map(|_| ())
 }

@@ -50,7 +50,7 @@ impl From<ServiceError> for CodoError {
             ServiceError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, -2, None),
             ServiceError::Forbidden(_) => (StatusCode::FORBIDDEN, -2, None),
             ServiceError::Conflict(_) | ServiceError::InvalidTransition { .. } => (StatusCode::CONFLICT, -4, None),
-            ServiceError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, -2, None),
+            ServiceError::RateLimited { .. } | ServiceError::Busy(_) => (StatusCode::TOO_MANY_REQUESTS, -2, None),
             ServiceError::Internal(cause) => {
                 tracing::error!(error = ?cause, "CODO accept failed");
                 return CodoError {

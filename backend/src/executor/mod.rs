@@ -42,7 +42,7 @@ struct Run {
 /// Runs attempt `attempt` of task `task_id` to its end and records the task's status.
 pub async fn run_attempt(state: AppState, task_id: i64, attempt: i64) {
     if let Err(e) = run_attempt_inner(&state, task_id, attempt).await {
-        tracing::error!(task = task_id, attempt, error = %e, "run failed");
+        tracing::error!(task = task_id, attempt, error = ?e.to_string(), "run failed");
         if let Err(e) = end_run(&state, task_id, attempt, TaskStatus::Failed).await {
             tracing::error!(task = task_id, error = %e, "could not record the failed run");
         }
@@ -503,7 +503,7 @@ impl HostWorker {
             Ok((remote, fingerprint)) => {
                 if target.host_key == remote::HostKeyPolicy::TrustOnFirstUse {
                     if let Err(e) = store::catalogue::pin_host_key(&run.state.db, target.host_id, &fingerprint).await {
-                        tracing::warn!(host = %self.host, error = %e, "pinning the first-use host key failed");
+                        tracing::warn!(host = ?self.host, error = ?e.to_string(), "pinning the first-use host key failed");
                     }
                     log.system(&format!("pinned host key {fingerprint} (first use)")).await;
                 }

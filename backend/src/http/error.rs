@@ -65,6 +65,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::RateLimited { .. } => {
                 ApiError::TooManyRequests(Json(ErrorBody::new("rate_limited", message)))
             }
+            ServiceError::Busy(_) => ApiError::TooManyRequests(Json(ErrorBody::new("busy", message))),
             ServiceError::Internal(cause) => {
                 tracing::error!(error = ?cause, "internal error");
                 ApiError::Internal(Json(ErrorBody::new("internal", "internal error")))

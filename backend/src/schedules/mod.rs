@@ -278,7 +278,7 @@ pub async fn fire(state: &AppState, row: &ScheduleRow, scheduled_for: i64, note:
             Ok(Some(id))
         }
         Err(e) => {
-            tracing::warn!(schedule = row.id, error = %e, "schedule fire could not submit its task");
+            tracing::warn!(schedule = row.id, error = ?e.to_string(), "schedule fire could not submit its task");
             Ok(None)
         }
     }

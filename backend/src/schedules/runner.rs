@@ -37,7 +37,7 @@ async fn on_tick(state: AppState, schedule_id: i64) {
     }
     if let Some(at) = tick_time(&row) {
         if let Err(e) = fire(&state, &row, at, "").await {
-            tracing::warn!(schedule = schedule_id, error = %e, "schedule fire failed");
+            tracing::warn!(schedule = schedule_id, error = ?e.to_string(), "schedule fire failed");
         }
     }
 }
@@ -97,7 +97,7 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
                 sync_jobs(&state, &scheduler, &mut jobs, &rows).await;
                 for row in &rows {
                     if let Err(e) = catch_up(&state, row).await {
-                        tracing::warn!(schedule = row.id, error = %e, "catching up missed fires failed");
+                        tracing::warn!(schedule = row.id, error = ?e.to_string(), "catching up missed fires failed");
                     }
                 }
             }
@@ -142,9 +142,9 @@ async fn sync_jobs(
                 Ok(uuid) => {
                     jobs.insert(row.id, (uuid, wanted[&row.id].clone()));
                 }
-                Err(e) => tracing::warn!(schedule = row.id, error = %e, "adding the cron job failed"),
+                Err(e) => tracing::warn!(schedule = row.id, error = ?e.to_string(), "adding the cron job failed"),
             },
-            Err(e) => tracing::warn!(schedule = row.id, error = %e, "the cron expression was refused"),
+            Err(e) => tracing::warn!(schedule = row.id, error = ?e.to_string(), "the cron expression was refused"),
         }
     }
 }

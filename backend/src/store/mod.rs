@@ -67,22 +67,21 @@ static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migration
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
 impl Db {
-    /// Opens the database, creating a SQLite file (and its directory) when missing.
+    /// Opens the database. A missing SQLite file is created private: its directory 0700,
+    /// the file 0600 (SQLite gives its -wal and -shm files the same mode).
     pub async fn connect(url: &str) -> StoreResult<Db> {
         sqlx::any::install_default_drivers();
         let dialect = if url.starts_with("sqlite:") { Dialect::Sqlite } else { Dialect::Postgres };
         let mut url = url.to_string();
-        if dialect == Dialect::Sqlite {
-            if let Some(parent) =
-                sqlite_path(&url).and_then(|p| std::path::Path::new(p).parent().map(|d| d.to_path_buf()))
-            {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(&parent).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
-                }
+        let creates = !url.contains("mode=") || url.contains("mode=rwc");
+        if dialect == Dialect::Sqlite && creates {
+            if let Some(path) = sqlite_path(&url) {
+                create_private_file(std::path::Path::new(path))
+                    .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
             }
-            if !url.contains("mode=") {
-                url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
-            }
+        }
+        if dialect == Dialect::Sqlite && !url.contains("mode=") {
+            url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
         }
         let options = AnyConnectOptions::from_str(&url)?;
         let pool = AnyPoolOptions::new()
@@ -127,6 +126,22 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Creates an empty file with mode 0600 (and its missing directories with 0700) unless it
+/// exists; an existing file keeps its mode.
+fn create_private_file(path: &std::path::Path) -> std::io::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        crate::crypto::create_private_dir(parent)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path).map(drop)
 }
 
 fn sqlite_path(url: &str) -> Option<&str> {

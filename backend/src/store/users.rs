@@ -16,6 +16,8 @@ pub struct UserRow {
     pub role: String,
     pub user_groups: String,
     pub disabled: i64,
+    /// Sessions issued in an older epoch are refused; see [`update`].
+    pub session_epoch: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -52,8 +54,8 @@ pub struct NewUser<'a> {
     pub groups: &'a [String],
 }
 
-const USER_COLUMNS: &str =
-    "id, username, display_name, email, password_hash, role, user_groups, disabled, created_at, updated_at";
+const USER_COLUMNS: &str = "id, username, display_name, email, password_hash, role, user_groups, disabled, \
+    session_epoch, created_at, updated_at";
 
 pub async fn count(db: &Db) -> StoreResult<i64> {
     Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&db.pool).await?)
@@ -102,11 +104,12 @@ pub async fn list_enabled(db: &Db) -> StoreResult<Vec<UserRow>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&db.pool).await?)
 }
 
-/// Writes back every mutable field of `row`.
-pub async fn update(conn: &mut AnyConnection, row: &UserRow) -> StoreResult<()> {
+/// Writes back every mutable field of `row`; with `end_sessions`, also raises the
+/// session epoch in the same statement, so every session issued before is refused.
+pub async fn update(conn: &mut AnyConnection, row: &UserRow, end_sessions: bool) -> StoreResult<()> {
     let done = sqlx::query(
         "UPDATE users SET display_name = $1, email = $2, password_hash = $3, role = $4, user_groups = $5,
-                disabled = $6, updated_at = $7 WHERE id = $8",
+                disabled = $6, updated_at = $7, session_epoch = session_epoch + $9 WHERE id = $8",
     )
     .bind(&row.display_name)
     .bind(&row.email)
@@ -116,6 +119,7 @@ pub async fn update(conn: &mut AnyConnection, row: &UserRow) -> StoreResult<()> 
     .bind(row.disabled)
     .bind(now_ms())
     .bind(row.id)
+    .bind(i64::from(end_sessions))
     .execute(conn)
     .await?;
     if done.rows_affected() == 0 {

@@ -11,7 +11,7 @@ use futures_util::Stream as FutStream;
 use serde_json::json;
 
 use super::service::{parse_status, snapshot_of};
-use crate::accounts::Principal;
+use crate::accounts::{self, Principal};
 use crate::audit;
 use crate::error::{NotFoundExt, ServiceError, ServiceResult};
 use crate::executor::{self, plan};
@@ -315,7 +315,9 @@ fn is_final(status: &str) -> bool {
 }
 
 /// The task's events after `after`, then new ones as they happen. Ends when the task is
-/// over and everything has been sent. Memory stays bounded: at most one page is held.
+/// over and everything has been sent, or when the caller's credential stops holding
+/// (token revoked or expired, user disabled, sessions ended), checked at least once a
+/// second. Memory stays bounded: at most one page is held.
 pub async fn events(
     state: &AppState,
     who: &Principal,
@@ -325,17 +327,38 @@ pub async fn events(
     who.require(Scope::Read)?;
     task_row(state, id).await?;
     let rx = state.events.subscribe();
-    let init = (state.clone(), after.max(0), std::collections::VecDeque::<TaskEvent>::new(), rx, false);
-    Ok(futures_util::stream::unfold(init, move |(state, mut after, mut buf, mut rx, mut done)| async move {
+    let stream = LiveStream {
+        state: state.clone(),
+        who: who.clone(),
+        after: after.max(0),
+        buf: std::collections::VecDeque::new(),
+        rx,
+        done: false,
+        checked: tokio::time::Instant::now(),
+    };
+    Ok(futures_util::stream::unfold(stream, move |mut s| async move {
         loop {
-            if let Some(e) = buf.pop_front() {
-                return Some((e, (state, after, buf, rx, done)));
+            if let Some(e) = s.buf.pop_front() {
+                return Some((e, s));
             }
-            let filter = EventFilter { after, limit: 500, ..Default::default() };
-            match runs::events(&state.db, id, &filter).await {
+            if s.checked.elapsed() >= CREDENTIAL_CHECK {
+                match accounts::tokens::recheck(&s.state, &s.who).await {
+                    Ok(()) => s.checked = tokio::time::Instant::now(),
+                    Err(e @ ServiceError::Unauthorized(_)) => {
+                        tracing::info!(task = id, user = ?s.who.username, reason = ?e.to_string(), "event stream ended");
+                        return None;
+                    }
+                    // A database hiccup: look again at the next turn.
+                    Err(e) => {
+                        tracing::warn!(task = id, error = ?e.to_string(), "checking a stream's credential failed")
+                    }
+                }
+            }
+            let filter = EventFilter { after: s.after, limit: 500, ..Default::default() };
+            match runs::events(&s.state.db, id, &filter).await {
                 Ok(rows) if !rows.is_empty() => {
-                    after = rows.last().map(|r| r.id).unwrap_or(after);
-                    buf.extend(rows.into_iter().map(event_to_api));
+                    s.after = rows.last().map(|r| r.id).unwrap_or(s.after);
+                    s.buf.extend(rows.into_iter().map(event_to_api));
                     continue;
                 }
                 Ok(_) => {}
@@ -343,19 +366,20 @@ pub async fn events(
                     tracing::warn!(task = id, error = %e, "reading events failed");
                 }
             }
-            if done {
+            if s.done {
                 return None;
             }
             // Nothing new: end if the task is over, else wait for news (or a second).
-            match store::tasks::get(&state.db, id).await {
-                Ok(t) if is_final(&t.status) && !state.runs.is_running_here(id) => {
+            match store::tasks::get(&s.state.db, id).await {
+                Ok(t) if is_final(&t.status) && !s.state.runs.is_running_here(id) => {
                     // One last look: events may have landed between the two reads.
-                    done = true;
+                    s.done = true;
                     continue;
                 }
                 Err(_) => return None,
                 _ => {}
             }
+            let rx = &mut s.rx;
             let wait = async {
                 loop {
                     match rx.recv().await {
@@ -366,7 +390,22 @@ pub async fn events(
                     }
                 }
             };
-            let _ = tokio::time::timeout(Duration::from_secs(1), wait).await;
+            let _ = tokio::time::timeout(CREDENTIAL_CHECK, wait).await;
         }
     }))
+}
+
+/// How often a live stream checks that its caller's credential still holds; also the
+/// longest it waits for news before looking again.
+const CREDENTIAL_CHECK: Duration = Duration::from_secs(1);
+
+/// The state a live stream carries between events.
+struct LiveStream {
+    state: AppState,
+    who: Principal,
+    after: i64,
+    buf: std::collections::VecDeque<TaskEvent>,
+    rx: tokio::sync::broadcast::Receiver<i64>,
+    done: bool,
+    checked: tokio::time::Instant,
 }

@@ -175,7 +175,7 @@ pub async fn submit_with(
     }
     state.dispatch.notify_one();
     state.mail_queued.notify_one();
-    tracing::info!(task = id, submitter = %who.username, status = %row.status, "task accepted");
+    tracing::info!(task = id, submitter = ?who.username, status = %row.status, "task accepted");
     load(state, id).await
 }
 

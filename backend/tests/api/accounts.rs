@@ -1,10 +1,13 @@
 //! Login, sessions, API tokens, and the role checks on every route.
 
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{spawn_app, Backend, ADMIN_PASSWORD, PASSWORD};
+use crate::helpers::{spawn_app, spawn_app_with, Answer, Backend, TestApp, ADMIN_PASSWORD, PASSWORD};
 
 async fn login_returns_an_expiring_token_and_me_shows_the_user(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -169,7 +172,9 @@ async fn users_change_their_own_password_but_not_their_role(backend: Backend) {
     let me = app.get("/api/v1/me", &token).await.expect(200);
     let path = format!("/api/v1/users/{}", me["id"]);
     app.put(&path, &token, &json!({"password": "new-password-9"})).await.expect(200);
-    app.login("paul", "new-password-9").await;
+    // The change ends the session that made it too: the user logs in again.
+    app.get("/api/v1/me", &token).await.expect_error(401, "unauthorized", None);
+    let token = app.login("paul", "new-password-9").await;
     app.put(&path, &token, &json!({"role": "admin"})).await.expect_error(403, "forbidden", None);
     app.put(&path, &token, &json!({"password": "short"})).await.expect_error(422, "invalid", Some("password"));
     // An API token, even the user's own, cannot change the password.
@@ -206,7 +211,138 @@ async fn user_creation_validates_its_input(backend: Backend) {
         .expect_error(409, "conflict", None);
 }
 
+/// Sends `n` logins at once; returns how many got each status.
+async fn concurrent_logins(app: &TestApp, n: usize, body: Value) -> BTreeMap<u16, usize> {
+    let answers =
+        futures_util::future::join_all((0..n).map(|_| app.send(Method::POST, "/api/v1/auth/login", None, Some(&body))))
+            .await;
+    let mut counts = BTreeMap::new();
+    for a in answers {
+        if a.status == 429 {
+            assert!(["rate_limited", "busy"].contains(&a.body["code"].as_str().unwrap()), "{}", a.body);
+        }
+        *counts.entry(a.status.as_u16()).or_default() += 1;
+    }
+    counts
+}
+
+async fn concurrent_wrong_passwords_are_checked_at_most_the_limit(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let counts = concurrent_logins(&app, 40, json!({"username": "admin", "password": "guess-guess"})).await;
+    eprintln!("40 concurrent wrong passwords: {counts:?}");
+    let (checked, refused) = (counts.get(&401).copied().unwrap_or(0), counts.get(&429).copied().unwrap_or(0));
+    assert_eq!(checked + refused, 40, "only 401 and 429: {counts:?}");
+    assert!(checked <= 10, "at most login_max_failures (10) passwords checked: {counts:?}");
+    assert!(refused >= 30, "{counts:?}");
+    // The limit holds afterwards too, even for the right password.
+    let good = json!({"username": "admin", "password": ADMIN_PASSWORD});
+    app.send(Method::POST, "/api/v1/auth/login", None, Some(&good)).await.expect_error(429, "rate_limited", None);
+}
+
+async fn spraying_many_usernames_from_one_address_is_limited(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.login_max_address_failures = 5).await;
+    for i in 0..5 {
+        let body = json!({"username": format!("guess{i}"), "password": "guess-guess"});
+        app.send(Method::POST, "/api/v1/auth/login", None, Some(&body)).await.expect(401);
+    }
+    // A sixth username, never tried before, is refused without a check: the address is spent.
+    let body = json!({"username": "guess5", "password": "guess-guess"});
+    app.send(Method::POST, "/api/v1/auth/login", None, Some(&body)).await.expect_error(429, "rate_limited", None);
+    let good = json!({"username": "admin", "password": ADMIN_PASSWORD});
+    app.send(Method::POST, "/api/v1/auth/login", None, Some(&good)).await.expect_error(429, "rate_limited", None);
+}
+
+async fn logins_in_bulk_leave_the_server_answering(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // Forty usernames, each tried once: every attempt is within the limits, so each one
+    // costs a password check.
+    let logins = tokio::spawn({
+        let (client, url) = (app.client.clone(), app.url("/api/v1/auth/login"));
+        async move {
+            let sent = (0..40).map(|i| {
+                client.post(&url).json(&json!({"username": format!("user{i}"), "password": "guess-guess"})).send()
+            });
+            futures_util::future::join_all(sent).await.into_iter().map(|r| r.unwrap().status().as_u16()).collect()
+        }
+    });
+    let mut slowest = Duration::ZERO;
+    let mut probes = 0;
+    while !logins.is_finished() {
+        let started = Instant::now();
+        app.client.get(app.url("/healthz")).send().await.unwrap().error_for_status().expect("healthz answers");
+        slowest = slowest.max(started.elapsed());
+        probes += 1;
+    }
+    let statuses: Vec<u16> = logins.await.unwrap();
+    eprintln!("40 concurrent logins: {probes} /healthz probes meanwhile, slowest {slowest:?}; statuses {statuses:?}");
+    assert!(probes > 0, "/healthz was asked while the logins ran");
+    assert!(statuses.iter().all(|s| [401, 429].contains(s)), "{statuses:?}");
+}
+
+async fn a_token_cannot_create_a_token_with_scopes_it_lacks(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let t = &app.admin_token;
+    let created = app.post("/api/v1/tokens", t, &json!({"name": "ra", "scopes": ["read", "admin"]})).await.expect(201);
+    let read_admin = created["token"].as_str().unwrap();
+    for wider in [json!(["task:submit"]), json!(["read", "task:approve"]), json!(["read", "admin", "task:submit"])] {
+        app.post("/api/v1/tokens", read_admin, &json!({"name": "wider", "scopes": wider})).await.expect_error(
+            422,
+            "invalid",
+            Some("scopes"),
+        );
+    }
+    let default = app.post("/api/v1/tokens", read_admin, &json!({"name": "default"})).await.expect(201);
+    assert_eq!(default["info"]["scopes"], json!(["read", "admin"]), "defaults to the calling token's scopes");
+    let narrower = app.post("/api/v1/tokens", read_admin, &json!({"name": "ro", "scopes": ["read"]})).await.expect(201);
+    assert_eq!(narrower["info"]["scopes"], json!(["read"]));
+    // A login session still gets every scope its role allows.
+    let full = app.post("/api/v1/tokens", t, &json!({"name": "full"})).await.expect(201);
+    assert_eq!(full["info"]["scopes"], json!(["read", "task:submit", "task:approve", "admin"]));
+}
+
+async fn sessions_end_on_password_role_or_disable_and_reenabling_does_not_revive_them(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let first = app.user("sam", "operator", &[]).await;
+    let me = app.get("/api/v1/me", &first).await.expect(200);
+    let path = format!("/api/v1/users/{}", me["id"]);
+    let api = app.post("/api/v1/tokens", &first, &json!({"name": "script"})).await.expect(201);
+    let api = api["token"].as_str().unwrap().to_string();
+    let ended = |answer: Answer| {
+        let body = answer.expect_error(401, "unauthorized", None);
+        assert!(body["message"].as_str().unwrap().contains("log in again"), "{body}");
+    };
+
+    // An admin resets the password (say, after a leak): the old sessions end, API tokens stay.
+    app.put(&path, &app.admin_token, &json!({"password": "reset-password-2"})).await.expect(200);
+    ended(app.get("/api/v1/me", &first).await);
+    app.get("/api/v1/me", &api).await.expect(200);
+    let second = app.login("sam", "reset-password-2").await;
+
+    // A new role ends sessions; saving the same role again does not.
+    app.put(&path, &app.admin_token, &json!({"role": "viewer"})).await.expect(200);
+    ended(app.get("/api/v1/me", &second).await);
+    let third = app.login("sam", "reset-password-2").await;
+    app.put(&path, &app.admin_token, &json!({"role": "viewer", "display_name": "Sam", "disabled": false}))
+        .await
+        .expect(200);
+    app.get("/api/v1/me", &third).await.expect(200);
+
+    // Disabling refuses everything; re-enabling brings back the API token, not the session.
+    app.put(&path, &app.admin_token, &json!({"disabled": true})).await.expect(200);
+    app.get("/api/v1/me", &third).await.expect_error(401, "unauthorized", None);
+    app.get("/api/v1/me", &api).await.expect_error(401, "unauthorized", None);
+    app.put(&path, &app.admin_token, &json!({"disabled": false})).await.expect(200);
+    ended(app.get("/api/v1/me", &third).await);
+    app.get("/api/v1/me", &api).await.expect(200);
+    app.login("sam", "reset-password-2").await;
+}
+
 both_backends!(
+    concurrent_wrong_passwords_are_checked_at_most_the_limit,
+    spraying_many_usernames_from_one_address_is_limited,
+    logins_in_bulk_leave_the_server_answering,
+    a_token_cannot_create_a_token_with_scopes_it_lacks,
+    sessions_end_on_password_role_or_disable_and_reenabling_does_not_revive_them,
     login_returns_an_expiring_token_and_me_shows_the_user,
     wrong_password_and_unknown_user_are_refused_alike,
     repeated_failed_logins_are_rate_limited,

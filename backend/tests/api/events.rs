@@ -119,4 +119,53 @@ async fn the_event_stream_is_live_and_resumes_after_a_reconnect(backend: Backend
     assert_eq!(bare.status(), 401);
 }
 
-both_backends!(the_event_stream_is_live_and_resumes_after_a_reconnect);
+/// Opens the stream of task `id` with `token`, as a browser does (`?access_token=`).
+async fn open_with(app: &TestApp, id: i64, token: &str) -> reqwest::Response {
+    let resp =
+        app.client.get(app.url(&format!("/api/v1/tasks/{id}/events?access_token={token}"))).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    resp
+}
+
+/// Reads the stream until it ends; `None` when it is still open after a generous wait.
+async fn until_the_end(resp: reqwest::Response) -> Option<()> {
+    let mut body = resp.bytes_stream();
+    let drained = async {
+        while let Some(chunk) = body.next().await {
+            chunk.expect("stream chunk");
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), drained).await.ok()
+}
+
+async fn a_live_stream_ends_when_its_credential_is_revoked(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // A task that stays running: its one step waits for a release that never comes.
+    let tpl = app
+        .template("held", json!({}), json!([{"name": "gate", "group": "local", "script": "true", "trigger": "manual"}]))
+        .await;
+    let id = app.run_task(tpl, json!({}), json!({})).await;
+    app.wait_pair(id, "waiting").await;
+
+    let viewer = app.user("watcher", "viewer", &[]).await;
+    let token =
+        app.post("/api/v1/tokens", &viewer, &json!({"name": "dashboard", "scopes": ["read"]})).await.expect(201);
+    let (api, token_id) = (token["token"].as_str().unwrap(), token["info"]["id"].as_str().unwrap());
+    let by_token = open_with(&app, id, api).await;
+    let by_session = open_with(&app, id, &viewer).await;
+
+    app.delete(&format!("/api/v1/tokens/{token_id}"), &viewer).await.expect(200);
+    assert!(until_the_end(by_token).await.is_some(), "the stream of a revoked token ended");
+
+    // The session's stream lives on until the user is disabled.
+    let me = app.get("/api/v1/me", &viewer).await.expect(200);
+    app.put(&format!("/api/v1/users/{}", me["id"]), &app.admin_token, &json!({"disabled": true})).await.expect(200);
+    assert!(until_the_end(by_session).await.is_some(), "the stream of a disabled user ended");
+    let task = app.get(&format!("/api/v1/tasks/{id}"), &app.admin_token).await.expect(200);
+    assert_eq!(task["status"], "running", "the streams ended for their credentials, not because the task did");
+}
+
+both_backends!(
+    the_event_stream_is_live_and_resumes_after_a_reconnect,
+    a_live_stream_ends_when_its_credential_is_revoked
+);
