@@ -11,6 +11,8 @@ use crate::state::AppState;
 use crate::store;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, poem_openapi::Object)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct Policy {
     /// When true, the submitter of a task may also approve it (four eyes off).
     pub allow_self_approval: bool,

@@ -3,7 +3,7 @@
 //! in the test command); and the methods each path allows, for `405` answers.
 
 use poem::http::Method;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 /// The served document and the path → methods table built from it.
 pub struct Spec {
@@ -23,6 +23,7 @@ impl Spec {
         let mut doc: Value = serde_json::from_str(raw).expect("poem-openapi writes JSON");
         strict_request_bodies(&mut doc);
         event_streams_are_text(&mut doc);
+        optional_properties_are_nullable(&mut doc);
         let paths = doc["paths"]
             .as_object()
             .map(|paths| {
@@ -142,8 +143,9 @@ fn close_objects(schema: &mut Value) {
     }
 }
 
-/// poem-openapi declares a Server-Sent Events answer as an array of its items; on the
-/// wire it is `text/event-stream` text, each event's `data` one item as JSON.
+/// poem-openapi declares a Server-Sent Events answer as an array of its items. On the
+/// wire each event has an `id`, an `event` type and `data` holding one item as JSON; for
+/// `text/event-stream`, OpenAPI before 3.2 has `schema` describe one such event.
 fn event_streams_are_text(doc: &mut Value) {
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
     for ops in paths.values_mut().filter_map(Value::as_object_mut) {
@@ -151,17 +153,75 @@ fn event_streams_are_text(doc: &mut Value) {
             let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else { continue };
             for response in responses.values_mut() {
                 if let Some(media) = response.pointer_mut("/content/text~1event-stream") {
-                    let mut text = Map::new();
-                    text.insert("type".into(), Value::String("string".into()));
-                    text.insert(
-                        "description".into(),
-                        Value::String("Server-Sent Events; each event's `data` is one TaskEvent as JSON.".into()),
-                    );
-                    media["schema"] = Value::Object(text);
+                    let item = media.pointer("/schema/items").cloned().unwrap_or(Value::Object(Map::new()));
+                    media["schema"] = json!({
+                        "type": "object",
+                        "description": "One Server-Sent Event: `event` is the item's kind, `id` its position \
+                                        (send it back as Last-Event-ID), `data` the item as JSON.",
+                        "required": ["data"],
+                        "properties": {
+                            "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": item},
+                            "event": {"type": "string"},
+                            "id": {"type": "string", "pattern": "^[0-9]+$"},
+                            "retry": {"type": "integer"}
+                        }
+                    });
                 }
             }
         }
     }
+}
+
+/// An optional property (an `Option` field: poem-openapi lists every other field as
+/// required) is sent as `null` when absent and accepted as `null`: say `nullable`.
+fn optional_properties_are_nullable(doc: &mut Value) {
+    if let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) {
+        schemas.values_mut().for_each(nullable_optionals);
+    }
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
+    for ops in paths.values_mut().filter_map(Value::as_object_mut) {
+        for op in ops.values_mut() {
+            if let Some(content) = op.pointer_mut("/requestBody/content").and_then(Value::as_object_mut) {
+                content.values_mut().for_each(|m| nullable_optionals(&mut m["schema"]));
+            }
+            if let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) {
+                for response in responses.values_mut() {
+                    if let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) {
+                        content.values_mut().for_each(|m| nullable_optionals(&mut m["schema"]));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn nullable_optionals(schema: &mut Value) {
+    let Value::Object(map) = schema else { return };
+    let required: Vec<String> = map
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default();
+    if let Some(Value::Object(props)) = map.get_mut("properties") {
+        for (name, prop) in props.iter_mut() {
+            nullable_optionals(prop);
+            if !required.contains(name) {
+                make_nullable(prop);
+            }
+        }
+    }
+    if let Some(items) = map.get_mut("items") {
+        nullable_optionals(items);
+    }
+}
+
+/// `nullable` next to a `$ref` is ignored by OpenAPI 3.0: wrap the reference first.
+fn make_nullable(prop: &mut Value) {
+    let Value::Object(map) = prop else { return };
+    if let Some(reference) = map.remove("$ref") {
+        map.insert("allOf".into(), json!([{"$ref": reference}]));
+    }
+    map.insert("nullable".into(), Value::Bool(true));
 }
 
 #[cfg(test)]
@@ -191,5 +251,15 @@ mod tests {
         assert_eq!(schemas["StepInput"]["additionalProperties"], Value::Bool(false));
         // Answers are not closed: a client may meet fields added later.
         assert!(schemas["Task"].get("additionalProperties").is_none());
+    }
+
+    #[test]
+    fn optional_fields_are_nullable_and_required_ones_are_not() {
+        let doc: Value = serde_json::from_str(spec().document()).unwrap();
+        let task = &doc["components"]["schemas"]["Task"]["properties"];
+        assert_eq!(task["approval_deadline"]["nullable"], Value::Bool(true));
+        assert_eq!(task["approval"]["nullable"], Value::Bool(true), "{}", task["approval"]);
+        assert_eq!(task["approval"]["allOf"][0]["$ref"], "#/components/schemas/Approval");
+        assert!(task["id"].get("nullable").is_none());
     }
 }
