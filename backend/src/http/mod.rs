@@ -2,4 +2,6 @@
 
 pub mod auth;
 pub mod error;
+pub mod headers;
 pub mod payload;
+pub mod strict;
