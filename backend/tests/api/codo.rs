@@ -155,6 +155,7 @@ async fn every_codo_error_is_a_nonzero_code_with_a_clear_message(backend: Backen
         (with("exec_time", json!("soon")), "exec_time"),
         (with("schedule", json!("later")), "schedule"),
         ("{not json".to_string(), "body"),
+        ("[1, 2]".to_string(), "body"),
     ];
     for (body, field) in cases {
         let (status, answer) = post_raw(&app, &format!("{ACCEPT}?auth_key={token}"), None, &body).await;
