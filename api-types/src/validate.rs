@@ -24,8 +24,18 @@ pub fn name(field: &str, value: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
-/// Free text with an upper bound on its size.
+/// Refuses NUL, which PostgreSQL text cannot hold (and which SQLite would store and
+/// match). Every text input is checked with this, directly or through [`text`] or [`name`].
+pub fn no_nul(field: &str, value: &str) -> Result<(), FieldError> {
+    if value.contains('\0') {
+        return Err(FieldError::new(field, "must not contain NUL characters"));
+    }
+    Ok(())
+}
+
+/// Free text with an upper bound on its size; no NUL.
 pub fn text(field: &str, value: &str, max_chars: usize) -> Result<(), FieldError> {
+    no_nul(field, value)?;
     if value.chars().count() > max_chars {
         return Err(FieldError::new(field, format!("must be at most {max_chars} characters")));
     }
@@ -233,6 +243,16 @@ mod tests {
         for bad in ["", "a b", "x;rm", "$(id)"] {
             assert!(host_entry("h", bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn text_refuses_nul_and_names_refuse_every_control_character() {
+        assert_eq!(text("q", "a\0b", 10).unwrap_err().field, "q");
+        assert!(text("q", "tab\tand\nnewline", 100).is_ok());
+        for bad in ["a\0b", "a\nb", "a\u{1b}[31m", "a\u{7f}"] {
+            assert!(name("name", bad).is_err(), "{bad:?}");
+        }
+        assert!(no_nul("x", "版本").is_ok());
     }
 
     #[test]

@@ -20,13 +20,14 @@ pub mod store;
 pub mod tasks;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use poem::endpoint::StaticFilesEndpoint;
+use poem::http::StatusCode;
 use poem::listener::{Acceptor, Listener, TcpListener};
-use poem::{get, Endpoint, EndpointExt, IntoResponse, Route};
+use poem::{get, Endpoint, EndpointExt, IntoResponse, Response, Route};
 use secrecy::ExposeSecret;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -36,13 +37,24 @@ use crate::settings::Settings;
 use crate::state::AppState;
 use crate::store::Db;
 
-/// Validates `page` (from 1) and `per_page` (1–200).
+/// The deepest row a page may start at. A page past the last row is empty; one past this
+/// is refused, so that `(page - 1) * per_page` never wraps (`page=9223372036854775807`).
+pub const MAX_OFFSET: i64 = 1_000_000_000;
+
+/// Validates `page` (from 1) and `per_page` (1–200); `(page - 1) * per_page` is then at
+/// most [`MAX_OFFSET`].
 pub fn paging(page: i64, per_page: i64) -> ServiceResult<(i64, i64)> {
     if page < 1 {
         return Err(ServiceError::validation("page", "must be 1 or more"));
     }
     if !(1..=200).contains(&per_page) {
         return Err(ServiceError::validation("per_page", "must be between 1 and 200"));
+    }
+    if (page - 1).checked_mul(per_page).is_none_or(|offset| offset > MAX_OFFSET) {
+        return Err(ServiceError::validation(
+            "page",
+            format!("is too large: (page - 1) × per_page must be at most {MAX_OFFSET}"),
+        ));
     }
     Ok((page, per_page))
 }
@@ -113,7 +125,8 @@ fn is_api_path(path: &str) -> bool {
 }
 
 /// The whole HTTP surface: API, Swagger UI, CODO compatibility, health, and the SPA
-/// (whose client-side routes such as `/tasks/42` fall back to `index.html`).
+/// (whose client-side routes such as `/tasks/42` fall back to `index.html`). Every answer
+/// carries the security headers of [`http::headers`].
 pub fn app(state: AppState, server_url: &str, static_dir: &str) -> impl poem::Endpoint {
     let api = routes::openapi_service(&format!("{server_url}/"));
     let spec = Arc::new(http::spec::Spec::new(&api.spec()));
@@ -124,6 +137,7 @@ pub fn app(state: AppState, server_url: &str, static_dir: &str) -> impl poem::En
     let docs = api.swagger_ui();
     let max_body = state.settings.max_body_bytes;
     let spa = Arc::new(StaticFilesEndpoint::new(static_dir).index_file("index.html").fallback_to_index());
+    let docs_csp = Arc::new(OnceLock::new());
     Route::new()
         .nest("/", api)
         .at("/api/openapi.json", get(spec_endpoint))
@@ -132,48 +146,93 @@ pub fn app(state: AppState, server_url: &str, static_dir: &str) -> impl poem::En
         .at("/api/task/v2/task/accept", get(codo::accept_get).post(codo::accept_post))
         .at("/api/task/accept", get(codo::accept_get).post(codo::accept_post))
         .at("/api/task/accept/", get(codo::accept_get).post(codo::accept_post))
-        .around(move |ep, mut req| {
-            let (spa, spec) = (spa.clone(), spec.clone());
+        .around(move |ep, req| {
+            let (spa, docs_csp, spec) = (spa.clone(), docs_csp.clone(), spec.clone());
             async move {
-                // Read the whole body first, bounded: an oversized body (declared or chunked)
-                // is refused here, and an early answer (401, 403) never leaves unread bytes
-                // on a keep-alive connection.
-                let codo = codo::is_codo_path(req.uri().path());
-                let too_large = || {
-                    let mut answer = if codo {
-                        codo::too_large(max_body)
-                    } else {
-                        let message = format!("request body is larger than {max_body} bytes");
-                        http::error::json_error(poem::http::StatusCode::PAYLOAD_TOO_LARGE, message)
-                    };
-                    // The connection ends with this answer: say so, or a client may send its
-                    // next request on a connection that is closing.
-                    answer.headers_mut().insert(poem::http::header::CONNECTION, poem::http::HeaderValue::from_static("close"));
-                    Ok(answer)
-                };
-                let declared = req.header("content-length").and_then(|v| v.parse::<usize>().ok());
-                if declared.is_some_and(|len| len > max_body) {
-                    return too_large();
-                }
-                match read_body(req.take_body(), max_body).await? {
-                    Some(bytes) => req.set_body(bytes),
-                    None => return too_large(),
-                }
-                let (method, path, started) = (req.method().clone(), req.uri().path().to_string(), Instant::now());
-                let answer = if is_api_path(&path) {
-                    http::error::json_errors(ep, req, &spec).await
+                let path = req.uri().path();
+                let surface = if path == "/api/docs" || path == "/api/docs/" {
+                    http::headers::Surface::Docs
+                } else if is_api_path(path) {
+                    http::headers::Surface::Api
                 } else {
-                    spa.call(req).await.map(IntoResponse::into_response)
+                    http::headers::Surface::Spa
                 };
-                // The path only: query strings may carry tokens (CODO's `?auth_key=`).
-                if let Ok(resp) = &answer {
-                    tracing::debug!(%method, path, status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
-                }
-                answer
+                let answer = serve(ep, req, &spa, &spec, max_body).await;
+                Ok::<_, poem::Error>(http::headers::secure(surface, answer, &docs_csp).await)
             }
         })
         .with(poem::middleware::CookieJarManager::new())
         .data(state)
+}
+
+/// Answers one request: bounded body, no NUL in the URL, then the API or the SPA.
+async fn serve(
+    ep: Arc<impl Endpoint>,
+    mut req: poem::Request,
+    spa: &StaticFilesEndpoint,
+    spec: &http::spec::Spec,
+    max_body: usize,
+) -> Response {
+    let codo = codo::is_codo_path(req.uri().path());
+    // Read the whole body first, bounded: an oversized body (declared or chunked) is
+    // refused here, and an early answer (401, 403) never leaves unread bytes on a
+    // keep-alive connection.
+    let too_large = || {
+        let mut answer = if codo {
+            codo::too_large(max_body)
+        } else {
+            http::error::json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body is larger than {max_body} bytes"),
+            )
+        };
+        // The connection ends with this answer: say so, or a client may send its next
+        // request on a connection that is closing.
+        answer.headers_mut().insert(poem::http::header::CONNECTION, poem::http::HeaderValue::from_static("close"));
+        answer
+    };
+    let declared = req.header("content-length").and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > max_body) {
+        return too_large();
+    }
+    match read_body(req.take_body(), max_body).await {
+        Ok(Some(bytes)) => req.set_body(bytes),
+        Ok(None) => return too_large(),
+        Err(e) => return e.into_response(),
+    }
+    // PostgreSQL text cannot hold NUL, and SQLite's LIKE would match everything.
+    if let Some(field) = http::payload::nul_in_uri(req.uri()) {
+        let message = "must not contain NUL characters";
+        return if codo {
+            codo::invalid_input(&field, message)
+        } else {
+            let body = api_types::ErrorBody::new("invalid", message).with_field(field);
+            http::error::ApiError::Unprocessable(poem_openapi::payload::Json(body)).into_response()
+        };
+    }
+    let (method, path, started) = (req.method().clone(), req.uri().path().to_string(), Instant::now());
+    let answer = if is_api_path(&path) {
+        http::error::json_errors(ep, req, spec).await.unwrap_or_else(|e| e.into_response())
+    } else {
+        spa_answer(spa, req).await
+    };
+    // The path only: query strings may carry tokens (CODO's `?auth_key=`).
+    tracing::debug!(%method, path, status = answer.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
+    answer
+}
+
+/// The SPA's files. Its errors say what went wrong, never where the files are: poem's own
+/// 403 answer (`/..%2f..%2fetc`) names the absolute path it refused.
+async fn spa_answer(spa: &StaticFilesEndpoint, req: poem::Request) -> Response {
+    match spa.call(req).await {
+        Ok(resp) => resp,
+        Err(e) if e.status() == StatusCode::FORBIDDEN => http::error::json_error(StatusCode::FORBIDDEN, "forbidden"),
+        Err(e) if e.status().is_server_error() => {
+            tracing::error!(error = %e, "serving a static file failed");
+            http::error::json_error(e.status(), "internal error")
+        }
+        Err(e) => e.into_response(),
+    }
 }
 
 /// Reads a body of at most `limit` bytes; `None` when it is larger. The rest of a larger
@@ -259,6 +318,7 @@ pub async fn start(settings: Settings, static_dir: &str) -> anyhow::Result<Runni
         tokio::spawn(scheduler::dispatcher::run(state.clone(), stop_rx.clone())),
         tokio::spawn(schedules::runner::run(state.clone(), stop_rx.clone())),
         tokio::spawn(mail::run(state.clone(), stop_rx.clone())),
+        tokio::spawn(codo::csrf::sweep(state.clone(), stop_rx.clone())),
     ];
     let endpoint = app(state.clone(), &url, static_dir);
     let mut shutdown = stop_rx.clone();

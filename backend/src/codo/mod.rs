@@ -5,13 +5,13 @@
 //! Python `str(dict)` text, authenticate with an `auth_key` cookie (or query parameter,
 //! or bearer header) and read `code` from the JSON answer, never the HTTP status.
 
+pub mod csrf;
 pub mod pydict;
 
 use std::collections::BTreeMap;
 
-use api_types::Schedule;
+use api_types::{validate, Schedule, Scope};
 use poem::http::StatusCode;
-use poem::web::cookie::Cookie;
 use poem::{handler, Body, IntoResponse, Request, Response};
 use serde_json::{json, Value};
 
@@ -20,11 +20,7 @@ use crate::error::ServiceError;
 use crate::http::auth::remote_addr;
 use crate::http::payload::read_limited;
 use crate::state::AppState;
-use crate::store::{self, now_ms};
 use crate::tasks::{self, Submission};
-
-/// How long a csrf key from the GET handshake stays usable (CODO: 30 minutes).
-const CSRF_TTL_MS: i64 = 30 * 60 * 1000;
 
 /// A CODO-shaped failure: non-zero `code`, a clear `msg`, and the field when one is at fault.
 #[derive(Debug)]
@@ -95,10 +91,16 @@ pub fn too_large(limit: usize) -> Response {
     .into_response()
 }
 
+/// Input refused before routing (a NUL in the query string), answered the CODO way.
+pub fn invalid_input(field: &str, message: &str) -> Response {
+    CodoError::from(ServiceError::validation(field, message)).into_response()
+}
+
 fn json_response(status: StatusCode, body: Value) -> Response {
     Response::builder().status(status).content_type("application/json; charset=utf-8").body(body.to_string())
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Via {
     Cookie,
     QueryOrHeader,
@@ -111,34 +113,16 @@ fn credential(req: &Request) -> Option<(String, Via)> {
             return Some((t.trim().to_string(), Via::QueryOrHeader));
         }
     }
-    let query = req.uri().query().unwrap_or("");
-    let from_query = query.split('&').find_map(|kv| kv.strip_prefix("auth_key=")).map(percent_decode);
+    let query = req.uri().query().unwrap_or("").as_bytes();
+    let from_query = form_urlencoded::parse(query).find(|(k, _)| k == "auth_key").map(|(_, v)| v.into_owned());
     if let Some(t) = from_query.filter(|t| !t.is_empty()) {
         return Some((t, Via::QueryOrHeader));
     }
     req.cookie().get("auth_key").map(|c| (c.value_str().to_string(), Via::Cookie))
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-            (b'+', _) => out.push(b' '),
-            (b, _) => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
+/// Authenticates the caller and checks that it may submit tasks, before anything is parsed.
+/// A cookie-authenticated request that a browser marks as cross-site is refused first.
 async fn caller(req: &Request, state: &AppState) -> Result<(Principal, Via), CodoError> {
     let (token, via) = credential(req).ok_or_else(|| CodoError {
         status: StatusCode::UNAUTHORIZED,
@@ -146,7 +130,11 @@ async fn caller(req: &Request, state: &AppState) -> Result<(Principal, Via), Cod
         msg: "no auth_key: send the auth_key cookie, ?auth_key= or Authorization: Bearer".into(),
         field: None,
     })?;
+    if via == Via::Cookie {
+        csrf::refuse_cross_site(req, state)?;
+    }
     let who = tokens::authenticate(state, &token, &remote_addr(req)).await?;
+    who.require(Scope::TaskSubmit)?;
     Ok((who, via))
 }
 
@@ -157,23 +145,24 @@ fn state_of(req: &Request) -> &AppState {
 /// `GET`: the csrf handshake. Answers `{"code":0,"csrf_key":…}` and sets the `csrf_key` cookie.
 #[handler]
 pub async fn accept_get(req: &Request) -> Response {
+    match handshake(req).await {
+        Ok((key, cookie)) => {
+            let mut resp = json_response(StatusCode::OK, json!({"code": 0, "msg": "csrf_key issued", "csrf_key": key}));
+            if let Ok(v) = cookie.parse() {
+                resp.headers_mut().append("set-cookie", v);
+            }
+            // The key is a secret of this client: no cache may keep the answer.
+            resp.headers_mut().insert("cache-control", poem::http::HeaderValue::from_static("no-store"));
+            resp
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handshake(req: &Request) -> Result<(String, String), CodoError> {
     let state = state_of(req);
-    let (who, _) = match caller(req, state).await {
-        Ok(c) => c,
-        Err(e) => return e.into_response(),
-    };
-    let key = crate::crypto::random_token(24);
-    if let Err(e) = store::misc::insert_csrf_key(&state.db, &key, who.user_id, now_ms() + CSRF_TTL_MS).await {
-        return CodoError::from(ServiceError::from(e)).into_response();
-    }
-    let mut cookie = Cookie::new_with_str("csrf_key", &key);
-    cookie.set_path("/");
-    cookie.set_http_only(true);
-    let mut resp = json_response(StatusCode::OK, json!({"code": 0, "msg": "csrf_key issued", "csrf_key": key}));
-    if let Ok(v) = cookie.to_string().parse() {
-        resp.headers_mut().append("set-cookie", v);
-    }
-    resp
+    let (who, _) = caller(req, state).await?;
+    csrf::issue(state, who.user_id).await
 }
 
 /// `POST`: accepts a CODO task body and answers `{"code":0,"msg":…,"list_id":…}`.
@@ -188,31 +177,6 @@ pub async fn accept_post(req: &Request, body: Body) -> Response {
 async fn accept(req: &Request, body: Body) -> Result<i64, CodoError> {
     let state = state_of(req);
     let (who, via) = caller(req, state).await?;
-    if matches!(via, Via::Cookie) {
-        // Cookie authentication is what a forged cross-site request would ride on, so it
-        // needs the one-time key from a prior GET, as CODO does.
-        let key = req
-            .cookie()
-            .get("csrf_key")
-            .map(|c| c.value_str().to_string())
-            .or_else(|| req.header("x-csrf-key").map(str::to_string))
-            .ok_or_else(|| CodoError {
-                status: StatusCode::FORBIDDEN,
-                code: -3,
-                msg: "missing csrf_key: GET this URL first and send its csrf_key cookie".into(),
-                field: None,
-            })?;
-        let ok =
-            store::misc::consume_csrf_key(&state.db, &key, who.user_id, now_ms()).await.map_err(ServiceError::from)?;
-        if !ok {
-            return Err(CodoError {
-                status: StatusCode::FORBIDDEN,
-                code: -3,
-                msg: "csrf_key is unknown, used or expired: GET this URL for a new one".into(),
-                field: None,
-            });
-        }
-    }
     let mut body_ref = poem::RequestBody::new(body);
     let data = read_limited(req, &mut body_ref).await.map_err(|e| CodoError {
         status: e.status(),
@@ -220,8 +184,17 @@ async fn accept(req: &Request, body: Body) -> Result<i64, CodoError> {
         msg: e.to_string(),
         field: None,
     })?;
+    // serde_json stops at 128 levels of nesting, so this cannot overflow the stack.
     let value: Value = serde_json::from_slice(&data)
         .map_err(|e| CodoError::invalid("body", format!("request body is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(CodoError::invalid("body", "request body must be a JSON object"));
+    }
+    if via == Via::Cookie {
+        // Cookie authentication is what a forged cross-site request would ride on, so it
+        // needs the one-time key from a prior GET, as CODO does.
+        csrf::check(req, &value, state, who.user_id).await?;
+    }
     let submission = submission_from_codo(&value)?;
     let task = tasks::submit(state, &who, submission).await?;
     Ok(task.id)
@@ -321,7 +294,13 @@ pub fn submission_from_codo(body: &Value) -> Result<Submission, CodoError> {
         Some(s) => Schedule::parse(s).ok_or_else(|| CodoError::invalid("schedule", "schedule must be ready or new"))?,
     };
 
-    let associated_users = match structured("associated_user", body.get("associated_user").unwrap_or(&Value::Null))? {
+    // A plain `alice, bob` is a list of names, not a literal to parse.
+    let users = match body.get("associated_user") {
+        Some(Value::String(s)) if !s.trim_start().starts_with(['{', '[', '(', '\'', '"']) => Value::String(s.clone()),
+        Some(other) => structured("associated_user", other)?,
+        None => Value::Null,
+    };
+    let associated_users = match users {
         Value::Null => vec![],
         Value::String(s) => s.split(',').map(str::trim).filter(|u| !u.is_empty()).map(String::from).collect(),
         Value::Array(items) => items.iter().filter_map(scalar_text).collect(),
@@ -338,6 +317,7 @@ pub fn submission_from_codo(body: &Value) -> Result<Submission, CodoError> {
 
     let mut details = text_field(body, "details")?.unwrap_or_default();
     if let Some(s) = text_field(body, "submitter")?.filter(|s| !s.is_empty()) {
+        validate::no_nul("submitter", &s).map_err(|e| CodoError::from(ServiceError::from(e)))?;
         // The accountable submitter is the token's owner; keep what the script claimed.
         if !details.is_empty() {
             details.push('\n');
@@ -345,7 +325,7 @@ pub fn submission_from_codo(body: &Value) -> Result<Submission, CodoError> {
         details.push_str(&format!("(CODO submitter: {s})"));
     }
 
-    Ok(Submission {
+    let submission = Submission {
         name: Some(task_name),
         template_id: temp_id,
         args,
@@ -357,7 +337,32 @@ pub fn submission_from_codo(body: &Value) -> Result<Submission, CodoError> {
         associated_users,
         concurrency: None,
         source: "codo",
-    })
+    };
+    refuse_nul(&submission)?;
+    Ok(submission)
+}
+
+/// PostgreSQL text cannot hold NUL, and a Python string can carry one (`'\x00'`): refuse
+/// it in every text the body gave, naming the field.
+fn refuse_nul(s: &Submission) -> Result<(), CodoError> {
+    let mut texts: Vec<(String, &str)> = vec![];
+    for (field, value) in
+        [("task_name", &s.name), ("exec_time", &s.exec_time), ("executor", &s.executor), ("details", &s.details)]
+    {
+        texts.push((field.to_string(), value.as_deref().unwrap_or_default()));
+    }
+    for (k, v) in &s.args {
+        texts.extend([(format!("args.{k}"), k.as_str()), (format!("args.{k}"), v.as_str())]);
+    }
+    for (group, list) in &s.hosts {
+        texts.push((format!("hosts.{group}"), group.as_str()));
+        texts.extend(list.iter().enumerate().map(|(i, h)| (format!("hosts.{group}[{i}]"), h.as_str())));
+    }
+    texts.extend(s.associated_users.iter().enumerate().map(|(i, u)| (format!("associated_user[{i}]"), u.as_str())));
+    for (field, value) in texts {
+        validate::no_nul(&field, value).map_err(|e| CodoError::from(ServiceError::from(e)))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -373,6 +378,9 @@ mod tests {
             "associated_user": "{'group-1': ['alice', 'bob']}",
             "exec_time": "2019-5-24 09:09:50", "submitter": "githook"
         });
+        let mut plain = body.clone();
+        plain["associated_user"] = json!(" alice, bob");
+        assert_eq!(submission_from_codo(&plain).unwrap().associated_users, vec!["alice", "bob"]);
         let s = submission_from_codo(&body).unwrap();
         assert_eq!(s.template_id, 7);
         assert_eq!(s.args["TAG"], "v1");
@@ -394,11 +402,5 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("hosts"));
         let e = submission_from_codo(&json!({"task_name": "x", "temp_id": 1, "schedule": "now"})).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("schedule"));
-    }
-
-    #[test]
-    fn query_tokens_are_percent_decoded() {
-        assert_eq!(percent_decode("a%2Eb+c"), "a.b c");
-        assert_eq!(percent_decode("abc%"), "abc%");
     }
 }

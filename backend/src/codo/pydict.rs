@@ -4,6 +4,9 @@
 //! Covers what `repr` produces for the data CODO carries: dicts, lists, tuples, strings
 //! (single, double, `u''`/`r''`/`b''` prefixed, with escapes), ints, floats, True,
 //! False and None. Dict keys become JSON strings (`1` → `"1"`).
+//!
+//! The parser is recursive, so nesting is bounded ([`MAX_DEPTH`]): a request body of
+//! `[[[[…` 20,000 deep would otherwise overflow a 2 MiB worker stack and abort the server.
 
 use serde_json::{Map, Number, Value};
 
@@ -14,8 +17,11 @@ pub struct PyParseError {
     pub message: String,
 }
 
+/// How deeply dicts, lists and tuples may nest. CODO sends two levels (`{'group-1': […]}`).
+pub const MAX_DEPTH: usize = 64;
+
 pub fn parse(text: &str) -> Result<Value, PyParseError> {
-    let mut p = Parser { chars: text.chars().collect(), pos: 0 };
+    let mut p = Parser { chars: text.chars().collect(), pos: 0, depth: 0 };
     let value = p.value()?;
     p.skip_ws();
     if p.pos != p.chars.len() {
@@ -27,6 +33,8 @@ pub fn parse(text: &str) -> Result<Value, PyParseError> {
 struct Parser {
     chars: Vec<char>,
     pos: usize,
+    /// Dicts, lists and tuples open around the current position.
+    depth: usize,
 }
 
 impl Parser {
@@ -57,15 +65,26 @@ impl Parser {
     fn value(&mut self) -> Result<Value, PyParseError> {
         self.skip_ws();
         match self.peek() {
-            Some('{') => self.dict(),
-            Some('[') => self.sequence('[', ']'),
-            Some('(') => self.sequence('(', ')'),
+            Some('{') => self.nested(Self::dict),
+            Some('[') => self.nested(|p| p.sequence(']')),
+            Some('(') => self.nested(|p| p.sequence(')')),
             Some('\'' | '"') => self.string(false).map(Value::String),
             Some(c) if c.is_ascii_digit() || c == '-' || c == '+' || c == '.' => self.number(),
             Some(c) if c.is_ascii_alphabetic() => self.word(),
             Some(_) => Err(self.error("expected a value")),
             None => Err(self.error("unexpected end of text")),
         }
+    }
+
+    /// Parses a container one level deeper, refusing to go past [`MAX_DEPTH`].
+    fn nested(&mut self, parse: impl FnOnce(&mut Self) -> Result<Value, PyParseError>) -> Result<Value, PyParseError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.error(&format!("nested more than {MAX_DEPTH} levels deep")));
+        }
+        self.depth += 1;
+        let value = parse(self);
+        self.depth -= 1;
+        value
     }
 
     fn dict(&mut self) -> Result<Value, PyParseError> {
@@ -95,7 +114,7 @@ impl Parser {
         }
     }
 
-    fn sequence(&mut self, _open: char, close: char) -> Result<Value, PyParseError> {
+    fn sequence(&mut self, close: char) -> Result<Value, PyParseError> {
         self.pos += 1;
         let mut items = Vec::new();
         loop {
@@ -230,6 +249,150 @@ mod tests {
     fn refuses_what_is_not_a_literal() {
         for bad in ["{'a': }", "{'a' 'b'}", "{'a': 'b'", "__import__('os')", "{'a': 'b'} extra"] {
             assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        for open in ["[", "(", "{'k': "] {
+            let text = open.repeat(100_000);
+            let e = parse(&text).unwrap_err();
+            assert!(e.message.contains("nested more than"), "{open}: {e}");
+        }
+        let deepest = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse(&deepest).is_ok());
+        let one_more = format!("[{deepest}]");
+        assert!(parse(&one_more).is_err());
+    }
+
+    mod fuzz {
+        use proptest::prelude::*;
+        use serde_json::{Map, Number, Value};
+
+        use super::super::parse;
+
+        /// Pieces of Python literal syntax, so that random text often gets deep into the parser.
+        const TOKENS: &[&str] = &[
+            "{",
+            "}",
+            "[",
+            "]",
+            "(",
+            ")",
+            "'",
+            "\"",
+            "\\",
+            ":",
+            ",",
+            "u",
+            "r",
+            "b",
+            "\\x",
+            "\\u",
+            "\\U",
+            "\\0",
+            "0",
+            "7",
+            "-",
+            "+",
+            ".",
+            "e",
+            "_",
+            "L",
+            "True",
+            "None",
+            "False",
+            " ",
+            "\n",
+            "版",
+            "1e400",
+            "'a'",
+            "\\\n",
+            "ff",
+            "0x1",
+            "\u{0}",
+            "\u{10ffff}",
+        ];
+
+        fn piece() -> impl Strategy<Value = String> {
+            prop_oneof![prop::sample::select(TOKENS).prop_map(str::to_string), any::<char>().prop_map(String::from)]
+        }
+
+        /// Text as Python's `repr` writes it for the values CODO sends.
+        fn python(value: &Value) -> String {
+            match value {
+                Value::Null => "None".into(),
+                Value::Bool(true) => "True".into(),
+                Value::Bool(false) => "False".into(),
+                Value::Number(n) => match n.as_f64() {
+                    Some(f) if n.is_f64() => format!("{f:?}"),
+                    _ => n.to_string(),
+                },
+                Value::String(s) => {
+                    let mut out = String::from("'");
+                    for c in s.chars() {
+                        match c {
+                            '\\' | '\'' => {
+                                out.push('\\');
+                                out.push(c);
+                            }
+                            c if c.is_control() => out.push_str(&format!("\\U{:08x}", c as u32)),
+                            c => out.push(c),
+                        }
+                    }
+                    out.push('\'');
+                    out
+                }
+                Value::Array(items) => format!("[{}]", items.iter().map(python).collect::<Vec<_>>().join(", ")),
+                Value::Object(map) => format!(
+                    "{{{}}}",
+                    map.iter()
+                        .map(|(k, v)| format!("{}: {}", python(&Value::String(k.clone())), python(v)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        }
+
+        fn value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(|i| Value::Number(i.into())),
+                (prop::num::f64::NORMAL | prop::num::f64::ZERO)
+                    .prop_map(|f| Value::Number(Number::from_f64(f).expect("finite"))),
+                any::<String>().prop_map(Value::String),
+            ];
+            leaf.prop_recursive(6, 64, 8, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                    prop::collection::btree_map(any::<String>(), inner, 0..8)
+                        .prop_map(|m| Value::Object(m.into_iter().collect::<Map<_, _>>())),
+                ]
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn random_text_never_panics(pieces in prop::collection::vec(piece(), 0..120)) {
+                let _ = parse(&pieces.concat());
+            }
+
+            #[test]
+            fn random_deep_openers_never_overflow(
+                openers in prop::collection::vec(prop::sample::select(&["[", "(", "{1: ", "{'a': ", " "][..]), 0..5000),
+                tail in prop::collection::vec(piece(), 0..20),
+            ) {
+                let text = format!("{}{}", openers.concat(), tail.concat());
+                let _ = parse(&text);
+            }
+
+            #[test]
+            fn what_python_writes_reads_back(v in value()) {
+                prop_assert_eq!(parse(&python(&v)).map_err(|e| e.to_string()), Ok(v));
+            }
         }
     }
 }

@@ -2,5 +2,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod headers;
 pub mod payload;
 pub mod spec;
+pub mod strict;

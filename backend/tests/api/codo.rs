@@ -7,10 +7,10 @@ use serde_json::{json, Value};
 use crate::both_backends;
 use crate::helpers::{spawn_app, Backend, TestApp};
 
-const ACCEPT: &str = "/api/task/v2/task/accept/";
+pub(crate) const ACCEPT: &str = "/api/task/v2/task/accept/";
 
 /// A token with only `task:submit`, as a CODO hook script would hold.
-async fn hook_token(app: &TestApp) -> String {
+pub(crate) async fn hook_token(app: &TestApp) -> String {
     app.user("githook", "operator", &[]).await;
     let session = app.login("githook", crate::helpers::PASSWORD).await;
     let t = app.post("/api/v1/tokens", &session, &json!({"name": "codo", "scopes": ["task:submit"]})).await.expect(201);
@@ -18,7 +18,7 @@ async fn hook_token(app: &TestApp) -> String {
 }
 
 /// A CODO-style template: group 1 runs a command reading TAG, GIT_URL and APP_NAME.
-async fn codo_template(app: &TestApp) -> i64 {
+pub(crate) async fn codo_template(app: &TestApp) -> i64 {
     let t = app
         .post(
             "/api/v1/templates",
@@ -33,7 +33,7 @@ async fn codo_template(app: &TestApp) -> i64 {
 }
 
 /// GET with the `auth_key` cookie: returns the csrf key from the body and checks the cookie.
-async fn handshake(app: &TestApp, token: &str) -> String {
+pub(crate) async fn handshake(app: &TestApp, token: &str) -> String {
     let resp = app.client.get(app.url(ACCEPT)).header(COOKIE, format!("auth_key={token}")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let set_cookie = resp.headers().get(SET_COOKIE).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
@@ -46,7 +46,7 @@ async fn handshake(app: &TestApp, token: &str) -> String {
 
 /// POSTs a raw body the way `requests.post(url, data=json.dumps(body), cookies=…)` does:
 /// no content type.
-async fn post_raw(app: &TestApp, path: &str, cookie: Option<String>, body: &str) -> (u16, Value) {
+pub(crate) async fn post_raw(app: &TestApp, path: &str, cookie: Option<String>, body: &str) -> (u16, Value) {
     let mut req = app.client.post(app.url(path)).body(body.to_string());
     if let Some(c) = cookie {
         req = req.header(COOKIE, c);
@@ -155,6 +155,7 @@ async fn every_codo_error_is_a_nonzero_code_with_a_clear_message(backend: Backen
         (with("exec_time", json!("soon")), "exec_time"),
         (with("schedule", json!("later")), "schedule"),
         ("{not json".to_string(), "body"),
+        ("[1, 2]".to_string(), "body"),
     ];
     for (body, field) in cases {
         let (status, answer) = post_raw(&app, &format!("{ACCEPT}?auth_key={token}"), None, &body).await;

@@ -110,7 +110,78 @@ async fn openapi_spec_swagger_health_and_spa_deep_links_are_served(backend: Back
     }
 }
 
+async fn static_errors_reveal_no_paths(backend: Backend) {
+    let app = spawn_app(backend).await;
+    std::fs::write(app.static_dir().join("index.html"), "<!doctype html><title>Taskgate SPA</title>").unwrap();
+    let dir = app.static_dir().display().to_string();
+    for path in ["/..%2f..%2f..%2fetc%2fpasswd", "/%2e%2e/%2e%2e/etc/passwd", "/x/..%2f..%2f..%2f"] {
+        let resp = app.client.get(app.url(path)).send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        // Some paths are normalised by the client and land on the SPA; none may leak.
+        assert!(status.is_client_error() || text.contains("Taskgate SPA"), "{path}: {status}");
+        assert!(!text.contains(&dir) && !text.contains("/etc") && !text.contains("root:"), "{path}: {text}");
+    }
+    let resp = app.client.get(app.url("/..%2f..%2fetc%2fpasswd")).send().await.unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(resp.json::<Value>().await.unwrap()["message"], "forbidden");
+}
+
+async fn every_answer_carries_the_security_headers(backend: Backend) {
+    let app = spawn_app(backend).await;
+    std::fs::write(app.static_dir().join("index.html"), "<!doctype html><title>Taskgate SPA</title>").unwrap();
+    let get = |path: &'static str| app.client.get(app.url(path)).send();
+    let csp = |resp: &reqwest::Response| {
+        resp.headers().get("content-security-policy").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
+    };
+    // Whatever is asked first must not spoil the Swagger UI policy, which is learnt from
+    // the page: not a HEAD (no body), not Swagger's other page.
+    let head = app.client.head(app.url("/api/docs")).send().await.unwrap();
+    assert!(csp(&head).contains("frame-ancestors 'none'"), "{}", csp(&head));
+    let receiver = get("/api/docs/oauth-receiver.html").await.unwrap();
+    assert!(csp(&receiver).starts_with("default-src 'none'"), "{}", csp(&receiver));
+    for (path, status) in [
+        ("/", 200),
+        ("/tasks/42", 200),
+        ("/api/v1/tasks", 401),
+        ("/api/v1/nothing", 404),
+        ("/healthz", 200),
+        ("/api/openapi.json", 200),
+        ("/api/docs", 200),
+        ("/api/task/accept", 401),
+        ("/..%2f..%2fetc%2fpasswd", 403),
+    ] {
+        let resp = get(path).await.unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{path}");
+        let h = resp.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        let policy = csp(&resp);
+        for directive in ["frame-ancestors 'none'", "base-uri 'none'"] {
+            assert!(policy.contains(directive), "{path}: {policy}");
+        }
+        assert!(!policy.contains("'unsafe-eval'"), "{path}: {policy}");
+    }
+    let spa = csp(&get("/tasks/42").await.unwrap());
+    for directive in ["default-src 'self'", "script-src 'self' 'wasm-unsafe-eval';", "object-src 'none'"] {
+        assert!(spa.contains(directive), "SPA: {spa}");
+    }
+    assert!(csp(&get("/api/v1/tasks").await.unwrap()).starts_with("default-src 'none'"));
+    // Swagger UI's inline scripts are allowed by hash, not by 'unsafe-inline'.
+    for _ in 0..2 {
+        let docs = get("/api/docs").await.unwrap();
+        let policy = csp(&docs);
+        let script_src = policy.split(';').find(|d| d.trim().starts_with("script-src")).unwrap().to_string();
+        assert_eq!(script_src.matches("'sha256-").count(), 2, "{policy}");
+        assert!(!script_src.contains("unsafe-inline"), "{policy}");
+        assert!(docs.text().await.unwrap().contains("SwaggerUIBundle"));
+    }
+}
+
 both_backends!(
+    static_errors_reveal_no_paths,
+    every_answer_carries_the_security_headers,
     malformed_bodies_get_400_naming_the_problem,
     oversized_bodies_get_413_with_or_without_a_length,
     unknown_routes_ids_and_methods_get_json_errors,

@@ -4,12 +4,15 @@ mod helpers;
 mod sshd;
 
 mod accounts;
+mod browser_csp;
 mod catalogue;
 mod codo;
+mod codo_csrf;
 mod decisions;
 mod errors;
 mod events;
 mod gitlab_hook;
+mod hostile_input;
 mod integrations;
 mod mail;
 mod run_actions;
