@@ -3,6 +3,7 @@
 //! canary batch goes first; every host uses one connection for all its steps.
 
 pub mod logs;
+pub mod mask;
 pub mod plan;
 pub mod remote;
 pub mod render;
@@ -516,13 +517,19 @@ impl HostWorker {
         // The timeout runs from when this handshake gets its turn, not from when it queued.
         let _turn = run.state.handshakes.acquire().await.map_err(|e| e.to_string())?;
         let timeout = Duration::from_secs(run.state.settings.ssh_connect_timeout_secs);
-        match Remote::connect(&target, timeout).await {
+        let first_use = target.host_key == remote::HostKeyPolicy::TrustOnFirstUse;
+        let record = first_use.then(|| record_first_use(&run.state.db, &target));
+        match Remote::connect(&target, timeout, record).await {
             Ok((remote, fingerprint)) => {
-                if target.host_key == remote::HostKeyPolicy::TrustOnFirstUse {
+                if first_use {
                     if let Err(e) = store::catalogue::pin_host_key(&run.state.db, target.host_id, &fingerprint).await {
-                        tracing::warn!(host = %self.host, error = %e, "pinning the first-use host key failed");
+                        tracing::warn!(host = ?self.host, error = %e, "pinning the first-use host key failed");
                     }
-                    log.system(&format!("pinned host key {fingerprint} (first use)")).await;
+                    log.system(&format!(
+                        "pinned host key {fingerprint} (first use of {}:{})",
+                        target.address, target.port
+                    ))
+                    .await;
                 }
                 Ok(remote)
             }
@@ -530,6 +537,17 @@ impl HostWorker {
             Err(e) => Err(e.to_string()),
         }
     }
+}
+
+/// Records a first-use key for the target's registered address and port.
+fn record_first_use(db: &store::Db, target: &remote::Target) -> remote::RecordFirstUse {
+    let (db, address, port) = (db.clone(), target.address.clone(), i64::from(target.port));
+    Arc::new(move |fingerprint: String| {
+        let (db, address) = (db.clone(), address.clone());
+        Box::pin(async move {
+            store::catalogue::record_first_use_key(&db, &address, port, &fingerprint).await.map_err(|e| e.to_string())
+        })
+    })
 }
 
 fn describe(o: &Outcome) -> String {

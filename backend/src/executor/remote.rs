@@ -18,11 +18,20 @@ use super::render::{kill_command, parse_pgid};
 /// How a host proves who it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostKeyPolicy {
-    /// Only this fingerprint (`SHA256:…`) is accepted.
+    /// Only this fingerprint (`SHA256:…`), pinned on the host, is accepted.
     Pinned(String),
-    /// No key pinned yet and the host is marked trust-on-first-use: accept and pin.
+    /// Only this fingerprint, recorded on first use for the host's address and port.
+    Recorded(String),
+    /// No key known yet and the host is marked trust-on-first-use: the key offered is
+    /// recorded (compare-and-set) before any credential is sent, and accepted only if it
+    /// is the key recorded.
     TrustOnFirstUse,
 }
+
+/// Records a first-use key for the target's address and port; answers the key recorded
+/// there (this one, or the one another run recorded first).
+pub type RecordFirstUse =
+    Arc<dyn Fn(String) -> futures_util::future::BoxFuture<'static, Result<String, String>> + Send + Sync>;
 
 #[derive(Clone)]
 pub enum Auth {
@@ -50,6 +59,8 @@ pub enum ConnectError {
     Unreachable(String),
     #[error("host key mismatch: expected {expected}, the host offered {offered}")]
     HostKeyMismatch { expected: String, offered: String },
+    #[error("cannot record the first-use host key: {0}")]
+    Recording(String),
     #[error("login refused for user {0}")]
     LoginRefused(String),
     #[error("{0}")]
@@ -58,7 +69,10 @@ pub enum ConnectError {
 
 pub struct Client {
     policy: HostKeyPolicy,
+    record: Option<RecordFirstUse>,
     offered: Arc<Mutex<Option<String>>>,
+    /// What deciding on the key found: the key expected, or why it could not decide.
+    expected: Arc<Mutex<Option<Result<String, String>>>>,
 }
 
 fn fingerprint(key: &PublicKeyOrCertificate) -> String {
@@ -73,11 +87,14 @@ impl client::Handler for Client {
 
     async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
         let offered = fingerprint(key);
-        let ok = match &self.policy {
-            HostKeyPolicy::Pinned(expected) => *expected == offered,
-            HostKeyPolicy::TrustOnFirstUse => true,
+        *self.offered.lock().expect("fingerprint lock") = Some(offered.clone());
+        let expected = match (&self.policy, &self.record) {
+            (HostKeyPolicy::Pinned(fp) | HostKeyPolicy::Recorded(fp), _) => Ok(fp.clone()),
+            (HostKeyPolicy::TrustOnFirstUse, Some(record)) => record(offered.clone()).await,
+            (HostKeyPolicy::TrustOnFirstUse, None) => Err("no way to record it".to_string()),
         };
-        *self.offered.lock().expect("fingerprint lock") = Some(offered);
+        let ok = expected.as_ref().is_ok_and(|e| *e == offered);
+        *self.expected.lock().expect("fingerprint lock") = Some(expected);
         Ok(ok)
     }
 }
@@ -129,17 +146,26 @@ fn ssh_config() -> Arc<client::Config> {
 
 impl Remote {
     /// Connects and logs in. Returns the session and the host key fingerprint seen.
-    pub async fn connect(target: &Target, timeout: Duration) -> Result<(Remote, String), ConnectError> {
+    /// `record` keeps a first-use key (for `HostKeyPolicy::TrustOnFirstUse`).
+    pub async fn connect(
+        target: &Target,
+        timeout: Duration,
+        record: Option<RecordFirstUse>,
+    ) -> Result<(Remote, String), ConnectError> {
         let offered = Arc::new(Mutex::new(None));
-        let handler = Client { policy: target.host_key.clone(), offered: offered.clone() };
+        let expected = Arc::new(Mutex::new(None));
+        let handler =
+            Client { policy: target.host_key.clone(), record, offered: offered.clone(), expected: expected.clone() };
         let addr = (target.address.trim_start_matches('[').trim_end_matches(']').to_string(), target.port);
         let connecting = async {
             let mut handle = client::connect(ssh_config(), addr, handler).await.map_err(|e| {
                 let seen = offered.lock().expect("fingerprint lock").clone();
-                match (e, &target.host_key, seen) {
-                    (russh::Error::UnknownKey, HostKeyPolicy::Pinned(expected), Some(offered)) => {
-                        ConnectError::HostKeyMismatch { expected: expected.clone(), offered }
+                let decided = expected.lock().expect("fingerprint lock").clone();
+                match (e, decided, seen) {
+                    (russh::Error::UnknownKey, Some(Ok(expected)), Some(offered)) => {
+                        ConnectError::HostKeyMismatch { expected, offered }
                     }
+                    (russh::Error::UnknownKey, Some(Err(why)), _) => ConnectError::Recording(why),
                     (e, _, _) => ConnectError::Unreachable(format!("{}:{}: {e}", target.address, target.port)),
                 }
             })?;

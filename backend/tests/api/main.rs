@@ -9,6 +9,7 @@ mod codo;
 mod decisions;
 mod errors;
 mod events;
+mod exec_safety;
 mod gitlab_hook;
 mod integrations;
 mod mail;
