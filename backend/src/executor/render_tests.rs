@@ -94,6 +94,68 @@ fn hostile_values_arrive_byte_exact_in_every_shell_and_every_quoting() {
     assert!(!std::path::Path::new("/tmp/taskgate-pwned").exists());
 }
 
+/// Bodies an admin might write, each with a placeholder somewhere tricky: either the
+/// body is refused, or no shell runs any part of a hostile value.
+#[test]
+fn no_accepted_body_lets_a_value_run_in_any_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let flag = dir.path().join("ran");
+    let f = flag.display();
+    let values = [
+        format!("$(touch {f})"),
+        format!("`touch {f}`"),
+        format!("\";touch {f};\""),
+        format!("';touch {f};'"),
+        format!("\\\";touch {f};#"),
+        format!("x\ntouch {f}\n"),
+        format!("${{x:-$(touch {f})}}"),
+        format!(")\ntouch {f} #"),
+    ];
+    let bodies = [
+        "echo {{ V }} # comment",
+        "echo \"a\" # \"{{ V }}\"",
+        "echo a#{{ V }}",
+        "x=$(echo \")\"; echo {{ V }}); echo \"$x\"",
+        "echo $(echo '(' {{ V }})",
+        "echo ${#}{{ V }} $#{{ V }} $${{ V }}",
+        "echo {{ V }}\\\n{{ V }}",
+        "f() { echo {{ V }}; }; f",
+        "cat <<EOF | tr a b\nbody {{ V }}\nEOF\necho {{ V }}",
+        "cat <<\"EOF\"\n' \"\nEOF\necho \"{{ V }}\"",
+        "echo 'it''s' {{ V }}",
+        "echo \"$(( 1 + 2 ))\" {{ V }} $((1 + $(echo 2))) \"{{ V }}\"",
+        "echo \"a\\\nb {{ V }}\"",
+        "echo ${V:-\"$(echo \")\")\"} {{ V }}",
+        "echo $( # comment with )\n echo {{ V }} )",
+        "x=$(cat <<EOF\n)\nEOF\n); echo \"{{ V }}\"",
+        "case a in (a) echo {{ V }};; esac; echo \"$(case a in a) echo;; esac)\" {{ V }}",
+        "echo {{ V }}>/dev/null; echo \"{{ V }}\" '{{ V }}'",
+        "echo \"`echo \\\"{{ V }}\\\"`\"",
+        "echo $'\\'' {{ V }} '",
+        "echo \"${x#'}'\"}\" \"{{ V }}\"",
+        "echo ${x:-'{{ V }}'}",
+        "echo \"${x:-\"{{ V }}\"}\"",
+        "(( x = 1 )); echo {{ V }}",
+        "echo $[1] {{ V }}",
+        "echo <(echo {{ V }})",
+    ];
+    let mut accepted = 0;
+    for body in bodies {
+        if render_args(body, &[("V", "x")], false).is_ok() {
+            accepted += 1;
+        }
+        for value in &values {
+            let Ok(script) = render_args(body, &[("V", value)], false) else { continue };
+            for shell in [vec!["dash"], vec!["bash"], vec!["busybox", "sh"]] {
+                let _ =
+                    Command::new(shell[0]).args(&shell[1..]).arg("-c").arg(&script).current_dir(dir.path()).output();
+                assert!(!flag.exists(), "{shell:?} ran part of the value: body {body:?}, script {script:?}");
+            }
+        }
+    }
+    assert!(accepted >= 15, "most of these bodies are ordinary shell: {accepted} accepted");
+}
+
 #[test]
 fn placeholders_are_escaped_for_their_context() {
     let v = [("TAG", "v1; rm -rf / 'x'")];

@@ -515,7 +515,21 @@ impl Lexer<'_> {
                         }
                     }
                 }
-                b'"' | b'$' | b'`' => {
+                b'"' => {
+                    // Quoted, not expanded; `\`, `$` and `` ` `` inside are read differently.
+                    let end = self.bytes[j + 1..].iter().position(|b| *b == b'"');
+                    match end {
+                        Some(n) if !self.bytes[j + 1..j + 1 + n].iter().any(|b| matches!(b, b'\\' | b'$' | b'`')) => {
+                            delimiter.extend_from_slice(&self.bytes[j + 1..j + 1 + n]);
+                            j += n + 2;
+                        }
+                        _ => {
+                            certain = false;
+                            j += 1;
+                        }
+                    }
+                }
+                b'$' | b'`' => {
                     certain = false;
                     j += 1;
                 }
@@ -532,7 +546,7 @@ impl Lexer<'_> {
             }
         }
         if !certain || delimiter.is_empty() {
-            self.lose(i, "a here-document with a delimiter that is quoted with \" or holds $ or `");
+            self.lose(i, "a here-document whose delimiter Taskgate cannot read");
         } else {
             self.pending.push(HereDoc { delimiter, strip_tabs, depth: self.stack.len() });
         }
@@ -643,7 +657,7 @@ mod tests {
         use Quoting::*;
         let got = contexts("cat <<-EOF; echo @0\n\tbody ' \"\n\tEOF\necho @1 '@2'");
         assert_eq!(got, vec![ok(Unquoted), ok(Unquoted), ok(Single)]);
-        let got = contexts("cat <<A <<'B'\n'\nA\n\"\nB\necho @0");
+        let got = contexts("cat <<A <<\"B\"\n'\nA\n\"\nB\necho @0");
         assert_eq!(got, vec![ok(Unquoted)]);
         assert_eq!(contexts("cat <<<@0"), vec![ok(Unquoted)], "a here-string is a word");
     }
