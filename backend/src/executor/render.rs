@@ -125,6 +125,9 @@ fn place(body: &str, text: &str, prefix: &str, outputs: &[Output], interpreter: 
 
     let marker = |rest: &str| read_marker(prefix, rest);
     let spots = shell::scan(&spliced, &marker);
+    if spots.len() != outputs.iter().filter(|o| !o.raw).count() {
+        return Err("internal error: placeholder markers were lost or repeated".into());
+    }
     if !is_shell(interpreter) {
         if let Some(spot) = spots.first() {
             return Err(format!(
