@@ -1,7 +1,7 @@
-//! Log lines from running steps: secret values masked on the byte stream, then split into
-//! lines, numbered, and written in batches. The channel to the writer is bounded, so a step that prints
-//! faster than the database takes it is slowed down (SSH flow control holds the remote
-//! side) instead of filling memory.
+//! Log lines from running steps: secret values masked on the byte stream, then split
+//! into lines, numbered, and written in batches. The channel to the writer is bounded, so
+//! a step that prints faster than the database takes it is slowed down (SSH flow control
+//! holds the remote side) instead of filling memory.
 
 use std::sync::Arc;
 use std::time::Duration;
