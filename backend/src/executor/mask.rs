@@ -52,6 +52,9 @@ impl Pattern {
 /// The secrets of one run.
 pub struct Secrets {
     patterns: Vec<Pattern>,
+    /// Bytes that begin some pattern: elsewhere, with no match in progress, a byte
+    /// cannot matter and the automata are skipped.
+    starts: [bool; 256],
 }
 
 impl Secrets {
@@ -69,7 +72,11 @@ impl Secrets {
         all.retain(|p| p.len() >= MIN_LEN);
         all.sort();
         all.dedup();
-        Arc::new(Secrets { patterns: all.into_iter().map(Pattern::new).collect() })
+        let mut starts = [false; 256];
+        for p in &all {
+            starts[usize::from(p[0])] = true;
+        }
+        Arc::new(Secrets { patterns: all.into_iter().map(Pattern::new).collect(), starts })
     }
 
     /// `text` with every secret masked (for text that arrives whole).
@@ -110,7 +117,19 @@ impl Masker {
             return bytes.to_vec();
         }
         let secrets = self.secrets.clone();
-        for &b in bytes {
+        let mut i = 0;
+        while i < bytes.len() {
+            if self.states.iter().all(|q| *q == 0) {
+                // Nothing in progress: skip ahead to a byte that can begin a secret.
+                let skip = bytes[i..].iter().position(|b| secrets.starts[usize::from(*b)]).unwrap_or(bytes.len() - i);
+                self.pending.extend_from_slice(&bytes[i..i + skip]);
+                i += skip;
+                if i == bytes.len() {
+                    break;
+                }
+            }
+            let b = bytes[i];
+            i += 1;
             self.pending.push(b);
             let end = self.emitted + self.pending.len() as u64;
             for (k, p) in secrets.patterns.iter().enumerate() {
