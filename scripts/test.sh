@@ -38,6 +38,11 @@ if [ ! -x /usr/sbin/sshd ] || ! command -v ssh-keygen >/dev/null 2>&1; then
     apt_install openssh-server openssh-client
 fi
 
+if ! command -v busybox >/dev/null 2>&1 || ! command -v zsh >/dev/null 2>&1 || ! command -v mksh >/dev/null 2>&1; then
+    say "installing busybox, zsh and mksh (the placeholder escaping is proved under each shell)"
+    apt_install busybox zsh mksh
+fi
+
 if ! id taskgate-ssh-test >/dev/null 2>&1; then
     say "creating the account taskgate-ssh-test (password login tests against the test sshd)"
     as_root useradd --create-home --shell /bin/bash taskgate-ssh-test

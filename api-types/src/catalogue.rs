@@ -204,7 +204,8 @@ pub struct Template {
     pub require_approval: bool,
     /// Extra parameters the steps read from the environment rather than from placeholders.
     pub extra_params: Vec<String>,
-    /// When true, placeholders are inserted as given instead of shell-quoted.
+    /// When true, the task's arguments are inserted as given instead of escaped for the
+    /// shell; built-ins such as TASK_NAME are escaped all the same.
     pub raw_params: bool,
     pub strategy: Strategy,
     pub canary_size: i64,
@@ -254,7 +255,8 @@ pub struct Host {
     pub credential_id: Option<i64>,
     /// Pinned host key, `SHA256:…` as `ssh-keygen -lf` prints it.
     pub host_key_fingerprint: Option<String>,
-    /// When true and no key is pinned yet, the first key seen is pinned.
+    /// When true and no key is pinned, the key recorded on first use for the host's
+    /// address and port is required; the first one offered there is recorded and pinned.
     pub trust_on_first_use: bool,
     pub created_at: String,
     pub updated_at: String,

@@ -64,17 +64,69 @@ pub fn password(field: &str, value: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
-/// A parameter key doubles as an environment variable name, so it must be one.
+/// Environment names that change how the shell, the dynamic loader or a common
+/// interpreter starts, or how text is decoded: a step's variables must not set them.
+/// Compared without regard to case (zsh ties `path` to `PATH`).
+const RESERVED_NAMES: &[&str] = &[
+    "BASH_ENV",
+    "ENV",
+    "PATH",
+    "IFS",
+    "CDPATH",
+    "FPATH",
+    "PS1",
+    "PS2",
+    "PS3",
+    "PS4",
+    "PROMPT_COMMAND",
+    "SHELLOPTS",
+    "BASHOPTS",
+    "GLOBIGNORE",
+    "HOME",
+    "SHELL",
+    "ZDOTDIR",
+    "LANG",
+    "LANGUAGE",
+    "NLSPATH",
+    "GCONV_PATH",
+    "GLIBC_TUNABLES",
+    "HOSTALIASES",
+    "LOCPATH",
+    "NODE_OPTIONS",
+    "NODE_PATH",
+    "JAVA_TOOL_OPTIONS",
+    "_JAVA_OPTIONS",
+    "RUBYOPT",
+    "RUBYLIB",
+    "PERLLIB",
+    "PERL5LIB",
+    "PERL5OPT",
+];
+/// Prefixes of reserved names: the loader (`LD_`, `DYLD_`), exported bash functions,
+/// the locale, Python and Perl start-up, malloc tuning.
+const RESERVED_PREFIXES: &[&str] = &["LD_", "DYLD_", "BASH_FUNC_", "LC_", "PYTHON", "PERL5", "MALLOC_"];
+
+/// A parameter key doubles as an environment variable name, so it must be one, and not
+/// one of the names that change how the step's shell or interpreter starts.
 pub fn param_key(field: &str, value: &str) -> Result<(), FieldError> {
     static RE: OnceLock<Regex> = OnceLock::new();
-    if re(&RE, r"^[A-Za-z_][A-Za-z0-9_]{0,63}$").is_match(value) {
-        Ok(())
-    } else {
-        Err(FieldError::new(
+    if !re(&RE, r"^[A-Za-z_][A-Za-z0-9_]{0,63}$").is_match(value) {
+        return Err(FieldError::new(
             field,
             "must be a valid environment variable name: letters, digits and '_', not starting with a digit, at most 64 characters",
-        ))
+        ));
     }
+    let upper = value.to_ascii_uppercase();
+    if RESERVED_NAMES.contains(&upper.as_str()) || RESERVED_PREFIXES.iter().any(|p| upper.starts_with(p)) {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "{value} is reserved: as an environment variable it would change how the step's shell, \
+                 loader or interpreter starts; choose another name"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A host group: `local` or a number 1–999 written without leading zeros.
@@ -223,6 +275,36 @@ mod tests {
         let a = Alias { choices: vec!["a".into(), "b".into()], ..alias(ParamType::Enum) };
         assert!(param_value("f", &a, "b").is_ok());
         assert!(param_value("f", &a, "c").is_err());
+    }
+
+    #[test]
+    fn keys_that_steer_the_shell_or_loader_are_refused() {
+        for ok in ["VERSION", "_x", "DB_PASSWORD", "PATHS", "LDAP_URL", "home_dir"] {
+            assert!(param_key("k", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "BASH_ENV",
+            "ENV",
+            "PATH",
+            "path",
+            "IFS",
+            "PS4",
+            "SHELLOPTS",
+            "HOME",
+            "LD_PRELOAD",
+            "ld_library_path",
+            "BASH_FUNC_x",
+            "LC_ALL",
+            "LANG",
+            "PYTHONPATH",
+            "PERL5OPT",
+            "GLIBC_TUNABLES",
+            "1X",
+            "A-B",
+            "",
+        ] {
+            assert!(param_key("k", bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use api_types::{validate, Command, CommandInput, Scope};
 use serde_json::json;
 
-use super::{body_params, check_timeout};
+use super::{body_params, check_body, check_timeout};
 use crate::accounts::Principal;
 use crate::audit;
 use crate::error::{NotFoundExt, ServiceError, ServiceResult};
@@ -43,9 +43,11 @@ fn to_row(id: i64, input: CommandInput) -> ServiceResult<CommandRow> {
         return Err(ServiceError::validation("body", "must not be empty"));
     }
     validate::text("body", &input.body, 64 * 1024)?;
-    body_params("body", &input.body)?;
     let interpreter = input.interpreter.unwrap_or_else(|| "bash".into());
     check_interpreter("interpreter", &interpreter)?;
+    // As a `raw_params` template would use it: the templates that use the command are
+    // checked in their own mode when they are saved, and again below.
+    check_body("body", &input.body, &interpreter, true)?;
     let timeout_secs = input.timeout_secs.unwrap_or(600);
     check_timeout("timeout_secs", timeout_secs)?;
     let description = input.description.unwrap_or_default();
@@ -76,6 +78,9 @@ pub async fn get(state: &AppState, who: &Principal, id: i64) -> ServiceResult<Co
 pub async fn save(state: &AppState, who: &Principal, id: Option<i64>, input: CommandInput) -> ServiceResult<Command> {
     who.require(Scope::Admin)?;
     let row = to_row(id.unwrap_or(0), input)?;
+    if row.id != 0 {
+        super::templates::check_command_users(state, &row).await?;
+    }
     let mut tx = state.db.begin_write().await?;
     let id = store::save_command(&mut tx, &row).await.or_not_found("command", row.id)?;
     let action = if row.id == 0 { "command.create" } else { "command.update" };

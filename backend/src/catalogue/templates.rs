@@ -8,7 +8,7 @@ use api_types::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{aliases, body_params, check_timeout, commands::check_interpreter};
+use super::{aliases, body_params, check_body, check_timeout, commands::check_interpreter};
 use crate::accounts::Principal;
 use crate::audit;
 use crate::error::{NotFoundExt, ServiceError, ServiceResult};
@@ -84,7 +84,7 @@ fn to_api(row: TemplateRow, commands: &BTreeMap<i64, CommandRow>) -> ServiceResu
     })
 }
 
-fn check_step(i: usize, s: StepInput, commands: &BTreeMap<i64, CommandRow>) -> ServiceResult<Step> {
+fn check_step(i: usize, s: StepInput, commands: &BTreeMap<i64, CommandRow>, raw: bool) -> ServiceResult<Step> {
     let at = |e: api_types::FieldError| ServiceError::Validation(e.within(&format!("steps[{i}]")));
     validate::name("name", &s.name).map_err(at)?;
     validate::group("group", &s.group).map_err(at)?;
@@ -103,9 +103,12 @@ fn check_step(i: usize, s: StepInput, commands: &BTreeMap<i64, CommandRow>) -> S
                 return Err(ServiceError::validation(format!("steps[{i}].script"), "must not be empty"));
             }
             validate::text("script", script, 64 * 1024).map_err(at)?;
-            body_params(&format!("steps[{i}].script"), script)?;
+            check_body(&format!("steps[{i}].script"), script, INLINE_INTERPRETER, raw)?;
         }
-        _ => {}
+        (Some(id), None) => {
+            let c = &commands[id];
+            check_body(&format!("steps[{i}].command_id"), &c.body, &c.interpreter, raw)?;
+        }
     }
     if let Some(t) = s.timeout_secs {
         check_timeout(&format!("steps[{i}].timeout_secs"), t)?;
@@ -152,7 +155,7 @@ fn to_row(id: i64, input: TemplateInput, commands: &BTreeMap<i64, CommandRow>) -
         .steps
         .into_iter()
         .enumerate()
-        .map(|(i, s)| check_step(i, s, commands))
+        .map(|(i, s)| check_step(i, s, commands, input.raw_params.unwrap_or(false)))
         .collect::<ServiceResult<Vec<_>>>()?;
     let strategy = input.strategy.unwrap_or(Strategy::Free);
     let canary_size = input.canary_size.unwrap_or(1);
@@ -206,6 +209,26 @@ pub async fn delete(state: &AppState, who: &Principal, id: i64) -> ServiceResult
     store::delete(&mut tx, Kind::Template, id).await.or_not_found("template", id)?;
     audit::record(&mut tx, who, "template.delete", "template", id, json!({"name": row.name})).await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// The interpreter of inline `script` steps.
+const INLINE_INTERPRETER: &str = "bash";
+
+/// Checks a changed command's body as each template that uses it renders it.
+pub async fn check_command_users(state: &AppState, command: &CommandRow) -> ServiceResult<()> {
+    for row in store::list_templates(&state.db).await? {
+        let steps: Vec<Step> = from_json("templates.steps", &row.steps)?;
+        if steps.iter().any(|s| s.command_id == Some(command.id)) {
+            check_body("body", &command.body, &command.interpreter, row.raw_params != 0).map_err(|e| match e {
+                ServiceError::Validation(f) => ServiceError::validation(
+                    f.field,
+                    format!("as template {:?} ({}) uses it: {}", row.name, row.id, f.message),
+                ),
+                other => other,
+            })?;
+        }
+    }
     Ok(())
 }
 
@@ -297,7 +320,7 @@ pub async fn snapshot(state: &AppState, id: i64) -> ServiceResult<Snapshot> {
             let command = s.command_id.and_then(|cid| commands.get(&cid));
             let (interpreter, body, default_timeout) = match (command, &s.script) {
                 (Some(c), _) => (c.interpreter.clone(), c.body.clone(), c.timeout_secs),
-                (None, Some(script)) => ("bash".to_string(), script.clone(), 600),
+                (None, Some(script)) => (INLINE_INTERPRETER.to_string(), script.clone(), 600),
                 (None, None) => {
                     return Err(ServiceError::Conflict(format!(
                         "template {id} step {:?} refers to a command that no longer exists",

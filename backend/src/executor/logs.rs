@@ -1,13 +1,14 @@
-//! Log lines from running steps: split into lines, secret values masked, numbered, and
-//! written in batches. The channel to the writer is bounded, so a step that prints
-//! faster than the database takes it is slowed down (SSH flow control holds the remote
-//! side) instead of filling memory.
+//! Log lines from running steps: secret values masked on the byte stream, then split
+//! into lines, numbered, and written in batches. The channel to the writer is bounded, so
+//! a step that prints faster than the database takes it is slowed down (SSH flow control
+//! holds the remote side) instead of filling memory.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::mask::{Masker, Secrets};
 use crate::state::AppState;
 use crate::store::runs::{insert_events, NewEvent};
 
@@ -30,51 +31,59 @@ struct Line {
 #[derive(Clone)]
 pub struct RunLog {
     tx: mpsc::Sender<Line>,
-    masks: Arc<Vec<String>>,
+    secrets: Arc<Secrets>,
 }
 
 impl RunLog {
     /// Starts the writer for task `task_id`; `secrets` are masked in every line.
     pub fn start(state: &AppState, task_id: i64, secrets: Vec<String>) -> (RunLog, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let mut masks: Vec<String> = secrets.into_iter().filter(|s| s.len() >= 3).collect();
-        // Longest first, so that a secret containing another is masked whole.
-        masks.sort_by_key(|m| std::cmp::Reverse(m.len()));
         let writer = tokio::spawn(write_loop(state.clone(), task_id, rx));
-        (RunLog { tx, masks: Arc::new(masks) }, writer)
+        (RunLog { tx, secrets: Secrets::new(secrets) }, writer)
     }
 
     pub fn pair(&self, attempt: i64, step: i64, host: &str) -> PairLog {
-        PairLog { run: self.clone(), attempt, step, host: Arc::from(host), seq: 0, out: Vec::new(), err: Vec::new() }
-    }
-
-    fn mask(&self, text: &str) -> String {
-        let mut text = text.to_string();
-        for m in self.masks.iter() {
-            if text.contains(m.as_str()) {
-                text = text.replace(m.as_str(), crate::tasks::inputs::MASK);
-            }
+        PairLog {
+            run: self.clone(),
+            attempt,
+            step,
+            host: Arc::from(host),
+            seq: 0,
+            out: Stream::new(&self.secrets),
+            err: Stream::new(&self.secrets),
         }
-        text
     }
 }
 
-/// The log of one (attempt, step, host): keeps partial lines until their newline comes.
+/// One output stream of a pair: the masker, then the partial line after it.
+struct Stream {
+    masker: Masker,
+    line: Vec<u8>,
+}
+
+impl Stream {
+    fn new(secrets: &Arc<Secrets>) -> Stream {
+        Stream { masker: Masker::new(secrets.clone()), line: Vec::new() }
+    }
+}
+
+/// The log of one (attempt, step, host): masks each stream as it comes, and keeps
+/// partial lines until their newline comes.
 pub struct PairLog {
     run: RunLog,
     attempt: i64,
     step: i64,
     host: Arc<str>,
     seq: i64,
-    out: Vec<u8>,
-    err: Vec<u8>,
+    out: Stream,
+    err: Stream,
 }
 
 impl PairLog {
+    /// Sends one line, already masked.
     async fn emit(&mut self, stream: &'static str, raw: &[u8]) {
         let text = String::from_utf8_lossy(raw);
-        let text = text.strip_suffix('\r').unwrap_or(&text);
-        let text = self.run.mask(text);
+        let text = text.strip_suffix('\r').unwrap_or(&text).to_string();
         self.seq += 1;
         let line =
             Line { attempt: self.attempt, step: self.step, host: self.host.clone(), stream, seq: self.seq, text };
@@ -82,9 +91,16 @@ impl PairLog {
         let _ = self.run.tx.send(line).await;
     }
 
-    /// Output bytes as they arrive; complete lines are sent on.
+    /// Output bytes as they arrive: masked on the stream (a secret may span lines and
+    /// reads), then complete lines are sent on.
     pub async fn data(&mut self, stderr: bool, bytes: &[u8]) {
-        let mut buf = std::mem::take(if stderr { &mut self.err } else { &mut self.out });
+        let s = if stderr { &mut self.err } else { &mut self.out };
+        let masked = s.masker.feed(bytes);
+        self.lines(stderr, &masked).await;
+    }
+
+    async fn lines(&mut self, stderr: bool, bytes: &[u8]) {
+        let mut buf = std::mem::take(if stderr { &mut self.err.line } else { &mut self.out.line });
         buf.extend_from_slice(bytes);
         let stream = if stderr { "stderr" } else { "stdout" };
         let mut start = 0;
@@ -100,18 +116,22 @@ impl PairLog {
             let piece: Vec<u8> = buf.drain(..MAX_LINE).collect();
             self.emit(stream, &piece).await;
         }
-        *(if stderr { &mut self.err } else { &mut self.out }) = buf;
+        *(if stderr { &mut self.err.line } else { &mut self.out.line }) = buf;
     }
 
     /// A line from Taskgate itself (connecting, retrying, killing).
     pub async fn system(&mut self, text: &str) {
+        let text = self.run.secrets.mask_all(text);
         self.emit("system", text.as_bytes()).await;
     }
 
-    /// Sends what is left of unterminated lines.
+    /// Sends what the maskers held back and what is left of unterminated lines.
     pub async fn finish(&mut self) {
         for stderr in [false, true] {
-            let rest = std::mem::take(if stderr { &mut self.err } else { &mut self.out });
+            let s = if stderr { &mut self.err } else { &mut self.out };
+            let held = s.masker.finish();
+            self.lines(stderr, &held).await;
+            let rest = std::mem::take(if stderr { &mut self.err.line } else { &mut self.out.line });
             if !rest.is_empty() {
                 self.emit(if stderr { "stderr" } else { "stdout" }, &rest).await;
             }

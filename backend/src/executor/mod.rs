@@ -3,9 +3,11 @@
 //! canary batch goes first; every host uses one connection for all its steps.
 
 pub mod logs;
+pub mod mask;
 pub mod plan;
 pub mod remote;
 pub mod render;
+pub mod shell;
 pub mod target;
 
 use std::collections::BTreeMap;
@@ -30,8 +32,10 @@ struct Run {
     state: AppState,
     task: TaskRow,
     snapshot: Snapshot,
-    /// Rendering variables: the arguments plus the built-ins.
-    vars: BTreeMap<String, String>,
+    /// The task's arguments (decrypted).
+    args: BTreeMap<String, String>,
+    /// The built-ins every step of the run shares (each pair adds its host and step).
+    builtins: BTreeMap<String, String>,
     catalogue: target::Catalogue,
     log: RunLog,
     abort: watch::Receiver<bool>,
@@ -81,17 +85,17 @@ async fn run_attempt_inner(state: &AppState, task_id: i64, attempt: i64) -> anyh
     let args = inputs::open_args(&state.keys, &snapshot, &stored).map_err(|e| anyhow::anyhow!("{e}"))?;
     let secrets: Vec<String> =
         snapshot.params.iter().filter(|p| p.secret).filter_map(|p| args.get(&p.key).cloned()).collect();
-    let mut vars = args.clone();
-    for (k, v) in [
+    let builtins: BTreeMap<String, String> = [
         ("TASK_ID", task.id.to_string()),
         ("FLOW_ID", task.id.to_string()),
         ("TASK_NAME", task.name.clone()),
         ("SUBMITTER", task.submitter.clone()),
         ("EXECUTOR", task.executor.clone()),
         ("EXEC_TIME", store::rfc3339(task.exec_time)),
-    ] {
-        vars.insert(k.to_string(), v);
-    }
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
     let (abort, release) = state.runs.register(task_id);
     let (log, writer) = RunLog::start(state, task_id, secrets);
     let run = Arc::new(Run {
@@ -100,7 +104,8 @@ async fn run_attempt_inner(state: &AppState, task_id: i64, attempt: i64) -> anyh
         per_task: Arc::new(Semaphore::new(task.concurrency.max(1) as usize)),
         task,
         snapshot,
-        vars,
+        args,
+        builtins,
         log,
         abort,
         release,
@@ -357,8 +362,8 @@ impl HostWorker {
                 }
             }
         }
-        let script = match render::render(&step.body, &run.vars, run.snapshot.raw_params) {
-            Ok(s) => s,
+        let program = match self.program(run, &step) {
+            Ok(p) => p,
             Err(message) => {
                 pair.status = PairStatus::Failed.as_str().into();
                 pair.message = message;
@@ -367,16 +372,7 @@ impl HostWorker {
                 return step.on_failure == OnFailure::Continue;
             }
         };
-        let mut env: Vec<(String, String)> = run.vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        env.push(("HOST".into(), self.host.clone()));
-        env.push(("HOST_GROUP".into(), step.group.clone()));
-        env.push(("STEP_NAME".into(), step.name.clone()));
-        let spec = StepSpec {
-            interpreter: &step.interpreter,
-            script: &script,
-            env: &env,
-            timeout: Duration::from_secs(step.timeout_secs.max(1) as u64),
-        };
+        let spec = StepSpec { program: &program, timeout: Duration::from_secs(step.timeout_secs.max(1) as u64) };
         pair.status = PairStatus::Running.as_str().into();
         pair.started_at = Some(now_ms());
         pair.message.clear();
@@ -434,6 +430,28 @@ impl HostWorker {
             PairStatus::Aborted => false,
             _ => step.on_failure == OnFailure::Continue,
         }
+    }
+
+    /// The step rendered for this host, and the program that runs it.
+    fn program(&self, run: &Run, step: &SnapshotStep) -> Result<String, String> {
+        let mut builtins = run.builtins.clone();
+        builtins.insert("HOST".into(), self.host.clone());
+        builtins.insert("HOST_GROUP".into(), step.group.clone());
+        builtins.insert("STEP_NAME".into(), step.name.clone());
+        let vars = render::Vars { args: &run.args, builtins: &builtins, raw: run.snapshot.raw_params };
+        let script = render::render(&step.body, &vars, &step.interpreter)?;
+        // Built-ins win over an argument of the same name, as they always have.
+        let mut env: BTreeMap<String, String> = run.args.clone();
+        env.extend(builtins);
+        for (k, v) in &env {
+            api_types::validate::param_key("", k)
+                .map_err(|e| format!("argument {k:?} cannot be passed to the step: {}", e.message))?;
+            if v.contains('\0') {
+                return Err(format!("argument {k} contains a NUL byte, which no program can receive"));
+            }
+        }
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        Ok(render::program(&step.interpreter, &script, &env, self.host != plan::LOCAL))
     }
 
     /// Holds a `timed` step until exec_time and a `manual` step until it is released.
@@ -499,13 +517,19 @@ impl HostWorker {
         // The timeout runs from when this handshake gets its turn, not from when it queued.
         let _turn = run.state.handshakes.acquire().await.map_err(|e| e.to_string())?;
         let timeout = Duration::from_secs(run.state.settings.ssh_connect_timeout_secs);
-        match Remote::connect(&target, timeout).await {
+        let first_use = target.host_key == remote::HostKeyPolicy::TrustOnFirstUse;
+        let record = first_use.then(|| record_first_use(&run.state.db, &target));
+        match Remote::connect(&target, timeout, record).await {
             Ok((remote, fingerprint)) => {
-                if target.host_key == remote::HostKeyPolicy::TrustOnFirstUse {
+                if first_use {
                     if let Err(e) = store::catalogue::pin_host_key(&run.state.db, target.host_id, &fingerprint).await {
-                        tracing::warn!(host = ?self.host, error = ?e.to_string(), "pinning the first-use host key failed");
+                        tracing::warn!(host = ?self.host, error = %e, "pinning the first-use host key failed");
                     }
-                    log.system(&format!("pinned host key {fingerprint} (first use)")).await;
+                    log.system(&format!(
+                        "pinned host key {fingerprint} (first use of {}:{})",
+                        target.address, target.port
+                    ))
+                    .await;
                 }
                 Ok(remote)
             }
@@ -513,6 +537,17 @@ impl HostWorker {
             Err(e) => Err(e.to_string()),
         }
     }
+}
+
+/// Records a first-use key for the target's registered address and port.
+fn record_first_use(db: &store::Db, target: &remote::Target) -> remote::RecordFirstUse {
+    let (db, address, port) = (db.clone(), target.address.clone(), i64::from(target.port));
+    Arc::new(move |fingerprint: String| {
+        let (db, address) = (db.clone(), address.clone());
+        Box::pin(async move {
+            store::catalogue::record_first_use_key(&db, &address, port, &fingerprint).await.map_err(|e| e.to_string())
+        })
+    })
 }
 
 fn describe(o: &Outcome) -> String {

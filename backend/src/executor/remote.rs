@@ -9,20 +9,29 @@ use std::time::Duration;
 use russh::client::{self, Handle};
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh::ChannelMsg;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
 use super::logs::PairLog;
-use super::render::{kill_command, parse_pgid, remote_command};
+use super::render::{kill_command, parse_pgid};
 
 /// How a host proves who it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostKeyPolicy {
-    /// Only this fingerprint (`SHA256:…`) is accepted.
+    /// Only this fingerprint (`SHA256:…`), pinned on the host, is accepted.
     Pinned(String),
-    /// No key pinned yet and the host is marked trust-on-first-use: accept and pin.
+    /// Only this fingerprint, recorded on first use for the host's address and port.
+    Recorded(String),
+    /// No key known yet and the host is marked trust-on-first-use: the key offered is
+    /// recorded (compare-and-set) before any credential is sent, and accepted only if it
+    /// is the key recorded.
     TrustOnFirstUse,
 }
+
+/// Records a first-use key for the target's address and port; answers the key recorded
+/// there (this one, or the one another run recorded first).
+pub type RecordFirstUse =
+    Arc<dyn Fn(String) -> futures_util::future::BoxFuture<'static, Result<String, String>> + Send + Sync>;
 
 #[derive(Clone)]
 pub enum Auth {
@@ -50,6 +59,8 @@ pub enum ConnectError {
     Unreachable(String),
     #[error("host key mismatch: expected {expected}, the host offered {offered}")]
     HostKeyMismatch { expected: String, offered: String },
+    #[error("cannot record the first-use host key: {0}")]
+    Recording(String),
     #[error("login refused for user {0}")]
     LoginRefused(String),
     #[error("{0}")]
@@ -58,7 +69,10 @@ pub enum ConnectError {
 
 pub struct Client {
     policy: HostKeyPolicy,
+    record: Option<RecordFirstUse>,
     offered: Arc<Mutex<Option<String>>>,
+    /// What deciding on the key found: the key expected, or why it could not decide.
+    expected: Arc<Mutex<Option<Result<String, String>>>>,
 }
 
 fn fingerprint(key: &PublicKeyOrCertificate) -> String {
@@ -73,11 +87,14 @@ impl client::Handler for Client {
 
     async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
         let offered = fingerprint(key);
-        let ok = match &self.policy {
-            HostKeyPolicy::Pinned(expected) => *expected == offered,
-            HostKeyPolicy::TrustOnFirstUse => true,
+        *self.offered.lock().expect("fingerprint lock") = Some(offered.clone());
+        let expected = match (&self.policy, &self.record) {
+            (HostKeyPolicy::Pinned(fp) | HostKeyPolicy::Recorded(fp), _) => Ok(fp.clone()),
+            (HostKeyPolicy::TrustOnFirstUse, Some(record)) => record(offered.clone()).await,
+            (HostKeyPolicy::TrustOnFirstUse, None) => Err("no way to record it".to_string()),
         };
-        *self.offered.lock().expect("fingerprint lock") = Some(offered);
+        let ok = expected.as_ref().is_ok_and(|e| *e == offered);
+        *self.expected.lock().expect("fingerprint lock") = Some(expected);
         Ok(ok)
     }
 }
@@ -97,13 +114,15 @@ pub enum Outcome {
     Lost(String),
 }
 
-/// One step to run.
+/// One step to run: the program `/bin/sh -s` reads on its standard input
+/// (`render::program`), which holds the variables and the script.
 pub struct StepSpec<'a> {
-    pub interpreter: &'a str,
-    pub script: &'a str,
-    pub env: &'a [(String, String)],
+    pub program: &'a str,
     pub timeout: Duration,
 }
+
+/// The only command line a step has: nothing secret, no script text.
+pub const COMMAND: &str = "exec /bin/sh -s";
 
 pub enum Remote {
     Ssh(Handle<Client>),
@@ -127,17 +146,26 @@ fn ssh_config() -> Arc<client::Config> {
 
 impl Remote {
     /// Connects and logs in. Returns the session and the host key fingerprint seen.
-    pub async fn connect(target: &Target, timeout: Duration) -> Result<(Remote, String), ConnectError> {
+    /// `record` keeps a first-use key (for `HostKeyPolicy::TrustOnFirstUse`).
+    pub async fn connect(
+        target: &Target,
+        timeout: Duration,
+        record: Option<RecordFirstUse>,
+    ) -> Result<(Remote, String), ConnectError> {
         let offered = Arc::new(Mutex::new(None));
-        let handler = Client { policy: target.host_key.clone(), offered: offered.clone() };
+        let expected = Arc::new(Mutex::new(None));
+        let handler =
+            Client { policy: target.host_key.clone(), record, offered: offered.clone(), expected: expected.clone() };
         let addr = (target.address.trim_start_matches('[').trim_end_matches(']').to_string(), target.port);
         let connecting = async {
             let mut handle = client::connect(ssh_config(), addr, handler).await.map_err(|e| {
                 let seen = offered.lock().expect("fingerprint lock").clone();
-                match (e, &target.host_key, seen) {
-                    (russh::Error::UnknownKey, HostKeyPolicy::Pinned(expected), Some(offered)) => {
-                        ConnectError::HostKeyMismatch { expected: expected.clone(), offered }
+                let decided = expected.lock().expect("fingerprint lock").clone();
+                match (e, decided, seen) {
+                    (russh::Error::UnknownKey, Some(Ok(expected)), Some(offered)) => {
+                        ConnectError::HostKeyMismatch { expected, offered }
                     }
+                    (russh::Error::UnknownKey, Some(Err(why)), _) => ConnectError::Recording(why),
                     (e, _, _) => ConnectError::Unreachable(format!("{}:{}: {e}", target.address, target.port)),
                 }
             })?;
@@ -228,17 +256,31 @@ async fn run_ssh(
         Ok(c) => c,
         Err(e) => return Outcome::Lost(format!("cannot open a session: {e}")),
     };
-    if let Err(e) = channel.exec(true, remote_command(step.interpreter, step.script, step.env)).await {
+    if let Err(e) = channel.exec(true, COMMAND).await {
         return Outcome::Lost(format!("cannot start the command: {e}"));
     }
-    // Steps get no input: close stdin so that a command reading it ends instead of waiting.
-    let _ = channel.eof().await;
+    // The program goes in on stdin, then EOF. It is written while the output is read, so
+    // neither side waits on the other; a write that fails (the session ended) leaves a
+    // program cut short, which sh refuses to run.
+    let mut writer = channel.make_writer();
+    let feeding = async move {
+        writer.write_all(step.program.as_bytes()).await?;
+        writer.shutdown().await
+    };
+    tokio::pin!(feeding);
+    let mut fed = false;
     let mut stderr = Stderr::new();
     let (mut code, mut signal) = (None, None);
     let deadline = tokio::time::sleep(step.timeout);
     tokio::pin!(deadline);
     loop {
         tokio::select! {
+            done = &mut feeding, if !fed => {
+                fed = true;
+                if let Err(e) = done {
+                    tracing::debug!(error = %e, "sending a step's program failed");
+                }
+            }
             msg = channel.wait() => match msg {
                 Some(ChannelMsg::Data { data }) => log.data(false, &data).await,
                 Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
@@ -316,25 +358,30 @@ async fn kill_remote(handle: &Handle<Client>, pgid: Option<i64>) -> Option<bool>
 
 async fn run_local(step: &StepSpec<'_>, log: &mut PairLog, abort: &mut watch::Receiver<bool>) -> Outcome {
     // A clean environment: the server's own (database URL, secret key, admin password)
-    // must not reach a step. Only a standard PATH and the task's variables are given.
-    let mut cmd = tokio::process::Command::new("env");
-    cmd.env_clear().env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").current_dir("/tmp");
-    for (k, v) in step.env {
-        cmd.arg(format!("{k}={v}"));
-    }
-    cmd.arg(step.interpreter)
-        .arg("-c")
-        .arg(step.script)
+    // must not reach a step. Only a standard PATH is given; the program exports the
+    // task's variables, so neither they nor the script appear on a command line.
+    let mut cmd = tokio::process::Command::new("/bin/sh");
+    cmd.arg("-s")
+        .env_clear()
+        .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .current_dir("/tmp")
         .process_group(0)
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
-        Err(e) => return Outcome::Lost(format!("cannot start {}: {e}", step.interpreter)),
+        Err(e) => return Outcome::Lost(format!("cannot start /bin/sh: {e}")),
     };
     let pgid = child.id().map(i64::from);
+    let mut stdin = child.stdin.take().expect("piped");
+    let program = step.program.to_string();
+    // Written aside so that a large program never waits on output nobody reads yet; a
+    // failed write leaves a program cut short, which sh refuses to run.
+    tokio::spawn(async move {
+        let _ = stdin.write_all(program.as_bytes()).await;
+    });
     let (mut out, mut err) = (child.stdout.take().expect("piped"), child.stderr.take().expect("piped"));
     let (mut out_buf, mut err_buf) = (vec![0u8; 8192], vec![0u8; 8192]);
     let (mut out_open, mut err_open) = (true, true);

@@ -1,52 +1,259 @@
-//! Turning a step into a command line: the body rendered with minijinja (values
-//! shell-quoted unless the template opts out), arguments also passed as environment
-//! variables, and a wrapper that reports the process group so that abort can kill it.
+//! Turning a step into what runs: the body rendered with minijinja, each placeholder's
+//! output escaped for the shell context it lands in (or refused), and the small `sh`
+//! program that carries the variables and the script on standard input, so that neither
+//! shows on any command line.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
-use minijinja::{Environment, UndefinedBehavior};
+use minijinja::{Environment, UndefinedBehavior, Value};
+
+use super::shell::{self, Quoting};
 
 /// `'…'` with embedded quotes closed, escaped and reopened: safe in any POSIX shell.
 pub fn shell_quote(value: &str) -> String {
-    format!("'{}'", value.replace('\'', r"'\''"))
+    Quoting::Unquoted.escape(value)
 }
 
-/// Renders `body` with `vars`. Placeholder output is shell-quoted unless `raw`.
-pub fn render(body: &str, vars: &BTreeMap<String, String>, raw: bool) -> Result<String, String> {
+/// Interpreters whose quoting rules `shell` knows (the POSIX family, bash, ksh, zsh).
+const SHELLS: &[&str] = &["sh", "bash", "dash", "ash", "ksh", "ksh93", "mksh", "lksh", "pdksh", "zsh", "posh", "yash"];
+
+/// True when `interpreter` (a name or a path) is a shell whose quoting Taskgate escapes for.
+pub fn is_shell(interpreter: &str) -> bool {
+    let name = interpreter.rsplit('/').next().unwrap_or(interpreter);
+    SHELLS.contains(&name)
+}
+
+/// What a step is rendered with.
+pub struct Vars<'a> {
+    /// The task's arguments: inserted as given in `raw` mode, escaped otherwise.
+    pub args: &'a BTreeMap<String, String>,
+    /// Values Taskgate supplies (`TASK_NAME`, `HOST`, …): always escaped.
+    pub builtins: &'a BTreeMap<String, String>,
+    /// The template's `raw_params`.
+    pub raw: bool,
+}
+
+/// One placeholder output, recorded by the formatter in rendering order.
+struct Output {
+    text: String,
+    raw: bool,
+}
+
+/// Private-use characters around each output: `\u{E000}<nonce>.<index>\u{E001}`. The
+/// nonce is random per rendering, so neither a body nor a value can forge one; digits and
+/// private-use characters survive `upper`, `lower` and `title`.
+const OPEN: char = '\u{E000}';
+const CLOSE: char = '\u{E001}';
+
+fn marker_prefix(nonce: u64) -> String {
+    format!("{OPEN}{nonce:020}.")
+}
+
+/// Recognises this rendering's marker at the start of `rest`.
+fn read_marker(prefix: &str, rest: &str) -> Option<(usize, usize)> {
+    let after = rest.strip_prefix(prefix)?;
+    let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+    let index = after[..digits].parse().ok()?;
+    after[digits..].starts_with(CLOSE).then(|| (prefix.len() + digits + CLOSE.len_utf8(), index))
+}
+
+/// Renders `body` for `interpreter`. Each placeholder's output is escaped for where it
+/// lands in the shell text; a place where no escaping is safe is an error naming the
+/// placeholder. Other interpreters get no placeholder output at all, except raw arguments.
+pub fn render(body: &str, vars: &Vars<'_>, interpreter: &str) -> Result<String, String> {
+    render_with(body, vars, interpreter, UndefinedBehavior::Strict)
+}
+
+fn render_with(body: &str, vars: &Vars<'_>, interpreter: &str, undefined: UndefinedBehavior) -> Result<String, String> {
+    let nonce: u64 = rand::random();
+    let prefix = marker_prefix(nonce);
+    let outputs: Arc<Mutex<Vec<Output>>> = Arc::default();
     let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    if !raw {
-        env.set_formatter(|out, _state, value| {
-            let text = value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
-            out.write_str(&shell_quote(&text)).map_err(minijinja::Error::from)
-        });
-    }
+    env.set_undefined_behavior(undefined);
+    let (recorded, raw_mode, formatter_prefix) = (outputs.clone(), vars.raw, prefix.clone());
+    env.set_formatter(move |out, _state, value| {
+        let text = value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
+        let mut list = recorded.lock().expect("outputs lock");
+        let index = list.len();
+        list.push(Output { text, raw: raw_mode && value.is_safe() });
+        write!(out, "{formatter_prefix}{index}{CLOSE}").map_err(minijinja::Error::from)
+    });
     let template = env.template_from_str(body).map_err(|e| format!("template error: {e}"))?;
-    template.render(vars).map_err(|e| format!("cannot render the step: {e}"))
+    let mut ctx: BTreeMap<&str, Value> = BTreeMap::new();
+    for (k, v) in vars.args {
+        let v = if vars.raw { Value::from_safe_string(v.clone()) } else { Value::from(v.as_str()) };
+        ctx.insert(k, v);
+    }
+    for (k, v) in vars.builtins {
+        ctx.insert(k, Value::from(v.as_str()));
+    }
+    let text = template.render(&ctx).map_err(|e| format!("cannot render the step: {e}"))?;
+    let outputs = std::mem::take(&mut *outputs.lock().expect("outputs lock"));
+    place(body, &text, &prefix, &outputs, interpreter)
 }
 
-/// Marker the wrapper writes first on stderr, followed by its process group id.
+/// Puts each recorded output where its marker is, escaped for its context.
+fn place(body: &str, text: &str, prefix: &str, outputs: &[Output], interpreter: &str) -> Result<String, String> {
+    let names = Placeholders::of(body, outputs.len());
+    for (i, o) in outputs.iter().enumerate() {
+        if o.text.contains(prefix) {
+            return Err(format!(
+                "{} prints the output of other placeholders (through a macro, a filter block or a set block): \
+                 put placeholders directly in the body",
+                names.name(i)
+            ));
+        }
+        if o.text.contains('\0') {
+            return Err(format!("{}: its value contains a NUL byte, which no program can receive", names.name(i)));
+        }
+    }
+    // Raw arguments become part of the script text first: they may change what follows.
+    let mut spliced = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(prefix) {
+        spliced.push_str(&rest[..at]);
+        let (len, index) = read_marker(prefix, &rest[at..]).ok_or("internal error: a broken placeholder marker")?;
+        match outputs.get(index) {
+            Some(o) if o.raw => spliced.push_str(&o.text),
+            Some(_) => spliced.push_str(&rest[at..at + len]),
+            None => return Err("internal error: an unknown placeholder marker".into()),
+        }
+        rest = &rest[at + len..];
+    }
+    spliced.push_str(rest);
+
+    let marker = |rest: &str| read_marker(prefix, rest);
+    let spots = shell::scan(&spliced, &marker);
+    if spots.len() != outputs.iter().filter(|o| !o.raw).count() {
+        return Err("internal error: placeholder markers were lost or repeated".into());
+    }
+    if !is_shell(interpreter) {
+        if let Some(spot) = spots.first() {
+            return Err(format!(
+                "{} cannot be placed in a {interpreter} script: Taskgate escapes values only for shells. \
+                 Read the value from the environment instead (every argument is an environment variable)",
+                names.name(spot.index)
+            ));
+        }
+    }
+    let mut script = String::with_capacity(spliced.len());
+    let mut from = 0;
+    for spot in &spots {
+        script.push_str(&spliced[from..spot.start]);
+        let value = &outputs[spot.index].text;
+        match &spot.quoting {
+            Ok(q) => script.push_str(&q.escape(value)),
+            Err(why) => {
+                return Err(format!(
+                    "{} cannot be quoted safely: {why}. Move it out of there, or use the environment variable instead",
+                    names.name(spot.index)
+                ))
+            }
+        }
+        from = spot.end;
+    }
+    script.push_str(&spliced[from..]);
+    if script.contains('\0') {
+        return Err("the script contains a NUL byte".into());
+    }
+    Ok(script)
+}
+
+/// The `{{ … }}` of a body in source order, to name a placeholder in an error when each
+/// output comes from one of them (no loops or macros).
+struct Placeholders {
+    found: Vec<(String, usize)>,
+    usable: bool,
+}
+
+impl Placeholders {
+    fn of(body: &str, outputs: usize) -> Placeholders {
+        let mut found = Vec::new();
+        let mut rest = body;
+        let mut offset = 0;
+        while let Some(open) = rest.find("{{") {
+            let Some(close) = rest[open..].find("}}") else { break };
+            let snippet = &rest[open..open + close + 2];
+            let line = body[..offset + open].matches('\n').count() + 1;
+            found.push((snippet.to_string(), line));
+            offset += open + close + 2;
+            rest = &rest[open + close + 2..];
+        }
+        let usable = found.len() == outputs && !body.contains("{%");
+        Placeholders { found, usable }
+    }
+
+    fn name(&self, index: usize) -> String {
+        match self.found.get(index) {
+            Some((snippet, line)) if self.usable => format!("`{snippet}` on line {line}"),
+            _ => format!("placeholder output number {}", index + 1),
+        }
+    }
+}
+
+/// Checks a body when it is saved: renders it with stand-in values (every name it reads
+/// set to `x`, then to the empty string, so that both sides of simple conditions run),
+/// lenient about undefined names. A body that passes can still fail at run time when a
+/// branch not taken here puts a placeholder somewhere unsafe.
+pub fn check_body(body: &str, interpreter: &str, raw: bool, builtins: &[&str]) -> Result<(), String> {
+    let env = Environment::new();
+    let globals: Vec<&str> = env.globals().map(|(k, _)| k).collect();
+    let names: Vec<String> = match env.template_from_str(body) {
+        Ok(t) => t.undeclared_variables(false).into_iter().filter(|n| !globals.contains(&n.as_str())).collect(),
+        Err(e) => return Err(format!("template error: {e}")),
+    };
+    for stand_in in ["x", ""] {
+        let mut args = BTreeMap::new();
+        let mut plain = BTreeMap::new();
+        for n in &names {
+            if builtins.contains(&n.as_str()) {
+                plain.insert(n.clone(), stand_in.to_string());
+            } else {
+                args.insert(n.clone(), stand_in.to_string());
+            }
+        }
+        let vars = Vars { args: &args, builtins: &plain, raw };
+        render_with(body, &vars, interpreter, UndefinedBehavior::Chainable)?;
+    }
+    Ok(())
+}
+
+/// Marker the program writes first on stderr, followed by its process group id.
 pub const PGID_MARKER: &str = "\u{1e}taskgate-pgid ";
 
-/// The command line for `sshd`: runs `script` with `interpreter -c`, the environment
-/// set, in the session's process group, after printing that group's id on stderr.
-/// (sshd starts each command in a new session, so `$$` is the group leader.)
-pub fn remote_command(interpreter: &str, script: &str, env: &[(String, String)]) -> String {
-    let wrapper = format!(
-        r#"printf '{marker}%s\n' "$$" >&2; i="$1"; s="$2"; shift 2; exec env "$@" "$i" -c "$s""#,
-        marker = PGID_MARKER.replace('\u{1e}', "\\036")
-    );
-    let mut cmd = format!(
-        "exec /bin/sh -c {} taskgate {} {}",
-        shell_quote(&wrapper),
-        shell_quote(interpreter),
-        shell_quote(script)
-    );
-    for (k, v) in env {
-        cmd.push(' ');
-        cmd.push_str(&shell_quote(&format!("{k}={v}")));
+/// The program `/bin/sh -s` reads on standard input to run one step: it reports its
+/// process group (`report_pgid`; sshd starts each session in a new group, so `$$` leads
+/// it), exports the variables, and replaces itself with `interpreter /dev/fd/3`, the
+/// script arriving on descriptor 3 as a here-document and standard input being /dev/null.
+/// The whole program is one `{ … }` group: sh parses it entirely before running any of
+/// it, so a program cut short by a broken connection runs nothing.
+///
+/// Names must be valid environment variable names (`api_types::validate::param_key`) and
+/// no value may contain NUL: the caller checks both.
+pub fn program(interpreter: &str, script: &str, env: &[(String, String)], report_pgid: bool) -> String {
+    let delimiter = loop {
+        let candidate = format!("TASKGATE_SCRIPT_END_{:016x}", rand::random::<u64>());
+        if !script.lines().any(|l| l == candidate) {
+            break candidate;
+        }
+    };
+    let mut p = String::with_capacity(script.len() + 256);
+    p.push_str("{\n");
+    if report_pgid {
+        p.push_str(&format!("printf '{}%s\\n' \"$$\" >&2\n", PGID_MARKER.replace('\u{1e}', "\\036")));
     }
-    cmd
+    for (k, v) in env {
+        p.push_str(&format!("{k}={}; export {k}\n", shell_quote(v)));
+    }
+    p.push_str(&format!("exec {} /dev/fd/3 3<<'{delimiter}' </dev/null\n", shell_quote(interpreter)));
+    p.push_str(script);
+    if !script.ends_with('\n') {
+        p.push('\n');
+    }
+    p.push_str(&delimiter);
+    p.push_str("\n}\n");
+    p
 }
 
 /// Parses the process group id from a marker line, if this is one.
@@ -65,31 +272,5 @@ pub fn kill_command(pgid: i64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
-
-    #[test]
-    fn placeholders_are_shell_quoted_unless_raw() {
-        let v = vars(&[("TAG", "v1; rm -rf / 'x'")]);
-        assert_eq!(render("deploy {{ TAG }}", &v, false).unwrap(), r"deploy 'v1; rm -rf / '\''x'\'''");
-        assert_eq!(render("deploy {{ TAG }}", &v, true).unwrap(), "deploy v1; rm -rf / 'x'");
-    }
-
-    #[test]
-    fn an_undefined_placeholder_is_an_error_not_an_empty_string() {
-        assert!(render("rm -rf /{{ DIR }}", &vars(&[]), false).is_err());
-    }
-
-    #[test]
-    fn the_wrapper_runs_under_sh_and_reports_its_group() {
-        let cmd = remote_command("bash", "echo \"$TAG\" \"it's\"", &[("TAG".into(), "a'b".into())]);
-        let out = std::process::Command::new("sh").arg("-c").arg(&cmd).output().unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "a'b it's\n");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(parse_pgid(err.lines().next().unwrap()).is_some(), "{err:?}");
-    }
-}
+#[path = "render_tests.rs"]
+mod tests;

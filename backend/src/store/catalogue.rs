@@ -462,6 +462,42 @@ pub async fn hosts_using_credential(db: &Db, credential_id: i64) -> StoreResult<
         .await?)
 }
 
+/// A host key accepted on first use for an address and port.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HostKeyRow {
+    pub address: String,
+    pub port: i64,
+    pub fingerprint: String,
+    pub first_seen_at: i64,
+}
+
+pub async fn list_host_keys(db: &Db) -> StoreResult<Vec<HostKeyRow>> {
+    Ok(sqlx::query_as("SELECT address, port, fingerprint, first_seen_at FROM host_keys ORDER BY address, port")
+        .fetch_all(&db.pool)
+        .await?)
+}
+
+/// Records `fingerprint` as the first-use key of `address`:`port` unless a key is
+/// recorded there already (a compare-and-set: of two runs racing, one key wins), and
+/// returns the key recorded.
+pub async fn record_first_use_key(db: &Db, address: &str, port: i64, fingerprint: &str) -> StoreResult<String> {
+    sqlx::query(
+        "INSERT INTO host_keys (address, port, fingerprint, first_seen_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (address, port) DO NOTHING",
+    )
+    .bind(address)
+    .bind(port)
+    .bind(fingerprint)
+    .bind(now_ms())
+    .execute(&db.pool)
+    .await?;
+    Ok(sqlx::query_scalar("SELECT fingerprint FROM host_keys WHERE address = $1 AND port = $2")
+        .bind(address)
+        .bind(port)
+        .fetch_one(&db.pool)
+        .await?)
+}
+
 /// Pins the key a trust-on-first-use host offered, unless one was pinned meanwhile.
 pub async fn pin_host_key(db: &Db, host_id: i64, fingerprint: &str) -> StoreResult<()> {
     sqlx::query(

@@ -9,6 +9,8 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone};
 use crate::catalogue::templates::Snapshot;
 use crate::crypto::Keys;
 use crate::error::{ServiceError, ServiceResult};
+use crate::executor::target::{find_host, Unmatched};
+use crate::store::catalogue::HostRow;
 
 pub const MASK: &str = "******";
 
@@ -95,6 +97,20 @@ pub fn check_hosts(
         hosts.insert(g.clone(), seen);
     }
     Ok(hosts)
+}
+
+/// An entry naming a registered host (of `registered`) gives no login user or port but
+/// the host's own: the host's credential goes only where an admin registered it.
+/// (Unregistered entries are refused when the task runs.)
+pub fn check_logins(hosts: &BTreeMap<String, Vec<String>>, registered: &[HostRow]) -> ServiceResult<()> {
+    for (group, list) in hosts {
+        for (i, h) in list.iter().enumerate() {
+            if let Err(Unmatched::Steered(message)) = find_host(registered, h) {
+                return Err(ServiceError::validation(format!("hosts.{group}[{i}]"), message));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// RFC 3339, or `YYYY-mm-dd HH:MM[:SS]` (CODO's form, digits may be unpadded) read in `tz`.
@@ -250,6 +266,32 @@ mod tests {
         assert!(check_hosts(&s, &hosts).is_ok());
         hosts.insert("3".to_string(), vec!["10.0.0.3".to_string()]);
         assert_eq!(field_of(check_hosts(&s, &hosts).unwrap_err()), "hosts.3");
+    }
+
+    #[test]
+    fn a_registered_host_is_named_only_with_its_own_user_and_port() {
+        let web = HostRow {
+            id: 1,
+            name: "web-1".into(),
+            address: "10.0.0.1".into(),
+            port: 22,
+            login_user: "deploy".into(),
+            labels: "[]".into(),
+            credential_id: Some(1),
+            host_key_fingerprint: None,
+            trust_on_first_use: 1,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let given = |entries: &[&str]| -> BTreeMap<String, Vec<String>> {
+            [("1".to_string(), entries.iter().map(|e| e.to_string()).collect())].into_iter().collect()
+        };
+        let ok = given(&["web-1", "deploy@web-1:22", "10.0.0.1:22", "unregistered:2222", "root@10.0.0.9"]);
+        assert!(check_logins(&ok, std::slice::from_ref(&web)).is_ok());
+        for bad in ["root@web-1", "web-1:2222", "deploy@10.0.0.1:2200"] {
+            let e = check_logins(&given(&["web-1:22", bad]), std::slice::from_ref(&web)).unwrap_err();
+            assert_eq!(field_of(e), "hosts.1[1]", "{bad}");
+        }
     }
 
     #[test]

@@ -109,6 +109,7 @@ pub async fn submit_with(
     check(&snapshot)?;
     let args = check_args(&state.keys, &snapshot, &sub.args)?;
     let hosts = check_hosts(&snapshot, &sub.hosts)?;
+    inputs::check_logins(&hosts, &store::catalogue::list_hosts(&state.db).await?)?;
     let exec_time = check_exec_time(state, sub.exec_time.as_deref())?;
     let name = sub.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| snapshot.name.clone());
     validate::name("name", &name)?;
@@ -362,7 +363,9 @@ pub async fn update(state: &AppState, who: &Principal, id: i64, change: TaskUpda
         changed.push("args");
     }
     if let Some(h) = change.hosts {
-        row.hosts = to_json(&check_hosts(&snapshot, &h)?);
+        let hosts = check_hosts(&snapshot, &h)?;
+        inputs::check_logins(&hosts, &store::catalogue::list_hosts(&state.db).await?)?;
+        row.hosts = to_json(&hosts);
         changed.push("hosts");
     }
     if let Some(t) = change.exec_time {

@@ -91,12 +91,12 @@ async fn aliases_check_types_patterns_and_defaults(backend: Backend) {
         .post(
             "/api/v1/aliases",
             t,
-            &json!({"key": "ENV", "label": "Env", "type": "enum", "choices": ["qa", "prod"], "secret": false}),
+            &json!({"key": "DEPLOY_ENV", "label": "Env", "type": "enum", "choices": ["qa", "prod"], "secret": false}),
         )
         .await
         .expect(201);
     let path = format!("/api/v1/aliases/{}", e["id"]);
-    app.put(&path, t, &json!({"key": "ENV", "label": "Environment", "type": "enum", "choices": ["qa"]}))
+    app.put(&path, t, &json!({"key": "DEPLOY_ENV", "label": "Environment", "type": "enum", "choices": ["qa"]}))
         .await
         .expect(200);
     app.delete(&path, t).await.expect(204);

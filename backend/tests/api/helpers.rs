@@ -350,6 +350,11 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// The running server's state (its database, keys and settings).
+    pub fn state(&self) -> &taskgate::state::AppState {
+        &self.running.as_ref().expect("server running").state
+    }
+
     /// Runs one statement with two integer parameters straight on the database.
     pub async fn execute(&self, sql: &'static str, a: i64, b: i64) {
         let state = &self.running.as_ref().expect("server running").state;

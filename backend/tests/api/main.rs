@@ -11,6 +11,7 @@ mod codo_csrf;
 mod decisions;
 mod errors;
 mod events;
+mod exec_safety;
 mod gitlab_hook;
 mod hostile_input;
 mod integrations;

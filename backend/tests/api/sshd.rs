@@ -51,17 +51,22 @@ impl TestSshd {
 
     /// Listens on every address given (any of 127.0.0.0/8).
     pub async fn start_on(addresses: &[&str]) -> TestSshd {
-        Self::start_with(addresses, false).await
+        Self::start_with(addresses, false, free_port()).await
     }
 
     /// Also accepts passwords (for the account `PASSWORD_USER`).
     pub async fn start_with_passwords() -> TestSshd {
         let ok = Command::new("id").arg(PASSWORD_USER).status().map(|s| s.success()).unwrap_or(false);
         assert!(ok, "password tests need the account {PASSWORD_USER}: `bash scripts/test.sh` creates it");
-        Self::start_with(&["127.0.0.1"], true).await
+        Self::start_with(&["127.0.0.1"], true, free_port()).await
     }
 
-    async fn start_with(addresses: &[&str], passwords: bool) -> TestSshd {
+    /// A daemon with a new host key on `port` of 127.0.0.1 (after another one there stopped).
+    pub async fn start_on_port(port: u16) -> TestSshd {
+        Self::start_with(&["127.0.0.1"], false, port).await
+    }
+
+    async fn start_with(addresses: &[&str], passwords: bool, port: u16) -> TestSshd {
         let dir = tempfile::tempdir().unwrap();
         let host_key = dir.path().join("host_key");
         let client_key = dir.path().join("client_key");
@@ -70,7 +75,6 @@ impl TestSshd {
         std::fs::copy(dir.path().join("client_key.pub"), dir.path().join("authorized_keys")).unwrap();
         let fp = Command::new("ssh-keygen").arg("-lf").arg(dir.path().join("host_key.pub")).output().unwrap();
         let fingerprint = String::from_utf8_lossy(&fp.stdout).split_whitespace().nth(1).unwrap().to_string();
-        let port = free_port();
         let mut config = format!(
             "Port {port}\nHostKey {hk}\nPidFile {dir}/sshd.pid\nAuthorizedKeysFile {dir}/authorized_keys\n\
              StrictModes no\nUsePAM no\nPermitRootLogin yes\nPasswordAuthentication {pw}\n\
@@ -140,6 +144,39 @@ impl TestSshd {
             let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
         }
         let _ = self.child.wait();
+    }
+}
+
+/// A plain TCP listener on loopback that counts the connections it gets: the place a
+/// credential must never be sent to.
+pub struct Trap {
+    pub port: u16,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Trap {
+    pub async fn start() -> Trap {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = hits.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((_conn, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        Trap { port, hits, task }
+    }
+
+    pub fn connections(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Trap {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
