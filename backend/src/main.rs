@@ -121,7 +121,8 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::ExportOpenapi => {
             let raw = taskgate::routes::openapi_service("/").spec();
-            println!("{}", taskgate::http::spec::Spec::new(&raw).document());
+            let doc: serde_json::Value = serde_json::from_str(taskgate::http::spec::Spec::new(&raw).document())?;
+            println!("{}", serde_json::to_string_pretty(&doc)?);
             Ok(())
         }
     }
