@@ -121,9 +121,12 @@ def main():
     parser.add_argument("--binary", default=os.path.join(ROOT, "target", "debug", "taskgate"))
     parser.add_argument("--report-dir", default=os.path.join(ROOT, "test-artifacts", "schemathesis"))
     args = parser.parse_args()
-    st = shutil.which("st") or shutil.which("schemathesis")
-    if not st:
+    try:
+        import schemathesis  # noqa: F401
+    except ImportError:
         sys.exit("schemathesis is not installed: python3 -m pip install schemathesis")
+    # The module, not the `st` script: a fresh pip install may not be on PATH yet.
+    st = [sys.executable, "-m", "schemathesis.cli"]
     shutil.rmtree(args.report_dir, ignore_errors=True)
     os.makedirs(args.report_dir)
     work = tempfile.mkdtemp(prefix="taskgate-fuzz-")
@@ -146,7 +149,7 @@ def main():
         token, operator_token = fixtures(base)
         started = time.monotonic()
         result = subprocess.run([
-            st, "--config-file", os.path.join(ROOT, "scripts", "schemathesis.toml"), "--no-color", "run",
+            *st, "--config-file", os.path.join(ROOT, "scripts", "schemathesis.toml"), "--no-color", "run",
             f"{base}/api/openapi.json",
             "--report", "junit,ndjson", "--report-dir", args.report_dir,
         ], env=dict(os.environ, TASKGATE_FUZZ_TOKEN=token, TASKGATE_FUZZ_OPERATOR_TOKEN=operator_token))

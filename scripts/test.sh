@@ -28,6 +28,10 @@ if ! python3 -c 'import requests' >/dev/null 2>&1; then
     say "installing Python requests (for the CODO script test)"
     python3 -m pip install --quiet requests || apt_install python3-requests
 fi
+if ! python3 -c 'import schemathesis' >/dev/null 2>&1; then
+    say "installing schemathesis (the adversarial pass against the served OpenAPI document)"
+    python3 -m pip install --quiet 'schemathesis==4.32.5'
+fi
 if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
     say "installing Python aiosmtpd (the mail tests' SMTP server)"
     python3 -m pip install --quiet aiosmtpd || apt_install python3-aiosmtpd
@@ -98,4 +102,14 @@ cargo clippy --workspace --exclude taskgate-ui --all-targets -- -D warnings
 cargo clippy -p taskgate-ui --target wasm32-unknown-unknown -- -D warnings
 
 say "tests (SQLite and PostgreSQL, and the web UI in Chromium)"
-cargo nextest run --workspace --exclude taskgate-ui --profile ci
+status=0
+cargo nextest run --workspace --exclude taskgate-ui --profile ci || status=$?
+
+# Every check schemathesis has, against the real server and its served OpenAPI document:
+# any 5xx, schema violation, crash or panic fails the build (reports in
+# test-artifacts/schemathesis/). Runs after the tests even when some failed, so that one
+# run shows both.
+say "adversarial pass: schemathesis against the served OpenAPI document"
+cargo build -p taskgate --bin taskgate
+python3 scripts/api_fuzz.py || status=$?
+exit "$status"
