@@ -136,7 +136,9 @@ async fn downtime_then_restart(app: &mut TestApp, policy: &str) -> (i64, Vec<Val
             .as_array()
             .unwrap()
             .clone();
-        if fires.len() >= 10 {
+        // A fire is recorded first and gets its task a moment later: wait for both.
+        let settled = fires.iter().all(|f| f["outcome"] != "created" || f["task_id"].is_i64());
+        if fires.len() >= 10 && settled {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
