@@ -2,7 +2,7 @@
 
 use poem::web::Data;
 use poem_openapi::payload::{Json, PlainText};
-use poem_openapi::OpenApi;
+use poem_openapi::{ApiResponse, OpenApi};
 
 use super::ApiTags;
 use crate::http::auth::BearerAuth;
@@ -13,16 +13,26 @@ use crate::state::AppState;
 
 pub struct SystemApi;
 
+#[derive(ApiResponse)]
+enum Health {
+    /// The server works.
+    #[oai(status = 200)]
+    Ok(PlainText<String>),
+    /// The database cannot be reached or does not take writes; the text says why.
+    #[oai(status = 503)]
+    Unavailable(PlainText<String>),
+}
+
 #[OpenApi(tag = "ApiTags::System")]
 impl SystemApi {
-    /// Liveness and database reachability.
+    /// Liveness: `ok` while the database answers and takes writes; `503` with the reason
+    /// when it does not (unreachable, or its last write failed, such as on a full disk).
     #[oai(path = "/healthz", method = "get", operation_id = "healthz")]
-    async fn healthz(&self, state: Data<&AppState>) -> poem::Result<PlainText<&'static str>> {
-        sqlx::query("SELECT 1").execute(&state.db.pool).await.map_err(|e| {
-            tracing::warn!(error = %e, "health check: database unreachable");
-            poem::Error::from_string("database unreachable", poem::http::StatusCode::SERVICE_UNAVAILABLE)
-        })?;
-        Ok(PlainText("ok"))
+    async fn healthz(&self, state: Data<&AppState>) -> Health {
+        match state.db.check_health().await {
+            Ok(()) => Health::Ok(PlainText("ok".into())),
+            Err(why) => Health::Unavailable(PlainText(why)),
+        }
     }
 
     /// Server rules: self-approval and the approval timeout.

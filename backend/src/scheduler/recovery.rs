@@ -66,6 +66,9 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
         if let Err(e) = runs::heartbeat(&state.db, &state.node_id, now_ms()).await {
             tracing::warn!(error = %e, "heartbeat failed");
         }
+        if let Err(e) = state.db.probe_write(&state.node_id).await {
+            tracing::warn!(error = %e, "the write probe failed");
+        }
         beats += 1;
         if beats.is_multiple_of(6) {
             if let Err(e) = interrupt_orphans(&state).await {

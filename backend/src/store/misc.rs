@@ -59,3 +59,16 @@ pub async fn put_setting(conn: &mut sqlx::AnyConnection, name: &str, value: &str
     .await?;
     Ok(())
 }
+
+/// Records that instance `node` is alive at `now` (a write, for the write probe).
+pub async fn touch_instance(conn: &mut sqlx::AnyConnection, node: &str, now: i64) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO instances (node_id, started_at, seen_at) VALUES ($1, $2, $2)
+         ON CONFLICT (node_id) DO UPDATE SET seen_at = excluded.seen_at",
+    )
+    .bind(node)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -11,6 +11,7 @@ pub mod misc;
 pub mod runs;
 pub mod schedules;
 pub mod tasks;
+pub mod tx;
 pub mod users;
 
 use std::str::FromStr;
@@ -61,6 +62,8 @@ pub enum Dialect {
 pub struct Db {
     pub pool: AnyPool,
     pub dialect: Dialect,
+    /// Whether the last commit succeeded (for `/healthz`).
+    pub health: std::sync::Arc<tx::WriteHealth>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -102,7 +105,7 @@ impl Db {
             })
             .connect_with(options)
             .await?;
-        Ok(Db { pool, dialect })
+        Ok(Db { pool, dialect, health: Default::default() })
     }
 
     pub async fn migrate(&self) -> StoreResult<()> {
@@ -116,11 +119,33 @@ impl Db {
 
     /// Starts a write transaction. SQLite takes the write lock up front (`BEGIN IMMEDIATE`)
     /// so that two read-then-write transactions queue instead of failing with SQLITE_BUSY.
-    pub async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
-        Ok(match self.dialect {
-            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Dialect::Postgres => self.pool.begin().await?,
-        })
+    pub async fn begin_write(&self) -> StoreResult<tx::WriteTx> {
+        let begin = match self.dialect {
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+            Dialect::Postgres => "BEGIN",
+        };
+        tx::WriteTx::begin(self.pool.acquire().await?, begin, self.health.clone()).await
+    }
+
+    /// Writes this instance's liveness row: a real write, so that `/healthz` notices a
+    /// database that stopped taking writes (a full disk) even when nothing else writes,
+    /// and notices it taking them again.
+    pub async fn probe_write(&self, node: &str) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        misc::touch_instance(&mut tx, node, now_ms()).await?;
+        tx.commit().await
+    }
+
+    /// Whether the database answers and its last write succeeded; the reason if not.
+    pub async fn check_health(&self) -> Result<(), String> {
+        if let Err(e) = sqlx::query("SELECT 1").execute(&self.pool).await {
+            tracing::warn!(error = %e, "health check: database unreachable");
+            return Err("database unreachable".into());
+        }
+        match self.health.failure() {
+            None => Ok(()),
+            Some((since, why)) => Err(format!("database does not take writes since {}: {why}", rfc3339(since))),
+        }
     }
 
     pub async fn close(&self) {

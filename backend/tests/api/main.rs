@@ -12,6 +12,7 @@ mod decisions;
 mod errors;
 mod events;
 mod exec_safety;
+mod faults;
 mod gitlab_hook;
 mod hostile_input;
 mod integrations;
