@@ -249,42 +249,51 @@ pub struct NewEvent<'a> {
     pub body: &'a str,
 }
 
+/// Appends events, numbering each task's events in commit order: the numbers come from
+/// the task's counter, whose row stays locked until this transaction ends, so no event
+/// can become visible after a later-numbered one (see migration 0010).
 pub async fn insert_events(conn: &mut AnyConnection, events: &[NewEvent<'_>]) -> StoreResult<()> {
     let now = now_ms();
-    for chunk in events.chunks(100) {
-        let mut sql = String::from(
-            "INSERT INTO task_events (task_id, attempt, step_index, host, kind, stream, seq, body, at) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            let b = i * 8;
-            if i > 0 {
-                sql.push_str(", ");
+    let mut start = 0;
+    while start < events.len() {
+        let task_id = events[start].task_id;
+        let len = events[start..].iter().take_while(|e| e.task_id == task_id).count();
+        let group = &events[start..start + len];
+        let last: i64 =
+            sqlx::query_scalar("UPDATE tasks SET event_seq = event_seq + $1 WHERE id = $2 RETURNING event_seq")
+                .bind(len as i64)
+                .bind(task_id)
+                .fetch_one(&mut *conn)
+                .await?;
+        let first = last - len as i64 + 1;
+        for (c, chunk) in group.chunks(100).enumerate() {
+            let mut sql = String::from(
+                "INSERT INTO task_events (task_id, attempt, step_index, host, kind, stream, seq, body, task_seq, at) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let b = i * 9;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                let marks: Vec<String> = (2..=10).map(|k| format!("${}", b + k)).collect();
+                sql.push_str(&format!("({}, $1)", marks.join(", ")));
             }
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, $1)",
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 8,
-                b + 9
-            ));
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now);
+            for (i, e) in chunk.iter().enumerate() {
+                q = q
+                    .bind(e.task_id)
+                    .bind(e.attempt)
+                    .bind(e.step_index)
+                    .bind(e.host.to_string())
+                    .bind(e.kind.to_string())
+                    .bind(e.stream.to_string())
+                    .bind(e.seq)
+                    .bind(e.body.to_string())
+                    .bind(first + (c * 100 + i) as i64);
+            }
+            q.execute(&mut *conn).await?;
         }
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now);
-        for e in chunk {
-            q = q
-                .bind(e.task_id)
-                .bind(e.attempt)
-                .bind(e.step_index)
-                .bind(e.host.to_string())
-                .bind(e.kind.to_string())
-                .bind(e.stream.to_string())
-                .bind(e.seq)
-                .bind(e.body.to_string());
-        }
-        q.execute(&mut *conn).await?;
+        start += len;
     }
     Ok(())
 }
@@ -312,6 +321,7 @@ pub async fn insert_task_event(conn: &mut AnyConnection, task_id: i64, attempt: 
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventRow {
+    /// The event's number within its task (`task_seq`): gap-free, in commit order.
     pub id: i64,
     pub task_id: i64,
     pub attempt: i64,
@@ -334,18 +344,17 @@ pub struct EventFilter {
     pub limit: i64,
 }
 
-/// The id of a task's latest event (0 when it has none).
+/// The number of a task's latest committed event (0 when it has none): every event
+/// numbered up to it is visible, none after it yet.
 pub async fn last_event_id(db: &Db, task_id: i64) -> StoreResult<i64> {
-    let id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM task_events WHERE task_id = $1")
-        .bind(task_id)
-        .fetch_one(&db.pool)
-        .await?;
+    let id: Option<i64> =
+        sqlx::query_scalar("SELECT event_seq FROM tasks WHERE id = $1").bind(task_id).fetch_optional(&db.pool).await?;
     Ok(id.unwrap_or(0))
 }
 
-/// Events of a task after `after`, oldest first.
+/// Events of a task numbered after `after`, in order.
 pub async fn events(db: &Db, task_id: i64, f: &EventFilter) -> StoreResult<Vec<EventRow>> {
-    let mut clauses = vec!["task_id = $1".to_string(), "id > $2".to_string()];
+    let mut clauses = vec!["task_id = $1".to_string(), "task_seq > $2".to_string()];
     let mut n = 2;
     let mut next = || {
         n += 1;
@@ -365,8 +374,8 @@ pub async fn events(db: &Db, task_id: i64, f: &EventFilter) -> StoreResult<Vec<E
     }
     let limit = next();
     let sql = format!(
-        "SELECT id, task_id, attempt, step_index, host, kind, stream, seq, body, at FROM task_events
-         WHERE {} ORDER BY id LIMIT {limit}",
+        "SELECT task_seq AS id, task_id, attempt, step_index, host, kind, stream, seq, body, at FROM task_events
+         WHERE {} ORDER BY task_seq LIMIT {limit}",
         clauses.join(" AND ")
     );
     let mut q = sqlx::query_as::<_, EventRow>(AssertSqlSafe(sql)).bind(task_id).bind(f.after);

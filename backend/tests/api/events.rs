@@ -165,7 +165,39 @@ async fn a_live_stream_ends_when_its_credential_is_revoked(backend: Backend) {
     assert_eq!(task["status"], "running", "the streams ended for their credentials, not because the task did");
 }
 
+/// Many pairs write status events while the log writer writes lines, all for one task:
+/// a stream that follows the task from the start sees every stored event exactly once,
+/// numbered 1, 2, 3, … with no gap (on PostgreSQL, ids from a sequence commit out of
+/// order, and a stream following `id > cursor` used to skip some).
+async fn a_stream_under_concurrent_writers_loses_and_repeats_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let addresses: Vec<String> = (1..=8).map(|i| format!("127.0.0.{i}")).collect();
+    let sshd = TestSshd::start_on(&addresses.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let hosts = app.register_hosts(&sshd).await;
+    let steps: Vec<Value> = (0..10)
+        .map(|i| json!({"name": format!("s{i}"), "group": "1", "script": format!("seq 1 300 | sed 's/^/step {i} line /'")}))
+        .collect();
+    let tpl = app.template("chatty", json!({"strategy": "free"}), Value::Array(steps)).await;
+    let task = app.run_task(tpl, json!({}), json!({"1": hosts})).await;
+    let events = read_events(open(&app, task, None).await, |_| false).await;
+    let ids: Vec<i64> = events.iter().map(|(id, _, _)| *id).collect();
+    let last = *ids.last().expect("some events");
+    assert!(last > 8 * 10 * 300, "{last} events for 24000 log lines");
+    let expected: Vec<i64> = (1..=last).collect();
+    if ids != expected {
+        let missing: Vec<i64> = expected.iter().filter(|i| !ids.contains(i)).copied().take(20).collect();
+        panic!("{} events for numbers 1..={last}; first missing: {missing:?}", ids.len());
+    }
+    let run = app.wait_status(task, &["success", "failed"]).await;
+    assert_eq!(run["status"], "success", "{run}");
+    assert_eq!(run["last_event_id"], last, "the stream ended at the task's last event");
+    let stored = app.all_logs(task).await.len();
+    let streamed_lines = events.iter().filter(|(_, kind, _)| kind == "log").count();
+    assert_eq!(streamed_lines, stored, "every stored log line was streamed once");
+}
+
 both_backends!(
+    a_stream_under_concurrent_writers_loses_and_repeats_nothing,
     the_event_stream_is_live_and_resumes_after_a_reconnect,
     a_live_stream_ends_when_its_credential_is_revoked
 );
