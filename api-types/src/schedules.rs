@@ -48,9 +48,17 @@ pub struct ScheduleInput {
         ))
     )]
     pub name: String,
-    /// Cron expression: 5 fields (minute hour day month weekday) or 6 (with seconds first).
+    /// Cron expression: 5 fields (minute hour day month weekday) or 6 (with seconds first),
+    /// separated by whitespace; names such as `MON` or `JAN` may stand for numbers.
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            pattern = r"^[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(?:[*0-9A-Za-z/,#?+\u00df\u0131\u017f\ufb00-\ufb06-]+[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+){4,5}[*0-9A-Za-z/,#?+\u00df\u0131\u017f\ufb00-\ufb06-]+[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+        ))
+    )]
     pub cron: String,
-    /// IANA time zone the expression is read in. Defaults to the server's.
+    /// IANA time zone the expression is read in, as spelled in the tz database. Defaults
+    /// to the server's.
     #[serde(default)]
     pub timezone: Option<String>,
     pub template_id: i64,

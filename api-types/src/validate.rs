@@ -42,6 +42,13 @@ pub mod patterns {
     pub const INTERPRETER: &str = r"^[A-Za-z0-9_./-]{1,64}$";
     /// A host key fingerprint as `ssh-keygen -lf` prints it.
     pub const FINGERPRINT: &str = r"^SHA256:[A-Za-z0-9+/]{43}$";
+    /// A cron expression's shape: 5 or 6 fields separated by whitespace, of the characters
+    /// cron syntax uses (digits, `*/,-#?+`, letters for names and `L`/`W`, and the few
+    /// letters whose upper case is a Latin letter: the parser upper-cases first).
+    pub const CRON_FIELDS: &str = r"^[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(?:[*0-9A-Za-z/,#?+\u00df\u0131\u017f\ufb00-\ufb06-]+[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+){4,5}[*0-9A-Za-z/,#?+\u00df\u0131\u017f\ufb00-\ufb06-]+[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$";
+    /// A private key's text: `-----BEGIN ` after any whitespace, and no NUL.
+    pub const PRIVATE_KEY: &str =
+        r"^[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*-----BEGIN [^\u0000]*$";
     /// One whitespace character, as `str::trim` sees it (for building patterns).
     pub const WHITESPACE: &str = r"[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
     /// Any text without NUL, which every string of a request refuses.

@@ -26,10 +26,13 @@ impl Spec {
     pub fn new(raw: &str) -> Spec {
         let mut doc: Value = serde_json::from_str(raw).expect("poem-openapi writes JSON");
         host_lists_are_bounded(&mut doc);
+        time_zones_are_listed(&mut doc);
         strict_request_bodies(&mut doc);
         parameters_are_bounded(&mut doc);
         event_streams_are_text(&mut doc);
         optional_properties_are_nullable(&mut doc);
+        credential_kinds_are_told_apart(&mut doc);
+        a_new_gitlab_rule_needs_a_secret(&mut doc);
         bounds_are_integers(&mut doc);
         let paths = doc["paths"]
             .as_object()
@@ -154,6 +157,77 @@ fn host_lists_are_bounded(doc: &mut Value) {
         if let Some(Value::Object(item)) = list.get_mut("items") {
             item.insert("pattern".into(), patterns::HOST_ENTRY_TRIMMED.into());
         }
+    }
+}
+
+/// A schedule's time zone is one of the tz database's names (`schedules::parse_timezone`
+/// looks it up as spelled): list them. Absent or null means the server's.
+fn time_zones_are_listed(doc: &mut Value) {
+    let Some(Value::Object(zone)) = doc.pointer_mut("/components/schemas/ScheduleInput/properties/timezone") else {
+        return;
+    };
+    let mut names: Vec<Value> = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name().into()).collect();
+    names.push(Value::Null);
+    zone.insert("enum".into(), names.into());
+}
+
+/// What a credential's secret is depends on its kind (`catalogue::credentials`): a
+/// private key's text starts with `-----BEGIN `, and a password has no passphrase. Said
+/// as one complete object schema per kind: generators read a partial branch on its own.
+fn credential_kinds_are_told_apart(doc: &mut Value) {
+    let Some(input) = doc.pointer_mut("/components/schemas/CredentialInput") else { return };
+    let Value::Object(mut base) = input.take() else { return };
+    let title = base.remove("title");
+    let description = base.remove("description");
+    let kind = |name: &str, secret: Option<&str>, passphrase: Option<Value>| {
+        let mut branch = Value::Object(base.clone());
+        branch["title"] = format!("CredentialInput ({name})").into();
+        branch["properties"]["kind"] = json!({"type": "string", "enum": [name]});
+        if let Some(pattern) = secret {
+            branch["properties"]["secret"]["pattern"] = pattern.into();
+        }
+        if let Some(schema) = passphrase {
+            branch["properties"]["passphrase"] = schema;
+        }
+        branch
+    };
+    let mut one_of = Map::new();
+    if let Some(title) = title {
+        one_of.insert("title".into(), title);
+    }
+    if let Some(description) = description {
+        one_of.insert("description".into(), description);
+    }
+    one_of.insert(
+        "oneOf".into(),
+        json!([
+            kind("private_key", Some(patterns::PRIVATE_KEY), None),
+            kind(
+                "password",
+                None,
+                Some(json!({"type": "string", "nullable": true, "enum": [null],
+                            "description": "A password has no passphrase."}))
+            ),
+        ]),
+    );
+    *input = Value::Object(one_of);
+}
+
+/// A GitLab rule is created with a secret; replacing one without a secret keeps the old
+/// one (`gitlab::save`). The two operations share a type: give creation its own schema.
+fn a_new_gitlab_rule_needs_a_secret(doc: &mut Value) {
+    let Some(mut create) = doc.pointer("/components/schemas/GitlabRuleInput").cloned() else { return };
+    create["title"] = "GitlabRuleCreate".into();
+    if let Some(Value::Object(secret)) = create.pointer_mut("/properties/secret") {
+        secret.remove("nullable");
+    }
+    if let Some(Value::Array(required)) = create.get_mut("required") {
+        required.push("secret".into());
+    }
+    doc["components"]["schemas"]["GitlabRuleCreate"] = create;
+    let body = "/paths/~1api~1v1~1gitlab~1rules/post/requestBody/content/application~1json; charset=utf-8/schema";
+    if let Some(schema) = doc.pointer_mut(body) {
+        *schema = json!({"$ref": "#/components/schemas/GitlabRuleCreate"});
     }
 }
 
@@ -437,6 +511,8 @@ mod tests {
             patterns::EMAIL,
             patterns::INTERPRETER,
             patterns::FINGERPRINT,
+            patterns::CRON_FIELDS,
+            patterns::PRIVATE_KEY,
             patterns::NO_NUL,
         ];
         let doc = doc();
@@ -518,6 +594,92 @@ mod tests {
             let rule = crate::catalogue::commands::check_interpreter("interpreter", s).is_ok();
             assert_eq!(re.is_match(s), rule, "{s:?}");
         }
+    }
+
+    #[test]
+    fn the_cron_pattern_takes_every_expression_the_schedules_take() {
+        let re = regex::Regex::new(patterns::CRON_FIELDS).unwrap();
+        let good = [
+            "30 2 * * *",
+            "0 30 2 * * *",
+            " */5 * * * MON-FRI\n",
+            "0\u{3000}0 1 1\t*",
+            "1 2 3 4 5\u{85}6",
+            "0 0 * * \u{17f}at",
+            "0 0 * * FR\u{131}",
+        ];
+        for s in good {
+            assert!(crate::schedules::parse_cron("cron", s).is_ok() && re.is_match(s), "{s:?}");
+        }
+        // The pattern says the shape; what the fields hold is the parser's to refuse.
+        for s in ["x x x x x", "99 * * * *"] {
+            assert!(crate::schedules::parse_cron("cron", s).is_err() && re.is_match(s), "{s:?}");
+        }
+        for s in [
+            "",
+            "* * * *",
+            "* * * * * * *",
+            "@daily",
+            "*\u{0}* * * *",
+            "* * * *\u{feff}*",
+            "0 0 * * $",
+            "* * * * \u{e9}",
+        ] {
+            assert!(crate::schedules::parse_cron("cron", s).is_err() && !re.is_match(s), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn a_schedules_time_zone_is_one_the_server_reads() {
+        let doc = doc();
+        let zones = doc["components"]["schemas"]["ScheduleInput"]["properties"]["timezone"]["enum"].as_array().unwrap();
+        assert!(zones.len() > 400, "{}", zones.len());
+        for zone in zones.iter().filter_map(Value::as_str) {
+            assert!(crate::schedules::parse_timezone("timezone", zone).is_ok(), "{zone}");
+        }
+        assert!(zones.contains(&json!("Asia/Shanghai")) && zones.contains(&Value::Null));
+    }
+
+    #[test]
+    fn a_private_key_is_told_by_its_first_line() {
+        let re = regex::Regex::new(patterns::PRIVATE_KEY).unwrap();
+        let samples = [
+            "-----BEGIN OPENSSH PRIVATE KEY-----\n",
+            " \n\u{3000}-----BEGIN RSA",
+            "-----BEGIN",
+            "x-----BEGIN ",
+            "",
+            "-----BEGIN \0",
+        ];
+        for s in samples {
+            // `catalogue::credentials` refuses a private key whose text does not start so.
+            assert_eq!(re.is_match(s), s.trim_start().starts_with("-----BEGIN ") && !s.contains('\0'), "{s:?}");
+        }
+        let doc = doc();
+        let kinds = doc["components"]["schemas"]["CredentialInput"]["oneOf"].as_array().unwrap();
+        let kind_names: Vec<&Value> = kinds.iter().map(|k| &k["properties"]["kind"]["enum"][0]).collect();
+        assert_eq!(kind_names, [&json!("private_key"), &json!("password")]);
+        for kind in kinds {
+            // Each kind is a whole object: closed, with every field and its rules.
+            assert_eq!(kind["additionalProperties"], json!(false));
+            assert_eq!(kind["properties"]["name"]["maxLength"], json!(100));
+            assert_eq!(kind["required"], json!(["name", "kind", "secret"]));
+        }
+        assert_eq!(kinds[1]["properties"]["passphrase"]["enum"], json!([null]));
+    }
+
+    #[test]
+    fn a_gitlab_rule_is_created_with_a_secret_and_replaced_with_or_without() {
+        let doc = doc();
+        let rules = &doc["paths"]["/api/v1/gitlab/rules"]["post"]["requestBody"]["content"];
+        assert_eq!(rules["application/json; charset=utf-8"]["schema"]["$ref"], "#/components/schemas/GitlabRuleCreate");
+        let create = &doc["components"]["schemas"]["GitlabRuleCreate"];
+        assert!(create["required"].as_array().unwrap().contains(&json!("secret")));
+        assert!(create["properties"]["secret"].get("nullable").is_none());
+        assert_eq!(create["additionalProperties"], json!(false));
+        let replace = &doc["components"]["schemas"]["GitlabRuleInput"];
+        assert!(!replace["required"].as_array().unwrap().contains(&json!("secret")));
+        assert_eq!(replace["properties"]["secret"]["nullable"], json!(true));
     }
 
     #[test]

@@ -19,5 +19,6 @@ mod mail;
 mod run_actions;
 mod runs;
 mod schedules;
+mod spec;
 mod tasks;
 mod ui;
