@@ -24,7 +24,7 @@ impl Spec {
     pub fn new(raw: &str) -> Spec {
         let mut doc: Value = serde_json::from_str(raw).expect("poem-openapi writes JSON");
         rules::host_lists_are_bounded(&mut doc);
-        rules::time_zones_are_listed(&mut doc);
+        rules::schedules_are_described(&mut doc);
         strict_request_bodies(&mut doc);
         rules::parameters_are_bounded(&mut doc);
         event_streams_are_text(&mut doc);

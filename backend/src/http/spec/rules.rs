@@ -51,15 +51,23 @@ pub(super) fn host_lists_are_bounded(doc: &mut Value) {
     }
 }
 
+/// What a cron expression's fields may hold cannot be said in a pattern short of a
+/// grammar; an example shows one the server takes (and is where generators start).
+const CRON_EXAMPLE: &str = "30 2 * * *";
+
 /// A schedule's time zone is one of the tz database's names (`schedules::parse_timezone`
-/// looks it up as spelled): list them. Absent or null means the server's.
-pub(super) fn time_zones_are_listed(doc: &mut Value) {
+/// looks it up as spelled): list them; absent or null means the server's. And its cron
+/// expression gets an example.
+pub(super) fn schedules_are_described(doc: &mut Value) {
     let Some(Value::Object(zone)) = doc.pointer_mut("/components/schemas/ScheduleInput/properties/timezone") else {
         return;
     };
     let mut names: Vec<Value> = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name().into()).collect();
     names.push(Value::Null);
     zone.insert("enum".into(), names.into());
+    if let Some(Value::Object(cron)) = doc.pointer_mut("/components/schemas/ScheduleInput/properties/cron") {
+        cron.insert("example".into(), CRON_EXAMPLE.into());
+    }
 }
 
 /// What a credential's secret is depends on its kind (`catalogue::credentials`): a
@@ -360,6 +368,9 @@ mod tests {
         for s in good {
             assert!(crate::schedules::parse_cron("cron", s).is_ok() && re.is_match(s), "{s:?}");
         }
+        let example = &doc()["components"]["schemas"]["ScheduleInput"]["properties"]["cron"]["example"];
+        assert_eq!(example, CRON_EXAMPLE);
+        assert!(crate::schedules::parse_cron("cron", CRON_EXAMPLE).is_ok() && re.is_match(CRON_EXAMPLE));
         // The pattern says the shape; what the fields hold is the parser's to refuse.
         for s in ["x x x x x", "99 * * * *"] {
             assert!(crate::schedules::parse_cron("cron", s).is_err() && re.is_match(s), "{s:?}");
