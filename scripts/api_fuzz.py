@@ -89,6 +89,11 @@ def fixtures(base):
         "steps": [{"name": "report", "group": "local", "command_id": cmd["id"]},
                   {"name": "hold", "group": "local", "script": "true", "trigger": "manual"}],
     }))
+    # And one that takes no parameter: what is submitted of it needs no argument, whatever
+    # the fuzzer does to the aliases.
+    must(call(base, "POST", "/api/v1/templates", token, {
+        "name": "local noop", "steps": [{"name": "noop", "group": "local", "script": "true"}],
+    }))
     cred = must(call(base, "POST", "/api/v1/credentials", token,
                      {"name": "pw", "kind": "password", "secret": "not-a-real-password"}))
     must(call(base, "POST", "/api/v1/hosts", token, {
@@ -152,7 +157,8 @@ def main():
             *st, "--config-file", os.path.join(ROOT, "scripts", "schemathesis.toml"), "--no-color", "run",
             f"{base}/api/openapi.json",
             "--report", "junit,ndjson", "--report-dir", args.report_dir,
-        ], env=dict(os.environ, TASKGATE_FUZZ_TOKEN=token, TASKGATE_FUZZ_OPERATOR_TOKEN=operator_token))
+        ], env=dict(os.environ, TASKGATE_FUZZ_TOKEN=token, TASKGATE_FUZZ_OPERATOR_TOKEN=operator_token,
+                    SCHEMATHESIS_HOOKS=os.path.join(ROOT, "scripts", "schemathesis_hooks.py")))
         code = result.returncode
         print(f"schemathesis finished in {time.monotonic() - started:.0f} s with exit code {code}")
         if server.poll() is not None:

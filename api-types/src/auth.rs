@@ -81,7 +81,13 @@ impl Scope {
 #[cfg_attr(feature = "openapi", oai(deny_unknown_fields))]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    /// Every username has 1–64 letters, digits, `.`, `_`, `@` or `-`, starting with a
+    /// letter or digit; another is refused like a wrong password.
+    #[cfg_attr(feature = "openapi", oai(validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")))]
     pub username: String,
+    /// Every password has 8 characters or more and at most 1024 bytes; another is
+    /// refused like a wrong one.
+    #[cfg_attr(feature = "openapi", oai(validator(min_length = 8, max_length = 1024)))]
     pub password: String,
 }
 
@@ -114,14 +120,43 @@ pub struct User {
 #[cfg_attr(feature = "openapi", oai(deny_unknown_fields))]
 #[serde(deny_unknown_fields)]
 pub struct UserCreate {
+    /// 1–64 letters, digits, `.`, `_`, `@` or `-`, starting with a letter or digit.
+    #[cfg_attr(feature = "openapi", oai(validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")))]
     pub username: String,
+    /// At least 8 characters and at most 1024 bytes (UTF-8).
+    #[cfg_attr(feature = "openapi", oai(validator(min_length = 8, max_length = 1024)))]
     pub password: String,
     pub role: Role,
+    /// Defaults to the username. 1–100 characters, not blank, no control characters.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 100,
+            pattern = r"^[\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u001f\u007f-\u009f]*$"
+        ))
+    )]
     pub display_name: Option<String>,
+    /// Empty, or an address with an `@` and no whitespace, at most 254 bytes.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 254,
+            pattern = r"^(?:[^\u0000\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000@]*@[^\u0000\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*)?$"
+        ))
+    )]
     pub email: Option<String>,
+    /// Group names, each 1–100 characters, not blank, no control characters.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(default))]
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 100,
+            pattern = r"^[\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u001f\u007f-\u009f]*$"
+        ))
+    )]
     pub groups: Vec<String>,
 }
 
@@ -131,15 +166,41 @@ pub struct UserCreate {
 #[cfg_attr(feature = "openapi", oai(deny_unknown_fields))]
 #[serde(deny_unknown_fields)]
 pub struct UserUpdate {
+    /// At least 8 characters and at most 1024 bytes (UTF-8). Only from a login session.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(validator(min_length = 8, max_length = 1024)))]
     pub password: Option<String>,
     #[serde(default)]
     pub role: Option<Role>,
+    /// 1–100 characters, not blank, no control characters.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 100,
+            pattern = r"^[\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u001f\u007f-\u009f]*$"
+        ))
+    )]
     pub display_name: Option<String>,
+    /// Empty, or an address with an `@` and no whitespace, at most 254 bytes.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 254,
+            pattern = r"^(?:[^\u0000\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000@]*@[^\u0000\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*)?$"
+        ))
+    )]
     pub email: Option<String>,
+    /// Group names, each 1–100 characters, not blank, no control characters.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 100,
+            pattern = r"^[\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u001f\u007f-\u009f]*$"
+        ))
+    )]
     pub groups: Option<Vec<String>>,
     #[serde(default)]
     pub disabled: Option<bool>,
@@ -150,12 +211,22 @@ pub struct UserUpdate {
 #[cfg_attr(feature = "openapi", oai(deny_unknown_fields))]
 #[serde(deny_unknown_fields)]
 pub struct TokenCreate {
+    /// 1–100 characters, not blank, no control characters.
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 100,
+            pattern = r"^[\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u001f\u007f-\u009f]*$"
+        ))
+    )]
     pub name: String,
-    /// Defaults to every scope the owner's role allows.
+    /// At least one scope; defaults to every scope the owner's role allows.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(validator(min_items = 1)))]
     pub scopes: Option<Vec<Scope>>,
-    /// Lifetime in days; absent means the token never expires.
+    /// Lifetime in days, 1–3650; absent means the token never expires.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(validator(minimum(value = "1"), maximum(value = "3650"))))]
     pub expires_in_days: Option<i64>,
 }
 

@@ -23,15 +23,36 @@ pub struct Command {
 #[cfg_attr(feature = "openapi", oai(deny_unknown_fields))]
 #[serde(deny_unknown_fields)]
 pub struct CommandInput {
+    /// 1–100 characters, not blank, no control characters.
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 100,
+            pattern = r"^[\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u001f\u007f-\u009f]*$"
+        ))
+    )]
     pub name: String,
+    /// Shell text with minijinja placeholders: not blank, at most 65536 characters. It must
+    /// parse, and each placeholder must land where its value can be escaped.
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 65536,
+            pattern = r"^[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$"
+        ))
+    )]
     pub body: String,
-    /// Defaults to `bash`.
+    /// Defaults to `bash`. A program name or path: 1–64 letters, digits and `_./-`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(validator(pattern = r"^[A-Za-z0-9_./-]{1,64}$")))]
     pub interpreter: Option<String>,
-    /// Defaults to 600 seconds.
+    /// Defaults to 600 seconds; 1–604800.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(validator(minimum(value = "1"), maximum(value = "604800"))))]
     pub timeout_secs: Option<i64>,
+    /// At most 4000 characters.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(validator(max_length = 4000)))]
     pub description: Option<String>,
 }
 
@@ -90,20 +111,39 @@ pub struct Alias {
 #[cfg_attr(feature = "openapi", oai(deny_unknown_fields))]
 #[serde(deny_unknown_fields)]
 pub struct AliasInput {
+    /// An environment variable name: letters, digits and `_`, not starting with a digit,
+    /// at most 64 characters; names that steer a shell, the loader or an interpreter
+    /// (`PATH`, `LD_PRELOAD`, `LC_ALL`, …) are refused.
+    #[cfg_attr(feature = "openapi", oai(validator(pattern = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")))]
     pub key: String,
+    /// 1–100 characters, not blank, no control characters.
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 100,
+            pattern = r"^[\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u001f\u007f-\u009f]*$"
+        ))
+    )]
     pub label: String,
+    /// At most 4000 characters.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(validator(max_length = 4000)))]
     pub description: Option<String>,
     /// Defaults to `string`.
     #[serde(default, rename = "type")]
     #[cfg_attr(feature = "openapi", oai(rename = "type"))]
     pub param_type: Option<ParamType>,
+    /// Checked as a value of this parameter (type, bounds, choices, pattern); at most
+    /// 64 KiB.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(validator(max_length = 65536)))]
     pub default: Option<String>,
     #[serde(default)]
     pub required: Option<bool>,
-    /// A regular expression the whole value must match.
+    /// A regular expression (Rust `regex` syntax) the whole value must match; at most
+    /// 1000 bytes. Empty means none.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(validator(max_length = 1000)))]
     pub pattern: Option<String>,
     /// For `int`: smallest value; for `string`: shortest length.
     #[serde(default)]
@@ -111,8 +151,9 @@ pub struct AliasInput {
     /// For `int`: largest value; for `string`: longest length.
     #[serde(default)]
     pub max: Option<i64>,
-    /// For `enum`: the allowed values.
+    /// For `enum`, and only for it: the allowed values, at least one, each once.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(validator(unique_items)))]
     pub choices: Option<Vec<String>>,
     #[serde(default)]
     pub secret: Option<bool>,
@@ -173,16 +214,38 @@ pub struct Step {
 #[cfg_attr(feature = "openapi", oai(deny_unknown_fields))]
 #[serde(deny_unknown_fields)]
 pub struct StepInput {
+    /// 1–100 characters, not blank, no control characters.
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 100,
+            pattern = r"^[\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u001f\u007f-\u009f]*$"
+        ))
+    )]
     pub name: String,
+    /// Host group: `"1"` to `"999"` (no leading zero), or `"local"` for the Taskgate server.
+    #[cfg_attr(feature = "openapi", oai(validator(pattern = r"^(?:local|[1-9][0-9]{0,2})$")))]
     pub group: String,
+    /// A library command; give exactly one of `command_id` and `script`.
     #[serde(default)]
     pub command_id: Option<i64>,
+    /// Inline shell text, like a command's body: not blank, at most 65536 characters.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 65536,
+            pattern = r"^[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$"
+        ))
+    )]
     pub script: Option<String>,
-    /// Overrides the command's default timeout.
+    /// Overrides the command's default timeout; 1–604800 seconds.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(validator(minimum(value = "1"), maximum(value = "604800"))))]
     pub timeout_secs: Option<i64>,
+    /// Tries after a failure, 0–10 (default 0).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(validator(minimum(value = "0"), maximum(value = "10"))))]
     pub retries: Option<i64>,
     #[serde(default)]
     pub on_failure: Option<OnFailure>,
@@ -223,23 +286,51 @@ pub struct Template {
 #[cfg_attr(feature = "openapi", oai(deny_unknown_fields))]
 #[serde(deny_unknown_fields)]
 pub struct TemplateInput {
+    /// 1–100 characters, not blank, no control characters.
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 100,
+            pattern = r"^[\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u001f\u007f-\u009f]*$"
+        ))
+    )]
     pub name: String,
+    /// At most 4000 characters.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(validator(max_length = 4000)))]
     pub description: Option<String>,
+    /// A user group whose members may approve its tasks (besides approvers and admins):
+    /// 1–100 characters, not blank, no control characters.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 100,
+            pattern = r"^[\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u001f\u007f-\u009f]*$"
+        ))
+    )]
     pub approver_group: Option<String>,
+    /// Seconds before an unanswered approval request expires, 1–2592000 (overrides
+    /// the policy).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(validator(minimum(value = "1"), maximum(value = "2592000"))))]
     pub approval_timeout_secs: Option<i64>,
     #[serde(default)]
     pub require_approval: Option<bool>,
+    /// Parameters the steps read from the environment: names as an alias `key` takes.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(validator(pattern = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")))]
     pub extra_params: Option<Vec<String>>,
     #[serde(default)]
     pub raw_params: Option<bool>,
     #[serde(default)]
     pub strategy: Option<Strategy>,
+    /// Hosts in a canary's first batch, 1–10000 (default 1).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(validator(minimum(value = "1"), maximum(value = "10000"))))]
     pub canary_size: Option<i64>,
+    /// 1–200 steps.
+    #[cfg_attr(feature = "openapi", oai(validator(min_items = 1, max_items = 200)))]
     pub steps: Vec<StepInput>,
 }
 
@@ -267,19 +358,40 @@ pub struct Host {
 #[cfg_attr(feature = "openapi", oai(deny_unknown_fields))]
 #[serde(deny_unknown_fields)]
 pub struct HostInput {
+    /// A host name or address, optionally `user@`-prefixed or with `:port`: letters,
+    /// digits and `_.:-` (or a bracketed IPv6 address).
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(pattern = r"^(?:[A-Za-z0-9_.-]{1,64}@)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.:-]{1,253})$"))
+    )]
     pub name: String,
+    /// A DNS name or IP address: letters, digits and `_.:-`, or a bracketed IPv6 address;
+    /// the login user goes in `user`.
+    #[cfg_attr(feature = "openapi", oai(validator(pattern = r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.:-]{1,253})$")))]
     pub address: String,
-    /// Defaults to 22.
+    /// Defaults to 22; 1–65535.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(validator(minimum(value = "1"), maximum(value = "65535"))))]
     pub port: Option<i64>,
-    /// Defaults to `root`.
+    /// Defaults to `root`. A username: 1–64 letters, digits, `.`, `_`, `@` or `-`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")))]
     pub user: Option<String>,
+    /// Labels, each 1–100 characters, not blank, no control characters.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 100,
+            pattern = r"^[\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u001f\u007f-\u009f]*$"
+        ))
+    )]
     pub labels: Option<Vec<String>>,
     #[serde(default)]
     pub credential_id: Option<i64>,
+    /// Pinned host key: `SHA256:` and 43 base64 characters, as `ssh-keygen -lf` prints.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(validator(pattern = r"^SHA256:[A-Za-z0-9+/]{43}$")))]
     pub host_key_fingerprint: Option<String>,
     #[serde(default)]
     pub trust_on_first_use: Option<bool>,
@@ -312,14 +424,29 @@ pub struct Credential {
 #[cfg_attr(feature = "openapi", oai(deny_unknown_fields))]
 #[serde(deny_unknown_fields)]
 pub struct CredentialInput {
+    /// 1–100 characters, not blank, no control characters.
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 100,
+            pattern = r"^[\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u001f\u007f-\u009f]*$"
+        ))
+    )]
     pub name: String,
     pub kind: CredentialKind,
-    /// The OpenSSH private key text or the password. Write-only.
+    /// The OpenSSH private key text (starting with `-----BEGIN `) or the password.
+    /// Write-only; 1–16384 characters.
+    #[cfg_attr(feature = "openapi", oai(validator(min_length = 1, max_length = 16384)))]
     pub secret: String,
+    /// The private key's passphrase; refused for a password.
     #[serde(default)]
     pub passphrase: Option<String>,
+    /// A username: 1–64 letters, digits, `.`, `_`, `@` or `-`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")))]
     pub username: Option<String>,
+    /// At most 4000 characters.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(validator(max_length = 4000)))]
     pub description: Option<String>,
 }

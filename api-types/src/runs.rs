@@ -157,7 +157,9 @@ pub struct RedoRequest {
     pub mode: RedoMode,
     #[serde(default)]
     pub hosts: Option<Vec<String>>,
+    /// For `from_step` (and only there required): the step index, from 0.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(validator(minimum(value = "0"))))]
     pub step: Option<i64>,
 }
 
@@ -167,6 +169,8 @@ pub struct RedoRequest {
 #[cfg_attr(feature = "openapi", oai(deny_unknown_fields))]
 #[serde(deny_unknown_fields)]
 pub struct PairSelector {
+    /// The step's index in the template snapshot, from 0.
+    #[cfg_attr(feature = "openapi", oai(validator(minimum(value = "0"))))]
     pub step: i64,
     #[serde(default)]
     pub host: Option<String>,

@@ -39,16 +39,39 @@ impl MissedPolicy {
 #[cfg_attr(feature = "openapi", oai(deny_unknown_fields))]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleInput {
+    /// 1–100 characters, not blank, no control characters.
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 100,
+            pattern = r"^[\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u001f\u007f-\u009f]*$"
+        ))
+    )]
     pub name: String,
-    /// Cron expression: 5 fields (minute hour day month weekday) or 6 (with seconds first).
+    /// Cron expression: 5 fields (minute hour day month weekday) or 6 (with seconds first),
+    /// separated by whitespace; names such as `MON` or `JAN` may stand for numbers.
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            pattern = r"^[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(?:[*0-9A-Za-z/,#?+\u00df\u0131\u017f\ufb00-\ufb06-]+[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+){4,5}[*0-9A-Za-z/,#?+\u00df\u0131\u017f\ufb00-\ufb06-]+[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+        ))
+    )]
     pub cron: String,
-    /// IANA time zone the expression is read in. Defaults to the server's.
+    /// IANA time zone the expression is read in, as spelled in the tz database. Defaults
+    /// to the server's.
     #[serde(default)]
     pub timezone: Option<String>,
     pub template_id: i64,
+    /// Parameter key → value, checked as in a submission (each at most 64 KiB).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(default))]
+    #[cfg_attr(feature = "openapi", oai(validator(max_length = 65536)))]
     pub args: BTreeMap<String, String>,
+    /// Host group (`"1"`, `"2"`, …) → 1–10000 hosts, for each group the template's steps
+    /// name and no other: a registered host's name, a DNS name or an IP address,
+    /// optionally as `user@host` or `host:port` (surrounding whitespace is dropped).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(default))]
     pub hosts: BTreeMap<String, Vec<String>>,
     /// `ready` (runs at once) or `new` (each task waits for approval).
     pub schedule: Schedule,

@@ -91,28 +91,55 @@ impl Schedule {
 #[cfg_attr(feature = "openapi", oai(deny_unknown_fields))]
 #[serde(deny_unknown_fields)]
 pub struct TaskSubmit {
-    /// Defaults to the template's name.
+    /// Defaults to the template's name, as does a blank name; otherwise 1–100 characters
+    /// and no control characters.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            pattern = r"^(?:[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*|[\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u001f\u007f-\u009f]*)$"
+        ))
+    )]
     pub name: Option<String>,
     pub template_id: i64,
     /// Parameter key → value. Values are strings; ints and bools are written as text.
+    /// Each is checked against its parameter's rules, and may be at most 64 KiB.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(default))]
+    #[cfg_attr(feature = "openapi", oai(validator(max_length = 65536)))]
     pub args: BTreeMap<String, String>,
-    /// Host group (`"1"`, `"2"`, …) → host names or addresses.
+    /// Host group (`"1"`, `"2"`, …) → 1–10000 hosts, for each group the template's steps
+    /// name and no other: a registered host's name, a DNS name or an IP address,
+    /// optionally as `user@host` or `host:port` (surrounding whitespace is dropped).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(default))]
     pub hosts: BTreeMap<String, Vec<String>>,
     pub schedule: Schedule,
     /// RFC 3339, or `YYYY-mm-dd HH:MM:SS` in the server's time zone. Defaults to now.
     #[serde(default)]
     pub exec_time: Option<String>,
+    /// Free text, at most 100 characters.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(validator(max_length = 100)))]
     pub executor: Option<String>,
+    /// Free text, at most 4000 characters.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(validator(max_length = 4000)))]
     pub details: Option<String>,
+    /// Names, each 1–100 characters, not blank, no control characters.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(default))]
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 100,
+            pattern = r"^[\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u001f\u007f-\u009f]*$"
+        ))
+    )]
     pub associated_users: Vec<String>,
-    /// Hosts worked on at once within a group (default 50).
+    /// Hosts worked on at once within a group, 1–1000 (default 50).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(validator(minimum(value = "1"), maximum(value = "1000"))))]
     pub concurrency: Option<i64>,
 }
 
@@ -122,17 +149,32 @@ pub struct TaskSubmit {
 #[cfg_attr(feature = "openapi", oai(deny_unknown_fields))]
 #[serde(deny_unknown_fields)]
 pub struct TaskUpdate {
+    /// 1–100 characters, not blank, no control characters.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(
+            max_length = 100,
+            pattern = r"^[\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u001f\u007f-\u009f]*$"
+        ))
+    )]
     pub name: Option<String>,
+    /// Parameter key → value, checked as in a submission (each at most 64 KiB).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(validator(max_length = 65536)))]
     pub args: Option<BTreeMap<String, String>>,
+    /// Host group → hosts, checked as in a submission.
     #[serde(default)]
     pub hosts: Option<BTreeMap<String, Vec<String>>>,
     #[serde(default)]
     pub exec_time: Option<String>,
+    /// Free text, at most 4000 characters.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(validator(max_length = 4000)))]
     pub details: Option<String>,
+    /// Hosts worked on at once within a group, 1–1000.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(validator(minimum(value = "1"), maximum(value = "1000"))))]
     pub concurrency: Option<i64>,
 }
 
@@ -141,7 +183,9 @@ pub struct TaskUpdate {
 #[cfg_attr(feature = "openapi", oai(deny_unknown_fields))]
 #[serde(deny_unknown_fields)]
 pub struct Decision {
+    /// At most 4000 characters.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(validator(max_length = 4000)))]
     pub comment: Option<String>,
 }
 

@@ -10,6 +10,51 @@ fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
     cell.get_or_init(|| Regex::new(pattern).expect("static regex"))
 }
 
+/// The rules below as the `pattern`s the OpenAPI document states for the fields they
+/// check. Each is read alike by ECMA-262 (the document's dialect) and by Rust's `regex`,
+/// which poem-openapi compiles each `validator(pattern = …)` with; the field attributes
+/// repeat them literally (an attribute takes no constant), and the server's tests hold
+/// every pattern in the document to one of these and each of these to its rule.
+/// Whitespace is Unicode `White_Space`, what `str::trim` removes; a control character is
+/// `char::is_control`: U+0000–U+001F and U+007F–U+009F.
+pub mod patterns {
+    /// [`name`](super::name): no control character, not blank (with at most 100 characters).
+    pub const NAME: &str = r"^[\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u001f\u007f-\u009f]*$";
+    /// A name that may also be left blank (then a default takes its place).
+    pub const NAME_OR_BLANK: &str = r"^(?:[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*|[\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u001f\u007f-\u009f]*)$";
+    /// Text that is not blank and holds no NUL.
+    pub const NOT_BLANK: &str = r"^[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$";
+    /// [`username`](super::username).
+    pub const USERNAME: &str = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$";
+    /// [`param_key`](super::param_key), before the reserved names are refused.
+    pub const PARAM_KEY: &str = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$";
+    /// [`group`](super::group).
+    pub const GROUP: &str = r"^(?:local|[1-9][0-9]{0,2})$";
+    /// [`host_entry`](super::host_entry).
+    pub const HOST_ENTRY: &str = r"^(?:[A-Za-z0-9_.-]{1,64}@)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.:-]{1,253})$";
+    /// A host entry as a task's host list takes it: surrounding whitespace is trimmed.
+    pub const HOST_ENTRY_TRIMMED: &str = r"^[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(?:[A-Za-z0-9_.-]{1,64}@)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.:-]{1,253})[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$";
+    /// A host entry without a login user: a host's `address`.
+    pub const HOST_ADDRESS: &str = r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.:-]{1,253})$";
+    /// Empty, or an address with an `@`, no whitespace and no NUL (with at most 254 bytes).
+    pub const EMAIL: &str = r"^(?:[^\u0000\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000@]*@[^\u0000\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*)?$";
+    /// A program name or path such as `bash` or `/usr/bin/python3`.
+    pub const INTERPRETER: &str = r"^[A-Za-z0-9_./-]{1,64}$";
+    /// A host key fingerprint as `ssh-keygen -lf` prints it.
+    pub const FINGERPRINT: &str = r"^SHA256:[A-Za-z0-9+/]{43}$";
+    /// A cron expression's shape: 5 or 6 fields separated by whitespace, of the characters
+    /// cron syntax uses (digits, `*/,-#?+`, letters for names and `L`/`W`, and the few
+    /// letters whose upper case is a Latin letter: the parser upper-cases first).
+    pub const CRON_FIELDS: &str = r"^[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(?:[*0-9A-Za-z/,#?+\u00df\u0131\u017f\ufb00-\ufb06-]+[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+){4,5}[*0-9A-Za-z/,#?+\u00df\u0131\u017f\ufb00-\ufb06-]+[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$";
+    /// A private key's text: `-----BEGIN ` after any whitespace, and no NUL.
+    pub const PRIVATE_KEY: &str =
+        r"^[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*-----BEGIN [^\u0000]*$";
+    /// One whitespace character, as `str::trim` sees it (for building patterns).
+    pub const WHITESPACE: &str = r"[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+    /// Any text without NUL, which every string of a request refuses.
+    pub const NO_NUL: &str = r"^[^\u0000]*$";
+}
+
 /// A display name: 1–100 characters, not blank, no control characters.
 pub fn name(field: &str, value: &str) -> Result<(), FieldError> {
     if value.trim().is_empty() {
@@ -44,7 +89,7 @@ pub fn text(field: &str, value: &str, max_chars: usize) -> Result<(), FieldError
 
 pub fn username(field: &str, value: &str) -> Result<(), FieldError> {
     static RE: OnceLock<Regex> = OnceLock::new();
-    if re(&RE, r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$").is_match(value) {
+    if re(&RE, patterns::USERNAME).is_match(value) {
         Ok(())
     } else {
         Err(FieldError::new(
@@ -52,6 +97,15 @@ pub fn username(field: &str, value: &str) -> Result<(), FieldError> {
             "must be 1-64 characters of letters, digits, '.', '_', '@' or '-', starting with a letter or digit",
         ))
     }
+}
+
+/// An email address, loosely: empty, or with an `@`, no whitespace and at most 254 bytes.
+pub fn email(field: &str, value: &str) -> Result<(), FieldError> {
+    no_nul(field, value)?;
+    if !value.is_empty() && (!value.contains('@') || value.len() > 254 || value.contains(char::is_whitespace)) {
+        return Err(FieldError::new(field, "is not an email address"));
+    }
+    Ok(())
 }
 
 pub fn password(field: &str, value: &str) -> Result<(), FieldError> {
@@ -110,7 +164,7 @@ const RESERVED_PREFIXES: &[&str] = &["LD_", "DYLD_", "BASH_FUNC_", "LC_", "PYTHO
 /// one of the names that change how the step's shell or interpreter starts.
 pub fn param_key(field: &str, value: &str) -> Result<(), FieldError> {
     static RE: OnceLock<Regex> = OnceLock::new();
-    if !re(&RE, r"^[A-Za-z_][A-Za-z0-9_]{0,63}$").is_match(value) {
+    if !re(&RE, patterns::PARAM_KEY).is_match(value) {
         return Err(FieldError::new(
             field,
             "must be a valid environment variable name: letters, digits and '_', not starting with a digit, at most 64 characters",
@@ -132,7 +186,7 @@ pub fn param_key(field: &str, value: &str) -> Result<(), FieldError> {
 /// A host group: `local` or a number 1–999 written without leading zeros.
 pub fn group(field: &str, value: &str) -> Result<(), FieldError> {
     static RE: OnceLock<Regex> = OnceLock::new();
-    if value == "local" || re(&RE, r"^[1-9][0-9]{0,2}$").is_match(value) {
+    if re(&RE, patterns::GROUP).is_match(value) {
         Ok(())
     } else {
         Err(FieldError::new(field, "must be a group number from 1 to 999, or \"local\""))
@@ -143,7 +197,7 @@ pub fn group(field: &str, value: &str) -> Result<(), FieldError> {
 /// optionally as `user@host` or with `:port`.
 pub fn host_entry(field: &str, value: &str) -> Result<(), FieldError> {
     static RE: OnceLock<Regex> = OnceLock::new();
-    if re(&RE, r"^([A-Za-z0-9_.-]{1,64}@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.:-]{1,253})$").is_match(value) {
+    if re(&RE, patterns::HOST_ENTRY).is_match(value) {
         Ok(())
     } else {
         Err(FieldError::new(field, format!("{value:?} is not a host name or address")))
@@ -335,6 +389,63 @@ mod tests {
             assert!(name("name", bad).is_err(), "{bad:?}");
         }
         assert!(no_nul("x", "版本").is_ok());
+    }
+
+    /// Every string of up to three characters from an alphabet of the characters the
+    /// rules turn on: letters, digits, the punctuation they allow, whitespace inside and
+    /// outside `White_Space` and the control range, NUL, CJK and astral characters.
+    fn short_strings() -> Vec<String> {
+        let alphabet = [
+            'a', 'Z', '0', '9', '_', '-', '.', '@', ':', '[', ']', '/', '+', ' ', '\t', '\n', '\r', '\0', '\u{1b}',
+            '\u{7f}', '\u{85}', '\u{a0}', '\u{2028}', '\u{3000}', '\u{200b}', '\u{feff}', '版', '😀',
+        ];
+        let mut all = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..3 {
+            last = last.iter().flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}"))).collect();
+            all.extend(last.iter().cloned());
+        }
+        all
+    }
+
+    fn matches(pattern: &str, value: &str) -> bool {
+        thread_local!(static COMPILED: std::cell::RefCell<std::collections::HashMap<String, Regex>> = Default::default());
+        COMPILED.with_borrow_mut(|c| {
+            c.entry(pattern.to_string()).or_insert_with(|| Regex::new(pattern).unwrap()).is_match(value)
+        })
+    }
+
+    #[test]
+    fn the_schema_patterns_say_exactly_what_the_rules_check() {
+        let ok = |r: Result<(), FieldError>| r.is_ok();
+        for s in short_strings() {
+            let s = s.as_str();
+            let blank = s.trim().is_empty();
+            assert_eq!(matches(patterns::NAME, s), ok(name("f", s)), "NAME {s:?}");
+            assert_eq!(matches(patterns::NAME_OR_BLANK, s), blank || ok(name("f", s)), "NAME_OR_BLANK {s:?}");
+            assert_eq!(matches(patterns::NOT_BLANK, s), !blank && ok(no_nul("f", s)), "NOT_BLANK {s:?}");
+            assert_eq!(matches(patterns::NO_NUL, s), ok(no_nul("f", s)), "NO_NUL {s:?}");
+            let trimmed = ok(host_entry("f", s.trim()));
+            assert_eq!(matches(patterns::HOST_ENTRY_TRIMMED, s), trimmed, "HOST_ENTRY_TRIMMED {s:?}");
+            let address = ok(host_entry("f", s)) && !s.contains('@');
+            assert_eq!(matches(patterns::HOST_ADDRESS, s), address, "HOST_ADDRESS {s:?}");
+            assert_eq!(matches(patterns::EMAIL, s), ok(email("f", s)), "EMAIL {s:?}");
+        }
+    }
+
+    #[test]
+    fn the_rules_written_as_patterns_accept_their_examples() {
+        assert!(ok_all(username, &["admin", "a.b@c-d_e", &"x".repeat(64)]));
+        assert!(username("u", &"x".repeat(65)).is_err());
+        assert!(ok_all(param_key, &["VERSION", "_x", &"K".repeat(64)]));
+        assert!(param_key("k", &"K".repeat(65)).is_err());
+        assert!(ok_all(host_entry, &["deploy@web-1", "[fe80::1]", "10.0.0.1:22"]));
+        assert!(matches(patterns::FINGERPRINT, &format!("SHA256:{}", "A".repeat(43))));
+        assert!(matches(patterns::INTERPRETER, "/usr/bin/python3") && !matches(patterns::INTERPRETER, "ba sh"));
+    }
+
+    fn ok_all(rule: fn(&str, &str) -> Result<(), FieldError>, values: &[&str]) -> bool {
+        values.iter().all(|v| rule("f", v).is_ok())
     }
 
     #[test]

@@ -41,14 +41,17 @@ use crate::store::Db;
 /// is refused, so that `(page - 1) * per_page` never wraps (`page=9223372036854775807`).
 pub const MAX_OFFSET: i64 = 1_000_000_000;
 
-/// Validates `page` (from 1) and `per_page` (1–200); `(page - 1) * per_page` is then at
-/// most [`MAX_OFFSET`].
+/// The largest `per_page` of a listing.
+pub const PER_PAGE_MAX: i64 = 200;
+
+/// Validates `page` (from 1) and `per_page` (1–[`PER_PAGE_MAX`]); `(page - 1) * per_page`
+/// is then at most [`MAX_OFFSET`].
 pub fn paging(page: i64, per_page: i64) -> ServiceResult<(i64, i64)> {
     if page < 1 {
         return Err(ServiceError::validation("page", "must be 1 or more"));
     }
-    if !(1..=200).contains(&per_page) {
-        return Err(ServiceError::validation("per_page", "must be between 1 and 200"));
+    if !(1..=PER_PAGE_MAX).contains(&per_page) {
+        return Err(ServiceError::validation("per_page", format!("must be between 1 and {PER_PAGE_MAX}")));
     }
     if (page - 1).checked_mul(per_page).is_none_or(|offset| offset > MAX_OFFSET) {
         return Err(ServiceError::validation(

@@ -16,8 +16,9 @@ use crate::store;
 pub struct Policy {
     /// When true, the submitter of a task may also approve it (four eyes off).
     pub allow_self_approval: bool,
-    /// Unanswered approval requests expire after this many seconds; none = never.
-    /// A template's own timeout takes precedence.
+    /// Unanswered approval requests expire after this many seconds (1–2592000); none =
+    /// never. A template's own timeout takes precedence.
+    #[oai(validator(minimum(value = "1"), maximum(value = "2592000")))]
     pub approval_timeout_secs: Option<i64>,
 }
 

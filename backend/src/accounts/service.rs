@@ -121,10 +121,7 @@ fn check_groups(groups: &[String]) -> ServiceResult<()> {
 }
 
 fn check_email(email: &str) -> ServiceResult<()> {
-    if !email.is_empty() && (!email.contains('@') || email.len() > 254 || email.contains(char::is_whitespace)) {
-        return Err(ServiceError::validation("email", "is not an email address"));
-    }
-    Ok(())
+    Ok(validate::email("email", email)?)
 }
 
 pub async fn create_user(state: &AppState, who: &Principal, input: UserCreate) -> ServiceResult<User> {

@@ -32,7 +32,7 @@ fn to_api(row: HostRow) -> ServiceResult<Host> {
 /// `SHA256:` and 43 characters of unpadded base64, as `ssh-keygen -lf` prints.
 fn check_fingerprint(value: &str) -> ServiceResult<()> {
     static RE: OnceLock<Regex> = OnceLock::new();
-    let re = RE.get_or_init(|| Regex::new(r"^SHA256:[A-Za-z0-9+/]{43}$").expect("static regex"));
+    let re = RE.get_or_init(|| Regex::new(validate::patterns::FINGERPRINT).expect("static regex"));
     if re.is_match(value) {
         Ok(())
     } else {

@@ -2,6 +2,8 @@
 //! say, so that the document tells the truth (schemathesis checks it against the server
 //! in the test command); and the methods each path allows, for `405` answers.
 
+mod rules;
+
 use poem::http::Method;
 use serde_json::{json, Map, Value};
 
@@ -21,9 +23,15 @@ impl Spec {
     /// Patches poem-openapi's document (`raw`, JSON).
     pub fn new(raw: &str) -> Spec {
         let mut doc: Value = serde_json::from_str(raw).expect("poem-openapi writes JSON");
+        rules::host_lists_are_bounded(&mut doc);
+        rules::schedules_are_described(&mut doc);
         strict_request_bodies(&mut doc);
+        rules::parameters_are_bounded(&mut doc);
         event_streams_are_text(&mut doc);
         optional_properties_are_nullable(&mut doc);
+        rules::credential_kinds_are_told_apart(&mut doc);
+        rules::a_new_gitlab_rule_needs_a_secret(&mut doc);
+        rules::bounds_are_integers(&mut doc);
         let paths = doc["paths"]
             .as_object()
             .map(|paths| {
@@ -80,7 +88,9 @@ pub fn allow_header(methods: &[Method]) -> String {
 
 /// Every request body type refuses unknown fields (`deny_unknown_fields`), which
 /// poem-openapi does not put in the schema: say `additionalProperties: false` on every
-/// object schema a request body reaches.
+/// object schema a request body reaches. And every string in a body refuses NUL
+/// (`http::strict`): say so on each string that has no pattern of its own (the patterns
+/// of `validate::patterns` all refuse it).
 fn strict_request_bodies(doc: &mut Value) {
     let mut names = Vec::new();
     if let Some(paths) = doc["paths"].as_object() {
@@ -104,6 +114,7 @@ fn strict_request_bodies(doc: &mut Value) {
         let Some(schema) = schemas.get_mut(&name) else { continue };
         collect_refs(schema, &mut names);
         close_objects(schema);
+        rules::strings_refuse_nul(schema);
     }
 }
 
@@ -173,7 +184,8 @@ fn event_streams_are_text(doc: &mut Value) {
 }
 
 /// An optional property (an `Option` field: poem-openapi lists every other field as
-/// required) is sent as `null` when absent and accepted as `null`: say `nullable`.
+/// required, but for those with a `default`) is sent as `null` when absent and accepted as
+/// `null`: say `nullable`. A property with a `default` is left out, never `null`.
 fn optional_properties_are_nullable(doc: &mut Value) {
     if let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) {
         schemas.values_mut().for_each(nullable_optionals);
@@ -205,7 +217,7 @@ fn nullable_optionals(schema: &mut Value) {
     if let Some(Value::Object(props)) = map.get_mut("properties") {
         for (name, prop) in props.iter_mut() {
             nullable_optionals(prop);
-            if !required.contains(name) {
+            if !required.contains(name) && prop.get("default").is_none() {
                 make_nullable(prop);
             }
         }
@@ -251,6 +263,22 @@ mod tests {
         assert_eq!(schemas["StepInput"]["additionalProperties"], Value::Bool(false));
         // Answers are not closed: a client may meet fields added later.
         assert!(schemas["Task"].get("additionalProperties").is_none());
+    }
+
+    fn doc() -> Value {
+        serde_json::from_str(spec().document()).unwrap()
+    }
+
+    #[test]
+    fn fields_with_a_default_are_optional_but_not_nullable() {
+        let doc = doc();
+        let submit = &doc["components"]["schemas"]["TaskSubmit"];
+        let required = submit["required"].as_array().unwrap();
+        for field in ["args", "hosts", "associated_users"] {
+            assert!(!required.contains(&json!(field)), "{field}");
+            assert!(submit["properties"][field].get("nullable").is_none(), "{field}");
+        }
+        assert!(required.contains(&json!("template_id")));
     }
 
     #[test]

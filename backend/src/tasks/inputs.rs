@@ -14,6 +14,9 @@ use crate::store::catalogue::HostRow;
 
 pub const MASK: &str = "******";
 
+/// The most hosts one group of a task may list.
+pub const MAX_HOSTS_PER_GROUP: usize = 10_000;
+
 /// Applies defaults, refuses unknown keys, and checks every value against its rules.
 /// A secret parameter given as the mask (`******`, what forms show for a hidden
 /// default) counts as not given.
@@ -82,8 +85,8 @@ pub fn check_hosts(
             .get(g)
             .filter(|l| !l.is_empty())
             .ok_or_else(|| ServiceError::validation(&field, format!("group {g} needs at least one host")))?;
-        if list.len() > 10_000 {
-            return Err(ServiceError::validation(&field, "at most 10000 hosts per group"));
+        if list.len() > MAX_HOSTS_PER_GROUP {
+            return Err(ServiceError::validation(&field, format!("at most {MAX_HOSTS_PER_GROUP} hosts per group")));
         }
         let mut seen = Vec::with_capacity(list.len());
         for (i, h) in list.iter().enumerate() {

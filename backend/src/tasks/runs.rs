@@ -237,6 +237,9 @@ pub async fn release(state: &AppState, who: &Principal, id: i64, sel: PairSelect
     run_of(state, id).await
 }
 
+/// The most log lines one page holds.
+pub const LOG_LIMIT_MAX: i64 = 5000;
+
 pub struct LogQuery {
     pub after: i64,
     pub step: Option<i64>,
@@ -256,8 +259,8 @@ fn stream_of(s: &str) -> Stream {
 pub async fn logs(state: &AppState, who: &Principal, id: i64, q: LogQuery) -> ServiceResult<LogPage> {
     who.require(Scope::Read)?;
     task_row(state, id).await?;
-    if !(1..=5000).contains(&q.limit) {
-        return Err(ServiceError::validation("limit", "must be between 1 and 5000"));
+    if !(1..=LOG_LIMIT_MAX).contains(&q.limit) {
+        return Err(ServiceError::validation("limit", format!("must be between 1 and {LOG_LIMIT_MAX}")));
     }
     let filter = EventFilter {
         after: q.after.max(0),

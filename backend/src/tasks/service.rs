@@ -53,6 +53,9 @@ impl Submission {
 
 pub const DEFAULT_CONCURRENCY: i64 = 50;
 
+/// The longest text search (`q`) of the task list, in characters.
+pub const SEARCH_MAX_CHARS: usize = 200;
+
 fn check_concurrency(c: i64) -> ServiceResult<i64> {
     if (1..=1000).contains(&c) {
         Ok(c)
@@ -297,7 +300,7 @@ pub async fn list(state: &AppState, who: &Principal, q: ListQuery) -> ServiceRes
         None => vec![],
     };
     if let Some(q) = &q.q {
-        validate::text("q", q, 200)?;
+        validate::text("q", q, SEARCH_MAX_CHARS)?;
     }
     let filter = TaskFilter {
         statuses,

@@ -20,5 +20,6 @@ mod mail;
 mod run_actions;
 mod runs;
 mod schedules;
+mod spec;
 mod tasks;
 mod ui;
