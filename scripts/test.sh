@@ -47,6 +47,20 @@ if ! command -v busybox >/dev/null 2>&1 || ! command -v zsh >/dev/null 2>&1 || !
     apt_install busybox zsh mksh
 fi
 
+# Test hosts whose /bin/sh and login shell are dash, bash or busybox ash: the executor's
+# kill and quoting are proved under each (busybox runs as `ash` through a symlink).
+as_root mkdir -p /usr/local/lib/taskgate-test
+as_root ln -sf /usr/bin/busybox /usr/local/lib/taskgate-test/ash
+for pair in dash:/usr/bin/dash bash:/usr/bin/bash ash:/usr/local/lib/taskgate-test/ash; do
+    name="taskgate-sh-${pair%%:*}"
+    if ! id "$name" >/dev/null 2>&1; then
+        say "creating the account $name (login shell ${pair#*:})"
+        as_root useradd --create-home --shell "${pair#*:}" "$name"
+    fi
+    # No password (key logins only), but not locked: sshd refuses locked accounts.
+    as_root usermod -p '*' "$name"
+done
+
 if ! id taskgate-ssh-test >/dev/null 2>&1; then
     say "creating the account taskgate-ssh-test (password login tests against the test sshd)"
     as_root useradd --create-home --shell /bin/bash taskgate-ssh-test

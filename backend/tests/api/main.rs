@@ -20,6 +20,7 @@ mod mail;
 mod run_actions;
 mod runs;
 mod schedules;
+mod shells;
 mod spec;
 mod tasks;
 mod ui;

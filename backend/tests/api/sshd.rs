@@ -40,6 +40,36 @@ fn sshd_binary() -> &'static str {
     )
 }
 
+/// The shell a test host runs commands with: its `/bin/sh` and its account's login shell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostShell {
+    /// Debian's and Ubuntu's `/bin/sh`, and the login shell `useradd` gives there.
+    Dash,
+    /// RHEL's `/bin/sh`.
+    Bash,
+    /// Alpine's `/bin/sh` (busybox ash).
+    Busybox,
+}
+
+impl HostShell {
+    /// The account with this login shell (created by scripts/test.sh).
+    pub fn account(self) -> &'static str {
+        match self {
+            HostShell::Dash => "taskgate-sh-dash",
+            HostShell::Bash => "taskgate-sh-bash",
+            HostShell::Busybox => "taskgate-sh-ash",
+        }
+    }
+
+    fn binary(self) -> &'static str {
+        match self {
+            HostShell::Dash => "/usr/bin/dash",
+            HostShell::Bash => "/usr/bin/bash",
+            HostShell::Busybox => "/usr/bin/busybox",
+        }
+    }
+}
+
 /// The account password tests log in as (created by scripts/test.sh).
 pub const PASSWORD_USER: &str = "taskgate-ssh-test";
 pub const PASSWORD_USER_PASSWORD: &str = "Tg-ssh-test-pass-1";
@@ -66,13 +96,36 @@ impl TestSshd {
         Self::start_with(&["127.0.0.1"], false, port).await
     }
 
+    /// A host whose `/bin/sh` and login shell are `shell`: sshd runs in a mount namespace
+    /// where `shell` is bound over `/bin/sh`'s target, and logs in an account whose
+    /// login shell it is (created by scripts/test.sh).
+    pub async fn start_as(shell: HostShell) -> TestSshd {
+        let ok = Command::new("id").arg(shell.account()).status().map(|s| s.success()).unwrap_or(false);
+        assert!(ok, "the account {} is needed: `bash scripts/test.sh` creates it", shell.account());
+        Self::start_full(&["127.0.0.1"], false, free_port(), Some(shell)).await
+    }
+
     async fn start_with(addresses: &[&str], passwords: bool, port: u16) -> TestSshd {
+        Self::start_full(addresses, passwords, port, None).await
+    }
+
+    async fn start_full(addresses: &[&str], passwords: bool, port: u16, shell: Option<HostShell>) -> TestSshd {
         let dir = tempfile::tempdir().unwrap();
+        if shell.is_some() {
+            // The account reads its authorized keys itself.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
         let host_key = dir.path().join("host_key");
         let client_key = dir.path().join("client_key");
         keygen(&host_key);
         keygen(&client_key);
         std::fs::copy(dir.path().join("client_key.pub"), dir.path().join("authorized_keys")).unwrap();
+        if shell.is_some() {
+            use std::os::unix::fs::PermissionsExt;
+            let keys = dir.path().join("authorized_keys");
+            std::fs::set_permissions(keys, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
         let fp = Command::new("ssh-keygen").arg("-lf").arg(dir.path().join("host_key.pub")).output().unwrap();
         let fingerprint = String::from_utf8_lossy(&fp.stdout).split_whitespace().nth(1).unwrap().to_string();
         let mut config = format!(
@@ -89,21 +142,37 @@ impl TestSshd {
         std::fs::write(dir.path().join("sshd_config"), config).unwrap();
         // sshd insists on its privilege separation directory.
         let _ = std::fs::create_dir_all("/run/sshd");
-        let child = Command::new(sshd_binary())
-            .args(["-D", "-e", "-f"])
-            .arg(dir.path().join("sshd_config"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("sshd starts");
+        let config_path = dir.path().join("sshd_config");
+        let mut command = match shell {
+            None => {
+                let mut c = Command::new(sshd_binary());
+                c.args(["-D", "-e", "-f"]).arg(&config_path);
+                c
+            }
+            Some(shell) => {
+                let sh = std::fs::canonicalize("/bin/sh").expect("/bin/sh exists");
+                let mut c = Command::new("unshare");
+                c.args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c"])
+                    .arg(r#"mount --bind "$1" "$2" && exec "$3" -D -e -f "$4""#)
+                    .arg("sh")
+                    .arg(shell.binary())
+                    .arg(&sh)
+                    .arg(sshd_binary())
+                    .arg(&config_path);
+                c
+            }
+        };
+        let child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("sshd starts");
         for _ in 0..200 {
             if addresses.iter().all(|a| std::net::TcpStream::connect((*a, port)).is_ok()) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        let user =
-            String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap().trim().to_string();
+        let user = match shell {
+            Some(shell) => shell.account().to_string(),
+            None => String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap().trim().to_string(),
+        };
         TestSshd {
             port,
             addresses: addresses.iter().map(|a| a.to_string()).collect(),
