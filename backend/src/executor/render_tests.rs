@@ -156,6 +156,50 @@ fn no_accepted_body_lets_a_value_run_in_any_shell() {
     assert!(accepted >= 15, "most of these bodies are ordinary shell: {accepted} accepted");
 }
 
+/// Bodies where the lexer and a shell read the quoting differently (found by attacking
+/// the saved-body check): bash reads `x[…]`, extglob `@(…)` and a `=~` expression's
+/// `(…)` as one word, where `#` starts no comment; dash and busybox sh read `((` as two
+/// subshells, where `#` does start one and `<<` opens a here-document; and an alias,
+/// expanded by dash, busybox sh and bash --posix, rewrites the lines that use it. Each
+/// placed a value's `$(…)` outside quotes. Now each is refused when saved.
+#[test]
+fn bodies_that_shells_read_differently_are_refused_not_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let flag = dir.path().join("ran");
+    let value = format!("$(touch {})", flag.display());
+    let bodies = [
+        "(( 1 # $( '\necho {{ V }}; ( : #'\n) ))",
+        "(( 1 <<E ))\necho '\nE\necho {{ V }}\n'",
+        "alias q='echo \"'\nq {{ V }}\"\n# \"",
+        "shopt -s extglob\necho @( #' )\necho {{ V }}\n' )",
+        "[[ x == @( #'\necho {{ V }}\n' ) ]]",
+        "[[ x =~ ( #'\necho {{ V }}\n') ]]",
+        "x[ #'\necho {{ V }}\n']=1",
+        "x[\n#'\necho {{ V }}\n']=1",
+    ];
+    for body in bodies {
+        assert!(check_body(body, "sh", false, &[]).is_err(), "accepted: {body:?}");
+        let Ok(script) = render_args(body, &[("V", &value)], false) else { continue };
+        for shell in [vec!["dash"], vec!["bash"], vec!["busybox", "sh"], vec!["bash", "--posix"]] {
+            let _ = Command::new(shell[0]).args(&shell[1..]).arg("-c").arg(&script).current_dir(dir.path()).output();
+            assert!(!flag.exists(), "{shell:?} ran the value: body {body:?}, script {script:?}");
+        }
+    }
+    // What these rules must not refuse: words whose brackets close, arrays, functions,
+    // comments with quotes in them.
+    for body in [
+        "x=(a b) # it's\necho {{ V }}",
+        "arr[0]=1; echo {{ V }} # don't",
+        "f() { echo; }\necho {{ V }}",
+        "[[ -f x ]] && echo {{ V }}",
+        "case $x in *[0-9]*) echo {{ V }};; esac",
+        "[[ $x == @(a|b) ]] && echo {{ V }}",
+        "ls file[0-9].txt\necho \"{{ V }}\"",
+    ] {
+        assert!(check_body(body, "sh", false, &[]).is_ok(), "refused: {body:?}");
+    }
+}
+
 #[test]
 fn placeholders_are_escaped_for_their_context() {
     let v = [("TAG", "v1; rm -rf / 'x'")];
