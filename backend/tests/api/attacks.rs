@@ -43,4 +43,36 @@ fn rand_digits() -> u32 {
     u32::from_str_radix(&unique()[..4], 16).unwrap() % 1000
 }
 
-both_backends!(a_timed_out_local_step_is_killed_and_only_then_said_to_be);
+/// An operator guessed a masked secret: the task digest covered the secret values, so a
+/// task of one's own with the guessed value showed the same digest as the victim's task
+/// (`GET /tasks/{id}` shows it to viewers). Digests are now bound to their task.
+async fn equal_digests_no_longer_tell_a_masked_secret(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.post("/api/v1/aliases", &app.admin_token, &json!({"key": "PIN", "label": "pin", "secret": true}))
+        .await
+        .expect(201);
+    let tpl = app
+        .template("pin", json!({"extra_params": ["PIN"]}), json!([{"name": "s", "group": "local", "script": "true"}]))
+        .await;
+    let operator = app.user("mallory", "operator", &[]).await;
+    let approver = app.user("alice", "approver", &[]).await;
+    let submit = |token: String, pin: &'static str| {
+        let body = json!({"template_id": tpl, "schedule": "new", "args": {"PIN": pin}, "hosts": {},
+                          "exec_time": "2035-01-01 00:00:00"});
+        let app = &app;
+        async move { app.post("/api/v1/tasks", &token, &body).await.expect(201) }
+    };
+    let victim = submit(app.admin_token.clone(), "4711").await;
+    let wrong = submit(operator.clone(), "4712").await;
+    let right = submit(operator.clone(), "4711").await;
+    assert_eq!(right["args"]["PIN"], "******");
+    assert_ne!(wrong["digest"], victim["digest"]);
+    assert_ne!(right["digest"], victim["digest"], "the digest told the secret: {victim} {right}");
+    // The digest still binds the approval to the contents.
+    let id = victim["id"].as_i64().unwrap();
+    let approved = app.post(&format!("/api/v1/tasks/{id}/approve"), &approver, &json!({})).await.expect(200);
+    assert_eq!(approved["approval"]["digest"], approved["digest"], "{approved}");
+    assert_eq!(approved["digest"], victim["digest"]);
+}
+
+both_backends!(a_timed_out_local_step_is_killed_and_only_then_said_to_be, equal_digests_no_longer_tell_a_masked_secret);
