@@ -177,6 +177,15 @@ fn bodies_that_shells_read_differently_are_refused_not_run() {
         "x[ #'\necho {{ V }}\n']=1",
         "x[\n#'\necho {{ V }}\n']=1",
     ];
+    // bash skips the rest of the line after a syntax error inside an array assignment,
+    // and goes on with the next: the second line of a value placed after the error.
+    let multi_line = format!("x\ntouch {}\n", flag.display());
+    for body in ["x=(x=({{ V }})", "x=(a (b) {{ V }})", "x=( ; {{ V }})", "x=( | {{ V }})", "x=(<<E {{ V }})"] {
+        assert!(check_body(body, "bash", false, &[]).is_err(), "accepted: {body:?}");
+        let Ok(script) = render_args(body, &[("V", &multi_line)], false) else { continue };
+        let _ = Command::new("bash").arg("-c").arg(&script).current_dir(dir.path()).output();
+        assert!(!flag.exists(), "bash ran the value's second line: body {body:?}");
+    }
     for body in bodies {
         assert!(check_body(body, "sh", false, &[]).is_err(), "accepted: {body:?}");
         let Ok(script) = render_args(body, &[("V", &value)], false) else { continue };
@@ -189,6 +198,7 @@ fn bodies_that_shells_read_differently_are_refused_not_run() {
     // comments with quotes in them.
     for body in [
         "x=(a b) # it's\necho {{ V }}",
+        "x=(\n  a # one\n  \"$(echo b)\"\n)\necho {{ V }}",
         "arr[0]=1; echo {{ V }} # don't",
         "f() { echo; }\necho {{ V }}",
         "[[ -f x ]] && echo {{ V }}",

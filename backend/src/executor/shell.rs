@@ -69,10 +69,16 @@ enum Frame {
 /// the `(…)` of a `=~` regular expression as part of one word, where `#` starts no
 /// comment and a newline ends nothing: the lexer cannot follow that, so a comment or a
 /// newline while one is open makes it give up.
+///
+/// Also the `(…)` of a bash array assignment (`x=(…)`): bash reads a syntax error inside
+/// one (a `;`, `|`, `&`, `(` or `<<` there) by skipping the rest of the line and going on
+/// with the next, and when that error comes before a placeholder whose value spans lines,
+/// the value's second line runs as a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Groups {
     parens: usize,
     brackets: usize,
+    arrays: usize,
 }
 
 impl Groups {
@@ -391,14 +397,21 @@ impl Lexer<'_> {
                 // extglob pattern, as does the `(` that starts a `=~` regular expression.
                 let function = self.bytes.get(i + 1) == Some(&b')');
                 let array = i > 0 && self.bytes[i - 1] == b'=';
+                if groups.arrays > 0 {
+                    self.lose(i, "a ( inside an array assignment x=(…)");
+                }
                 let in_word = regex_word || (!at_word_start && !function && !array);
-                let groups = Groups { parens: groups.parens + usize::from(in_word), ..groups };
+                let groups = Groups {
+                    parens: groups.parens + usize::from(in_word),
+                    arrays: groups.arrays + usize::from(array && !regex_word),
+                    ..groups
+                };
                 let parens = if subst { parens + 1 } else { parens };
                 self.set_top(Frame::Cmd { subst, parens, groups });
                 i + 1
             }
             b')' if subst && parens == 0 => {
-                if groups.open() {
+                if groups.open() || groups.arrays > 0 {
                     self.lose(i, "a $(…) that ends inside a word's (…) or […]");
                 }
                 self.pop(i);
@@ -406,7 +419,11 @@ impl Lexer<'_> {
                 i + 1
             }
             b')' => {
-                let groups = Groups { parens: groups.parens.saturating_sub(1), ..groups };
+                let groups = if groups.parens > 0 {
+                    Groups { parens: groups.parens - 1, ..groups }
+                } else {
+                    Groups { arrays: groups.arrays.saturating_sub(1), ..groups }
+                };
                 let parens = if subst { parens - 1 } else { parens };
                 self.set_top(Frame::Cmd { subst, parens, groups });
                 i + 1
@@ -419,7 +436,14 @@ impl Lexer<'_> {
                 self.set_top(Frame::Cmd { subst, parens, groups: Groups { brackets: groups.brackets - 1, ..groups } });
                 i + 1
             }
+            b';' | b'|' | b'&' if groups.arrays > 0 => {
+                self.lose(i, "an operator inside an array assignment x=(…)");
+                i + 1
+            }
             b'<' if self.bytes.get(i + 1) == Some(&b'<') => {
+                if groups.arrays > 0 {
+                    self.lose(i, "an operator inside an array assignment x=(…)");
+                }
                 if self.bytes.get(i + 2) == Some(&b'<') {
                     i + 3
                 } else {
