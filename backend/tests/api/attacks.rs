@@ -75,4 +75,38 @@ async fn equal_digests_no_longer_tell_a_masked_secret(backend: Backend) {
     assert_eq!(approved["digest"], victim["digest"]);
 }
 
-both_backends!(a_timed_out_local_step_is_killed_and_only_then_said_to_be, equal_digests_no_longer_tell_a_masked_secret);
+/// Item 15 held for every body but the GitLab webhook's, which was read from a JSON value
+/// without the strict rules: `"project": ["group/app"]` was read as the object, by position.
+async fn the_gitlab_webhook_refuses_an_array_where_an_object_belongs(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let template = app.deploy_template().await;
+    let secret = "webhook-secret-0123456789";
+    let rule = json!({"name": "qa", "project": "group/app", "tag_pattern": "^qa-", "template_id": template,
+                      "hosts": {"1": ["web1"], "2": ["api1"]}, "schedule": "new", "secret": secret});
+    app.post("/api/v1/gitlab/rules", &app.admin_token, &rule).await.expect(201);
+    let zero = "0".repeat(40);
+    let push = |project: serde_json::Value| {
+        json!({"object_kind": "tag_push", "before": zero, "after": "a".repeat(40), "ref": "refs/tags/qa-1.0",
+               "project": project})
+    };
+    let send = |body: serde_json::Value| {
+        app.client
+            .post(app.url("/api/v1/hooks/gitlab"))
+            .header("X-Gitlab-Event", "Tag Push Hook")
+            .header("X-Gitlab-Token", secret)
+            .json(&body)
+            .send()
+    };
+    let resp = send(push(json!(["group/app"]))).await.unwrap();
+    let status = resp.status().as_u16();
+    let answer: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!((status, answer["field"].as_str()), (422, Some("project")), "{answer}");
+    let resp = send(push(json!({"path_with_namespace": "group/app"}))).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "{:?}", resp.text().await);
+}
+
+both_backends!(
+    a_timed_out_local_step_is_killed_and_only_then_said_to_be,
+    equal_digests_no_longer_tell_a_masked_secret,
+    the_gitlab_webhook_refuses_an_array_where_an_object_belongs,
+);
