@@ -105,7 +105,36 @@ async fn the_gitlab_webhook_refuses_an_array_where_an_object_belongs(backend: Ba
     assert_eq!(resp.status().as_u16(), 200, "{:?}", resp.text().await);
 }
 
+/// A template that traces itself (`set -x`, as ops scripts often do) printed a secret
+/// holding a `'` as bash quotes it, `'it'\''s…'`, and a JSON document printed it with
+/// `\"`: neither is the secret's bytes, so both reached the stored log in clear.
+async fn a_secret_traced_by_set_x_or_printed_as_json_is_masked(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.post("/api/v1/aliases", &app.admin_token, &json!({"key": "DB_PW", "label": "pw", "secret": true}))
+        .await
+        .expect(201);
+    let secret = format!("it's \"{}\" for real", unique());
+    let tpl = app
+        .template(
+            "traced",
+            json!({"extra_params": ["DB_PW"]}),
+            // An inline script runs under bash; jq prints the JSON document.
+            json!([{"name": "s", "group": "local",
+                    "script": "set -x\n: connect -p\"$DB_PW\"\nset +x\njq -cn --arg p \"$DB_PW\" '{password: $p}'"}]),
+        )
+        .await;
+    let id = app.run_task(tpl, json!({"DB_PW": secret}), json!({})).await;
+    assert_eq!(app.wait_status(id, &["success", "failed"]).await["status"], "success");
+    let logs = app.all_logs(id).await;
+    let text: Vec<&str> = logs.iter().map(|l| l["text"].as_str().unwrap()).collect();
+    assert!(text.iter().any(|t| t.contains("connect '-p******'")), "the trace is logged, masked: {text:?}");
+    assert!(text.iter().any(|t| t.contains("{\"password\":\"******\"}")), "{text:?}");
+    let tail = &secret[3..];
+    assert!(!text.iter().any(|t| t.contains(tail) || t.contains("for real")), "a secret in the log: {text:?}");
+}
+
 both_backends!(
+    a_secret_traced_by_set_x_or_printed_as_json_is_masked,
     a_timed_out_local_step_is_killed_and_only_then_said_to_be,
     equal_digests_no_longer_tell_a_masked_secret,
     the_gitlab_webhook_refuses_an_array_where_an_object_belongs,
