@@ -133,7 +133,34 @@ async fn a_secret_traced_by_set_x_or_printed_as_json_is_masked(backend: Backend)
     assert!(!text.iter().any(|t| t.contains(tail) || t.contains("for real")), "a secret in the log: {text:?}");
 }
 
+/// A viewer (or a leaked `read` token) held open as many live streams as it liked on a
+/// task that has not started; each reads the database about three times a second, and
+/// 1,500 of them took a core and slowed every other answer tenfold.
+async fn one_user_cannot_hold_open_unbounded_live_streams(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tpl = app.template("waits", json!({}), json!([{"name": "s", "group": "local", "script": "true"}])).await;
+    let body = json!({"template_id": tpl, "schedule": "new", "hosts": {}});
+    let id = app.post("/api/v1/tasks", &app.admin_token, &body).await.expect(201)["id"].as_i64().unwrap();
+    let viewer = app.user("watcher", "viewer", &[]).await;
+    let path = format!("/api/v1/tasks/{id}/events");
+    let open = |token: String| app.client.get(app.url(&path)).bearer_auth(token).send();
+    let mut held = Vec::new();
+    // The documented limit: 32 at once per user.
+    for _ in 0..32 {
+        let resp = open(viewer.clone()).await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        held.push(resp);
+    }
+    let refused = open(viewer.clone()).await.unwrap();
+    assert_eq!(refused.status().as_u16(), 429, "stream {} was opened", held.len() + 1);
+    let answer: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(answer["code"], "busy", "{answer}");
+    // Others are not held back by it.
+    assert_eq!(open(app.admin_token.clone()).await.unwrap().status().as_u16(), 200);
+}
+
 both_backends!(
+    one_user_cannot_hold_open_unbounded_live_streams,
     a_secret_traced_by_set_x_or_printed_as_json_is_masked,
     a_timed_out_local_step_is_killed_and_only_then_said_to_be,
     equal_digests_no_longer_tell_a_masked_secret,
