@@ -267,7 +267,8 @@ pub async fn handle_hook(
     if !is_tag_push {
         return Ok(ignored(format!("{} events are not handled; only Tag Push", kind.as_deref().unwrap_or("untyped"))));
     }
-    let push: TagPushEvent = serde_path_to_error::deserialize(body).map_err(|e| {
+    // Strict, as every other body: `"project": ["group/app"]` is not an object.
+    let push: TagPushEvent = serde_path_to_error::deserialize(crate::http::strict::Strict(body)).map_err(|e| {
         let path = e.path().to_string();
         let message = e.into_inner().to_string();
         // A missing field is reported at its parent: name the field itself.

@@ -59,13 +59,20 @@ pub struct Secrets {
 
 impl Secrets {
     /// Each value, and each line of a multi-line value (without a trailing `\r`), of at
-    /// least `MIN_LEN` bytes.
+    /// least `MIN_LEN` bytes; also each as a shell quotes it (`'` → `'\''`, as bash's
+    /// `set -x` writes it) and as JSON escapes it (`"` → `\"`, `\` → `\\`), the forms an
+    /// ordinary script prints a value in.
     pub fn new(values: impl IntoIterator<Item = String>) -> Arc<Secrets> {
         let mut all: Vec<Vec<u8>> = Vec::new();
         for v in values {
             let lines: Vec<&str> = v.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).collect();
             if lines.len() > 1 {
                 all.extend(lines.iter().map(|l| l.as_bytes().to_vec()));
+            }
+            for form in std::iter::once(v.as_str()).chain(lines.iter().copied().filter(|_| lines.len() > 1)) {
+                all.push(form.replace('\'', r"'\''").into_bytes());
+                let json = serde_json::to_string(form).expect("a string");
+                all.push(json.as_bytes()[1..json.len() - 1].to_vec());
             }
             all.push(v.into_bytes());
         }
@@ -251,6 +258,16 @@ mod tests {
         assert_eq!(masked(&["abc", "abcdef"], "xabcdefx abcx"), "x******x ******x");
         assert_eq!(masked(&["abcd", "cdef"], "abcdef"), "******");
         assert_eq!(masked(&["aaa"], "aaaaa b"), "****** b");
+    }
+
+    #[test]
+    fn a_secret_is_masked_as_a_shell_quotes_it_and_as_json_escapes_it() {
+        let pw = r#"it's "a\b""#;
+        assert_eq!(masked(&[pw], "+ mysql '-pit'\\''s \"a\\b\"'\n"), "+ mysql '-p******'\n");
+        assert_eq!(masked(&[pw], r#"{"password":"it's \"a\\b\""}"#), r#"{"password":"******"}"#);
+        // bash's `set -x` writes a multi-line value across lines, quotes escaped.
+        assert_eq!(masked(&["line-one\nline's-two"], "+ : 'line-one\nline'\\''s-two'\n"), "+ : '******'\n");
+        assert_eq!(masked(&["line-one\nline's-two"], "only line'\\''s-two\n"), "only ******\n");
     }
 
     #[test]

@@ -387,7 +387,10 @@ async fn run_local(step: &StepSpec<'_>, log: &mut PairLog, abort: &mut watch::Re
     let (mut out_open, mut err_open) = (true, true);
     let deadline = tokio::time::sleep(step.timeout);
     tokio::pin!(deadline);
-    while out_open || err_open {
+    let stopped = loop {
+        if !(out_open || err_open) {
+            break None;
+        }
         tokio::select! {
             n = out.read(&mut out_buf), if out_open => match n {
                 Ok(0) | Err(_) => out_open = false,
@@ -397,25 +400,38 @@ async fn run_local(step: &StepSpec<'_>, log: &mut PairLog, abort: &mut watch::Re
                 Ok(0) | Err(_) => err_open = false,
                 Ok(n) => log.data(true, &err_buf[..n]).await,
             },
-            _ = &mut deadline => return Outcome::TimedOut { kill_confirmed: kill_local(pgid).await },
-            _ = wait_abort(abort) => return Outcome::Aborted { kill_confirmed: kill_local(pgid).await },
+            _ = &mut deadline => break Some(false),
+            _ = wait_abort(abort) => break Some(true),
         }
-    }
-    tokio::select! {
-        status = child.wait() => match status {
-            Ok(s) => match s.code() {
-                Some(c) => Outcome::Exited(i64::from(c)),
-                None => Outcome::Signalled(format!("{s}")),
+    };
+    let stopped = match stopped {
+        Some(aborted) => aborted,
+        None => tokio::select! {
+            status = child.wait() => return match status {
+                Ok(s) => match s.code() {
+                    Some(c) => Outcome::Exited(i64::from(c)),
+                    None => Outcome::Signalled(format!("{s}")),
+                },
+                Err(e) => Outcome::Lost(format!("waiting for the process: {e}")),
             },
-            Err(e) => Outcome::Lost(format!("waiting for the process: {e}")),
+            _ = &mut deadline => false,
+            _ = wait_abort(abort) => true,
         },
-        _ = &mut deadline => Outcome::TimedOut { kill_confirmed: kill_local(pgid).await },
-        _ = wait_abort(abort) => Outcome::Aborted { kill_confirmed: kill_local(pgid).await },
+    };
+    let kill_confirmed = kill_local(&mut child, pgid).await;
+    if stopped {
+        Outcome::Aborted { kill_confirmed }
+    } else {
+        Outcome::TimedOut { kill_confirmed }
     }
 }
 
-async fn kill_local(pgid: Option<i64>) -> Option<bool> {
+/// Kills the step's process group. The group's leader is this server's child: it is
+/// reaped meanwhile, or it would linger as a zombie and the group never look gone.
+async fn kill_local(child: &mut tokio::process::Child, pgid: Option<i64>) -> Option<bool> {
     let pgid = pgid?;
-    let out = tokio::process::Command::new("sh").arg("-c").arg(kill_command(pgid)).output().await.ok()?;
-    Some(String::from_utf8_lossy(&out.stdout).contains("gone"))
+    let kill = tokio::process::Command::new("sh").arg("-c").arg(kill_command(pgid)).output();
+    let reap = tokio::time::timeout(Duration::from_secs(15), child.wait());
+    let (out, _) = tokio::join!(kill, reap);
+    Some(String::from_utf8_lossy(&out.ok()?.stdout).contains("gone"))
 }

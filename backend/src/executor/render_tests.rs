@@ -156,6 +156,60 @@ fn no_accepted_body_lets_a_value_run_in_any_shell() {
     assert!(accepted >= 15, "most of these bodies are ordinary shell: {accepted} accepted");
 }
 
+/// Bodies where the lexer and a shell read the quoting differently (found by attacking
+/// the saved-body check): bash reads `x[…]`, extglob `@(…)` and a `=~` expression's
+/// `(…)` as one word, where `#` starts no comment; dash and busybox sh read `((` as two
+/// subshells, where `#` does start one and `<<` opens a here-document; and an alias,
+/// expanded by dash, busybox sh and bash --posix, rewrites the lines that use it. Each
+/// placed a value's `$(…)` outside quotes. Now each is refused when saved.
+#[test]
+fn bodies_that_shells_read_differently_are_refused_not_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let flag = dir.path().join("ran");
+    let value = format!("$(touch {})", flag.display());
+    let bodies = [
+        "(( 1 # $( '\necho {{ V }}; ( : #'\n) ))",
+        "(( 1 <<E ))\necho '\nE\necho {{ V }}\n'",
+        "alias q='echo \"'\nq {{ V }}\"\n# \"",
+        "shopt -s extglob\necho @( #' )\necho {{ V }}\n' )",
+        "[[ x == @( #'\necho {{ V }}\n' ) ]]",
+        "[[ x =~ ( #'\necho {{ V }}\n') ]]",
+        "x[ #'\necho {{ V }}\n']=1",
+        "x[\n#'\necho {{ V }}\n']=1",
+    ];
+    // bash skips the rest of the line after a syntax error inside an array assignment,
+    // and goes on with the next: the second line of a value placed after the error.
+    let multi_line = format!("x\ntouch {}\n", flag.display());
+    for body in ["x=(x=({{ V }})", "x=(a (b) {{ V }})", "x=( ; {{ V }})", "x=( | {{ V }})", "x=(<<E {{ V }})"] {
+        assert!(check_body(body, "bash", false, &[]).is_err(), "accepted: {body:?}");
+        let Ok(script) = render_args(body, &[("V", &multi_line)], false) else { continue };
+        let _ = Command::new("bash").arg("-c").arg(&script).current_dir(dir.path()).output();
+        assert!(!flag.exists(), "bash ran the value's second line: body {body:?}");
+    }
+    for body in bodies {
+        assert!(check_body(body, "sh", false, &[]).is_err(), "accepted: {body:?}");
+        let Ok(script) = render_args(body, &[("V", &value)], false) else { continue };
+        for shell in [vec!["dash"], vec!["bash"], vec!["busybox", "sh"], vec!["bash", "--posix"]] {
+            let _ = Command::new(shell[0]).args(&shell[1..]).arg("-c").arg(&script).current_dir(dir.path()).output();
+            assert!(!flag.exists(), "{shell:?} ran the value: body {body:?}, script {script:?}");
+        }
+    }
+    // What these rules must not refuse: words whose brackets close, arrays, functions,
+    // comments with quotes in them.
+    for body in [
+        "x=(a b) # it's\necho {{ V }}",
+        "x=(\n  a # one\n  \"$(echo b)\"\n)\necho {{ V }}",
+        "arr[0]=1; echo {{ V }} # don't",
+        "f() { echo; }\necho {{ V }}",
+        "[[ -f x ]] && echo {{ V }}",
+        "case $x in *[0-9]*) echo {{ V }};; esac",
+        "[[ $x == @(a|b) ]] && echo {{ V }}",
+        "ls file[0-9].txt\necho \"{{ V }}\"",
+    ] {
+        assert!(check_body(body, "sh", false, &[]).is_ok(), "refused: {body:?}");
+    }
+}
+
 #[test]
 fn placeholders_are_escaped_for_their_context() {
     let v = [("TAG", "v1; rm -rf / 'x'")];
@@ -288,5 +342,25 @@ fn a_program_cut_short_runs_nothing() {
         let out = run_program(&p[..cut]);
         assert!(out.stdout.is_empty(), "cut at {cut}: {:?}", String::from_utf8_lossy(&out.stdout));
         assert!(!out.status.success());
+    }
+}
+
+/// The kill runs under `sh` (dash on Debian) for local steps and under the login shell
+/// over SSH. With `kill -TERM -- -PGID` dash and busybox refused the `--`, killed
+/// nothing, and the failed `kill -0` then reported the group `gone`: a timed-out step
+/// went on running while its pair said `kill_confirmed: true`.
+#[test]
+fn the_kill_command_ends_a_process_group_under_every_shell() {
+    for shell in [vec!["dash"], vec!["bash"], vec!["busybox", "sh"]] {
+        // A group led by a process that is not ours (init reaps it), as on a host.
+        let started = Command::new("sh").arg("-c").arg("setsid sleep 300 >/dev/null 2>&1 & echo $!").output().unwrap();
+        let pgid: i64 = String::from_utf8_lossy(&started.stdout).trim().parse().unwrap();
+        let out = Command::new(shell[0]).args(&shell[1..]).arg("-c").arg(kill_command(pgid)).output().unwrap();
+        let alive = Command::new("kill").arg("-0").arg(pgid.to_string()).status().unwrap().success();
+        if alive {
+            let _ = Command::new("kill").arg("-KILL").arg(pgid.to_string()).status();
+        }
+        assert!(!alive, "{shell:?} left the group running: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "gone", "{shell:?}");
     }
 }

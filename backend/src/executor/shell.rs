@@ -54,14 +54,37 @@ pub type Marker<'a> = &'a dyn Fn(&str) -> Option<(usize, usize)>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Frame {
-    /// Commands: the script itself, or inside `$(…)` (`subst`), with `(` depth.
-    Cmd { subst: bool, parens: usize },
+    /// Commands: the script itself, or inside `$(…)` (`subst`), with `(` depth, and the
+    /// `(` and `[` opened inside a word (`@(…)`, `x[…]`) and not yet closed.
+    Cmd { subst: bool, parens: usize, groups: Groups },
     /// `"…"`; `translated` for bash's `$"…"`.
     Double { translated: bool },
     /// `${…}` with `{` depth.
     Param { braces: usize },
     /// `$((…))` or `((…))` with `(` depth.
     Arith { parens: usize },
+}
+
+/// Brackets opened inside a word. bash reads an extglob `@(…)`, a subscript `x[…]` and
+/// the `(…)` of a `=~` regular expression as part of one word, where `#` starts no
+/// comment and a newline ends nothing: the lexer cannot follow that, so a comment or a
+/// newline while one is open makes it give up.
+///
+/// Also the `(…)` of a bash array assignment (`x=(…)`): bash reads a syntax error inside
+/// one (a `;`, `|`, `&`, `(` or `<<` there) by skipping the rest of the line and going on
+/// with the next, and when that error comes before a placeholder whose value spans lines,
+/// the value's second line runs as a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Groups {
+    parens: usize,
+    brackets: usize,
+    arrays: usize,
+}
+
+impl Groups {
+    fn open(self) -> bool {
+        self.parens > 0 || self.brackets > 0
+    }
 }
 
 struct HereDoc {
@@ -77,6 +100,8 @@ struct Lexer<'a> {
     stack: Vec<Frame>,
     pending: Vec<HereDoc>,
     word_start: bool,
+    /// The last word was `=~`: a `(` opening the next one belongs to a regular expression.
+    regex_next: bool,
     spots: Vec<Spot>,
     /// Set once the text can no longer be followed with certainty.
     lost: Option<String>,
@@ -88,9 +113,10 @@ pub fn scan(text: &str, marker: Marker<'_>) -> Vec<Spot> {
         text,
         bytes: text.as_bytes(),
         marker,
-        stack: vec![Frame::Cmd { subst: false, parens: 0 }],
+        stack: vec![Frame::Cmd { subst: false, parens: 0, groups: Groups::default() }],
         pending: Vec::new(),
         word_start: true,
+        regex_next: false,
         spots: Vec::new(),
         lost: None,
     };
@@ -176,7 +202,7 @@ impl Lexer<'_> {
             }
             let frame = *self.stack.last().expect("the command frame is never popped");
             i = match frame {
-                Frame::Cmd { subst, parens } => self.in_cmd(i, subst, parens),
+                Frame::Cmd { subst, parens, groups } => self.in_cmd(i, subst, parens, groups),
                 Frame::Double { .. } => self.in_double(i),
                 Frame::Param { braces } => self.in_param(i, braces),
                 Frame::Arith { parens } => self.in_arith(i, parens),
@@ -220,7 +246,7 @@ impl Lexer<'_> {
                 i + 3
             }
             Some(b'(') => {
-                self.push(Frame::Cmd { subst: true, parens: 0 });
+                self.push(Frame::Cmd { subst: true, parens: 0, groups: Groups::default() });
                 self.word_start = true;
                 i + 2
             }
@@ -326,13 +352,19 @@ impl Lexer<'_> {
         }
     }
 
-    fn in_cmd(&mut self, i: usize, subst: bool, parens: usize) -> usize {
+    fn in_cmd(&mut self, i: usize, subst: bool, parens: usize, groups: Groups) -> usize {
         let b = self.bytes[i];
         let at_word_start = self.word_start;
         self.word_start = ends_word(b);
+        let regex_word = std::mem::take(&mut self.regex_next);
+        if is_blank(b) {
+            // Still between `=~` and its word.
+            self.regex_next = regex_word;
+        }
         match b {
             b'\\' if self.bytes.get(i + 1) == Some(&b'\n') => {
                 self.word_start = at_word_start;
+                self.regex_next = regex_word;
                 i + 2
             }
             b'\\' => self.backslash(i),
@@ -343,29 +375,75 @@ impl Lexer<'_> {
             }
             b'`' => self.backquote(i),
             b'$' => self.dollar(i, false),
-            b'#' if at_word_start => self.comment(i),
+            b'#' if at_word_start => {
+                if groups.open() {
+                    self.lose(i, "a # inside a word's (…) or […], which bash does not read as a comment");
+                }
+                self.comment(i)
+            }
+            b'\n' if groups.open() => {
+                self.lose(i, "a line that ends inside a word's (…) or […], which bash reads on");
+                i + 1
+            }
             b'(' if self.bytes.get(i + 1) == Some(&b'(') => {
+                // bash reads an arithmetic command; dash and busybox sh read two subshells,
+                // where `#` starts a comment and `<<` a here-document.
+                self.lose(i, "((…)), which dash and busybox sh read as two subshells");
                 self.push(Frame::Arith { parens: 0 });
                 i + 2
             }
             b'(' => {
-                if subst {
-                    self.set_top(Frame::Cmd { subst, parens: parens + 1 });
+                // A `(` inside a word (not a function's `()`, not an array's `=(`) opens an
+                // extglob pattern, as does the `(` that starts a `=~` regular expression.
+                let function = self.bytes.get(i + 1) == Some(&b')');
+                let array = i > 0 && self.bytes[i - 1] == b'=';
+                if groups.arrays > 0 {
+                    self.lose(i, "a ( inside an array assignment x=(…)");
                 }
+                let in_word = regex_word || (!at_word_start && !function && !array);
+                let groups = Groups {
+                    parens: groups.parens + usize::from(in_word),
+                    arrays: groups.arrays + usize::from(array && !regex_word),
+                    ..groups
+                };
+                let parens = if subst { parens + 1 } else { parens };
+                self.set_top(Frame::Cmd { subst, parens, groups });
                 i + 1
             }
             b')' if subst && parens == 0 => {
+                if groups.open() || groups.arrays > 0 {
+                    self.lose(i, "a $(…) that ends inside a word's (…) or […]");
+                }
                 self.pop(i);
                 self.word_start = false;
                 i + 1
             }
             b')' => {
-                if subst {
-                    self.set_top(Frame::Cmd { subst, parens: parens - 1 });
-                }
+                let groups = if groups.parens > 0 {
+                    Groups { parens: groups.parens - 1, ..groups }
+                } else {
+                    Groups { arrays: groups.arrays.saturating_sub(1), ..groups }
+                };
+                let parens = if subst { parens - 1 } else { parens };
+                self.set_top(Frame::Cmd { subst, parens, groups });
+                i + 1
+            }
+            b'[' if !at_word_start && self.bytes[i - 1] != b'[' => {
+                self.set_top(Frame::Cmd { subst, parens, groups: Groups { brackets: groups.brackets + 1, ..groups } });
+                i + 1
+            }
+            b']' if groups.brackets > 0 => {
+                self.set_top(Frame::Cmd { subst, parens, groups: Groups { brackets: groups.brackets - 1, ..groups } });
+                i + 1
+            }
+            b';' | b'|' | b'&' if groups.arrays > 0 => {
+                self.lose(i, "an operator inside an array assignment x=(…)");
                 i + 1
             }
             b'<' if self.bytes.get(i + 1) == Some(&b'<') => {
+                if groups.arrays > 0 {
+                    self.lose(i, "an operator inside an array assignment x=(…)");
+                }
                 if self.bytes.get(i + 2) == Some(&b'<') {
                     i + 3
                 } else {
@@ -373,15 +451,28 @@ impl Lexer<'_> {
                 }
             }
             b'\n' if !self.pending.is_empty() => self.here_bodies(i),
-            b'c' if subst && at_word_start && self.bytes[i..].starts_with(b"case") => {
-                if self.bytes.get(i + 4).is_none_or(|b| ends_word(*b)) {
-                    // `case` patterns end in an unmatched `)`, which would end `$(…)` early.
-                    self.lose(i, "a case statement inside $(…)");
-                }
+            b'=' if at_word_start && self.word_is(i, b"=~") => {
+                self.regex_next = true;
+                i + 2
+            }
+            b'a' if at_word_start && self.word_is(i, b"alias") => {
+                // dash, busybox sh and bash --posix expand aliases in scripts: a definition
+                // changes how every later line is read.
+                self.lose(i, "alias, whose definitions change how later lines are read");
+                i + 1
+            }
+            b'c' if subst && at_word_start && self.word_is(i, b"case") => {
+                // `case` patterns end in an unmatched `)`, which would end `$(…)` early.
+                self.lose(i, "a case statement inside $(…)");
                 i + 1
             }
             _ => i + 1,
         }
+    }
+
+    /// True when the word starting at `i` is `word`.
+    fn word_is(&self, i: usize, word: &[u8]) -> bool {
+        self.bytes[i..].starts_with(word) && self.bytes.get(i + word.len()).is_none_or(|b| ends_word(*b))
     }
 
     fn in_double(&mut self, i: usize) -> usize {

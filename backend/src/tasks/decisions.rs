@@ -81,7 +81,8 @@ async fn decide(
         }
         return Err(invalid(&now, action));
     }
-    audit::record(&mut tx, who, &format!("task.{action}"), "task", id, json!({"comment": comment, "digest": digest}))
+    let shown = super::inputs::shown_digest(&state.keys, id, &digest);
+    audit::record(&mut tx, who, &format!("task.{action}"), "task", id, json!({"comment": comment, "digest": shown}))
         .await?;
     tx.commit().await?;
     state.dispatch.notify_one();

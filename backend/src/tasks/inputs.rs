@@ -195,6 +195,14 @@ pub fn digest(
     keys.digest(doc.as_bytes())
 }
 
+/// The digest as answers and the audit log show it: bound to the task, so that equal
+/// contents in two tasks never show equal digests. The plain one covers secret values,
+/// and comparing it across tasks told whether a masked secret (a secret alias's default,
+/// another user's password) equals a guess submitted in a task of one's own.
+pub fn shown_digest(keys: &Keys, task_id: i64, digest: &str) -> String {
+    keys.digest(format!("task {task_id}\n{digest}").as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

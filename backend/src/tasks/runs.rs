@@ -329,8 +329,16 @@ pub async fn events(
 ) -> ServiceResult<impl FutStream<Item = TaskEvent> + Send + 'static> {
     who.require(Scope::Read)?;
     task_row(state, id).await?;
+    let guard = state.streams.open(who.user_id).ok_or_else(|| {
+        ServiceError::Busy(format!(
+            "{} already has {} live streams open; close one (or wait for it to end) first",
+            who.username,
+            crate::state::MAX_STREAMS_PER_USER
+        ))
+    })?;
     let rx = state.events.subscribe();
     let stream = LiveStream {
+        _guard: guard,
         state: state.clone(),
         who: who.clone(),
         after: after.max(0),
@@ -404,6 +412,8 @@ const CREDENTIAL_CHECK: Duration = Duration::from_secs(1);
 
 /// The state a live stream carries between events.
 struct LiveStream {
+    /// Holds the stream's place among its user's open streams.
+    _guard: crate::state::StreamGuard,
     state: AppState,
     who: Principal,
     after: i64,

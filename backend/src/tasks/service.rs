@@ -211,7 +211,7 @@ async fn to_api(state: &AppState, row: TaskRow) -> ServiceResult<Task> {
                 by: a.actor,
                 at: rfc3339(a.at),
                 comment: a.comment,
-                digest: a.digest,
+                digest: inputs::shown_digest(&state.keys, row.id, &a.digest),
             })
         }
         None => None,
@@ -219,7 +219,7 @@ async fn to_api(state: &AppState, row: TaskRow) -> ServiceResult<Task> {
     let editors = store::tasks::editors(&mut *state.db.pool.acquire().await?, row.id).await?;
     Ok(Task {
         id: row.id,
-        digest: current_digest(state, &row)?,
+        digest: inputs::shown_digest(&state.keys, row.id, &current_digest(state, &row)?),
         editors,
         status: parse_status(&row.status)?,
         schedule: Schedule::parse(&row.schedule).unwrap_or(Schedule::New),

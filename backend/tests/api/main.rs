@@ -4,6 +4,7 @@ mod helpers;
 mod sshd;
 
 mod accounts;
+mod attacks;
 mod browser_csp;
 mod catalogue;
 mod codo;
