@@ -2,6 +2,7 @@
 //! host walks its steps (free), or all hosts take each step together (lockstep), or a
 //! canary batch goes first; every host uses one connection for all its steps.
 
+pub mod kill;
 pub mod logs;
 pub mod mask;
 pub mod plan;

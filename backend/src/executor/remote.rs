@@ -12,8 +12,9 @@ use russh::ChannelMsg;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
+use super::kill::{kill_script, KillReport};
 use super::logs::PairLog;
-use super::render::{kill_command, parse_pgid};
+use super::render::parse_pgid;
 
 /// How a host proves who it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -296,13 +297,13 @@ async fn run_ssh(
             },
             _ = &mut deadline => {
                 await_pgid(&mut channel, &mut stderr, log).await;
-                let kill_confirmed = kill_remote(handle, stderr.pgid).await;
+                let kill_confirmed = kill_remote(handle, stderr.pgid, log).await;
                 let _ = channel.close().await;
                 return Outcome::TimedOut { kill_confirmed };
             }
             _ = wait_abort(abort) => {
                 await_pgid(&mut channel, &mut stderr, log).await;
-                let kill_confirmed = kill_remote(handle, stderr.pgid).await;
+                let kill_confirmed = kill_remote(handle, stderr.pgid, log).await;
                 let _ = channel.close().await;
                 return Outcome::Aborted { kill_confirmed };
             }
@@ -339,21 +340,34 @@ async fn await_pgid(channel: &mut russh::Channel<client::Msg>, stderr: &mut Stde
     let _ = tokio::time::timeout(Duration::from_secs(5), reading).await;
 }
 
-/// Kills a remote process group through a second session; `Some(true)` when confirmed gone.
-async fn kill_remote(handle: &Handle<Client>, pgid: Option<i64>) -> Option<bool> {
-    let pgid = pgid?;
+/// Kills a remote process group through a second session, the kill program on its
+/// stdin (`/bin/sh -s`, whatever the login shell is); `Some(true)` only when the program
+/// saw the group gone. What it saw goes to the pair's log.
+async fn kill_remote(handle: &Handle<Client>, pgid: Option<i64>, log: &mut PairLog) -> Option<bool> {
+    let Some(pgid) = pgid else {
+        log.system("could not kill the step's processes: its process group was never reported").await;
+        return None;
+    };
     let killing = async {
-        let mut ch = handle.channel_open_session().await.ok()?;
-        ch.exec(true, kill_command(pgid)).await.ok()?;
+        let mut ch = handle.channel_open_session().await.map_err(|e| e.to_string())?;
+        ch.exec(true, COMMAND).await.map_err(|e| e.to_string())?;
+        ch.data(kill_script(pgid).as_bytes()).await.map_err(|e| e.to_string())?;
+        ch.eof().await.map_err(|e| e.to_string())?;
         let mut out = Vec::new();
         while let Some(msg) = ch.wait().await {
             if let ChannelMsg::Data { data } = msg {
                 out.extend_from_slice(&data);
             }
         }
-        Some(String::from_utf8_lossy(&out).contains("gone"))
+        Ok::<_, String>(KillReport::parse(&String::from_utf8_lossy(&out)))
     };
-    tokio::time::timeout(Duration::from_secs(15), killing).await.ok().flatten()
+    let report = match tokio::time::timeout(Duration::from_secs(20), killing).await {
+        Ok(Ok(report)) => report,
+        Ok(Err(e)) => KillReport::Unknown(format!("the kill could not run: {e}")),
+        Err(_) => KillReport::Unknown("the kill did not finish within 20 s".into()),
+    };
+    log.system(&report.describe(pgid)).await;
+    Some(report.confirmed())
 }
 
 async fn run_local(step: &StepSpec<'_>, log: &mut PairLog, abort: &mut watch::Receiver<bool>) -> Outcome {
@@ -418,7 +432,7 @@ async fn run_local(step: &StepSpec<'_>, log: &mut PairLog, abort: &mut watch::Re
             _ = wait_abort(abort) => true,
         },
     };
-    let kill_confirmed = kill_local(&mut child, pgid).await;
+    let kill_confirmed = kill_local(&mut child, pgid, log).await;
     if stopped {
         Outcome::Aborted { kill_confirmed }
     } else {
@@ -426,12 +440,32 @@ async fn run_local(step: &StepSpec<'_>, log: &mut PairLog, abort: &mut watch::Re
     }
 }
 
-/// Kills the step's process group. The group's leader is this server's child: it is
-/// reaped meanwhile, or it would linger as a zombie and the group never look gone.
-async fn kill_local(child: &mut tokio::process::Child, pgid: Option<i64>) -> Option<bool> {
+/// Kills a local step's process group. The group's leader is this server's child: it is
+/// reaped meanwhile, or it would stay a zombie (which the kill program does not count).
+async fn kill_local(child: &mut tokio::process::Child, pgid: Option<i64>, log: &mut PairLog) -> Option<bool> {
     let pgid = pgid?;
-    let kill = tokio::process::Command::new("sh").arg("-c").arg(kill_command(pgid)).output();
-    let reap = tokio::time::timeout(Duration::from_secs(15), child.wait());
-    let (out, _) = tokio::join!(kill, reap);
-    Some(String::from_utf8_lossy(&out.ok()?.stdout).contains("gone"))
+    let kill = async {
+        let mut sh = tokio::process::Command::new("/bin/sh")
+            .arg("-s")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let mut stdin = sh.stdin.take().expect("piped");
+        stdin.write_all(kill_script(pgid).as_bytes()).await.map_err(|e| e.to_string())?;
+        drop(stdin);
+        let out = sh.wait_with_output().await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(KillReport::parse(&String::from_utf8_lossy(&out.stdout)))
+    };
+    let reap = tokio::time::timeout(Duration::from_secs(20), child.wait());
+    let (report, _) = tokio::join!(tokio::time::timeout(Duration::from_secs(20), kill), reap);
+    let report = match report {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => KillReport::Unknown(format!("the kill could not run: {e}")),
+        Err(_) => KillReport::Unknown("the kill did not finish within 20 s".into()),
+    };
+    log.system(&report.describe(pgid)).await;
+    Some(report.confirmed())
 }

@@ -261,19 +261,6 @@ pub fn parse_pgid(line: &str) -> Option<i64> {
     line.strip_prefix(PGID_MARKER).and_then(|rest| rest.trim().parse().ok())
 }
 
-/// The shell line that ends a process group: TERM, a grace period, then KILL; prints
-/// `gone` when the group no longer exists, `alive` otherwise. It runs under whatever
-/// shell runs it (`sh` here, the login shell over SSH): dash and busybox refuse `kill --`
-/// ("Illegal number: -"), so the group is written `-PGID` right after the signal, which
-/// every shell reads as a process group.
-pub fn kill_command(pgid: i64) -> String {
-    format!(
-        "kill -TERM -{pgid} 2>/dev/null; for i in 1 2 3 4 5 6 7 8 9 10; do \
-         kill -0 -{pgid} 2>/dev/null || {{ echo gone; exit 0; }}; sleep 0.2; done; \
-         kill -KILL -{pgid} 2>/dev/null; sleep 0.2; kill -0 -{pgid} 2>/dev/null && echo alive || echo gone"
-    )
-}
-
 #[cfg(test)]
 #[path = "render_tests.rs"]
 mod tests;

@@ -55,7 +55,8 @@ async fn timeouts_and_aborts_kill_everything_under(shell: HostShell) {
     let tpl = app.template("probe", json!({}), json!([{"name": "probe", "group": "1", "command_id": probe}])).await;
     let task = app.run_task(tpl, json!({}), json!({"1": hosts})).await;
     assert_eq!(app.wait_status(task, &["success", "failed"]).await["status"], "success");
-    let out = app.all_logs(task).await.iter().filter_map(|l| l["text"].as_str().map(str::to_string)).collect::<Vec<_>>();
+    let out =
+        app.all_logs(task).await.iter().filter_map(|l| l["text"].as_str().map(str::to_string)).collect::<Vec<_>>();
     let line = out.iter().find(|l| l.starts_with("sh=")).expect("probe output").clone();
     let expected_sh = match shell {
         HostShell::Dash => "dash",
@@ -68,13 +69,8 @@ async fn timeouts_and_aborts_kill_everything_under(shell: HostShell) {
     // left once the pair says timeout. The step ignores TERM, so the kill must escalate.
     let n = marker();
     let needle = format!("sleep {n}");
-    let stubborn = sh_command(
-        &app,
-        "stubborn",
-        &format!("trap '' TERM; sleep {n} & sleep {n} & wait; echo never"),
-        2,
-    )
-    .await;
+    let stubborn =
+        sh_command(&app, "stubborn", &format!("trap '' TERM; sleep {n} & sleep {n} & wait; echo never"), 2).await;
     let tpl = app
         .template(
             "stubborn",

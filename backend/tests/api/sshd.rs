@@ -171,7 +171,9 @@ impl TestSshd {
         }
         let user = match shell {
             Some(shell) => shell.account().to_string(),
-            None => String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap().trim().to_string(),
+            None => {
+                String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap().trim().to_string()
+            }
         };
         TestSshd {
             port,
