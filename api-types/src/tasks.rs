@@ -141,6 +141,13 @@ pub struct TaskSubmit {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", oai(validator(minimum(value = "1"), maximum(value = "1000"))))]
     pub concurrency: Option<i64>,
+    /// Keys of `args` whose values someone other than the caller chose, such as the tag
+    /// of a git push relayed by a hook. In a template that inserts arguments unquoted
+    /// (`raw_params`), each needs a validation pattern, or the task is refused (422
+    /// naming `args.KEY`).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(default))]
+    pub external_args: Vec<String>,
 }
 
 /// Change a task that has not started. Changing an approved task asks for approval again.

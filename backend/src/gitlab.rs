@@ -103,27 +103,13 @@ fn render_args(
     Ok(args)
 }
 
-/// A pusher chooses the tag: where a template inserts parameters into the shell unquoted,
-/// each one a push fills (the rule's mapping, and `TAG`) must be held to a pattern.
-/// Checked when a rule is saved, and again at every push against the snapshot that will
-/// run (an alias's pattern may have been dropped since).
-fn check_pushed_values<'a>(snapshot: &Snapshot, mapped: impl Iterator<Item = &'a String>) -> ServiceResult<()> {
-    if !snapshot.raw_params {
-        return Ok(());
+/// The arguments a push fills: the rule's mapping, and `TAG`.
+fn pushed_keys(mapping: &BTreeMap<String, String>) -> Vec<String> {
+    let mut keys: Vec<String> = mapping.keys().cloned().collect();
+    if !keys.iter().any(|k| k == "TAG") {
+        keys.push("TAG".into());
     }
-    let filled: Vec<&str> = mapped.map(String::as_str).chain(std::iter::once("TAG")).collect();
-    for key in filled {
-        if let Some(p) = snapshot.params.iter().find(|p| p.key == key && p.pattern.is_none()) {
-            return Err(ServiceError::validation(
-                format!("args.{}", p.key),
-                format!(
-                    "template {:?} inserts parameters unquoted: give {} a validation pattern (its alias) before a tag may fill it",
-                    snapshot.name, p.key
-                ),
-            ));
-        }
-    }
-    Ok(())
+    keys
 }
 
 /// Creates (`id == None`) or replaces a rule (admins). Its tasks are submitted as the caller.
@@ -157,7 +143,7 @@ pub async fn save(
             }
         }
     }
-    check_pushed_values(&snapshot, args.keys())?;
+    inputs::check_external_args(&snapshot, &pushed_keys(&args))?;
     let env = minijinja::Environment::new();
     for (key, text) in &args {
         let field = format!("args.{key}");
@@ -364,10 +350,9 @@ async fn submit(state: &AppState, rule: &RuleRow, push: &Push, remote_addr: &str
         details: Some(format!("GitLab tag {} pushed by {} ({short}), rule {:?}", push.tag, push.user, rule.name)),
         associated_users: vec![],
         concurrency: None,
+        // A pusher chooses the tag, and the mapping renders what the push says.
+        external_args: pushed_keys(&mapping),
         source: "gitlab",
     };
-    let mapped: Vec<String> = mapping.keys().cloned().collect();
-    let task =
-        tasks::service::submit_with(state, &who, sub, |snapshot| check_pushed_values(snapshot, mapped.iter())).await?;
-    Ok(task.id)
+    Ok(tasks::submit(state, &who, sub).await?.id)
 }

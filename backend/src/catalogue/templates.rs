@@ -16,6 +16,10 @@ use crate::state::AppState;
 use crate::store::catalogue::{self as store, CommandRow, Kind, TemplateRow};
 use crate::store::{bool_int, from_json, rfc3339, to_json};
 
+/// Why a `raw_params` template may not have `local` steps.
+pub const LOCAL_RAW_REFUSED: &str = "a template that inserts arguments unquoted (raw_params) cannot have local steps: \
+    a local step runs on the Taskgate server with the server's own rights, so a submitter's value would run there";
+
 /// Host groups in the order they run: the order in which the steps first name them.
 pub fn groups_in_order(steps: &[Step]) -> Vec<String> {
     let mut groups: Vec<String> = Vec::new();
@@ -157,6 +161,11 @@ fn to_row(id: i64, input: TemplateInput, commands: &BTreeMap<i64, CommandRow>) -
         .enumerate()
         .map(|(i, s)| check_step(i, s, commands, input.raw_params.unwrap_or(false)))
         .collect::<ServiceResult<Vec<_>>>()?;
+    if input.raw_params == Some(true) {
+        if let Some(i) = steps.iter().position(|s| s.group == "local") {
+            return Err(ServiceError::validation(format!("steps[{i}].group"), LOCAL_RAW_REFUSED));
+        }
+    }
     let strategy = input.strategy.unwrap_or(Strategy::Free);
     let canary_size = input.canary_size.unwrap_or(1);
     if !(1..=10_000).contains(&canary_size) {

@@ -336,6 +336,7 @@ pub fn submission_from_codo(body: &Value) -> Result<Submission, CodoError> {
         details: Some(details),
         associated_users,
         concurrency: None,
+        external_args: vec![],
         source: "codo",
     };
     refuse_nul(&submission)?;

@@ -439,6 +439,11 @@ impl HostWorker {
         builtins.insert("HOST".into(), self.host.clone());
         builtins.insert("HOST_GROUP".into(), step.group.clone());
         builtins.insert("STEP_NAME".into(), step.name.clone());
+        if run.snapshot.raw_params && step.group == plan::LOCAL {
+            // Templates saved before this was refused: a raw argument in a local step
+            // would run with the server's own rights.
+            return Err(crate::catalogue::templates::LOCAL_RAW_REFUSED.to_string());
+        }
         let vars = render::Vars { args: &run.args, builtins: &builtins, raw: run.snapshot.raw_params };
         let script = render::render(&step.body, &vars, &step.interpreter)?;
         // Built-ins win over an argument of the same name, as they always have.

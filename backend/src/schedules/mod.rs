@@ -302,6 +302,7 @@ async fn submit_as_owner(state: &AppState, row: &ScheduleRow, scheduled_for: i64
         details: Some(format!("created by schedule {:?} ({})", row.name, row.id)),
         associated_users: vec![],
         concurrency: None,
+        external_args: vec![],
         source: "schedule",
     };
     Ok(tasks::submit(state, &who, sub).await?.id)

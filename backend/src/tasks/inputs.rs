@@ -61,6 +61,27 @@ pub fn check_args(
     Ok(args)
 }
 
+/// Values an outside party chose (a git pusher's tag) go into the shell unquoted in a
+/// `raw_params` template: each such argument must be held to a validation pattern.
+pub fn check_external_args(snapshot: &Snapshot, keys: &[String]) -> ServiceResult<()> {
+    if !snapshot.raw_params {
+        return Ok(());
+    }
+    for key in keys {
+        if let Some(p) = snapshot.params.iter().find(|p| &p.key == key && p.pattern.is_none()) {
+            return Err(ServiceError::validation(
+                format!("args.{}", p.key),
+                format!(
+                    "template {:?} inserts arguments unquoted: give {} a validation pattern (its alias) before a value \
+                     chosen outside Taskgate, such as a pushed tag, may fill it",
+                    snapshot.name, p.key
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Every host group the template uses gets at least one host; no other group is named.
 pub fn check_hosts(
     snapshot: &Snapshot,

@@ -30,6 +30,8 @@ pub struct Submission {
     pub details: Option<String>,
     pub associated_users: Vec<String>,
     pub concurrency: Option<i64>,
+    /// Argument keys an outside party chose (a git pusher): see `inputs::check_external_args`.
+    pub external_args: Vec<String>,
     pub source: &'static str,
 }
 
@@ -46,6 +48,7 @@ impl Submission {
             details: t.details,
             associated_users: t.associated_users,
             concurrency: t.concurrency,
+            external_args: t.external_args,
             source: "api",
         }
     }
@@ -96,20 +99,10 @@ async fn approval_deadline(state: &AppState, snapshot: &Snapshot) -> ServiceResu
 }
 
 pub async fn submit(state: &AppState, who: &Principal, sub: Submission) -> ServiceResult<Task> {
-    submit_with(state, who, sub, |_| Ok(())).await
-}
-
-/// Submits after `check` has accepted the snapshot the task will keep and run (a front
-/// door with rules of its own checks them against exactly that, not an earlier read).
-pub async fn submit_with(
-    state: &AppState,
-    who: &Principal,
-    sub: Submission,
-    check: impl FnOnce(&Snapshot) -> ServiceResult<()>,
-) -> ServiceResult<Task> {
     who.require(Scope::TaskSubmit)?;
     let snapshot = templates::snapshot_for(state, sub.template_id, sub.schedule).await?;
-    check(&snapshot)?;
+    // Checked against the snapshot the task keeps and runs, not an earlier read.
+    inputs::check_external_args(&snapshot, &sub.external_args)?;
     let args = check_args(&state.keys, &snapshot, &sub.args)?;
     let hosts = check_hosts(&snapshot, &sub.hosts)?;
     inputs::check_logins(&hosts, &store::catalogue::list_hosts(&state.db).await?)?;

@@ -182,29 +182,68 @@ async fn a_stolen_session_cannot_change_the_password_without_the_current_one() {
     assert!(answer.status.is_client_error(), "the password was changed with a session alone: {:?}", answer.body);
 }
 
-/// A `raw_params` template with a `local` step lets whoever may submit it run commands
-/// on the Taskgate server as the server's user: read `secret.key`, the database, or the
-/// server's environment through `/proc/$PPID/environ` (`TASKGATE_SECRET_KEY`,
-/// `TASKGATE_ADMIN_PASSWORD`): an operator becomes admin. Whether to refuse raw
-/// templates with local steps (or never insert raw arguments into them) is a decision
-/// for the product; docs/executor.md now says so.
+/// A `raw_params` template with a `local` step would let whoever may submit it run
+/// commands on the Taskgate server as the server's user: read `secret.key`, the
+/// database, or the server's environment through `/proc/$PPID/environ`. Such templates
+/// are refused when saved, and one saved before (raw set afterwards) refuses to run.
 #[tokio::test]
-#[ignore = "design: raw arguments reach local steps, which run with the server's rights"]
 async fn an_operator_cannot_run_commands_on_the_taskgate_server_through_a_raw_template() {
     let app = spawn_app(Backend::Sqlite).await;
-    let tpl = app
-        .template(
-            "raw build",
-            json!({"raw_params": true}),
-            json!([{"name": "build", "group": "local",
-                  "script": "echo building {{ VERSION }}"}]),
-        )
-        .await;
+    let steps = json!([{"name": "build", "group": "local", "script": "echo building {{ VERSION }}"}]);
+    let e = app
+        .post("/api/v1/templates", &app.admin_token, &json!({"name": "raw build", "raw_params": true, "steps": steps}))
+        .await
+        .expect_error(422, "invalid", Some("steps[0].group"));
+    assert!(e["message"].as_str().unwrap().contains("cannot have local steps"), "{e}");
+    // A template from before the rule.
+    let tpl = app.template("quoted build", json!({}), steps).await;
+    app.execute("UPDATE templates SET raw_params = $1 WHERE id = $2", 1, tpl).await;
     let operator = app.user("mallory", "operator", &[]).await;
     let body = json!({"template_id": tpl, "schedule": "ready", "hosts": {},
                       "args": {"VERSION": "1.0; echo server-side-$((6*7)) $(tr '\\0' '\\n' </proc/$PPID/environ | wc -l)"}});
     let id = app.post("/api/v1/tasks", &operator, &body).await.expect(201)["id"].as_i64().unwrap();
-    app.wait_status(id, &["success", "failed"]).await;
+    let run = app.wait_status(id, &["success", "failed"]).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(run["pairs"][0]["message"].as_str().unwrap().contains("cannot have local steps"), "{run}");
     let logs = app.all_logs(id).await;
     assert!(!logs.iter().any(|l| l["text"].as_str().unwrap().contains("server-side-42")), "{logs:?}");
+}
+
+/// A git pusher's tag reaches a raw template through the server hook, which submits with
+/// an operator's token: the hook marks the values the pusher chose, and the server holds
+/// them to a pattern as it does for the webhook.
+#[tokio::test]
+async fn a_pushed_value_marked_external_needs_a_pattern_in_a_raw_template() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let t = &app.admin_token;
+    app.post("/api/v1/aliases", t, &json!({"key": "TAG", "label": "Tag"})).await.expect(201);
+    let tpl = app
+        .template(
+            "raw",
+            json!({"raw_params": true}),
+            json!([{"name": "s", "group": "1", "script": "deploy {{ TAG }}"}]),
+        )
+        .await;
+    let operator = app.user("hook", "operator", &[]).await;
+    let body = |external: serde_json::Value| {
+        json!({"template_id": tpl, "schedule": "new", "hosts": {"1": ["web-1"]},
+               "args": {"TAG": "v1;id"}, "external_args": external})
+    };
+    let e = app.post("/api/v1/tasks", &operator, &body(json!(["TAG"]))).await.expect_error(
+        422,
+        "invalid",
+        Some("args.TAG"),
+    );
+    assert!(e["message"].as_str().unwrap().contains("validation pattern"), "{e}");
+    // The operator's own value is the operator's responsibility, as before.
+    app.post("/api/v1/tasks", &operator, &body(json!([]))).await.expect(201);
+    // With a pattern, the pushed value is checked against it.
+    let alias = app.get("/api/v1/aliases", t).await.expect(200)[0]["id"].as_i64().unwrap();
+    app.put(&format!("/api/v1/aliases/{alias}"), t, &json!({"key": "TAG", "label": "Tag", "pattern": "v[0-9.]+"}))
+        .await
+        .expect(200);
+    app.post("/api/v1/tasks", &operator, &body(json!(["TAG"]))).await.expect_error(422, "invalid", Some("args.TAG"));
+    let mut good = body(json!(["TAG"]));
+    good["args"]["TAG"] = json!("v1.2");
+    app.post("/api/v1/tasks", &operator, &good).await.expect(201);
 }

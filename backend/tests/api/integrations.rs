@@ -197,12 +197,12 @@ async fn a_push_is_checked_against_the_template_as_it_is_at_push_time(backend: B
             "/api/v1/templates",
             t,
             &json!({"name": "raw deploy", "raw_params": true,
-                    "steps": [{"name": "s", "group": "local", "script": "echo deploying {{ TAG }}"}]}),
+                    "steps": [{"name": "s", "group": "1", "script": "echo deploying {{ TAG }}"}]}),
         )
         .await
         .expect(201);
     let body = json!({"name": "raw", "project": "group/app", "tag_pattern": ".*", "template_id": tpl["id"],
-                      "hosts": {}, "schedule": "new", "secret": QA_SECRET});
+                      "hosts": {"1": ["web-1"]}, "schedule": "new", "secret": QA_SECRET});
     app.post("/api/v1/gitlab/rules", t, &body).await.expect(201);
     let push = |tag: &str| tag_push("group/app", tag, "1111111111111111111111111111111111111111").to_string();
     let hostile = "x;echo${IFS}pwned$(id${IFS}-un)";

@@ -143,6 +143,7 @@ pub fn Submit() -> impl IntoView {
             details: Some(details.get_untracked()).filter(|d| !d.is_empty()),
             associated_users: split_list(&associated.get_untracked()),
             concurrency: None,
+            external_args: vec![],
         };
         let navigate = navigate.clone();
         run(busy, errors, async move { api::post::<Task>("/tasks", &body).await }, move |task| {
