@@ -170,6 +170,11 @@ pub struct UserUpdate {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", oai(validator(min_length = 8, max_length = 1024)))]
     pub password: Option<String>,
+    /// Your current password: required to change your own `password` (a stolen session
+    /// alone cannot take the account). Not needed when an admin sets someone else's.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(validator(max_length = 1024)))]
+    pub current_password: Option<String>,
     #[serde(default)]
     pub role: Option<Role>,
     /// 1–100 characters, not blank, no control characters.

@@ -77,6 +77,37 @@ pub async fn login(state: &AppState, req: LoginRequest, remote_addr: &str) -> Se
     }
 }
 
+/// Changing one's own password takes the current one, counted against the login limits
+/// like a login (a stolen session must not guess it faster than a login would).
+async fn check_current_password(
+    state: &AppState,
+    who: &Principal,
+    row: &UserRow,
+    given: Option<&str>,
+) -> ServiceResult<()> {
+    let Some(given) = given else {
+        return Err(ServiceError::validation("current_password", "is required to change your own password"));
+    };
+    let limiter = &state.login_limiter;
+    if let Err(retry_after_secs) = limiter.reserve(&row.username, &who.remote_addr) {
+        return Err(ServiceError::RateLimited { retry_after_secs });
+    }
+    match state.passwords.verify(given, &row.password_hash).await {
+        Ok(true) => {
+            limiter.succeeded(&row.username, &who.remote_addr);
+            Ok(())
+        }
+        Ok(false) => {
+            tracing::info!(username = ?row.username, remote_addr = ?who.remote_addr, "wrong current password");
+            Err(ServiceError::validation("current_password", "is not your current password"))
+        }
+        Err(e) => {
+            limiter.refund(&row.username, &who.remote_addr);
+            Err(e)
+        }
+    }
+}
+
 /// The enabled user with this username and password, else `Unauthorized`.
 async fn check_password(state: &AppState, req: &LoginRequest) -> ServiceResult<UserRow> {
     let user = match store::users::by_username(&state.db, &req.username).await {
@@ -183,6 +214,9 @@ pub async fn update_user(state: &AppState, who: &Principal, id: i64, input: User
     let mut end_sessions = false;
     if let Some(p) = &input.password {
         validate::password("password", p)?;
+        if id == who.user_id {
+            check_current_password(state, who, &row, input.current_password.as_deref()).await?;
+        }
         row.password_hash = state.passwords.hash(p).await?;
         changed.push("password");
         end_sessions = true;

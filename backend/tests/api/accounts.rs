@@ -171,7 +171,16 @@ async fn users_change_their_own_password_but_not_their_role(backend: Backend) {
     let token = app.user("paul", "operator", &[]).await;
     let me = app.get("/api/v1/me", &token).await.expect(200);
     let path = format!("/api/v1/users/{}", me["id"]);
-    app.put(&path, &token, &json!({"password": "new-password-9"})).await.expect(200);
+    // The current password is needed (a stolen session alone cannot take the account).
+    app.put(&path, &token, &json!({"password": "new-password-9"})).await.expect_error(
+        422,
+        "invalid",
+        Some("current_password"),
+    );
+    app.put(&path, &token, &json!({"password": "new-password-9", "current_password": "wrong-guess-1"}))
+        .await
+        .expect_error(422, "invalid", Some("current_password"));
+    app.put(&path, &token, &json!({"password": "new-password-9", "current_password": PASSWORD})).await.expect(200);
     // The change ends the session that made it too: the user logs in again.
     app.get("/api/v1/me", &token).await.expect_error(401, "unauthorized", None);
     let token = app.login("paul", "new-password-9").await;

@@ -10,6 +10,7 @@ use crate::crud::{crud_page, opt_text, to_body, Editor};
 struct UserEditor {
     username: RwSignal<String>,
     password: RwSignal<String>,
+    current_password: RwSignal<String>,
     role: RwSignal<String>,
     display_name: RwSignal<String>,
     email: RwSignal<String>,
@@ -27,6 +28,7 @@ impl Editor for UserEditor {
         UserEditor {
             username: RwSignal::default(),
             password: RwSignal::default(),
+            current_password: RwSignal::default(),
             role: RwSignal::new("operator".into()),
             display_name: RwSignal::default(),
             email: RwSignal::default(),
@@ -38,6 +40,7 @@ impl Editor for UserEditor {
     fn fill(self, u: Option<&User>) {
         self.username.set(u.map(|u| u.username.clone()).unwrap_or_default());
         self.password.set(String::new());
+        self.current_password.set(String::new());
         self.role.set(u.map_or(Role::Operator, |u| u.role).as_str().into());
         self.display_name.set(u.map(|u| u.display_name.clone()).unwrap_or_default());
         self.email.set(u.map(|u| u.email.clone()).unwrap_or_default());
@@ -54,6 +57,7 @@ impl Editor for UserEditor {
         if editing {
             return to_body(&UserUpdate {
                 password,
+                current_password: opt_text(self.current_password.get_untracked()),
                 role: Some(role),
                 display_name: Some(self.display_name.get_untracked()),
                 email: Some(self.email.get_untracked()),
@@ -79,6 +83,8 @@ impl Editor for UserEditor {
             <Field label="Username" value=self.username errors=errors field="username" />
             <Field label="Password" value=self.password errors=errors field="password" kind="password"
                 hint="At least 8 characters. Leave empty when editing to keep it." />
+            <Field label="Your current password" value=self.current_password errors=errors field="current_password"
+                kind="password" hint="Needed only to change your own password." />
             <Select label="Role" value=self.role options=roles errors=errors field="role" />
             <Field label="Display name" value=self.display_name errors=errors field="display_name" />
             <Field label="Email" value=self.email errors=errors field="email" kind="email" />
