@@ -58,6 +58,18 @@ fn read_marker(prefix: &str, rest: &str) -> Option<(usize, usize)> {
     after[digits..].starts_with(CLOSE).then(|| (prefix.len() + digits + CLOSE.len_utf8(), index))
 }
 
+/// The minijinja environment bodies render in. In a `raw_params` template "safe" is what
+/// tells an argument (inserted as given) from a built-in (always escaped), so the filters
+/// that make a safe string out of any value are gone: with them `{{ TASK_NAME | safe }}`
+/// (or `escape`, `tojson`) would let a task's name run.
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    for filter in ["safe", "escape", "e", "tojson"] {
+        env.remove_filter(filter);
+    }
+    env
+}
+
 /// Renders `body` for `interpreter`. Each placeholder's output is escaped for where it
 /// lands in the shell text; a place where no escaping is safe is an error naming the
 /// placeholder. Other interpreters get no placeholder output at all, except raw arguments.
@@ -69,7 +81,7 @@ fn render_with(body: &str, vars: &Vars<'_>, interpreter: &str, undefined: Undefi
     let nonce: u64 = rand::random();
     let prefix = marker_prefix(nonce);
     let outputs: Arc<Mutex<Vec<Output>>> = Arc::default();
-    let mut env = Environment::new();
+    let mut env = environment();
     env.set_undefined_behavior(undefined);
     let (recorded, raw_mode, formatter_prefix) = (outputs.clone(), vars.raw, prefix.clone());
     env.set_formatter(move |out, _state, value| {
@@ -197,7 +209,7 @@ impl Placeholders {
 /// lenient about undefined names. A body that passes can still fail at run time when a
 /// branch not taken here puts a placeholder somewhere unsafe.
 pub fn check_body(body: &str, interpreter: &str, raw: bool, builtins: &[&str]) -> Result<(), String> {
-    let env = Environment::new();
+    let env = environment();
     let globals: Vec<&str> = env.globals().map(|(k, _)| k).collect();
     let names: Vec<String> = match env.template_from_str(body) {
         Ok(t) => t.undeclared_variables(false).into_iter().filter(|n| !globals.contains(&n.as_str())).collect(),

@@ -344,3 +344,19 @@ fn a_program_cut_short_runs_nothing() {
         assert!(!out.status.success());
     }
 }
+
+#[test]
+fn filters_that_make_any_value_safe_are_gone_so_built_ins_stay_escaped() {
+    for body in [
+        "echo {{ TASK_NAME | safe }}",
+        "echo {{ TASK_NAME | e }}",
+        "echo {{ TASK_NAME | escape }}",
+        "echo {{ TASK_NAME | tojson }}",
+    ] {
+        let builtins = map(&[("TASK_NAME", "x; touch /tmp/pwned")]);
+        let vars = Vars { args: &map(&[]), builtins: &builtins, raw: true };
+        let e = render(body, &vars, "bash").unwrap_err();
+        assert!(e.contains("unknown filter"), "{body}: {e}");
+        assert!(check_body(body, "bash", true, &["TASK_NAME"]).is_err(), "{body} is refused when saved");
+    }
+}
