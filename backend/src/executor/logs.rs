@@ -42,6 +42,12 @@ impl RunLog {
         (RunLog { tx, secrets: Secrets::new(secrets) }, writer)
     }
 
+    /// `text` with every secret masked: for what a run records outside its log, such as
+    /// a pair's message (a rendering error may quote a value).
+    pub fn mask(&self, text: &str) -> String {
+        self.secrets.mask_all(text)
+    }
+
     pub fn pair(&self, attempt: i64, step: i64, host: &str) -> PairLog {
         PairLog {
             run: self.clone(),

@@ -316,6 +316,13 @@ impl HostWorker {
     }
 
     async fn save(run: &Run, pair: &PairRow) {
+        let masked;
+        let pair = if pair.message.is_empty() {
+            pair
+        } else {
+            masked = PairRow { message: run.log.mask(&pair.message), ..pair.clone() };
+            &masked
+        };
         if let Err(e) = runs::save_pair(&run.state.db, pair).await {
             tracing::error!(task = run.task.id, error = %e, "saving a pair's status failed");
         }

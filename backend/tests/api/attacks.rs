@@ -246,3 +246,34 @@ async fn a_pushed_value_marked_external_needs_a_pattern_in_a_raw_template() {
     good["args"]["TAG"] = json!("v1.2");
     app.post("/api/v1/tasks", &operator, &good).await.expect(201);
 }
+
+/// A rendering error may quote a value (`{% include PW %}` names the template it could
+/// not find): the pair's message is masked like its log.
+#[tokio::test]
+async fn a_secret_quoted_by_a_rendering_error_is_masked_in_the_pairs_message() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let t = &app.admin_token;
+    app.post("/api/v1/aliases", t, &json!({"key": "PW", "label": "Password", "secret": true})).await.expect(201);
+    let tpl = app
+        .template(
+            "leaky",
+            json!({"extra_params": ["PW"]}),
+            json!([{"name": "s", "group": "local", "script": "echo fine"}]),
+        )
+        .await;
+    // The save-time check refuses such a body; a template saved before it existed has one.
+    let steps = app.query_text("SELECT steps FROM templates WHERE id = $1", tpl).await;
+    app.execute_text(
+        "UPDATE templates SET steps = $1 WHERE id = $2",
+        &steps.replace("echo fine", "{% include PW %}"),
+        tpl,
+    )
+    .await;
+    let id = app.run_task(tpl, json!({"PW": "hunter2-secret-value"}), json!({})).await;
+    let run = app.wait_status(id, &["success", "failed"]).await;
+    let message = run["pairs"][0]["message"].as_str().unwrap().to_string();
+    assert!(!message.contains("hunter2-secret-value"), "{message}");
+    assert!(message.contains("******"), "the error still says what went wrong: {message}");
+    let events = app.count_events_containing(id, "hunter2-secret-value").await;
+    assert_eq!(events, 0, "no stored event holds the secret");
+}
