@@ -66,6 +66,19 @@ pub fn name(field: &str, value: &str) -> Result<(), FieldError> {
     if value.chars().any(char::is_control) {
         return Err(FieldError::new(field, "must not contain control characters"));
     }
+    no_bidi_override(field, value)
+}
+
+/// Bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069) make
+/// text display in another order than it reads ("Trojan Source"): an approver could be
+/// shown a value that is not what runs. Refused in names, texts and argument values.
+pub fn no_bidi_override(field: &str, value: &str) -> Result<(), FieldError> {
+    if value.chars().any(|c| matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')) {
+        return Err(FieldError::new(
+            field,
+            "must not contain bidirectional override or isolate characters (U+202A to U+202E, U+2066 to U+2069)",
+        ));
+    }
     Ok(())
 }
 
@@ -81,6 +94,7 @@ pub fn no_nul(field: &str, value: &str) -> Result<(), FieldError> {
 /// Free text with an upper bound on its size; no NUL.
 pub fn text(field: &str, value: &str, max_chars: usize) -> Result<(), FieldError> {
     no_nul(field, value)?;
+    no_bidi_override(field, value)?;
     if value.chars().count() > max_chars {
         return Err(FieldError::new(field, format!("must be at most {max_chars} characters")));
     }
@@ -237,6 +251,7 @@ pub fn param_value(field: &str, alias: &Alias, value: &str) -> Result<(), FieldE
     if value.len() > 64 * 1024 {
         return err("must be at most 64 KiB".into());
     }
+    no_bidi_override(field, value)?;
     match alias.param_type {
         ParamType::Int => {
             let Ok(n) = value.trim().parse::<i64>() else {
@@ -305,6 +320,17 @@ mod tests {
             created_at: String::new(),
             updated_at: String::new(),
         }
+    }
+
+    #[test]
+    fn bidi_overrides_are_refused_in_names_texts_and_values() {
+        for evil in ["deploy\u{202e}gnp.exe", "a\u{2066}b\u{2069}"] {
+            assert!(name("n", evil).is_err(), "{evil:?}");
+            assert!(text("t", evil, 100).is_err(), "{evil:?}");
+            assert!(param_value("args.K", &alias(ParamType::String), evil).is_err(), "{evil:?}");
+        }
+        // Right-to-left text itself is fine.
+        assert!(name("n", "\u{5e9}\u{5dc}\u{5d5}\u{5dd} \u{200f}v1").is_ok());
     }
 
     #[test]

@@ -277,3 +277,18 @@ async fn a_secret_quoted_by_a_rendering_error_is_masked_in_the_pairs_message() {
     let events = app.count_events_containing(id, "hunter2-secret-value").await;
     assert_eq!(events, 0, "no stored event holds the secret");
 }
+
+/// An approver must see what runs: names and argument values cannot hold bidirectional
+/// overrides that display text in another order than it reads.
+#[tokio::test]
+async fn bidi_overrides_cannot_disguise_a_task_for_its_approver() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let template = app.deploy_template().await;
+    let t = &app.admin_token;
+    let mut body = json!({"template_id": template, "schedule": "new", "args": {"TAG": "release-1.0"},
+                          "hosts": {"1": ["web-1"], "2": ["api-1"]}, "name": "safe \u{202e}1- esaeler"});
+    app.post("/api/v1/tasks", t, &body).await.expect_error(422, "invalid", Some("name"));
+    body["name"] = json!("deploy");
+    body["details"] = json!("harmless \u{2066}rm -rf\u{2069}");
+    app.post("/api/v1/tasks", t, &body).await.expect_error(422, "invalid", Some("details"));
+}
