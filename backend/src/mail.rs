@@ -141,10 +141,13 @@ async fn finished_message(
     let associated: Vec<String> = from_json("tasks.associated_users", &task.associated_users)?;
     let users = db::users::list_enabled(&state.db).await?;
     let mut to = vec![];
+    // Mail goes to Taskgate's own (enabled) users only, named or by their address: a
+    // submitter cannot make the server write to any address with a text they chose.
     for name in std::iter::once(&task.submitter).chain(associated.iter()) {
-        if name.contains('@') {
-            to.push(name.clone());
-        } else if let Some(u) = users.iter().find(|u| &u.username == name && !u.email.is_empty()) {
+        let user = users.iter().find(|u| {
+            !u.email.is_empty() && (&u.username == name || (name.contains('@') && u.email.eq_ignore_ascii_case(name)))
+        });
+        if let Some(u) = user {
             to.push(u.email.clone());
         }
     }
