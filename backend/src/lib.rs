@@ -17,6 +17,7 @@ pub mod schedules;
 pub mod settings;
 pub mod state;
 pub mod store;
+pub mod task;
 pub mod tasks;
 
 use std::net::SocketAddr;
@@ -313,8 +314,12 @@ pub async fn start(settings: Settings, static_dir: &str) -> anyhow::Result<Runni
     let url = public_url.unwrap_or_else(|| format!("http://{addr}"));
     let (stop, stop_rx) = watch::channel(false);
 
-    // Runs this instance had when it stopped are over: mark them interrupted first.
-    scheduler::recovery::interrupt_orphans(&state).await?;
+    // Runs this instance had when it stopped are over: mark them interrupted first (what
+    // their steps still run on the hosts is killed meanwhile).
+    for (_, taken) in scheduler::recovery::interrupt_orphans(&state).await? {
+        let state = state.clone();
+        tokio::spawn(async move { taken.reap(&state).await });
+    }
     let background = vec![
         tokio::spawn(tasks::expiry::run(state.clone(), stop_rx.clone())),
         tokio::spawn(scheduler::recovery::run(state.clone(), stop_rx.clone())),

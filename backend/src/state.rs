@@ -3,13 +3,15 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{broadcast, watch, Notify, Semaphore};
+use tokio::sync::{broadcast, Notify, Semaphore};
 
 use crate::accounts::limiter::LoginLimiter;
 use crate::accounts::passwords::{self, Passwords};
 use crate::crypto::Keys;
 use crate::settings::Settings;
 use crate::store::Db;
+use crate::task::lease::Lease;
+pub use crate::task::lease::RunRegistry;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -50,6 +52,7 @@ impl AppState {
         );
         let passwords = Passwords::new(settings.max_password_hashes, passwords::MAX_WAIT);
         let (slots, handshakes) = (settings.max_parallel_hosts, settings.max_handshakes);
+        let lease = Lease::new(std::time::Duration::from_secs(settings.run_lease_secs));
         AppState {
             db,
             keys: Arc::new(keys),
@@ -62,7 +65,7 @@ impl AppState {
             mail_queued: Arc::new(Notify::new()),
             node_id: Arc::from(node_id),
             events: Arc::new(EventHub::new()),
-            runs: Arc::new(RunRegistry::default()),
+            runs: Arc::new(RunRegistry::new(lease)),
             run_slots: Arc::new(Semaphore::new(slots)),
             handshakes: Arc::new(Semaphore::new(handshakes)),
             streams: Arc::default(),
@@ -129,72 +132,5 @@ impl EventHub {
 
     pub fn subscribe(&self) -> broadcast::Receiver<i64> {
         self.tx.subscribe()
-    }
-}
-
-struct RunHandle {
-    abort: watch::Sender<bool>,
-    release: Arc<Notify>,
-    task: Option<tokio::task::AbortHandle>,
-}
-
-/// The runs this instance carries, with the levers to abort them and release their
-/// manual steps at once (other instances find out through the database).
-#[derive(Default)]
-pub struct RunRegistry {
-    runs: Mutex<HashMap<i64, RunHandle>>,
-}
-
-impl RunRegistry {
-    /// Registers a run (or returns the levers of one already registered, as a run is
-    /// registered when claimed, before the executor picks it up).
-    pub fn register(&self, task_id: i64) -> (watch::Receiver<bool>, Arc<Notify>) {
-        let mut runs = self.runs.lock().expect("registry lock");
-        let handle = runs.entry(task_id).or_insert_with(|| RunHandle {
-            abort: watch::channel(false).0,
-            release: Arc::new(Notify::new()),
-            task: None,
-        });
-        (handle.abort.subscribe(), handle.release.clone())
-    }
-
-    /// Starts the executor for a registered run and keeps its handle for `stop_all`.
-    pub fn spawn(&self, task_id: i64, run: impl std::future::Future<Output = ()> + Send + 'static) {
-        let handle = tokio::spawn(run).abort_handle();
-        let mut runs = self.runs.lock().expect("registry lock");
-        match runs.get_mut(&task_id) {
-            Some(h) => h.task = Some(handle),
-            None => handle.abort(),
-        }
-    }
-
-    /// Drops every run of this instance where it stands, as a crash would: the next start
-    /// marks them interrupted, with their logs so far.
-    pub fn stop_all(&self) {
-        for (_, h) in self.runs.lock().expect("registry lock").drain() {
-            if let Some(t) = h.task {
-                t.abort();
-            }
-        }
-    }
-
-    pub fn unregister(&self, task_id: i64) {
-        self.runs.lock().expect("registry lock").remove(&task_id);
-    }
-
-    pub fn abort(&self, task_id: i64) {
-        if let Some(h) = self.runs.lock().expect("registry lock").get(&task_id) {
-            let _ = h.abort.send(true);
-        }
-    }
-
-    pub fn release(&self, task_id: i64) {
-        if let Some(h) = self.runs.lock().expect("registry lock").get(&task_id) {
-            h.release.notify_waiters();
-        }
-    }
-
-    pub fn is_running_here(&self, task_id: i64) -> bool {
-        self.runs.lock().expect("registry lock").contains_key(&task_id)
     }
 }

@@ -10,7 +10,8 @@ use tokio::sync::mpsc;
 
 use super::mask::{Masker, Secrets};
 use crate::state::AppState;
-use crate::store::runs::{insert_events, NewEvent};
+use crate::store::runs::{insert_run_events, Fence, NewEvent};
+use crate::store::StoreError;
 
 /// Lines longer than this are cut into pieces.
 const MAX_LINE: usize = 16 * 1024;
@@ -35,10 +36,10 @@ pub struct RunLog {
 }
 
 impl RunLog {
-    /// Starts the writer for task `task_id`; `secrets` are masked in every line.
-    pub fn start(state: &AppState, task_id: i64, secrets: Vec<String>) -> (RunLog, tokio::task::JoinHandle<()>) {
+    /// Starts the writer for the run `fence` names; `secrets` are masked in every line.
+    pub fn start(state: &AppState, fence: Fence, secrets: Vec<String>) -> (RunLog, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let writer = tokio::spawn(write_loop(state.clone(), task_id, rx));
+        let writer = tokio::spawn(write_loop(state.clone(), fence, rx));
         (RunLog { tx, secrets: Secrets::new(secrets) }, writer)
     }
 
@@ -145,9 +146,17 @@ impl PairLog {
     }
 }
 
-async fn write_loop(state: AppState, task_id: i64, mut rx: mpsc::Receiver<Line>) {
+async fn write_loop(state: AppState, fence: Fence, mut rx: mpsc::Receiver<Line>) {
+    let task_id = fence.task_id;
     let mut batch: Vec<Line> = Vec::with_capacity(500);
+    // Set once a write is refused (the run is another instance's now): later lines are
+    // read and dropped, so that the run's steps are never held up by a full queue.
+    let mut refused = 0usize;
     while let Some(first) = rx.recv().await {
+        if refused > 0 {
+            refused += 1;
+            continue;
+        }
         batch.push(first);
         // Gather what else is already queued (or arrives within 20 ms), up to 500 lines.
         let deadline = tokio::time::Instant::now() + Duration::from_millis(20);
@@ -175,13 +184,24 @@ async fn write_loop(state: AppState, task_id: i64, mut rx: mpsc::Receiver<Line>)
         loop {
             let result = async {
                 let mut tx = state.db.begin_write().await?;
-                insert_events(&mut tx, &events).await?;
+                insert_run_events(&mut tx, &fence, &events).await?;
                 tx.commit().await?;
-                Ok::<_, crate::store::StoreError>(())
+                Ok::<_, StoreError>(())
             }
             .await;
             match result {
                 Ok(()) => break,
+                Err(StoreError::Fenced { .. }) => {
+                    refused = events.len();
+                    let n = state.runs.count_fenced(task_id, fence.attempt);
+                    tracing::warn!(
+                        task = task_id,
+                        attempt = fence.attempt,
+                        fenced_writes = n,
+                        "log lines of a run this instance no longer owns were refused"
+                    );
+                    break;
+                }
                 Err(e) => {
                     tracing::warn!(task = task_id, error = %e, "writing log lines failed; retrying");
                     tokio::time::sleep(delay).await;
@@ -192,5 +212,13 @@ async fn write_loop(state: AppState, task_id: i64, mut rx: mpsc::Receiver<Line>)
         drop(events);
         batch.clear();
         state.events.notify(task_id);
+    }
+    if refused > 0 {
+        tracing::warn!(
+            task = task_id,
+            attempt = fence.attempt,
+            lines = refused,
+            "log lines dropped: the run was not this instance's any more"
+        );
     }
 }

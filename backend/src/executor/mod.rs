@@ -6,6 +6,7 @@ pub mod kill;
 pub mod logs;
 pub mod mask;
 pub mod plan;
+pub mod reap;
 pub mod remote;
 pub mod render;
 pub mod shell;
@@ -22,7 +23,8 @@ use self::logs::{PairLog, RunLog};
 use self::remote::{ConnectError, Outcome, Remote, StepSpec};
 use crate::catalogue::templates::{Snapshot, SnapshotStep};
 use crate::state::AppState;
-use crate::store::runs::{self, PairRow};
+use crate::store::runs::{self, Fence, PairRow};
+use crate::store::StoreError;
 use crate::store::{self, from_json, now_ms, tasks::TaskRow};
 use crate::tasks::inputs;
 
@@ -31,6 +33,8 @@ const RETRY_PAUSE: Duration = Duration::from_secs(1);
 /// What every host worker of one run shares.
 struct Run {
     state: AppState,
+    /// The key of every write this run makes: refused once the run is not this instance's.
+    fence: Fence,
     task: TaskRow,
     snapshot: Snapshot,
     /// The task's arguments (decrypted).
@@ -46,24 +50,46 @@ struct Run {
 
 /// Runs attempt `attempt` of task `task_id` to its end and records the task's status.
 pub async fn run_attempt(state: AppState, task_id: i64, attempt: i64) {
-    if let Err(e) = run_attempt_inner(&state, task_id, attempt).await {
-        tracing::error!(task = task_id, attempt, error = ?e.to_string(), "run failed");
-        if let Err(e) = end_run(&state, task_id, attempt, TaskStatus::Failed).await {
-            tracing::error!(task = task_id, error = %e, "could not record the failed run");
+    let fence = Fence { task_id, attempt, owner: state.node_id.clone() };
+    if let Err(e) = run_attempt_inner(&state, &fence).await {
+        if let Some(StoreError::Fenced { .. }) = e.downcast_ref::<StoreError>() {
+            fenced(&state, &fence);
+        } else {
+            tracing::error!(task = task_id, attempt, error = ?e.to_string(), "run failed");
+            if let Err(e) = end_run(&state, &fence, TaskStatus::Failed).await {
+                tracing::error!(task = task_id, error = %e, "could not record the failed run");
+            }
         }
     }
-    state.runs.unregister(task_id);
+    state.runs.unregister(task_id, attempt);
     state.events.notify(task_id);
 }
 
-async fn run_attempt_inner(state: &AppState, task_id: i64, attempt: i64) -> anyhow::Result<()> {
+/// A write of this run was refused: the run is another's now. Counted, and the run stops.
+fn fenced(state: &AppState, fence: &Fence) {
+    let n = state.runs.count_fenced(fence.task_id, fence.attempt);
+    tracing::warn!(
+        task = fence.task_id,
+        attempt = fence.attempt,
+        fenced_writes = n,
+        "a write of a run this instance no longer owns was refused"
+    );
+}
+
+async fn run_attempt_inner(state: &AppState, fence: &Fence) -> anyhow::Result<()> {
+    let (task_id, attempt) = (fence.task_id, fence.attempt);
+    let Some((abort, release)) = state.runs.levers(task_id, attempt) else {
+        tracing::warn!(task = task_id, attempt, "not run: the run was lost before it began");
+        return Ok(());
+    };
     // Nothing about an approved task may change without a new approval: check once more.
     if !crate::scheduler::dispatcher::approval_still_holds(state, task_id).await.map_err(|e| anyhow::anyhow!("{e}"))? {
         tracing::error!(task = task_id, "not run: the task no longer matches its approval");
         let mut tx = state.db.begin_write().await?;
         let body = serde_json::json!({"message": "not run: the task no longer matches what was approved"}).to_string();
-        runs::insert_events(
+        runs::insert_run_events(
             &mut tx,
+            fence,
             &[runs::NewEvent {
                 task_id,
                 attempt,
@@ -77,7 +103,7 @@ async fn run_attempt_inner(state: &AppState, task_id: i64, attempt: i64) -> anyh
         )
         .await?;
         tx.commit().await?;
-        end_run(state, task_id, attempt, TaskStatus::Failed).await?;
+        end_run(state, fence, TaskStatus::Failed).await?;
         return Ok(());
     }
     let task = store::tasks::get(&state.db, task_id).await?;
@@ -97,10 +123,10 @@ async fn run_attempt_inner(state: &AppState, task_id: i64, attempt: i64) -> anyh
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    let (abort, release) = state.runs.register(task_id);
-    let (log, writer) = RunLog::start(state, task_id, secrets);
+    let (log, writer) = RunLog::start(state, fence.clone(), secrets);
     let run = Arc::new(Run {
         state: state.clone(),
+        fence: fence.clone(),
         catalogue: target::Catalogue::load(&state.db).await?,
         per_task: Arc::new(Semaphore::new(task.concurrency.max(1) as usize)),
         task,
@@ -136,19 +162,17 @@ async fn run_attempt_inner(state: &AppState, task_id: i64, attempt: i64) -> anyh
     let _ = writer.await;
 
     let status = final_status(state, task_id).await?;
-    end_run(state, task_id, attempt, status).await?;
+    end_run(state, fence, status).await?;
     tracing::info!(task = task_id, attempt, status = status.as_str(), "run finished");
     Ok(())
 }
 
-/// Ends a run: the task's status event, then its status, then the notification (queued
-/// for the mailer; it never holds up or fails the run).
-async fn end_run(state: &AppState, task_id: i64, attempt: i64, status: TaskStatus) -> anyhow::Result<()> {
-    let mut tx = state.db.begin_write().await?;
-    runs::insert_task_event(&mut tx, task_id, attempt, status.as_str()).await?;
-    tx.commit().await?;
-    runs::finish_task(&state.db, task_id, status.as_str()).await?;
-    crate::mail::task_finished(state, task_id, status).await;
+/// Ends a run: its status and status event (refused when the run is not this
+/// instance's any more), then the notification (queued for the mailer; it never holds up
+/// or fails the run).
+async fn end_run(state: &AppState, fence: &Fence, status: TaskStatus) -> anyhow::Result<()> {
+    runs::finish_run(&state.db, fence, status.as_str()).await?;
+    crate::mail::task_finished(state, fence.task_id, status).await;
     Ok(())
 }
 
@@ -170,6 +194,13 @@ async fn watch_abort_flag(state: AppState, task_id: i64) {
             state.runs.abort(task_id);
             return;
         }
+    }
+}
+
+impl Run {
+    /// Whether this instance may still start steps of the run (its lease holds).
+    fn holds(&self) -> bool {
+        self.state.runs.holds(self.fence.task_id, self.fence.attempt)
     }
 }
 
@@ -265,7 +296,7 @@ async fn run_canary(run: &Arc<Run>, mut hosts: Vec<(String, Vec<PairRow>)>) -> b
             for p in pairs {
                 let mut p = p.clone();
                 p.message = "held back: the canary batch did not succeed".into();
-                let _ = runs::save_pair(&run.state.db, &p).await;
+                HostWorker::save(run, &p).await;
             }
         }
         return true;
@@ -323,8 +354,10 @@ impl HostWorker {
             masked = PairRow { message: run.log.mask(&pair.message), ..pair.clone() };
             &masked
         };
-        if let Err(e) = runs::save_pair(&run.state.db, pair).await {
-            tracing::error!(task = run.task.id, error = %e, "saving a pair's status failed");
+        match runs::save_pair(&run.state.db, &run.fence, pair).await {
+            Ok(()) => {}
+            Err(StoreError::Fenced { .. }) => fenced(&run.state, &run.fence),
+            Err(e) => tracing::error!(task = run.task.id, error = %e, "saving a pair's status failed"),
         }
         run.state.events.notify(run.task.id);
     }
@@ -380,7 +413,16 @@ impl HostWorker {
                 return step.on_failure == OnFailure::Continue;
             }
         };
-        let spec = StepSpec { program: &program, timeout: Duration::from_secs(step.timeout_secs.max(1) as u64) };
+        // Only the run's owner, within its lease, starts a step (see `task::lease`).
+        if !run.holds() {
+            return false;
+        }
+        let (pgid_tx, mut pgid_rx) = watch::channel(None);
+        let spec = StepSpec {
+            program: &program,
+            timeout: Duration::from_secs(step.timeout_secs.max(1) as u64),
+            pgid: &pgid_tx,
+        };
         pair.status = PairStatus::Running.as_str().into();
         pair.started_at = Some(now_ms());
         pair.message.clear();
@@ -390,8 +432,28 @@ impl HostWorker {
         let mut abort = run.abort.clone();
         let mut outcome = Outcome::Lost(String::new());
         for attempt in 0..=step.retries {
+            if attempt > 0 && !run.holds() {
+                break;
+            }
             pair.tries = attempt + 1;
-            outcome = remote.run(&spec, &mut log, &mut abort).await;
+            pgid_tx.send_replace(None);
+            pgid_rx.mark_unchanged();
+            outcome = {
+                let running = remote.run(&spec, &mut log, &mut abort);
+                tokio::pin!(running);
+                loop {
+                    tokio::select! {
+                        o = &mut running => break o,
+                        Ok(()) = pgid_rx.changed() => {
+                            let pgid = *pgid_rx.borrow_and_update();
+                            if let Some(pgid) = pgid {
+                                pair.pgid = Some(pgid);
+                                self.record_pgid(run, pair.id, pgid).await;
+                            }
+                        }
+                    }
+                }
+            };
             let retryable = matches!(outcome, Outcome::Exited(c) if c != 0)
                 || matches!(outcome, Outcome::TimedOut { .. } | Outcome::Signalled(_));
             if !retryable || attempt == step.retries || *run.abort.borrow() {
@@ -405,6 +467,15 @@ impl HostWorker {
             ))
             .await;
             tokio::time::sleep(RETRY_PAUSE).await;
+        }
+        // The connection broke mid-step: what the step started may still run there.
+        if let (Outcome::Lost(why), Some(pgid)) = (&outcome, pair.pgid.filter(|_| self.host != plan::LOCAL)) {
+            self.remote = None;
+            log.system(&format!("{why}; connecting again to kill the step's processes")).await;
+            let report = reap::kill_on_host(&run.state, &self.host, pgid).await;
+            log.system(&report.describe(pgid)).await;
+            pair.kill_confirmed = Some(i64::from(report.confirmed()));
+            outcome = Outcome::Lost(format!("{why}; {}", report.describe(pgid)));
         }
         log.finish().await;
         let (status, message) = match &outcome {
@@ -425,6 +496,7 @@ impl HostWorker {
             Outcome::TimedOut { kill_confirmed } | Outcome::Aborted { kill_confirmed } => {
                 Some(i64::from(kill_confirmed.unwrap_or(false)))
             }
+            Outcome::Lost(_) => pair.kill_confirmed,
             _ => None,
         };
         pair.finished_at = Some(now_ms());
@@ -437,6 +509,15 @@ impl HostWorker {
             }
             PairStatus::Aborted => false,
             _ => step.on_failure == OnFailure::Continue,
+        }
+    }
+
+    /// Records the step's process group, for a kill through another connection.
+    async fn record_pgid(&self, run: &Run, pair_id: i64, pgid: i64) {
+        match runs::set_pair_pgid(&run.state.db, &run.fence, pair_id, pgid).await {
+            Ok(()) => {}
+            Err(StoreError::Fenced { .. }) => fenced(&run.state, &run.fence),
+            Err(e) => tracing::warn!(task = run.task.id, error = %e, "recording a step's process group failed"),
         }
     }
 
@@ -553,7 +634,7 @@ impl HostWorker {
 }
 
 /// Records a first-use key for the target's registered address and port.
-fn record_first_use(db: &store::Db, target: &remote::Target) -> remote::RecordFirstUse {
+pub(crate) fn record_first_use(db: &store::Db, target: &remote::Target) -> remote::RecordFirstUse {
     let (db, address, port) = (db.clone(), target.address.clone(), i64::from(target.port));
     Arc::new(move |fingerprint: String| {
         let (db, address) = (db.clone(), address.clone());

@@ -120,6 +120,9 @@ pub enum Outcome {
 pub struct StepSpec<'a> {
     pub program: &'a str,
     pub timeout: Duration,
+    /// Told the step's process group as soon as it is known, so that it can be recorded
+    /// (and killed later through another connection, or by another instance).
+    pub pgid: &'a watch::Sender<Option<i64>>,
 }
 
 /// The only command line a step has: nothing secret, no script text.
@@ -199,6 +202,19 @@ impl Remote {
     pub async fn close(self) {
         if let Remote::Ssh(handle) = self {
             let _ = handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+        }
+    }
+
+    /// Kills process group `pgid` (and its session) where this runs, and says what it saw.
+    pub async fn kill(&self, pgid: i64) -> KillReport {
+        let report = match self {
+            Remote::Ssh(handle) => tokio::time::timeout(KILL_TIMEOUT, kill_group_ssh(handle, pgid)).await,
+            Remote::Local => tokio::time::timeout(KILL_TIMEOUT, kill_group_local(pgid)).await,
+        };
+        match report {
+            Ok(Ok(report)) => report,
+            Ok(Err(e)) => KillReport::Unknown(format!("the kill could not run: {e}")),
+            Err(_) => KillReport::Unknown(format!("the kill did not finish within {} s", KILL_TIMEOUT.as_secs())),
         }
     }
 
@@ -286,6 +302,9 @@ async fn run_ssh(
                 Some(ChannelMsg::Data { data }) => log.data(false, &data).await,
                 Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
                     let rest = stderr.take(&data);
+                    if stderr.pgid.is_some() && step.pgid.borrow().is_none() {
+                        step.pgid.send_replace(stderr.pgid);
+                    }
                     if !rest.is_empty() {
                         log.data(true, &rest).await;
                     }
@@ -340,6 +359,9 @@ async fn await_pgid(channel: &mut russh::Channel<client::Msg>, stderr: &mut Stde
     let _ = tokio::time::timeout(Duration::from_secs(5), reading).await;
 }
 
+/// How long a kill program may take (it signals, waits two seconds, and looks again).
+const KILL_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Kills a remote process group through a second session, the kill program on its
 /// stdin (`/bin/sh -s`, whatever the login shell is); `Some(true)` only when the program
 /// saw the group gone. What it saw goes to the pair's log.
@@ -348,26 +370,43 @@ async fn kill_remote(handle: &Handle<Client>, pgid: Option<i64>, log: &mut PairL
         log.system("could not kill the step's processes: its process group was never reported").await;
         return None;
     };
-    let killing = async {
-        let mut ch = handle.channel_open_session().await.map_err(|e| e.to_string())?;
-        ch.exec(true, COMMAND).await.map_err(|e| e.to_string())?;
-        ch.data(kill_script(pgid).as_bytes()).await.map_err(|e| e.to_string())?;
-        ch.eof().await.map_err(|e| e.to_string())?;
-        let mut out = Vec::new();
-        while let Some(msg) = ch.wait().await {
-            if let ChannelMsg::Data { data } = msg {
-                out.extend_from_slice(&data);
-            }
-        }
-        Ok::<_, String>(KillReport::parse(&String::from_utf8_lossy(&out)))
-    };
-    let report = match tokio::time::timeout(Duration::from_secs(20), killing).await {
+    let report = match tokio::time::timeout(KILL_TIMEOUT, kill_group_ssh(handle, pgid)).await {
         Ok(Ok(report)) => report,
         Ok(Err(e)) => KillReport::Unknown(format!("the kill could not run: {e}")),
-        Err(_) => KillReport::Unknown("the kill did not finish within 20 s".into()),
+        Err(_) => KillReport::Unknown(format!("the kill did not finish within {} s", KILL_TIMEOUT.as_secs())),
     };
     log.system(&report.describe(pgid)).await;
     Some(report.confirmed())
+}
+
+async fn kill_group_ssh(handle: &Handle<Client>, pgid: i64) -> Result<KillReport, String> {
+    let mut ch = handle.channel_open_session().await.map_err(|e| e.to_string())?;
+    ch.exec(true, COMMAND).await.map_err(|e| e.to_string())?;
+    ch.data(kill_script(pgid).as_bytes()).await.map_err(|e| e.to_string())?;
+    ch.eof().await.map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    while let Some(msg) = ch.wait().await {
+        if let ChannelMsg::Data { data } = msg {
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok(KillReport::parse(&String::from_utf8_lossy(&out)))
+}
+
+async fn kill_group_local(pgid: i64) -> Result<KillReport, String> {
+    let mut sh = tokio::process::Command::new("/bin/sh")
+        .arg("-s")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let mut stdin = sh.stdin.take().expect("piped");
+    stdin.write_all(kill_script(pgid).as_bytes()).await.map_err(|e| e.to_string())?;
+    drop(stdin);
+    let out = sh.wait_with_output().await.map_err(|e| e.to_string())?;
+    Ok(KillReport::parse(&String::from_utf8_lossy(&out.stdout)))
 }
 
 async fn run_local(step: &StepSpec<'_>, log: &mut PairLog, abort: &mut watch::Receiver<bool>) -> Outcome {
@@ -389,6 +428,7 @@ async fn run_local(step: &StepSpec<'_>, log: &mut PairLog, abort: &mut watch::Re
         Err(e) => return Outcome::Lost(format!("cannot start /bin/sh: {e}")),
     };
     let pgid = child.id().map(i64::from);
+    step.pgid.send_replace(pgid);
     let mut stdin = child.stdin.take().expect("piped");
     let program = step.program.to_string();
     // Written aside so that a large program never waits on output nobody reads yet; a
@@ -444,27 +484,13 @@ async fn run_local(step: &StepSpec<'_>, log: &mut PairLog, abort: &mut watch::Re
 /// reaped meanwhile, or it would stay a zombie (which the kill program does not count).
 async fn kill_local(child: &mut tokio::process::Child, pgid: Option<i64>, log: &mut PairLog) -> Option<bool> {
     let pgid = pgid?;
-    let kill = async {
-        let mut sh = tokio::process::Command::new("/bin/sh")
-            .arg("-s")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| e.to_string())?;
-        let mut stdin = sh.stdin.take().expect("piped");
-        stdin.write_all(kill_script(pgid).as_bytes()).await.map_err(|e| e.to_string())?;
-        drop(stdin);
-        let out = sh.wait_with_output().await.map_err(|e| e.to_string())?;
-        Ok::<_, String>(KillReport::parse(&String::from_utf8_lossy(&out.stdout)))
-    };
+    let kill = kill_group_local(pgid);
     let reap = tokio::time::timeout(Duration::from_secs(20), child.wait());
-    let (report, _) = tokio::join!(tokio::time::timeout(Duration::from_secs(20), kill), reap);
+    let (report, _) = tokio::join!(tokio::time::timeout(KILL_TIMEOUT, kill), reap);
     let report = match report {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => KillReport::Unknown(format!("the kill could not run: {e}")),
-        Err(_) => KillReport::Unknown("the kill did not finish within 20 s".into()),
+        Err(_) => KillReport::Unknown(format!("the kill did not finish within {} s", KILL_TIMEOUT.as_secs())),
     };
     log.system(&report.describe(pgid)).await;
     Some(report.confirmed())

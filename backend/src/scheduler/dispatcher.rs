@@ -25,7 +25,7 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
         loop {
             match claim_next(&state).await {
                 Ok(Some((task_id, attempt))) => {
-                    state.runs.spawn(task_id, executor::run_attempt(state.clone(), task_id, attempt));
+                    state.runs.spawn(task_id, attempt, executor::run_attempt(state.clone(), task_id, attempt));
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -48,8 +48,13 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
 
 /// Claims one due task and creates the pairs of its attempt, in one transaction.
 pub async fn claim_next(state: &AppState) -> ServiceResult<Option<(i64, i64)>> {
+    // The lease is counted from before the claim began, on this instance's clock.
+    let leased = tokio::time::Instant::now();
     let mut tx = state.db.begin_write().await?;
-    let Some((task_id, attempt)) = runs::claim_due(&mut tx, state.db.dialect, &state.node_id, now_ms()).await? else {
+    let lease_ms = state.runs.lease().ms();
+    let Some((task_id, attempt)) =
+        runs::claim_due(&mut tx, state.db.dialect, &state.node_id, now_ms(), lease_ms).await?
+    else {
         return Ok(None);
     };
     let (snapshot_json, hosts_json): (String, String) =
@@ -72,11 +77,12 @@ pub async fn claim_next(state: &AppState) -> ServiceResult<Option<(i64, i64)>> {
     )
     .await?;
     // Registered before the commit, so that the orphan reaper never sees it unclaimed.
-    state.runs.register(task_id);
+    state.runs.register(task_id, attempt, leased);
     if let Err(e) = tx.commit().await {
-        state.runs.unregister(task_id);
+        state.runs.unregister(task_id, attempt);
         return Err(e.into());
     }
+    state.runs.committed(task_id, attempt);
     tracing::info!(task = task_id, attempt, pairs = pairs.len(), "task started");
     state.events.notify(task_id);
     Ok(Some((task_id, attempt)))

@@ -1,83 +1,178 @@
-//! Runs whose instance stopped: marked `interrupted` (with their logs so far) so that
-//! they can be redone. At start an instance takes back its own runs; while it lives it
-//! keeps a heartbeat on its runs and picks up those of instances that fell silent.
+//! Leases and runs whose instance stopped. While it lives an instance renews the leases
+//! of its runs (see `task::lease`); when it cannot, its runs stop themselves. Runs whose
+//! lease ended a grace period ago are taken over: marked `interrupted` (or `aborted`, when
+//! an abort was asked) with their logs so far, and what their steps started on the hosts
+//! is killed through new connections. At start an instance takes back its own runs.
 
 use std::time::Duration;
 
-use api_types::TaskStatus;
+use api_types::PairStatus;
 use serde_json::json;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::audit;
 use crate::error::ServiceResult;
+use crate::executor::reap;
 use crate::state::AppState;
 use crate::store::now_ms;
-use crate::store::runs;
+use crate::store::runs::{self, PairRow};
 
-const HEARTBEAT: Duration = Duration::from_secs(5);
-/// A run whose heartbeat is older than this has lost its instance.
-const STALE_AFTER_MS: i64 = 60_000;
+/// What a taken-over run's unfinished pairs say.
+const INTERRUPTED: &str = "interrupted: the server running this step stopped";
+const ABORTED: &str = "aborted: the server running this step had stopped";
 
-/// Marks the orphaned runs interrupted; returns their task ids.
-pub async fn interrupt_orphans(state: &AppState) -> ServiceResult<Vec<i64>> {
+/// A run taken over, and the pairs whose processes must now be killed.
+pub struct TakenOver {
+    pub status: String,
+    reap: Vec<PairRow>,
+    owned_here: bool,
+}
+
+impl TakenOver {
+    /// Kills what the run's steps were running, and records what was seen.
+    pub async fn reap(self, state: &AppState) {
+        reap::reap_pairs(state, self.reap, self.owned_here).await;
+    }
+}
+
+/// Takes over attempt `attempt` of task `task_id` if its lease ended before
+/// `stale_before` (or it was this instance's own, from before a restart). `None` when the
+/// run was not there to take (finished, renewed, or taken by another instance).
+pub async fn take_over(
+    state: &AppState,
+    task_id: i64,
+    attempt: i64,
+    stale_before: i64,
+) -> ServiceResult<Option<TakenOver>> {
+    let owner = runs::run_owner(&state.db, task_id).await?;
+    let Some(owner) = owner.filter(|o| o.attempt == attempt) else { return Ok(None) };
+    let abort = runs::abort_requested(&state.db, task_id).await?;
+    let message = if abort { ABORTED } else { INTERRUPTED };
+    let running: Vec<PairRow> = runs::attempt_pairs(&state.db, task_id, attempt)
+        .await?
+        .into_iter()
+        .filter(|p| p.status == PairStatus::Running.as_str() && p.pgid.is_some())
+        .collect();
+    let mut tx = state.db.begin_write().await?;
+    let Some(status) = runs::take_over(&mut tx, task_id, attempt, &state.node_id, stale_before, message).await? else {
+        return Ok(None);
+    };
+    audit::record_as(
+        &mut tx,
+        "system",
+        "",
+        "task.interrupt",
+        "task",
+        task_id,
+        json!({"attempt": attempt, "owner": owner.claimed_by, "status": status}),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::warn!(task = task_id, attempt, owner = ?owner.claimed_by, status = ?status, "run taken over: its server stopped");
+    state.events.notify(task_id);
+    let reap = running
+        .into_iter()
+        .map(|p| PairRow { status: PairStatus::Aborted.as_str().into(), message: message.into(), ..p })
+        .collect();
+    let owned_here = owner.claimed_by.as_deref() == Some(&*state.node_id);
+    Ok(Some(TakenOver { status, reap, owned_here }))
+}
+
+/// Takes over every run whose instance stopped; returns them (not yet reaped).
+pub async fn interrupt_orphans(state: &AppState) -> ServiceResult<Vec<(i64, TakenOver)>> {
+    let grace = state.runs.lease().grace().as_millis() as i64;
+    let stale_before = now_ms() - grace;
     let mut done = Vec::new();
-    for (task_id, attempt) in runs::orphaned_runs(&state.db, &state.node_id, now_ms() - STALE_AFTER_MS).await? {
+    for (task_id, attempt) in runs::orphaned_runs(&state.db, &state.node_id, stale_before).await? {
         if state.runs.is_running_here(task_id) {
             continue;
         }
-        let mut tx = state.db.begin_write().await?;
-        let now = now_ms();
-        sqlx::query(
-            "UPDATE task_pairs SET status = 'aborted', finished_at = $1,
-                message = 'interrupted: the server stopped during this step'
-             WHERE task_id = $2 AND attempt = $3 AND status IN ('running', 'waiting')",
-        )
-        .bind(now)
-        .bind(task_id)
-        .bind(attempt)
-        .execute(&mut *tx)
-        .await?;
-        let changed = sqlx::query(
-            "UPDATE tasks SET status = 'interrupted', finished_at = $1, claimed_by = NULL, updated_at = $1
-             WHERE id = $2 AND status = 'running'",
-        )
-        .bind(now)
-        .bind(task_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed == 1 {
-            runs::insert_task_event(&mut tx, task_id, attempt, TaskStatus::Interrupted.as_str()).await?;
-            audit::record_as(&mut tx, "system", "", "task.interrupt", "task", task_id, json!({"attempt": attempt}))
-                .await?;
-            tx.commit().await?;
-            tracing::warn!(task = task_id, attempt, "run interrupted: its server stopped; it can be redone");
-            state.events.notify(task_id);
-            done.push(task_id);
+        if let Some(t) = take_over(state, task_id, attempt, stale_before).await? {
+            done.push((task_id, t));
         }
     }
     Ok(done)
 }
 
-/// Heartbeat for this instance's runs, and recovery of other instances' silent runs.
-pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
-    let mut beats = 0u64;
+/// Renews this instance's leases, stops its runs whose lease ran out or was taken, and
+/// takes over other instances' silent runs.
+pub async fn run(state: AppState, shutdown: watch::Receiver<bool>) {
+    tokio::join!(
+        watchdog(state.clone(), shutdown.clone()),
+        probes(state.clone(), shutdown.clone()),
+        renewals(state, shutdown)
+    );
+}
+
+/// Stops the runs whose lease ran out by this instance's clock. It never waits on the
+/// database, so a database that hangs (cut off) cannot hold it up.
+async fn watchdog(state: AppState, mut shutdown: watch::Receiver<bool>) {
     loop {
-        if let Err(e) = runs::heartbeat(&state.db, &state.node_id, now_ms()).await {
-            tracing::warn!(error = %e, "heartbeat failed");
+        for id in state.runs.expire() {
+            tracing::error!(task = id, "the run's lease ran out (renewals failed): stopping it and killing its steps");
         }
+        tokio::select! {
+            _ = tokio::time::sleep(TICK) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Probes the database's ability to write, for `/healthz`.
+async fn probes(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    loop {
         if let Err(e) = state.db.probe_write(&state.node_id).await {
             tracing::warn!(error = %e, "the write probe failed");
         }
-        beats += 1;
-        if beats.is_multiple_of(6) {
-            if let Err(e) = interrupt_orphans(&state).await {
-                tracing::warn!(error = %e, "recovering silent runs failed");
-            }
-        }
         tokio::select! {
-            _ = tokio::time::sleep(HEARTBEAT) => {}
+            _ = tokio::time::sleep(PROBE_EVERY) => {}
             _ = shutdown.changed() => return,
         }
+    }
+}
+
+async fn renewals(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let lease = state.runs.lease();
+    loop {
+        let next = Instant::now() + lease.renew_every();
+        renew(&state).await;
+        match tokio::time::timeout(lease.renew_every(), interrupt_orphans(&state)).await {
+            Ok(Ok(taken)) => {
+                for (_, t) in taken {
+                    let state = state.clone();
+                    tokio::spawn(async move { t.reap(&state).await });
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "recovering silent runs failed"),
+            Err(_) => tracing::warn!("recovering silent runs took too long; trying again later"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// How often leases are checked against the local clock.
+const TICK: Duration = Duration::from_millis(250);
+/// How often the database's ability to write is probed (see `/healthz`).
+const PROBE_EVERY: Duration = Duration::from_secs(5);
+
+async fn renew(state: &AppState) {
+    let lease = state.runs.lease();
+    let sent = Instant::now();
+    let renewing = runs::renew_leases(&state.db, &state.node_id, now_ms(), lease.ms());
+    match tokio::time::timeout(lease.renew_every(), renewing).await {
+        Ok(Ok(held)) => {
+            for id in state.runs.renewed(&held, sent) {
+                tracing::error!(
+                    task = id,
+                    "the run was taken over by another instance: stopping it and killing its steps"
+                );
+            }
+        }
+        Ok(Err(e)) => tracing::warn!(error = %e, "renewing the run leases failed"),
+        Err(_) => tracing::warn!("renewing the run leases took too long"),
     }
 }

@@ -32,6 +32,10 @@ pub enum StoreError {
     Database(sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A write of a run by an instance that no longer owns it (its lease ran out and the
+    /// run was taken over, or a new attempt began): refused.
+    #[error("task {task_id} attempt {attempt} is no longer run by {owner}: the write was refused")]
+    Fenced { task_id: i64, attempt: i64, owner: String },
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -99,6 +103,11 @@ impl Db {
                         conn.execute("PRAGMA synchronous = FULL").await?;
                         conn.execute("PRAGMA busy_timeout = 10000").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
+                    } else {
+                        // A frozen or cut-off instance must not keep the rows it locked (a
+                        // task's row, which others need to take its run over) for ever:
+                        // PostgreSQL ends a transaction left idle this long.
+                        conn.execute("SET idle_in_transaction_session_timeout = '20s'").await?;
                     }
                     Ok(())
                 })

@@ -3,28 +3,52 @@
 
 use sqlx::{AnyConnection, AssertSqlSafe};
 
-use super::{now_ms, Db, Dialect, StoreResult};
+use super::{now_ms, Db, Dialect, StoreError, StoreResult};
+
+/// The key of every write a run makes: the task, its attempt, and the instance that
+/// owns it. A write names it and is refused (`StoreError::Fenced`) when the task is no
+/// longer running that attempt for that owner.
+#[derive(Debug, Clone)]
+pub struct Fence {
+    pub task_id: i64,
+    pub attempt: i64,
+    pub owner: std::sync::Arc<str>,
+}
+
+impl Fence {
+    fn refused(&self) -> StoreError {
+        StoreError::Fenced { task_id: self.task_id, attempt: self.attempt, owner: self.owner.to_string() }
+    }
+}
+
+/// The condition a fenced write adds on the task's row (alias `t` not needed: the row is
+/// `tasks`), with its three parameters at `$a`, `$a+1`, `$a+2`.
+fn fence_clause(a: usize) -> String {
+    format!("attempt = ${} AND claimed_by = ${} AND status = 'running' AND id = ${}", a, a + 1, a + 2)
+}
 
 /// Claims the most overdue `ready` task for `node`: it becomes `running`, gets the next
-/// attempt number, and no other instance can claim it. Returns (task id, attempt).
+/// attempt number and a lease until `now + lease_ms`, and no other instance can claim it.
+/// Returns (task id, attempt).
 pub async fn claim_due(
     conn: &mut AnyConnection,
     dialect: Dialect,
     node: &str,
     now: i64,
+    lease_ms: i64,
 ) -> StoreResult<Option<(i64, i64)>> {
     // PostgreSQL: instances racing for the same row skip it instead of waiting.
     // SQLite: the write transaction (BEGIN IMMEDIATE) already serialises claimers.
     let lock = if dialect == Dialect::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
     let sql = format!(
-        "UPDATE tasks SET status = 'running', claimed_by = $1, heartbeat_at = $2, started_at = $2,
+        "UPDATE tasks SET status = 'running', claimed_by = $1, heartbeat_at = $2, lease_until = $3, started_at = $2,
             finished_at = NULL, attempt = attempt + 1, abort_requested = 0, updated_at = $2
          WHERE id = (SELECT id FROM tasks WHERE status = 'ready' AND due_at <= $2
                      ORDER BY due_at, id LIMIT 1 {lock})
            AND status = 'ready'
          RETURNING id, attempt"
     );
-    Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(node).bind(now).fetch_optional(conn).await?)
+    Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(node).bind(now).bind(now + lease_ms).fetch_optional(conn).await?)
 }
 
 /// When the next `ready` task falls due.
@@ -32,12 +56,18 @@ pub async fn next_due(db: &Db) -> StoreResult<Option<i64>> {
     Ok(sqlx::query_scalar("SELECT MIN(due_at) FROM tasks WHERE status = 'ready'").fetch_one(&db.pool).await?)
 }
 
-/// Starts a new attempt of a finished task (redo) for `node`. Returns the attempt number,
-/// or `None` when the task was not in `from`.
-pub async fn restart_task(conn: &mut AnyConnection, id: i64, from: &str, node: &str) -> StoreResult<Option<i64>> {
+/// Starts a new attempt of a finished task (redo) for `node`, leased until
+/// `now + lease_ms`. Returns the attempt number, or `None` when the task was not in `from`.
+pub async fn restart_task(
+    conn: &mut AnyConnection,
+    id: i64,
+    from: &str,
+    node: &str,
+    lease_ms: i64,
+) -> StoreResult<Option<i64>> {
     let now = now_ms();
     Ok(sqlx::query_scalar(
-        "UPDATE tasks SET status = 'running', claimed_by = $1, heartbeat_at = $2, started_at = $2,
+        "UPDATE tasks SET status = 'running', claimed_by = $1, heartbeat_at = $2, lease_until = $5, started_at = $2,
             finished_at = NULL, attempt = attempt + 1, abort_requested = 0, updated_at = $2
          WHERE id = $3 AND status = $4 RETURNING attempt",
     )
@@ -45,23 +75,92 @@ pub async fn restart_task(conn: &mut AnyConnection, id: i64, from: &str, node: &
     .bind(now)
     .bind(id)
     .bind(from)
+    .bind(now + lease_ms)
     .fetch_optional(conn)
     .await?)
 }
 
-/// Ends a run: `running` → `status`. False when the task was not running.
-pub async fn finish_task(db: &Db, id: i64, status: &str) -> StoreResult<bool> {
+/// Ends a run, `running` → `status`, with its status event, in one transaction; refused
+/// when the run is no longer `fence`'s.
+pub async fn finish_run(db: &Db, fence: &Fence, status: &str) -> StoreResult<()> {
+    let mut tx = db.begin_write().await?;
     let now = now_ms();
-    let done = sqlx::query(
-        "UPDATE tasks SET status = $1, finished_at = $2, claimed_by = NULL, updated_at = $2
-         WHERE id = $3 AND status = 'running'",
+    let sql = format!(
+        "UPDATE tasks SET status = $1, finished_at = $2, claimed_by = NULL, lease_until = NULL, updated_at = $2
+         WHERE {}",
+        fence_clause(3)
+    );
+    let done = sqlx::query(AssertSqlSafe(sql))
+        .bind(status)
+        .bind(now)
+        .bind(fence.attempt)
+        .bind(&*fence.owner)
+        .bind(fence.task_id)
+        .execute(&mut *tx)
+        .await?;
+    if done.rows_affected() != 1 {
+        return Err(fence.refused());
+    }
+    insert_task_event(&mut tx, fence.task_id, fence.attempt, status).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Who runs a running task now, and until when (the owner's clock).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RunOwner {
+    pub attempt: i64,
+    pub claimed_by: Option<String>,
+    pub lease_until: Option<i64>,
+}
+
+pub async fn run_owner(db: &Db, id: i64) -> StoreResult<Option<RunOwner>> {
+    Ok(sqlx::query_as("SELECT attempt, claimed_by, lease_until FROM tasks WHERE id = $1 AND status = 'running'")
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?)
+}
+
+/// Takes over a run whose owner's lease ended before `stale_before` (or whose owner is
+/// `node` itself, after a restart): its unfinished pairs become `aborted` with `message`,
+/// the task `status` (`interrupted`, or `aborted` when an abort was asked), with its status
+/// event. `None` when someone else got there first or the owner renewed; else the status.
+pub async fn take_over(
+    tx: &mut AnyConnection,
+    task_id: i64,
+    attempt: i64,
+    node: &str,
+    stale_before: i64,
+    message: &str,
+) -> StoreResult<Option<String>> {
+    let now = now_ms();
+    let status: Option<String> = sqlx::query_scalar(
+        "UPDATE tasks SET status = CASE WHEN abort_requested = 0 THEN 'interrupted' ELSE 'aborted' END,
+            finished_at = $1, claimed_by = NULL, lease_until = NULL, updated_at = $1
+         WHERE id = $2 AND attempt = $3 AND status = 'running'
+           AND (claimed_by = $4 OR claimed_by IS NULL OR lease_until IS NULL OR lease_until < $5)
+         RETURNING status",
     )
-    .bind(status)
     .bind(now)
-    .bind(id)
-    .execute(&db.pool)
+    .bind(task_id)
+    .bind(attempt)
+    .bind(node)
+    .bind(stale_before)
+    .fetch_optional(&mut *tx)
     .await?;
-    Ok(done.rows_affected() == 1)
+    let Some(status) = status else { return Ok(None) };
+    sqlx::query(
+        "UPDATE task_pairs SET status = 'aborted', finished_at = $1, message = $4
+         WHERE task_id = $2 AND attempt = $3 AND status IN ('running', 'waiting')",
+    )
+    .bind(now)
+    .bind(task_id)
+    .bind(attempt)
+    .bind(message)
+    .execute(&mut *tx)
+    .await?;
+    insert_task_event(&mut *tx, task_id, attempt, &status).await?;
+    Ok(Some(status))
 }
 
 pub async fn request_abort(conn: &mut AnyConnection, id: i64) -> StoreResult<bool> {
@@ -80,22 +179,26 @@ pub async fn abort_requested(db: &Db, id: i64) -> StoreResult<bool> {
     Ok(flag != 0)
 }
 
-/// Marks this node's runs as alive.
-pub async fn heartbeat(db: &Db, node: &str, now: i64) -> StoreResult<()> {
-    sqlx::query("UPDATE tasks SET heartbeat_at = $1 WHERE claimed_by = $2 AND status = 'running'")
-        .bind(now)
-        .bind(node)
-        .execute(&db.pool)
-        .await?;
-    Ok(())
+/// Renews the leases of `node`'s runs until `now + lease_ms`; returns the runs it still
+/// holds, as (task id, attempt).
+pub async fn renew_leases(db: &Db, node: &str, now: i64, lease_ms: i64) -> StoreResult<Vec<(i64, i64)>> {
+    Ok(sqlx::query_as(
+        "UPDATE tasks SET heartbeat_at = $1, lease_until = $3 WHERE claimed_by = $2 AND status = 'running'
+         RETURNING id, attempt",
+    )
+    .bind(now)
+    .bind(node)
+    .bind(now + lease_ms)
+    .fetch_all(&db.pool)
+    .await?)
 }
 
 /// Runs that no live instance carries on: those of `node` (this instance, after a
-/// restart) and those whose heartbeat stopped before `stale_before`.
+/// restart) and those whose lease ended before `stale_before`.
 pub async fn orphaned_runs(db: &Db, node: &str, stale_before: i64) -> StoreResult<Vec<(i64, i64)>> {
     Ok(sqlx::query_as(
         "SELECT id, attempt FROM tasks WHERE status = 'running'
-           AND (claimed_by = $1 OR claimed_by IS NULL OR heartbeat_at IS NULL OR heartbeat_at < $2)",
+           AND (claimed_by = $1 OR claimed_by IS NULL OR lease_until IS NULL OR lease_until < $2)",
     )
     .bind(node)
     .bind(stale_before)
@@ -181,30 +284,81 @@ pub async fn get_pair(db: &Db, id: i64) -> StoreResult<PairRow> {
     Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_one(&db.pool).await?)
 }
 
-/// Writes a pair's new state and its status event in one transaction.
-pub async fn save_pair(db: &Db, p: &PairRow) -> StoreResult<()> {
+/// Writes a pair's new state and its status event in one transaction, for the run's
+/// owner: refused when the run is no longer `fence`'s.
+pub async fn save_pair(db: &Db, fence: &Fence, p: &PairRow) -> StoreResult<()> {
     let mut tx = db.begin_write().await?;
-    sqlx::query(
+    let sql = format!(
         "UPDATE task_pairs SET status = $1, tries = $2, exit_code = $3, started_at = $4, finished_at = $5,
-            message = $6, pgid = $7, kill_confirmed = $8 WHERE id = $9",
-    )
-    .bind(&p.status)
-    .bind(p.tries)
-    .bind(p.exit_code)
-    .bind(p.started_at)
-    .bind(p.finished_at)
-    .bind(&p.message)
-    .bind(p.pgid)
-    .bind(p.kill_confirmed)
-    .bind(p.id)
-    .execute(&mut *tx)
-    .await?;
-    let body = serde_json::json!({
+            message = $6, pgid = $7, kill_confirmed = $8
+         WHERE id = $9 AND attempt = $10 AND EXISTS (SELECT 1 FROM tasks WHERE {})",
+        fence_clause(10)
+    );
+    let done = sqlx::query(AssertSqlSafe(sql))
+        .bind(&p.status)
+        .bind(p.tries)
+        .bind(p.exit_code)
+        .bind(p.started_at)
+        .bind(p.finished_at)
+        .bind(&p.message)
+        .bind(p.pgid)
+        .bind(p.kill_confirmed)
+        .bind(p.id)
+        .bind(fence.attempt)
+        .bind(&*fence.owner)
+        .bind(fence.task_id)
+        .execute(&mut *tx)
+        .await?;
+    if done.rows_affected() != 1 {
+        return Err(fence.refused());
+    }
+    let body = pair_event_body(p);
+    insert_pair_event(&mut tx, p.task_id, p.attempt, p.step_index, &p.host, &body).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A pair's change of state as its status event says it.
+fn pair_event_body(p: &PairRow) -> String {
+    serde_json::json!({
         "status": p.status, "exit_code": p.exit_code, "tries": p.tries, "message": p.message,
         "kill_confirmed": p.kill_confirmed.map(|k| k != 0),
     })
-    .to_string();
-    insert_pair_event(&mut tx, p.task_id, p.attempt, p.step_index, &p.host, &body).await?;
+    .to_string()
+}
+
+/// Records the process group a running pair's step reported, for whoever must kill it
+/// later (after a lost connection, or when another instance takes the run over).
+pub async fn set_pair_pgid(db: &Db, fence: &Fence, pair_id: i64, pgid: i64) -> StoreResult<()> {
+    let sql = format!(
+        "UPDATE task_pairs SET pgid = $1 WHERE id = $2 AND attempt = $3 AND EXISTS (SELECT 1 FROM tasks WHERE {})",
+        fence_clause(3)
+    );
+    let done = sqlx::query(AssertSqlSafe(sql))
+        .bind(pgid)
+        .bind(pair_id)
+        .bind(fence.attempt)
+        .bind(&*fence.owner)
+        .bind(fence.task_id)
+        .execute(&db.pool)
+        .await?;
+    if done.rows_affected() != 1 {
+        return Err(fence.refused());
+    }
+    Ok(())
+}
+
+/// What was done about the processes of a pair whose run was taken over: written by the
+/// instance that took it (the run has no owner any more).
+pub async fn record_reaped_pair(db: &Db, p: &PairRow) -> StoreResult<()> {
+    let mut tx = db.begin_write().await?;
+    sqlx::query("UPDATE task_pairs SET message = $1, kill_confirmed = $2 WHERE id = $3")
+        .bind(&p.message)
+        .bind(p.kill_confirmed)
+        .bind(p.id)
+        .execute(&mut *tx)
+        .await?;
+    insert_pair_event(&mut tx, p.task_id, p.attempt, p.step_index, &p.host, &pair_event_body(p)).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -253,18 +407,46 @@ pub struct NewEvent<'a> {
 /// the task's counter, whose row stays locked until this transaction ends, so no event
 /// can become visible after a later-numbered one (see migration 0010).
 pub async fn insert_events(conn: &mut AnyConnection, events: &[NewEvent<'_>]) -> StoreResult<()> {
+    insert_events_as(conn, None, events).await
+}
+
+/// [`insert_events`] for a run's owner: refused (nothing written) when the run is no
+/// longer `fence`'s. Every event must be of the fence's task.
+pub async fn insert_run_events(conn: &mut AnyConnection, fence: &Fence, events: &[NewEvent<'_>]) -> StoreResult<()> {
+    insert_events_as(conn, Some(fence), events).await
+}
+
+async fn insert_events_as(conn: &mut AnyConnection, fence: Option<&Fence>, events: &[NewEvent<'_>]) -> StoreResult<()> {
     let now = now_ms();
     let mut start = 0;
     while start < events.len() {
         let task_id = events[start].task_id;
         let len = events[start..].iter().take_while(|e| e.task_id == task_id).count();
         let group = &events[start..start + len];
-        let last: i64 =
-            sqlx::query_scalar("UPDATE tasks SET event_seq = event_seq + $1 WHERE id = $2 RETURNING event_seq")
-                .bind(len as i64)
-                .bind(task_id)
-                .fetch_one(&mut *conn)
-                .await?;
+        let last: i64 = match fence {
+            None => {
+                sqlx::query_scalar("UPDATE tasks SET event_seq = event_seq + $1 WHERE id = $2 RETURNING event_seq")
+                    .bind(len as i64)
+                    .bind(task_id)
+                    .fetch_one(&mut *conn)
+                    .await?
+            }
+            Some(f) => {
+                let sql = format!(
+                    "UPDATE tasks SET event_seq = event_seq + $1 WHERE {} RETURNING event_seq",
+                    fence_clause(2)
+                );
+                sqlx::query_scalar(AssertSqlSafe(sql))
+                    .bind(len as i64)
+                    .bind(f.attempt)
+                    .bind(&*f.owner)
+                    .bind(task_id)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .filter(|_| task_id == f.task_id)
+                    .ok_or_else(|| f.refused())?
+            }
+        };
         let first = last - len as i64 + 1;
         for (c, chunk) in group.chunks(100).enumerate() {
             let mut sql = String::from(

@@ -15,6 +15,7 @@ use crate::accounts::{self, Principal};
 use crate::audit;
 use crate::error::{NotFoundExt, ServiceError, ServiceResult};
 use crate::executor::{self, plan};
+use crate::scheduler::recovery;
 use crate::state::AppState;
 use crate::store::runs::{self, EventFilter, EventRow, PairRow};
 use crate::store::{self, from_json, rfc3339, tasks::TaskRow};
@@ -91,7 +92,61 @@ pub async fn abort(state: &AppState, who: &Principal, id: i64) -> ServiceResult<
     tx.commit().await?;
     // Here at once; another instance running it sees the flag within a second.
     state.runs.abort(id);
+    if !state.runs.is_running_here(id) {
+        reach_abort(state, id).await?;
+    }
     run_of(state, id).await
+}
+
+/// Clocks of instances may differ by this much.
+const CLOCK_SKEW_MS: i64 = 1000;
+/// How long an abort waits for the kills of a run it took over before answering.
+const REAP_WAIT: Duration = Duration::from_secs(45);
+
+/// An abort of a run another instance owns. While that instance lives it acts within a
+/// second. If its lease has already ended (the instance stopped), the run is taken over
+/// here and its steps are killed before the answer, which then shows what was seen on
+/// each host. If the lease is still current, the run is watched, and taken over as soon
+/// as the lease ends unrenewed.
+async fn reach_abort(state: &AppState, id: i64) -> ServiceResult<()> {
+    let Some(owner) = runs::run_owner(&state.db, id).await? else { return Ok(()) };
+    let until = owner.lease_until.unwrap_or(0);
+    if until < store::now_ms() - CLOCK_SKEW_MS {
+        if let Some(taken) = recovery::take_over(state, id, owner.attempt, store::now_ms() - CLOCK_SKEW_MS).await? {
+            let state = state.clone();
+            let reaping = tokio::spawn(async move { taken.reap(&state).await });
+            let _ = tokio::time::timeout(REAP_WAIT, reaping).await;
+        }
+        return Ok(());
+    }
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut until = until;
+        loop {
+            let wait = (until + CLOCK_SKEW_MS - store::now_ms()).max(0) as u64;
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            match runs::run_owner(&state.db, id).await {
+                // Over, or a new attempt: nothing left to abort here.
+                Ok(None) => return,
+                Ok(Some(o)) if o.attempt != owner.attempt => return,
+                // Renewed: the owner lives and sees the abort itself.
+                Ok(Some(o)) if o.lease_until.unwrap_or(0) > until => return,
+                Ok(Some(_)) => {}
+                Err(e) => {
+                    tracing::warn!(task = id, error = %e, "watching an aborted run failed");
+                    until = store::now_ms();
+                    continue;
+                }
+            }
+            match recovery::take_over(&state, id, owner.attempt, store::now_ms() - CLOCK_SKEW_MS).await {
+                Ok(Some(taken)) => taken.reap(&state).await,
+                Ok(None) => {}
+                Err(e) => tracing::warn!(task = id, error = %e, "taking over an aborted run failed"),
+            }
+            return;
+        }
+    });
+    Ok(())
 }
 
 /// A new attempt from the task's own snapshot: all pairs, the failed ones (and those
@@ -134,8 +189,10 @@ pub async fn redo(state: &AppState, who: &Principal, id: i64, req: RedoRequest) 
     if chosen.is_empty() {
         return Err(ServiceError::Conflict(format!("task {id} has nothing to redo in this mode")));
     }
+    let leased = tokio::time::Instant::now();
     let mut tx = state.db.begin_write().await?;
-    let Some(attempt) = runs::restart_task(&mut tx, id, from.as_str(), &state.node_id).await? else {
+    let lease_ms = state.runs.lease().ms();
+    let Some(attempt) = runs::restart_task(&mut tx, id, from.as_str(), &state.node_id, lease_ms).await? else {
         return Err(invalid(&task_row(state, id).await?, "redo"));
     };
     plan::record_attempt(&mut tx, id, attempt, &snapshot, &chosen).await?;
@@ -148,12 +205,13 @@ pub async fn redo(state: &AppState, who: &Principal, id: i64, req: RedoRequest) 
         json!({"attempt": attempt, "mode": req.mode, "pairs": chosen.len()}),
     )
     .await?;
-    state.runs.register(id);
+    state.runs.register(id, attempt, leased);
     if let Err(e) = tx.commit().await {
-        state.runs.unregister(id);
+        state.runs.unregister(id, attempt);
         return Err(e.into());
     }
-    state.runs.spawn(id, executor::run_attempt(state.clone(), id, attempt));
+    state.runs.committed(id, attempt);
+    state.runs.spawn(id, attempt, executor::run_attempt(state.clone(), id, attempt));
     run_of(state, id).await
 }
 

@@ -351,6 +351,10 @@ impl TestApp {
 
 impl TestApp {
     /// The running server's state (its database, keys and settings).
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     pub fn state(&self) -> &taskgate::state::AppState {
         &self.running.as_ref().expect("server running").state
     }

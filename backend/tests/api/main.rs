@@ -1,6 +1,7 @@
 //! Integration tests: the real server on a random port, on SQLite and on PostgreSQL.
 
 mod helpers;
+mod instances;
 mod sshd;
 
 mod accounts;
@@ -14,6 +15,7 @@ mod errors;
 mod events;
 mod exec_safety;
 mod faults;
+mod fences;
 mod gitlab_hook;
 mod hostile_input;
 mod integrations;

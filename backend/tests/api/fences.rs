@@ -1,0 +1,253 @@
+//! Run ownership under faults, with real instances: a frozen instance, one cut off from
+//! PostgreSQL, one killed outright, and a connection to a host that drops mid-step. No
+//! step runs twice, a stale owner's writes are refused, and what a step started on its
+//! host is killed, checked with `ps`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app_with, Backend, TestApp};
+use crate::instances::{Instance, Proxy};
+use crate::sshd::{pair, processes_matching, TestSshd};
+
+/// Short leases, so that faults show within seconds: an owner stops 3 s after its last
+/// renewal, others take over 2 s later.
+const LEASE_SECS: u64 = 3;
+
+fn marker() -> u32 {
+    700_000 + (uuid::Uuid::new_v4().as_u128() % 200_000) as u32
+}
+
+async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    for _ in 0..600 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+async fn run_view(app: &TestApp, id: i64) -> Value {
+    app.get(&format!("/api/v1/tasks/{id}/run"), &app.admin_token).await.expect(200)
+}
+
+/// Sends `body` to `path` on another instance, as the admin.
+async fn post_to(app: &TestApp, base: &str, path: &str, body: &Value) -> Value {
+    let r = app.client.post(format!("{base}{path}")).bearer_auth(&app.admin_token).json(body).send().await.unwrap();
+    let status = r.status();
+    let v: Value = r.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "{path} on {base}: {status} {v}");
+    v
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_string).collect()
+}
+
+/// A three-step task on the sshd host whose attempt 2 runs on `owner`: attempt 1 fails
+/// at once (the `go` file is missing), then `go` is made and the task redone there. Step
+/// one records itself and waits (`sleep N`) while the `slow` file exists; steps two and
+/// three record themselves.
+async fn task_owned_by(app: &TestApp, owner: &Instance, dir: &Path) -> Owned {
+    let sshd = TestSshd::start().await;
+    let hosts = app.register_hosts(&sshd).await;
+    let (go, slow, marks) = (dir.join("go"), dir.join("slow"), dir.join("marks"));
+    let n = marker();
+    let tpl = app
+        .template("fenced", json!({}), json!([
+            {"name": "one", "group": "1", "script": format!(
+                "test -e {go} || exit 3; echo one >> {marks}; if test -e {slow}; then sleep {n}; fi", go = go.display(),
+                marks = marks.display(), slow = slow.display())},
+            {"name": "two", "group": "1", "script": format!("echo two >> {}", marks.display())},
+            {"name": "three", "group": "1", "script": format!("echo three >> {}", marks.display())}
+        ]))
+        .await;
+    let id = app.run_task(tpl, json!({}), json!({"1": hosts})).await;
+    assert_eq!(app.wait_status(id, &["failed", "success"]).await["status"], "failed");
+    std::fs::write(&go, "").unwrap();
+    std::fs::write(&slow, "").unwrap();
+    let redo = post_to(app, &owner.url, &format!("/api/v1/tasks/{id}/redo"), &json!({"mode": "all"})).await;
+    assert_eq!(redo["attempt"], 2);
+    let needle = format!("sleep {n}");
+    wait_until("step one sleeps on the host", async || processes_matching(&needle).len() == 1).await;
+    Owned { id, marks, slow, sleep: needle, _sshd: sshd }
+}
+
+struct Owned {
+    id: i64,
+    /// What the steps recorded, one line each time one ran.
+    marks: std::path::PathBuf,
+    /// While it exists, step one waits.
+    slow: std::path::PathBuf,
+    /// The command line of step one's wait, for `ps`.
+    sleep: String,
+    _sshd: TestSshd,
+}
+
+async fn a_frozen_instance_runs_no_step_twice_and_its_late_writes_are_refused() {
+    let app = spawn_app_with(Backend::Postgres, |s| s.run_lease_secs = LEASE_SECS).await;
+    let a = Instance::start(&app, "node-a", None, LEASE_SECS).await;
+    let dir = tempfile::tempdir().unwrap();
+    let Owned { id, marks, slow, sleep, _sshd } = task_owned_by(&app, &a, dir.path()).await;
+
+    a.freeze();
+    // The others take the run over once its lease is a grace period old, and kill what
+    // the frozen instance's step runs on the host.
+    let run = app.wait_status(id, &["interrupted"]).await;
+    let one = pair(&run, 0, "h1");
+    assert_eq!(one["status"], "aborted", "{run}");
+    wait_until("the frozen owner's step is killed on the host", async || processes_matching(&sleep).is_empty()).await;
+    wait_until("the kill is recorded with its evidence", async || {
+        pair(&run_view(&app, id).await, 0, "h1")["kill_confirmed"] == true
+    })
+    .await;
+
+    // Redone elsewhere while the old owner is still frozen; then it wakes up.
+    std::fs::remove_file(&slow).unwrap();
+    let redo =
+        app.post(&format!("/api/v1/tasks/{id}/redo"), &app.admin_token, &json!({"mode": "failed"})).await.expect(200);
+    assert_eq!(redo["attempt"], 3);
+    a.thaw();
+    let run = app.wait_status(id, &["success", "failed"]).await;
+    assert_eq!(run["status"], "success", "{run}");
+    // The old owner finds its run gone: it says so, starts nothing, and writes nothing.
+    a.wait_log("no longer").await;
+    // Let it go on as long as it likes: one more lease.
+    tokio::time::sleep(Duration::from_secs(LEASE_SECS + 2)).await;
+    assert_eq!(
+        lines(&marks),
+        ["one", "one", "two", "three"],
+        "steps two and three ran once, step one once per attempt"
+    );
+    let run = run_view(&app, id).await;
+    assert_eq!(run["status"], "success");
+    assert_eq!(run["attempt"], 3);
+    for step in 0..3 {
+        assert_eq!(pair(&run, step, "h1")["status"], "success", "{run}");
+        assert_eq!(pair(&run, step, "h1")["attempt"], 3, "{run}");
+    }
+    let attempt2: Vec<Value> =
+        app.all_logs(id).await.into_iter().filter(|l| l["attempt"] == 2 && l["stream"] != "system").collect();
+    assert!(attempt2.is_empty(), "nothing of the stale attempt was written after it was taken over: {attempt2:?}");
+    assert!(!a.log_lines("was refused").is_empty() || !a.log_lines("taken over").is_empty());
+}
+
+async fn an_instance_cut_off_from_the_database_stops_and_kills_its_steps() {
+    let app = spawn_app_with(Backend::Postgres, |s| s.run_lease_secs = LEASE_SECS).await;
+    let url = app.settings().database_url.clone();
+    let pg = Proxy::start("127.0.0.1:5432").await;
+    let via_proxy = url.replacen("127.0.0.1:5432", &format!("127.0.0.1:{}", pg.port), 1);
+    assert_ne!(via_proxy, url, "the test database is on 127.0.0.1:5432");
+    let a = Instance::start(&app, "node-a", Some(&via_proxy), LEASE_SECS).await;
+    let dir = tempfile::tempdir().unwrap();
+    let Owned { id, marks, slow, sleep, _sshd } = task_owned_by(&app, &a, dir.path()).await;
+
+    pg.go_dark(true);
+    // With no database, the owner stops its run when its lease runs out by its own clock,
+    // and kills what the step started (the host is still reachable).
+    a.wait_log("lease ran out").await;
+    wait_until("the cut-off owner kills its own step", async || processes_matching(&sleep).is_empty()).await;
+    let run = app.wait_status(id, &["interrupted"]).await;
+    assert_eq!(pair(&run, 0, "h1")["status"], "aborted");
+    assert_eq!(pair(&run, 1, "h1")["status"], "pending", "nothing more was started");
+
+    std::fs::remove_file(&slow).unwrap();
+    app.post(&format!("/api/v1/tasks/{id}/redo"), &app.admin_token, &json!({"mode": "failed"})).await.expect(200);
+    let run = app.wait_status(id, &["success", "failed"]).await;
+    assert_eq!(run["status"], "success", "{run}");
+    // The network returns: whatever the old owner still had to write is refused.
+    pg.go_dark(false);
+    tokio::time::sleep(Duration::from_secs(LEASE_SECS + 2)).await;
+    assert_eq!(lines(&marks), ["one", "one", "two", "three"]);
+    let run = run_view(&app, id).await;
+    assert_eq!(run["status"], "success");
+    assert_eq!(run["attempt"], 3);
+}
+
+async fn an_abort_through_another_instance_kills_the_steps_of_one_that_died() {
+    let app = spawn_app_with(Backend::Postgres, |s| s.run_lease_secs = LEASE_SECS).await;
+    let mut a = Instance::start(&app, "node-a", None, LEASE_SECS).await;
+    let dir = tempfile::tempdir().unwrap();
+    let Owned { id, marks, sleep, _sshd, .. } = task_owned_by(&app, &a, dir.path()).await;
+
+    a.kill();
+    // Its lease is still current: the abort is taken, and acted on when the lease ends.
+    app.post(&format!("/api/v1/tasks/{id}/abort"), &app.admin_token, &json!({})).await.expect(200);
+    let run = app.wait_status(id, &["aborted", "interrupted"]).await;
+    assert_eq!(run["status"], "aborted", "an abort asked is an abort, not an interruption: {run}");
+    wait_until("the dead owner's step is killed on the host", async || processes_matching(&sleep).is_empty()).await;
+    wait_until("the kill is recorded with its evidence", async || {
+        pair(&run_view(&app, id).await, 0, "h1")["kill_confirmed"] == true
+    })
+    .await;
+    assert_eq!(lines(&marks), ["one"]);
+}
+
+async fn a_dropped_connection_kills_what_the_step_started() {
+    let app = spawn_app_with(Backend::Sqlite, |_| {}).await;
+    let sshd = TestSshd::start().await;
+    let proxy = Proxy::start(&format!("127.0.0.1:{}", sshd.port)).await;
+    let cred = app
+        .post(
+            "/api/v1/credentials",
+            &app.admin_token,
+            &json!({"name": "k", "kind": "private_key", "secret": sshd.client_key}),
+        )
+        .await
+        .expect(201);
+    app.post(
+        "/api/v1/hosts",
+        &app.admin_token,
+        &json!({"name": "h1", "address": "127.0.0.1", "port": proxy.port, "user": sshd.user,
+                "credential_id": cred["id"], "host_key_fingerprint": sshd.fingerprint}),
+    )
+    .await
+    .expect(201);
+    let n = marker();
+    let tpl =
+        app.template("long", json!({}), json!([{"name": "one", "group": "1", "script": format!("sleep {n}")}])).await;
+    let id = app.run_task(tpl, json!({}), json!({"1": ["h1"]})).await;
+    let needle = format!("sleep {n}");
+    wait_until("the step runs", async || processes_matching(&needle).len() == 1).await;
+    wait_until("its process group is recorded", async || {
+        let p = app.state().db.pool.clone();
+        let pgid: Option<i64> =
+            sqlx::query_scalar("SELECT pgid FROM task_pairs WHERE task_id = $1").bind(id).fetch_one(&p).await.unwrap();
+        pgid.is_some()
+    })
+    .await;
+
+    proxy.cut();
+    let run = app.wait_status(id, &["failed"]).await;
+    let one = pair(&run, 0, "h1");
+    assert_eq!(one["status"], "unreachable", "{run}");
+    assert_eq!(one["kill_confirmed"], true, "{run}");
+    assert!(processes_matching(&needle).is_empty(), "the step's process outlived its connection");
+}
+
+mod postgres {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_frozen_instance_runs_no_step_twice_and_its_late_writes_are_refused() {
+        super::a_frozen_instance_runs_no_step_twice_and_its_late_writes_are_refused().await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_instance_cut_off_from_the_database_stops_and_kills_its_steps() {
+        super::an_instance_cut_off_from_the_database_stops_and_kills_its_steps().await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_abort_through_another_instance_kills_the_steps_of_one_that_died() {
+        super::an_abort_through_another_instance_kills_the_steps_of_one_that_died().await
+    }
+}
+
+mod sqlite {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_connection_kills_what_the_step_started() {
+        super::a_dropped_connection_kills_what_the_step_started().await
+    }
+}
