@@ -243,11 +243,138 @@ mod postgres {
     async fn an_abort_through_another_instance_kills_the_steps_of_one_that_died() {
         super::an_abort_through_another_instance_kills_the_steps_of_one_that_died().await
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_cut_by_kill_9_loses_nothing_runs_nothing_twice_and_leaves_nothing_running() {
+        use crate::helpers::Backend;
+        super::a_burst_cut_by_kill_9_loses_nothing_runs_nothing_twice_and_leaves_nothing_running(Backend::Postgres)
+            .await
+    }
 }
 
 mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_cut_by_kill_9_loses_nothing_runs_nothing_twice_and_leaves_nothing_running() {
+        use crate::helpers::Backend;
+        super::a_burst_cut_by_kill_9_loses_nothing_runs_nothing_twice_and_leaves_nothing_running(Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_dropped_connection_kills_what_the_step_started() {
         super::a_dropped_connection_kills_what_the_step_started().await
     }
+}
+
+async fn login_at(client: &reqwest::Client, base: &str) -> String {
+    let r: Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": crate::helpers::ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["token"].as_str().expect("a token").to_string()
+}
+
+/// Tasks submitted in a burst through an instance that is killed (`SIGKILL`) halfway:
+/// every task it acknowledged is there after it restarts, none ran twice, and none is
+/// left `ready` or `running`. On PostgreSQL a second instance runs beside it.
+async fn a_burst_cut_by_kill_9_loses_nothing_runs_nothing_twice_and_leaves_nothing_running(backend: Backend) {
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let marks = work.path().join("marks");
+    let (_app, database_url, key) = match backend {
+        Backend::Sqlite => {
+            (None, format!("sqlite://{}/taskgate.db", data.display()), format!("test-secret-{}", uuid::Uuid::new_v4()))
+        }
+        Backend::Postgres => {
+            let app = spawn_app_with(Backend::Postgres, |s| s.run_lease_secs = LEASE_SECS).await;
+            let url = app.settings().database_url.clone();
+            let key = secrecy::ExposeSecret::expose_secret(app.settings().secret_key.as_ref().unwrap()).to_string();
+            (Some(app), url, key)
+        }
+    };
+    let config = crate::instances::Config {
+        data_dir: &data,
+        database_url: &database_url,
+        secret_key: &key,
+        node: "node-a",
+        lease_secs: LEASE_SECS,
+    };
+    let mut a = Instance::start_with(&config, None).await;
+    let client = reqwest::Client::new();
+    let token = login_at(&client, &a.url).await;
+    let step = format!("echo \"$TASK_ID\" >> {}; sleep 0.2", marks.display());
+    let tpl: Value = client
+        .post(format!("{}/api/v1/templates", a.url))
+        .bearer_auth(&token)
+        .json(&json!({"name": "burst", "steps": [{"name": "mark", "group": "local", "script": step}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tpl = tpl["id"].as_i64().unwrap();
+
+    // Eight clients submit as fast as they can; the instance dies after 150 answers.
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<i64>::new()));
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (client, base, token, acked) = (client.clone(), a.url.clone(), token.clone(), acked.clone());
+        clients.spawn(async move {
+            loop {
+                let body = json!({"template_id": tpl, "schedule": "ready"});
+                let Ok(r) = client.post(format!("{base}/api/v1/tasks")).bearer_auth(&token).json(&body).send().await
+                else {
+                    return;
+                };
+                if r.status() != 201 {
+                    return;
+                }
+                let Ok(v) = r.json::<Value>().await else { return };
+                acked.lock().unwrap().push(v["id"].as_i64().unwrap());
+            }
+        });
+    }
+    wait_until("150 tasks are acknowledged", async || acked.lock().unwrap().len() >= 150).await;
+    a.kill();
+    while clients.join_next().await.is_some() {}
+    let acked: Vec<i64> = acked.lock().unwrap().clone();
+
+    let a = Instance::start_with(&config, None).await;
+    let token = login_at(&client, &a.url).await;
+    let mut statuses = std::collections::BTreeMap::new();
+    let mut ended = std::collections::BTreeMap::new();
+    for id in &acked {
+        let mut status = String::new();
+        for _ in 0..600 {
+            let r = client.get(format!("{}/api/v1/tasks/{id}", a.url)).bearer_auth(&token).send().await.unwrap();
+            assert_eq!(r.status(), 200, "acknowledged task {id} is lost");
+            let t: Value = r.json().await.unwrap();
+            status = t["status"].as_str().unwrap().to_string();
+            if status != "ready" && status != "running" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(status == "success" || status == "interrupted", "task {id} ended {status}");
+        *statuses.entry(status.clone()).or_insert(0) += 1;
+        ended.insert(*id, status);
+    }
+    let mut runs = std::collections::BTreeMap::<i64, usize>::new();
+    for line in lines(&marks) {
+        *runs.entry(line.trim().parse().unwrap()).or_insert(0) += 1;
+    }
+    let twice: Vec<_> = runs.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "tasks that ran twice: {twice:?}");
+    for (id, status) in &ended {
+        if status == "success" {
+            assert_eq!(runs.get(id), Some(&1), "successful task {id} ran its step once");
+        }
+    }
+    eprintln!("{} acknowledged, 0 lost, 0 twice, 0 stuck; ended: {statuses:?}", acked.len());
 }

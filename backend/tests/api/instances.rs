@@ -20,29 +20,53 @@ pub struct Instance {
     pub node: String,
     child: Child,
     log: Arc<Mutex<Vec<String>>>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// How to start an [`Instance`].
+pub struct Config<'a> {
+    pub data_dir: &'a std::path::Path,
+    pub database_url: &'a str,
+    pub secret_key: &'a str,
+    pub node: &'a str,
+    pub lease_secs: u64,
 }
 
 impl Instance {
     /// Starts an instance named `node` sharing `app`'s database (or `database_url`) and
     /// secret key, with a run lease of `lease_secs`.
     pub async fn start(app: &TestApp, node: &str, database_url: Option<&str>, lease_secs: u64) -> Instance {
-        let dir = tempfile::tempdir().unwrap();
         let settings = app.settings();
         let key = settings.secret_key.as_ref().expect("the test server has a key").expose_secret().to_string();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        let config = Config {
+            data_dir: &path,
+            database_url: database_url.unwrap_or(&settings.database_url),
+            secret_key: &key,
+            node,
+            lease_secs,
+        };
+        Instance::start_with(&config, Some(dir)).await
+    }
+
+    /// Starts an instance as `config` says (its data directory is the caller's).
+    pub async fn start_with(config: &Config<'_>, own_dir: Option<tempfile::TempDir>) -> Instance {
+        let node = config.node;
         let mut child = Command::new(BIN)
             .arg("serve")
-            .current_dir(dir.path())
+            .current_dir(config.data_dir)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("NO_COLOR", "1")
             .env("TASKGATE_LOG", "info,sqlx=warn")
             .env("TASKGATE_BIND", "127.0.0.1:0")
-            .env("TASKGATE_DATA_DIR", dir.path())
-            .env("DATABASE_URL", database_url.unwrap_or(&settings.database_url))
-            .env("TASKGATE_SECRET_KEY", key)
+            .env("TASKGATE_DATA_DIR", config.data_dir)
+            .env("DATABASE_URL", config.database_url)
+            .env("TASKGATE_SECRET_KEY", config.secret_key)
+            .env("TASKGATE_ADMIN_PASSWORD", crate::helpers::ADMIN_PASSWORD)
             .env("TASKGATE_NODE_ID", node)
-            .env("TASKGATE_RUN_LEASE_SECS", lease_secs.to_string())
+            .env("TASKGATE_RUN_LEASE_SECS", config.lease_secs.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -63,7 +87,7 @@ impl Instance {
             .await
             .unwrap()
             .unwrap_or_else(|_| panic!("instance {node} did not start"));
-        Instance { url, node: node.to_string(), child, log, _dir: dir }
+        Instance { url, node: node.to_string(), child, log, _dir: own_dir }
     }
 
     pub fn pid(&self) -> String {
