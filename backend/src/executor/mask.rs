@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use crate::tasks::inputs::MASK;
+use crate::task::sealed::MASK;
 
 /// Values shorter than this are not masked: they would hide ordinary output.
 pub const MIN_LEN: usize = 3;

@@ -25,8 +25,8 @@ use crate::catalogue::templates::{Snapshot, SnapshotStep};
 use crate::state::AppState;
 use crate::store::runs::{self, Fence, PairRow};
 use crate::store::StoreError;
-use crate::store::{self, from_json, now_ms, tasks::TaskRow};
-use crate::tasks::inputs;
+use crate::store::{self, now_ms, tasks::TaskRow};
+use crate::task::model::Task;
 
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
@@ -83,7 +83,8 @@ async fn run_attempt_inner(state: &AppState, fence: &Fence) -> anyhow::Result<()
         return Ok(());
     };
     // Nothing about an approved task may change without a new approval: check once more.
-    if !crate::scheduler::dispatcher::approval_still_holds(state, task_id).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+    let task = Task::load(&state.db, task_id).await?;
+    if !task.approval_holds(&state.db, &state.keys).await? {
         tracing::error!(task = task_id, "not run: the task no longer matches its approval");
         let mut tx = state.db.begin_write().await?;
         let body = serde_json::json!({"message": "not run: the task no longer matches what was approved"}).to_string();
@@ -106,12 +107,9 @@ async fn run_attempt_inner(state: &AppState, fence: &Fence) -> anyhow::Result<()
         end_run(state, fence, TaskStatus::Failed).await?;
         return Ok(());
     }
-    let task = store::tasks::get(&state.db, task_id).await?;
-    let snapshot: Snapshot = from_json("tasks.template_snapshot", &task.template_snapshot)?;
-    let stored: BTreeMap<String, String> = from_json("tasks.args", &task.args)?;
-    let args = inputs::open_args(&state.keys, &snapshot, &stored).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let secrets: Vec<String> =
-        snapshot.params.iter().filter(|p| p.secret).filter_map(|p| args.get(&p.key).cloned()).collect();
+    let args = task.open_args(&state.keys)?;
+    let secrets = task.secret_values(&args);
+    let Task { row: task, snapshot, .. } = task;
     let builtins: BTreeMap<String, String> = [
         ("TASK_ID", task.id.to_string()),
         ("FLOW_ID", task.id.to_string()),

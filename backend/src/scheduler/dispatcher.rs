@@ -15,7 +15,7 @@ use crate::error::ServiceResult;
 use crate::executor::{self, plan};
 use crate::state::AppState;
 use crate::store::runs;
-use crate::store::{self, from_json, now_ms};
+use crate::store::{from_json, now_ms};
 
 /// Longest sleep: tasks made ready on other instances are found within this time.
 const MAX_SLEEP: Duration = Duration::from_secs(5);
@@ -86,16 +86,4 @@ pub async fn claim_next(state: &AppState) -> ServiceResult<Option<(i64, i64)>> {
     tracing::info!(task = task_id, attempt, pairs = pairs.len(), "task started");
     state.events.notify(task_id);
     Ok(Some((task_id, attempt)))
-}
-
-/// Checks that an approved task still is what was approved; see `tasks::service`.
-pub async fn approval_still_holds(state: &AppState, task_id: i64) -> ServiceResult<bool> {
-    let row = store::tasks::get(&state.db, task_id).await?;
-    match row.approval_id {
-        None => Ok(true),
-        Some(aid) => {
-            let approval = store::tasks::get_approval(&state.db, aid).await?;
-            Ok(approval.digest == crate::tasks::service::current_digest(state, &row)?)
-        }
-    }
 }

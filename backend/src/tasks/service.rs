@@ -186,11 +186,7 @@ pub(crate) fn snapshot_of(row: &TaskRow) -> ServiceResult<Snapshot> {
 
 /// The digest of what this task would run now.
 pub(crate) fn current_digest(state: &AppState, row: &TaskRow) -> ServiceResult<String> {
-    let snapshot = snapshot_of(row)?;
-    let stored: BTreeMap<String, String> = from_json("tasks.args", &row.args)?;
-    let args = inputs::open_args(&state.keys, &snapshot, &stored)?;
-    let hosts: BTreeMap<String, Vec<String>> = from_json("tasks.hosts", &row.hosts)?;
-    Ok(inputs::digest(&state.keys, &row.template_snapshot, &args, &hosts))
+    Ok(crate::task::model::Task::decode(row.clone())?.digest(&state.keys)?)
 }
 
 async fn to_api(state: &AppState, row: TaskRow) -> ServiceResult<Task> {
