@@ -61,6 +61,19 @@ impl PairStatus {
     pub fn is_failure(self) -> bool {
         matches!(self, PairStatus::Failed | PairStatus::Timeout | PairStatus::Unreachable | PairStatus::Aborted)
     }
+
+    /// A skip may pass over it: it failed, or it has not run yet.
+    pub fn can_skip(self) -> bool {
+        self.is_failure() || matches!(self, PairStatus::Pending | PairStatus::Waiting)
+    }
+}
+
+impl TryFrom<String> for PairStatus {
+    type Error = crate::tasks::UnknownStatus;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        PairStatus::parse(&s).ok_or(crate::tasks::UnknownStatus(s))
+    }
 }
 
 /// One (step, host) pair as of its latest attempt.

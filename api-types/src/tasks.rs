@@ -57,6 +57,41 @@ impl TaskStatus {
     pub fn parse(s: &str) -> Option<TaskStatus> {
         TaskStatus::ALL.into_iter().find(|t| t.as_str() == s)
     }
+
+    /// Over: nothing more happens to the task unless someone redoes it.
+    pub fn is_final(self) -> bool {
+        !matches!(self, TaskStatus::New | TaskStatus::Ready | TaskStatus::Running)
+    }
+
+    /// A new attempt may start from here (`redo`).
+    pub fn can_redo(self) -> bool {
+        matches!(self, TaskStatus::Success | TaskStatus::Failed | TaskStatus::Aborted | TaskStatus::Interrupted)
+    }
+
+    /// Not started yet: it may be cancelled, or its contents changed.
+    pub fn is_waiting(self) -> bool {
+        matches!(self, TaskStatus::New | TaskStatus::Ready)
+    }
+}
+
+/// A stored status that names none of the known ones (the row is corrupt).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownStatus(pub String);
+
+impl std::fmt::Display for UnknownStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown status {:?}", self.0)
+    }
+}
+
+impl std::error::Error for UnknownStatus {}
+
+impl TryFrom<String> for TaskStatus {
+    type Error = UnknownStatus;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        TaskStatus::parse(&s).ok_or(UnknownStatus(s))
+    }
 }
 
 /// `ready`: no approval needed; `new`: a second person must approve first.

@@ -12,8 +12,8 @@ pub enum ServiceError {
     Validation(FieldError),
     #[error("{0}")]
     Conflict(String),
-    #[error("cannot {action} task {id}: it is {from}")]
-    InvalidTransition { id: i64, action: &'static str, from: String },
+    #[error("cannot {action} task {id}: it is {}", from.as_str())]
+    InvalidTransition { id: i64, action: &'static str, from: api_types::TaskStatus },
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]

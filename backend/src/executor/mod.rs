@@ -169,7 +169,7 @@ async fn run_attempt_inner(state: &AppState, fence: &Fence) -> anyhow::Result<()
 /// instance's any more), then the notification (queued for the mailer; it never holds up
 /// or fails the run).
 async fn end_run(state: &AppState, fence: &Fence, status: TaskStatus) -> anyhow::Result<()> {
-    runs::finish_run(&state.db, fence, status.as_str()).await?;
+    runs::finish_run(&state.db, fence, status).await?;
     crate::mail::task_finished(state, fence.task_id, status).await;
     Ok(())
 }
@@ -180,7 +180,7 @@ pub async fn final_status(state: &AppState, task_id: i64) -> anyhow::Result<Task
         return Ok(TaskStatus::Aborted);
     }
     let latest = runs::latest_pairs(&state.db, task_id).await?;
-    let all_ok = latest.iter().all(|p| PairStatus::parse(&p.status).is_some_and(PairStatus::is_ok));
+    let all_ok = latest.iter().all(|p| p.status.is_ok());
     Ok(if all_ok { TaskStatus::Success } else { TaskStatus::Failed })
 }
 
@@ -286,8 +286,7 @@ async fn run_canary(run: &Arc<Run>, mut hosts: Vec<(String, Vec<PairRow>)>) -> b
     let stop = run_free(run, hosts).await;
     let mut ok = true;
     for id in canary_ids {
-        let status = runs::get_pair(&run.state.db, id).await.map(|p| p.status).unwrap_or_default();
-        ok &= PairStatus::parse(&status).is_some_and(PairStatus::is_ok);
+        ok &= runs::get_pair(&run.state.db, id).await.is_ok_and(|p| p.status.is_ok());
     }
     if !ok || *run.abort.borrow() {
         for (_, pairs) in &rest {
@@ -337,7 +336,7 @@ impl HostWorker {
         if !*run.abort.borrow() {
             return false;
         }
-        pair.status = PairStatus::Aborted.as_str().into();
+        pair.status = PairStatus::Aborted;
         pair.message = "aborted before it started".into();
         pair.finished_at = Some(now_ms());
         Self::save(run, pair).await;
@@ -368,7 +367,7 @@ impl HostWorker {
         }
         // Someone may have skipped it meanwhile.
         if let Ok(now) = runs::get_pair(&run.state.db, pair.id).await {
-            if now.status == PairStatus::Skipped.as_str() {
+            if now.status == PairStatus::Skipped {
                 return true;
             }
             pair = now;
@@ -378,7 +377,7 @@ impl HostWorker {
         }
         let mut log = run.log.pair(pair.attempt, pair.step_index, &self.host);
         if !self.wait_trigger(run, &step, &mut pair, &mut log).await {
-            return pair.status == PairStatus::Skipped.as_str();
+            return pair.status == PairStatus::Skipped;
         }
         self.take_slots(run).await;
         // An abort may have come while this host queued for its slots.
@@ -392,7 +391,7 @@ impl HostWorker {
                     self.unreachable = true;
                     log.system(&message).await;
                     log.finish().await;
-                    pair.status = PairStatus::Unreachable.as_str().into();
+                    pair.status = PairStatus::Unreachable;
                     pair.message = message;
                     pair.started_at = Some(now_ms());
                     pair.finished_at = Some(now_ms());
@@ -404,7 +403,7 @@ impl HostWorker {
         let program = match self.program(run, &step) {
             Ok(p) => p,
             Err(message) => {
-                pair.status = PairStatus::Failed.as_str().into();
+                pair.status = PairStatus::Failed;
                 pair.message = message;
                 pair.finished_at = Some(now_ms());
                 Self::save(run, &pair).await;
@@ -421,7 +420,7 @@ impl HostWorker {
             timeout: Duration::from_secs(step.timeout_secs.max(1) as u64),
             pgid: &pgid_tx,
         };
-        pair.status = PairStatus::Running.as_str().into();
+        pair.status = PairStatus::Running;
         pair.started_at = Some(now_ms());
         pair.message.clear();
         Self::save(run, &pair).await;
@@ -484,7 +483,7 @@ impl HostWorker {
             Outcome::Aborted { .. } => (PairStatus::Aborted, "aborted".to_string()),
             Outcome::Lost(m) => (PairStatus::Unreachable, m.clone()),
         };
-        pair.status = status.as_str().into();
+        pair.status = status;
         pair.message = message;
         pair.exit_code = match outcome {
             Outcome::Exited(c) => Some(c),
@@ -558,7 +557,7 @@ impl HostWorker {
         };
         // A waiting host lets others work meanwhile.
         self.slots = None;
-        pair.status = PairStatus::Waiting.as_str().into();
+        pair.status = PairStatus::Waiting;
         pair.message = reason.clone();
         Self::save(run, pair).await;
         log.system(&reason).await;
@@ -574,7 +573,7 @@ impl HostWorker {
                 _ = abort.wait_for(|a| *a) => {}
             }
             if *run.abort.borrow() {
-                pair.status = PairStatus::Aborted.as_str().into();
+                pair.status = PairStatus::Aborted;
                 pair.message = "aborted while waiting".into();
                 pair.finished_at = Some(now_ms());
                 Self::save(run, pair).await;
@@ -584,7 +583,7 @@ impl HostWorker {
                 Ok(p) => p,
                 Err(_) => continue,
             };
-            if now.status == PairStatus::Skipped.as_str() {
+            if now.status == PairStatus::Skipped {
                 pair.status = now.status;
                 return false;
             }

@@ -71,7 +71,7 @@ pub async fn record_attempt(
         })
         .collect();
     insert_pairs(conn, task_id, attempt, &new).await?;
-    insert_task_event(conn, task_id, attempt, "running").await
+    insert_task_event(conn, task_id, attempt, api_types::TaskStatus::Running).await
 }
 
 #[cfg(test)]

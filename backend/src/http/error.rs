@@ -57,7 +57,7 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::Conflict(_) => ApiError::Conflict(Json(ErrorBody::new("conflict", message))),
             ServiceError::InvalidTransition { from, .. } => ApiError::Conflict(Json(ErrorBody {
-                current_status: Some(from),
+                current_status: Some(from.as_str().to_string()),
                 ..ErrorBody::new("invalid_transition", message)
             })),
             ServiceError::Unauthorized(_) => ApiError::Unauthorized(Json(ErrorBody::new("unauthorized", message))),

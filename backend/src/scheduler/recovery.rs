@@ -24,7 +24,7 @@ const ABORTED: &str = "aborted: the server running this step had stopped";
 
 /// A run taken over, and the pairs whose processes must now be killed.
 pub struct TakenOver {
-    pub status: String,
+    pub status: api_types::TaskStatus,
     reap: Vec<PairRow>,
     owned_here: bool,
 }
@@ -52,7 +52,7 @@ pub async fn take_over(
     let running: Vec<PairRow> = runs::attempt_pairs(&state.db, task_id, attempt)
         .await?
         .into_iter()
-        .filter(|p| p.status == PairStatus::Running.as_str() && p.pgid.is_some())
+        .filter(|p| p.status == PairStatus::Running && p.pgid.is_some())
         .collect();
     let mut tx = state.db.begin_write().await?;
     let Some(status) = runs::take_over(&mut tx, task_id, attempt, &state.node_id, stale_before, message).await? else {
@@ -71,10 +71,8 @@ pub async fn take_over(
     tx.commit().await?;
     tracing::warn!(task = task_id, attempt, owner = ?owner.claimed_by, status = ?status, "run taken over: its server stopped");
     state.events.notify(task_id);
-    let reap = running
-        .into_iter()
-        .map(|p| PairRow { status: PairStatus::Aborted.as_str().into(), message: message.into(), ..p })
-        .collect();
+    let reap =
+        running.into_iter().map(|p| PairRow { status: PairStatus::Aborted, message: message.into(), ..p }).collect();
     let owned_here = owner.claimed_by.as_deref() == Some(&*state.node_id);
     Ok(Some(TakenOver { status, reap, owned_here }))
 }

@@ -1,6 +1,7 @@
 //! Running tasks: claiming due tasks, the pairs of each attempt, heartbeats, and the
 //! per-task event stream (log lines and status changes).
 
+use api_types::{PairStatus, TaskStatus};
 use sqlx::{AnyConnection, AssertSqlSafe};
 
 use super::{now_ms, Db, Dialect, StoreError, StoreResult};
@@ -82,7 +83,7 @@ pub async fn restart_task(
 
 /// Ends a run, `running` → `status`, with its status event, in one transaction; refused
 /// when the run is no longer `fence`'s.
-pub async fn finish_run(db: &Db, fence: &Fence, status: &str) -> StoreResult<()> {
+pub async fn finish_run(db: &Db, fence: &Fence, status: TaskStatus) -> StoreResult<()> {
     let mut tx = db.begin_write().await?;
     let now = now_ms();
     let sql = format!(
@@ -91,7 +92,7 @@ pub async fn finish_run(db: &Db, fence: &Fence, status: &str) -> StoreResult<()>
         fence_clause(3)
     );
     let done = sqlx::query(AssertSqlSafe(sql))
-        .bind(status)
+        .bind(status.as_str())
         .bind(now)
         .bind(fence.attempt)
         .bind(&*fence.owner)
@@ -132,7 +133,7 @@ pub async fn take_over(
     node: &str,
     stale_before: i64,
     message: &str,
-) -> StoreResult<Option<String>> {
+) -> StoreResult<Option<TaskStatus>> {
     let now = now_ms();
     let status: Option<String> = sqlx::query_scalar(
         "UPDATE tasks SET status = CASE WHEN abort_requested = 0 THEN 'interrupted' ELSE 'aborted' END,
@@ -149,6 +150,7 @@ pub async fn take_over(
     .fetch_optional(&mut *tx)
     .await?;
     let Some(status) = status else { return Ok(None) };
+    let status = TaskStatus::try_from(status).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     sqlx::query(
         "UPDATE task_pairs SET status = 'aborted', finished_at = $1, message = $4
          WHERE task_id = $2 AND attempt = $3 AND status IN ('running', 'waiting')",
@@ -159,8 +161,24 @@ pub async fn take_over(
     .bind(message)
     .execute(&mut *tx)
     .await?;
-    insert_task_event(&mut *tx, task_id, attempt, &status).await?;
+    insert_task_event(&mut *tx, task_id, attempt, status).await?;
     Ok(Some(status))
+}
+
+/// A `failed` task whose failures were all skipped becomes a `success`, with its status
+/// event. False when it was not `failed` (any more).
+pub async fn succeed_after_skip(conn: &mut AnyConnection, id: i64, attempt: i64) -> StoreResult<bool> {
+    let changed =
+        sqlx::query("UPDATE tasks SET status = 'success', updated_at = $1 WHERE id = $2 AND status = 'failed'")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    if changed == 1 {
+        insert_task_event(conn, id, attempt, TaskStatus::Success).await?;
+    }
+    Ok(changed == 1)
 }
 
 pub async fn request_abort(conn: &mut AnyConnection, id: i64) -> StoreResult<bool> {
@@ -215,7 +233,8 @@ pub struct PairRow {
     pub step_name: String,
     pub grp: String,
     pub host: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: PairStatus,
     pub tries: i64,
     pub exit_code: Option<i64>,
     pub started_at: Option<i64>,
@@ -295,7 +314,7 @@ pub async fn save_pair(db: &Db, fence: &Fence, p: &PairRow) -> StoreResult<()> {
         fence_clause(10)
     );
     let done = sqlx::query(AssertSqlSafe(sql))
-        .bind(&p.status)
+        .bind(p.status.as_str())
         .bind(p.tries)
         .bind(p.exit_code)
         .bind(p.started_at)
@@ -367,8 +386,8 @@ pub async fn record_reaped_pair(db: &Db, p: &PairRow) -> StoreResult<()> {
 pub async fn set_pair_status_if(
     conn: &mut AnyConnection,
     id: i64,
-    from: &[&str],
-    to: &str,
+    from: &[PairStatus],
+    to: PairStatus,
     message: &str,
 ) -> StoreResult<bool> {
     let marks: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 4)).collect();
@@ -378,9 +397,9 @@ pub async fn set_pair_status_if(
         from.len() + 4,
         marks.join(", ")
     );
-    let mut q = sqlx::query(AssertSqlSafe(sql)).bind(to).bind(message).bind(now_ms());
+    let mut q = sqlx::query(AssertSqlSafe(sql)).bind(to.as_str()).bind(message).bind(now_ms());
     for f in from {
-        q = q.bind(f.to_string());
+        q = q.bind(f.as_str());
     }
     Ok(q.bind(id).execute(conn).await?.rows_affected() == 1)
 }
@@ -494,8 +513,13 @@ pub async fn insert_pair_event(
 }
 
 /// Records a change of the task's own status on its event stream (step -1).
-pub async fn insert_task_event(conn: &mut AnyConnection, task_id: i64, attempt: i64, status: &str) -> StoreResult<()> {
-    let body = serde_json::json!({"task_status": status, "attempt": attempt}).to_string();
+pub async fn insert_task_event(
+    conn: &mut AnyConnection,
+    task_id: i64,
+    attempt: i64,
+    status: TaskStatus,
+) -> StoreResult<()> {
+    let body = serde_json::json!({"task_status": status.as_str(), "attempt": attempt}).to_string();
     let event =
         NewEvent { task_id, attempt, step_index: -1, host: "", kind: "status", stream: "system", seq: 0, body: &body };
     insert_events(conn, &[event]).await

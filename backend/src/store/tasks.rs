@@ -3,6 +3,7 @@
 //! Status changes are compare-and-set (`WHERE status = $expected`), so two people acting
 //! on one task at once cannot both win: the loser sees zero rows changed and gets a 409.
 
+use api_types::TaskStatus;
 use sqlx::{AnyConnection, AssertSqlSafe};
 
 use super::{now_ms, Db, StoreResult};
@@ -23,7 +24,8 @@ pub struct TaskRow {
     pub associated_users: String,
     pub schedule: String,
     pub exec_time: i64,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: TaskStatus,
     pub concurrency: i64,
     pub source: String,
     pub approval_id: Option<i64>,
@@ -64,7 +66,7 @@ pub async fn insert(conn: &mut AnyConnection, t: &TaskRow) -> StoreResult<i64> {
     .bind(&t.associated_users)
     .bind(&t.schedule)
     .bind(t.exec_time)
-    .bind(&t.status)
+    .bind(t.status.as_str())
     .bind(t.concurrency)
     .bind(&t.source)
     .bind(t.approval_deadline)
@@ -79,28 +81,30 @@ pub async fn get(db: &Db, id: i64) -> StoreResult<TaskRow> {
     Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_one(&db.pool).await?)
 }
 
-/// Moves a task from `from` to `to`, optionally setting its current approval.
-/// Returns false when the task was no longer in `from`.
+/// Moves a task from `from` to `to`, optionally setting its current approval, with the
+/// status event on its stream. Returns false when the task was no longer in `from`.
 pub async fn transition(
     conn: &mut AnyConnection,
     id: i64,
-    from: &str,
-    to: &str,
+    from: TaskStatus,
+    to: TaskStatus,
     approval_id: Option<i64>,
 ) -> StoreResult<bool> {
-    let done = sqlx::query(
+    let attempt: Option<i64> = sqlx::query_scalar(
         "UPDATE tasks SET status = $1, approval_id = COALESCE($2, approval_id), approval_deadline = NULL,
             updated_at = $3
-         WHERE id = $4 AND status = $5",
+         WHERE id = $4 AND status = $5 RETURNING attempt",
     )
-    .bind(to)
+    .bind(to.as_str())
     .bind(approval_id)
     .bind(now_ms())
     .bind(id)
-    .bind(from)
-    .execute(conn)
+    .bind(from.as_str())
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+    let Some(attempt) = attempt else { return Ok(false) };
+    super::runs::insert_task_event(conn, id, attempt, to).await?;
+    Ok(true)
 }
 
 /// Approves (or rejects) task `id` only if nobody changed it since it was read at
@@ -108,28 +112,30 @@ pub async fn transition(
 pub async fn decide(
     conn: &mut AnyConnection,
     id: i64,
-    to: &str,
+    to: TaskStatus,
     approval_id: i64,
     read_updated_at: i64,
 ) -> StoreResult<bool> {
-    let done = sqlx::query(
+    let attempt: Option<i64> = sqlx::query_scalar(
         "UPDATE tasks SET status = $1, approval_id = $2, approval_deadline = NULL,
             updated_at = CASE WHEN $3 > updated_at THEN $3 ELSE updated_at + 1 END
-         WHERE id = $4 AND status = 'new' AND updated_at = $5",
+         WHERE id = $4 AND status = 'new' AND updated_at = $5 RETURNING attempt",
     )
-    .bind(to)
+    .bind(to.as_str())
     .bind(approval_id)
     .bind(now_ms())
     .bind(id)
     .bind(read_updated_at)
-    .execute(conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+    let Some(attempt) = attempt else { return Ok(false) };
+    super::runs::insert_task_event(conn, id, attempt, to).await?;
+    Ok(true)
 }
 
 /// Rewrites what a not-yet-started task will do. The approval is dropped: it was given
 /// for the old contents. Returns false when the task left `expected_status` meanwhile.
-pub async fn update_contents(conn: &mut AnyConnection, t: &TaskRow, expected_status: &str) -> StoreResult<bool> {
+pub async fn update_contents(conn: &mut AnyConnection, t: &TaskRow, expected_status: TaskStatus) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE tasks SET name = $1, args = $2, hosts = $3, exec_time = $4, details = $5, concurrency = $6,
             status = $7, approval_id = $8, approval_deadline = $9, due_at = $13,
@@ -142,12 +148,12 @@ pub async fn update_contents(conn: &mut AnyConnection, t: &TaskRow, expected_sta
     .bind(t.exec_time)
     .bind(&t.details)
     .bind(t.concurrency)
-    .bind(&t.status)
+    .bind(t.status.as_str())
     .bind(t.approval_id)
     .bind(t.approval_deadline)
     .bind(now_ms())
     .bind(t.id)
-    .bind(expected_status)
+    .bind(expected_status.as_str())
     .bind(t.due_at)
     .execute(conn)
     .await?;
@@ -233,7 +239,8 @@ pub struct TaskSummaryRow {
     pub name: String,
     pub template_id: i64,
     pub template_name: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: TaskStatus,
     pub schedule: String,
     pub submitter: String,
     pub exec_time: i64,

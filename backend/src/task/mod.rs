@@ -14,8 +14,6 @@ use crate::store::StoreError;
 pub enum TaskError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("tasks.status {0:?} is corrupt")]
-    CorruptStatus(String),
     #[error("the sealed argument {key:?} cannot be opened")]
     Sealed {
         key: String,

@@ -13,7 +13,6 @@ use crate::store::{self, from_json, tasks::TaskRow, Db};
 
 pub struct Task {
     pub row: TaskRow,
-    pub status: TaskStatus,
     pub snapshot: Snapshot,
     pub hosts: BTreeMap<String, Vec<String>>,
     /// Arguments as stored: values of secret parameters sealed.
@@ -22,15 +21,18 @@ pub struct Task {
 
 impl Task {
     pub fn decode(row: TaskRow) -> Result<Task, TaskError> {
-        let status = TaskStatus::parse(&row.status).ok_or_else(|| TaskError::CorruptStatus(row.status.clone()))?;
         let snapshot: Snapshot = from_json("tasks.template_snapshot", &row.template_snapshot)?;
         let hosts = from_json("tasks.hosts", &row.hosts)?;
         let sealed_args = from_json("tasks.args", &row.args)?;
-        Ok(Task { row, status, snapshot, hosts, sealed_args })
+        Ok(Task { row, snapshot, hosts, sealed_args })
     }
 
     pub async fn load(db: &Db, id: i64) -> Result<Task, TaskError> {
         Task::decode(store::tasks::get(db, id).await?)
+    }
+
+    pub fn status(&self) -> TaskStatus {
+        self.row.status
     }
 
     /// The arguments with secret values opened.

@@ -3,7 +3,7 @@
 use api_types::{validate, Scope, Task, TaskStatus};
 use serde_json::json;
 
-use super::service::{current_digest, load, parse_status, snapshot_of};
+use super::service::{current_digest, load, snapshot_of};
 use crate::accounts::Principal;
 use crate::audit;
 use crate::error::{NotFoundExt, ServiceError, ServiceResult};
@@ -33,7 +33,7 @@ fn may_decide(who: &Principal, row: &TaskRow) -> ServiceResult<()> {
 }
 
 fn invalid(row: &TaskRow, action: &'static str) -> ServiceError {
-    ServiceError::InvalidTransition { id: row.id, action, from: row.status.clone() }
+    ServiceError::InvalidTransition { id: row.id, action, from: row.status }
 }
 
 async fn decide(
@@ -49,7 +49,7 @@ async fn decide(
     validate::text("comment", &comment, 4000)?;
     let row = store::tasks::get(&state.db, id).await.or_not_found("task", id)?;
     may_decide(who, &row)?;
-    if parse_status(&row.status)? != TaskStatus::New {
+    if row.status != TaskStatus::New {
         return Err(invalid(&row, action));
     }
     let self_approval = policy::get(state).await?.allow_self_approval;
@@ -71,10 +71,10 @@ async fn decide(
         )));
     }
     let approval_id = store::tasks::insert_approval(&mut tx, id, decision, &who.username, &comment, &digest).await?;
-    if !store::tasks::decide(&mut tx, id, to.as_str(), approval_id, row.updated_at).await? {
+    if !store::tasks::decide(&mut tx, id, to, approval_id, row.updated_at).await? {
         drop(tx);
         let now = store::tasks::get(&state.db, id).await?;
-        if parse_status(&now.status)? == TaskStatus::New {
+        if now.status == TaskStatus::New {
             return Err(ServiceError::Conflict(format!(
                 "task {id} was changed while you decided; read it again and decide on what it is now"
             )));
@@ -106,12 +106,12 @@ pub async fn cancel(state: &AppState, who: &Principal, id: i64, comment: Option<
     if row.submitter != who.username && !who.can(Scope::TaskApprove) {
         return Err(ServiceError::Forbidden("only the submitter, an approver or an admin may cancel a task".into()));
     }
-    let from = parse_status(&row.status)?;
+    let from = row.status;
     if !matches!(from, TaskStatus::New | TaskStatus::Ready) {
         return Err(invalid(&row, "cancel"));
     }
     let mut tx = state.db.begin_write().await?;
-    if !store::tasks::transition(&mut tx, id, from.as_str(), TaskStatus::Cancelled.as_str(), None).await? {
+    if !store::tasks::transition(&mut tx, id, from, TaskStatus::Cancelled, None).await? {
         drop(tx);
         let now = store::tasks::get(&state.db, id).await?;
         return Err(invalid(&now, "cancel"));

@@ -17,7 +17,7 @@ pub async fn expire_overdue(state: &AppState) -> ServiceResult<usize> {
     for id in store::tasks::overdue_approvals(&state.db, now_ms()).await? {
         let mut tx = state.db.begin_write().await?;
         // Someone may have approved it a moment ago; then the transition does nothing.
-        if store::tasks::transition(&mut tx, id, TaskStatus::New.as_str(), TaskStatus::Expired.as_str(), None).await? {
+        if store::tasks::transition(&mut tx, id, TaskStatus::New, TaskStatus::Expired, None).await? {
             audit::record_as(&mut tx, "system", "", "task.expire", "task", id, json!({"reason": "approval timeout"}))
                 .await?;
             tx.commit().await?;

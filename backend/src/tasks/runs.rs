@@ -10,7 +10,7 @@ use api_types::{
 use futures_util::Stream as FutStream;
 use serde_json::json;
 
-use super::service::{parse_status, snapshot_of};
+use super::service::snapshot_of;
 use crate::accounts::{self, Principal};
 use crate::audit;
 use crate::error::{NotFoundExt, ServiceError, ServiceResult};
@@ -26,7 +26,7 @@ fn pair_to_api(p: &PairRow) -> Pair {
         step_name: p.step_name.clone(),
         group: p.grp.clone(),
         host: p.host.clone(),
-        status: PairStatus::parse(&p.status).unwrap_or(PairStatus::Pending),
+        status: p.status,
         attempt: p.attempt,
         tries: p.tries,
         exit_code: p.exit_code,
@@ -50,7 +50,7 @@ async fn run_of(state: &AppState, id: i64) -> ServiceResult<TaskRun> {
     Ok(TaskRun {
         last_event_id,
         task_id: row.id,
-        status: parse_status(&row.status)?,
+        status: row.status,
         attempt: row.attempt,
         started_at: row.started_at.map(rfc3339),
         finished_at: row.finished_at.map(rfc3339),
@@ -77,7 +77,7 @@ fn may_act(who: &Principal, row: &TaskRow, action: &str) -> ServiceResult<()> {
 }
 
 fn invalid(row: &TaskRow, action: &'static str) -> ServiceError {
-    ServiceError::InvalidTransition { id: row.id, action, from: row.status.clone() }
+    ServiceError::InvalidTransition { id: row.id, action, from: row.status }
 }
 
 /// Stops a running task: remote process groups are killed, pairs become `aborted`.
@@ -154,7 +154,7 @@ async fn reach_abort(state: &AppState, id: i64) -> ServiceResult<()> {
 pub async fn redo(state: &AppState, who: &Principal, id: i64, req: RedoRequest) -> ServiceResult<TaskRun> {
     let row = task_row(state, id).await?;
     may_act(who, &row, "redo")?;
-    let from = parse_status(&row.status)?;
+    let from = row.status;
     if !matches!(from, TaskStatus::Failed | TaskStatus::Aborted | TaskStatus::Interrupted | TaskStatus::Success) {
         return Err(invalid(&row, "redo"));
     }
@@ -183,7 +183,7 @@ pub async fn redo(state: &AppState, who: &Principal, id: i64, req: RedoRequest) 
     let latest: BTreeMap<(usize, String), PairStatus> = runs::latest_pairs(&state.db, id)
         .await?
         .into_iter()
-        .map(|p| ((p.step_index as usize, p.host), PairStatus::parse(&p.status).unwrap_or(PairStatus::Pending)))
+        .map(|p| ((p.step_index as usize, p.host), p.status))
         .collect();
     let chosen = plan::redo_pairs(all, &latest, req.mode, &chosen_hosts, from_step);
     if chosen.is_empty() {
@@ -237,11 +237,13 @@ async fn selected(state: &AppState, row: &TaskRow, sel: &PairSelector) -> Servic
 pub async fn skip(state: &AppState, who: &Principal, id: i64, sel: PairSelector) -> ServiceResult<TaskRun> {
     let row = task_row(state, id).await?;
     may_act(who, &row, "skip a step of")?;
-    let from = ["failed", "timeout", "unreachable", "aborted", "pending", "waiting"];
+    let from: Vec<PairStatus> = PairStatus::ALL.into_iter().filter(|s| s.can_skip()).collect();
     let mut tx = state.db.begin_write().await?;
     let mut changed = 0;
     for p in selected(state, &row, &sel).await? {
-        if runs::set_pair_status_if(&mut tx, p.id, &from, "skipped", &format!("skipped by {}", who.username)).await? {
+        if runs::set_pair_status_if(&mut tx, p.id, &from, PairStatus::Skipped, &format!("skipped by {}", who.username))
+            .await?
+        {
             let body = json!({"status": "skipped", "message": format!("skipped by {}", who.username)}).to_string();
             runs::insert_pair_event(&mut tx, id, p.attempt, p.step_index, &p.host, &body).await?;
             changed += 1;
@@ -252,20 +254,9 @@ pub async fn skip(state: &AppState, who: &Principal, id: i64, sel: PairSelector)
     }
     audit::record(&mut tx, who, "task.skip", "task", id, json!({"step": sel.step, "host": sel.host})).await?;
     tx.commit().await?;
-    if parse_status(&row.status)? == TaskStatus::Failed
-        && executor::final_status(state, id).await? == TaskStatus::Success
-    {
+    if row.status == TaskStatus::Failed && executor::final_status(state, id).await? == TaskStatus::Success {
         let mut tx = state.db.begin_write().await?;
-        let changed =
-            sqlx::query("UPDATE tasks SET status = 'success', updated_at = $1 WHERE id = $2 AND status = 'failed'")
-                .bind(store::now_ms())
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        if changed == 1 {
-            runs::insert_task_event(&mut tx, id, row.attempt, "success").await?;
-        }
+        runs::succeed_after_skip(&mut tx, id, row.attempt).await?;
         tx.commit().await?;
     }
     state.events.notify(id);
@@ -276,7 +267,7 @@ pub async fn skip(state: &AppState, who: &Principal, id: i64, sel: PairSelector)
 pub async fn release(state: &AppState, who: &Principal, id: i64, sel: PairSelector) -> ServiceResult<TaskRun> {
     let row = task_row(state, id).await?;
     may_act(who, &row, "release a step of")?;
-    if parse_status(&row.status)? != TaskStatus::Running {
+    if row.status != TaskStatus::Running {
         return Err(invalid(&row, "release"));
     }
     let snapshot = snapshot_of(&row)?;
@@ -371,10 +362,6 @@ fn event_to_api(r: EventRow) -> TaskEvent {
     }
 }
 
-fn is_final(status: &str) -> bool {
-    !matches!(status, "new" | "ready" | "running")
-}
-
 /// The task's events after `after`, then new ones as they happen. Ends when the task is
 /// over and everything has been sent, or when the caller's credential stops holding
 /// (token revoked or expired, user disabled, sessions ended), checked at least once a
@@ -440,7 +427,7 @@ pub async fn events(
             }
             // Nothing new: end if the task is over, else wait for news (or a second).
             match store::tasks::get(&s.state.db, id).await {
-                Ok(t) if is_final(&t.status) && !s.state.runs.is_running_here(id) => {
+                Ok(t) if t.status.is_final() && !s.state.runs.is_running_here(id) => {
                     // One last look: events may have landed between the two reads.
                     s.done = true;
                     continue;

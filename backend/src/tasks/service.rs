@@ -135,7 +135,7 @@ pub async fn submit(state: &AppState, who: &Principal, sub: Submission) -> Servi
         associated_users: to_json(&sub.associated_users),
         schedule: sub.schedule.as_str().to_string(),
         exec_time,
-        status: status.as_str().to_string(),
+        status,
         concurrency,
         source: sub.source.to_string(),
         approval_id: None,
@@ -172,12 +172,8 @@ pub async fn submit(state: &AppState, who: &Principal, sub: Submission) -> Servi
     }
     state.dispatch.notify_one();
     state.mail_queued.notify_one();
-    tracing::info!(task = id, submitter = ?who.username, status = %row.status, "task accepted");
+    tracing::info!(task = id, submitter = ?who.username, status = row.status.as_str(), "task accepted");
     load(state, id).await
-}
-
-pub(crate) fn parse_status(s: &str) -> ServiceResult<TaskStatus> {
-    TaskStatus::parse(s).ok_or_else(|| anyhow::anyhow!("tasks.status {s:?} is corrupt").into())
 }
 
 pub(crate) fn snapshot_of(row: &TaskRow) -> ServiceResult<Snapshot> {
@@ -210,7 +206,7 @@ async fn to_api(state: &AppState, row: TaskRow) -> ServiceResult<Task> {
         id: row.id,
         digest: inputs::shown_digest(&state.keys, row.id, &current_digest(state, &row)?),
         editors,
-        status: parse_status(&row.status)?,
+        status: row.status,
         schedule: Schedule::parse(&row.schedule).unwrap_or(Schedule::New),
         args: inputs::mask_args(&snapshot, &stored),
         hosts: from_json("tasks.hosts", &row.hosts)?,
@@ -304,7 +300,7 @@ pub async fn list(state: &AppState, who: &Principal, q: ListQuery) -> ServiceRes
         .into_iter()
         .map(|r| {
             Ok(TaskSummary {
-                status: parse_status(&r.status)?,
+                status: r.status,
                 schedule: Schedule::parse(&r.schedule).unwrap_or(Schedule::New),
                 id: r.id,
                 name: r.name,
@@ -327,7 +323,7 @@ pub async fn update(state: &AppState, who: &Principal, id: i64, change: TaskUpda
     if row.submitter != who.username && !who.is_admin() {
         return Err(ServiceError::Forbidden("only the submitter or an admin may change a task".into()));
     }
-    let status = parse_status(&row.status)?;
+    let status = row.status;
     if !matches!(status, TaskStatus::New | TaskStatus::Ready) {
         return Err(ServiceError::InvalidTransition { id, action: "change", from: row.status });
     }
@@ -376,12 +372,12 @@ pub async fn update(state: &AppState, who: &Principal, id: i64, change: TaskUpda
     }
     let was_approved = row.approval_id.is_some();
     if was_approved {
-        row.status = TaskStatus::New.as_str().to_string();
+        row.status = TaskStatus::New;
         row.approval_id = None;
         row.approval_deadline = approval_deadline(state, &snapshot).await?;
     }
     let mut tx = state.db.begin_write().await?;
-    if !store::tasks::update_contents(&mut tx, &row, status.as_str()).await? {
+    if !store::tasks::update_contents(&mut tx, &row, status).await? {
         let now = store::tasks::get(&state.db, id).await?;
         return Err(ServiceError::InvalidTransition { id, action: "change", from: now.status });
     }
