@@ -316,10 +316,7 @@ pub async fn start(settings: Settings, static_dir: &str) -> anyhow::Result<Runni
 
     // Runs this instance had when it stopped are over: mark them interrupted first (what
     // their steps still run on the hosts is killed meanwhile).
-    for (_, taken) in scheduler::recovery::interrupt_orphans(&state).await? {
-        let state = state.clone();
-        tokio::spawn(async move { taken.reap(&state).await });
-    }
+    scheduler::recovery::interrupt_orphans(&state, true).await?;
     let background = vec![
         tokio::spawn(tasks::expiry::run(state.clone(), stop_rx.clone())),
         tokio::spawn(scheduler::recovery::run(state.clone(), stop_rx.clone())),

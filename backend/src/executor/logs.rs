@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::mask::{Masker, Secrets};
 use crate::state::AppState;
@@ -33,14 +33,22 @@ struct Line {
 pub struct RunLog {
     tx: mpsc::Sender<Line>,
     secrets: Arc<Secrets>,
+    /// Once the run is aborting (or lost), a full queue drops lines instead of holding up
+    /// the step, whose abort and kill must go on.
+    abort: watch::Receiver<bool>,
 }
 
 impl RunLog {
     /// Starts the writer for the run `fence` names; `secrets` are masked in every line.
-    pub fn start(state: &AppState, fence: Fence, secrets: Vec<String>) -> (RunLog, tokio::task::JoinHandle<()>) {
+    pub fn start(
+        state: &AppState,
+        fence: Fence,
+        secrets: Vec<String>,
+        abort: watch::Receiver<bool>,
+    ) -> (RunLog, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let writer = tokio::spawn(write_loop(state.clone(), fence, rx));
-        (RunLog { tx, secrets: Secrets::new(secrets) }, writer)
+        (RunLog { tx, secrets: Secrets::new(secrets), abort }, writer)
     }
 
     /// `text` with every secret masked: for what a run records outside its log, such as
@@ -90,12 +98,21 @@ impl PairLog {
     /// Sends one line, already masked.
     async fn emit(&mut self, stream: &'static str, raw: &[u8]) {
         let text = String::from_utf8_lossy(raw);
-        let text = text.strip_suffix('\r').unwrap_or(&text).to_string();
+        // PostgreSQL text cannot hold NUL: it would fail the batch for ever.
+        let text = text.strip_suffix('\r').unwrap_or(&text).replace('\0', "\u{fffd}");
         self.seq += 1;
         let line =
             Line { attempt: self.attempt, step: self.step, host: self.host.clone(), stream, seq: self.seq, text };
         // The writer only stops when the run is over; a send error then is harmless.
-        let _ = self.run.tx.send(line).await;
+        let mut abort = self.run.abort.clone();
+        if *abort.borrow() {
+            let _ = self.run.tx.try_send(line);
+            return;
+        }
+        tokio::select! {
+            _ = self.run.tx.send(line) => {}
+            _ = abort.wait_for(|a| *a) => {}
+        }
     }
 
     /// Output bytes as they arrive: masked on the stream (a secret may span lines and
@@ -182,13 +199,22 @@ async fn write_loop(state: AppState, fence: Fence, mut rx: mpsc::Receiver<Line>)
         // Keep trying: losing log lines is worse than falling behind.
         let mut delay = Duration::from_millis(100);
         loop {
-            let result = async {
+            let writing = async {
                 let mut tx = state.db.begin_write().await?;
                 insert_run_events(&mut tx, &fence, &events).await?;
                 tx.commit().await?;
                 Ok::<_, StoreError>(())
+            };
+            let result = match tokio::time::timeout(state.runs.lease().length, writing).await {
+                Ok(r) => r,
+                Err(_) => Err(StoreError::TimedOut(state.runs.lease().length)),
+            };
+            // A run this instance lost keeps nothing more: its lines would be refused.
+            if result.is_err() && state.runs.lost(task_id, fence.attempt) {
+                refused = events.len();
+                tracing::warn!(task = task_id, attempt = fence.attempt, "log lines of a lost run were dropped");
+                break;
             }
-            .await;
             match result {
                 Ok(()) => break,
                 Err(StoreError::Fenced { .. }) => {

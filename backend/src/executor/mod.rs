@@ -121,7 +121,7 @@ async fn run_attempt_inner(state: &AppState, fence: &Fence) -> anyhow::Result<()
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    let (log, writer) = RunLog::start(state, fence.clone(), secrets);
+    let (log, writer) = RunLog::start(state, fence.clone(), secrets, abort.clone());
     let run = Arc::new(Run {
         state: state.clone(),
         fence: fence.clone(),
@@ -301,6 +301,15 @@ async fn run_canary(run: &Arc<Run>, mut hosts: Vec<(String, Vec<PairRow>)>) -> b
     stop | run_free(run, rest).await
 }
 
+/// What became of a pair's saved state.
+enum Saved {
+    Done,
+    /// The pair had left the statuses it could change from (it was skipped meanwhile).
+    Changed,
+    /// Refused (the run is another's), or the database did not take it.
+    Failed,
+}
+
 /// One host's session within a run.
 struct HostWorker {
     host: String,
@@ -344,6 +353,12 @@ impl HostWorker {
     }
 
     async fn save(run: &Run, pair: &PairRow) {
+        Self::save_from(run, pair, &[]).await;
+    }
+
+    /// Saves the pair's state (from one of `only_from`, when given). A write that takes
+    /// longer than the lease is given up: the run is not this instance's by then.
+    async fn save_from(run: &Run, pair: &PairRow, only_from: &[PairStatus]) -> Saved {
         let masked;
         let pair = if pair.message.is_empty() {
             pair
@@ -351,12 +366,25 @@ impl HostWorker {
             masked = PairRow { message: run.log.mask(&pair.message), ..pair.clone() };
             &masked
         };
-        match runs::save_pair(&run.state.db, &run.fence, pair).await {
-            Ok(()) => {}
-            Err(StoreError::Fenced { .. }) => fenced(&run.state, &run.fence),
-            Err(e) => tracing::error!(task = run.task.id, error = %e, "saving a pair's status failed"),
-        }
+        let saving = runs::save_pair(&run.state.db, &run.fence, pair, only_from);
+        let saved = match tokio::time::timeout(run.state.runs.lease().length, saving).await {
+            Ok(Ok(true)) => Saved::Done,
+            Ok(Ok(false)) => Saved::Changed,
+            Ok(Err(StoreError::Fenced { .. })) => {
+                fenced(&run.state, &run.fence);
+                Saved::Failed
+            }
+            Ok(Err(e)) => {
+                tracing::error!(task = run.task.id, error = %e, "saving a pair's status failed");
+                Saved::Failed
+            }
+            Err(_) => {
+                tracing::error!(task = run.task.id, "saving a pair's status took longer than the lease");
+                Saved::Failed
+            }
+        };
         run.state.events.notify(run.task.id);
+        saved
     }
 
     /// Runs one pair. Returns false when this host must not go on (stop policy, lost host).
@@ -423,7 +451,16 @@ impl HostWorker {
         pair.status = PairStatus::Running;
         pair.started_at = Some(now_ms());
         pair.message.clear();
-        Self::save(run, &pair).await;
+        // The step starts only once its start is recorded: not if it was skipped
+        // meanwhile, and not if the run is not this instance's any more.
+        match Self::save_from(run, &pair, &[PairStatus::Pending, PairStatus::Waiting]).await {
+            Saved::Done => {}
+            Saved::Changed => return true,
+            Saved::Failed => return false,
+        }
+        if !run.holds() {
+            return false;
+        }
 
         let remote = self.remote.as_ref().expect("connected");
         let mut abort = run.abort.clone();
@@ -433,8 +470,10 @@ impl HostWorker {
                 break;
             }
             pair.tries = attempt + 1;
+            // Each try reports its own process group; a kill never aims at an earlier one's.
             pgid_tx.send_replace(None);
             pgid_rx.mark_unchanged();
+            pair.pgid = None;
             outcome = {
                 let running = remote.run(&spec, &mut log, &mut abort);
                 tokio::pin!(running);
@@ -445,7 +484,7 @@ impl HostWorker {
                             let pgid = *pgid_rx.borrow_and_update();
                             if let Some(pgid) = pgid {
                                 pair.pgid = Some(pgid);
-                                self.record_pgid(run, pair.id, pgid).await;
+                                self.record_pgid(run, pair.id, pgid);
                             }
                         }
                     }
@@ -509,13 +548,24 @@ impl HostWorker {
         }
     }
 
-    /// Records the step's process group, for a kill through another connection.
-    async fn record_pgid(&self, run: &Run, pair_id: i64, pgid: i64) {
-        match runs::set_pair_pgid(&run.state.db, &run.fence, pair_id, pgid).await {
-            Ok(()) => {}
-            Err(StoreError::Fenced { .. }) => fenced(&run.state, &run.fence),
-            Err(e) => tracing::warn!(task = run.task.id, error = %e, "recording a step's process group failed"),
-        }
+    /// Records the step's process group, for a kill through another connection. Aside
+    /// (bounded by the lease), so that a database that hangs never holds up the step's
+    /// own abort and kill.
+    fn record_pgid(&self, run: &Run, pair_id: i64, pgid: i64) {
+        let (state, fence) = (run.state.clone(), run.fence.clone());
+        tokio::spawn(async move {
+            let recording = runs::set_pair_pgid(&state.db, &fence, pair_id, pgid);
+            match tokio::time::timeout(state.runs.lease().length, recording).await {
+                Ok(Ok(())) => {}
+                Ok(Err(StoreError::Fenced { .. })) => fenced(&state, &fence),
+                Ok(Err(e)) => {
+                    tracing::warn!(task = fence.task_id, error = %e, "recording a step's process group failed")
+                }
+                Err(_) => {
+                    tracing::warn!(task = fence.task_id, "recording a step's process group took longer than the lease")
+                }
+            }
+        });
     }
 
     /// The step rendered for this host, and the program that runs it.
@@ -559,7 +609,14 @@ impl HostWorker {
         self.slots = None;
         pair.status = PairStatus::Waiting;
         pair.message = reason.clone();
-        Self::save(run, pair).await;
+        match Self::save_from(run, pair, &[PairStatus::Pending, PairStatus::Waiting]).await {
+            Saved::Done => {}
+            Saved::Changed => {
+                pair.status = PairStatus::Skipped;
+                return false;
+            }
+            Saved::Failed => return false,
+        }
         log.system(&reason).await;
         let mut abort = run.abort.clone();
         loop {

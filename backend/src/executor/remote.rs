@@ -220,6 +220,10 @@ impl Remote {
 
     /// Runs one step to its end, a timeout, or an abort.
     pub async fn run(&self, step: &StepSpec<'_>, log: &mut PairLog, abort: &mut watch::Receiver<bool>) -> Outcome {
+        // Nothing is started once an abort (or the loss of the run) is known.
+        if *abort.borrow() {
+            return Outcome::Aborted { kill_confirmed: None };
+        }
         match self {
             Remote::Ssh(handle) => run_ssh(handle, step, log, abort).await,
             Remote::Local => run_local(step, log, abort).await,

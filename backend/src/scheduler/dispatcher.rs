@@ -3,19 +3,17 @@
 //! and hands each to the executor. A claim is a compare-and-set (and on PostgreSQL a
 //! `SKIP LOCKED` row lock), so every task starts exactly once across instances.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::json;
 use tokio::sync::watch;
 
 use crate::audit;
-use crate::catalogue::templates::Snapshot;
 use crate::error::ServiceResult;
 use crate::executor::{self, plan};
 use crate::state::AppState;
-use crate::store::runs;
-use crate::store::{from_json, now_ms};
+use crate::store::{self, now_ms, runs};
+use crate::task::model::Task;
 
 /// Longest sleep: tasks made ready on other instances are found within this time.
 const MAX_SLEEP: Duration = Duration::from_secs(5);
@@ -57,15 +55,9 @@ pub async fn claim_next(state: &AppState) -> ServiceResult<Option<(i64, i64)>> {
     else {
         return Ok(None);
     };
-    let (snapshot_json, hosts_json): (String, String) =
-        sqlx::query_as("SELECT template_snapshot, hosts FROM tasks WHERE id = $1")
-            .bind(task_id)
-            .fetch_one(&mut *tx)
-            .await?;
-    let snapshot: Snapshot = from_json("tasks.template_snapshot", &snapshot_json)?;
-    let hosts: BTreeMap<String, Vec<String>> = from_json("tasks.hosts", &hosts_json)?;
-    let pairs = plan::all_pairs(&snapshot, &hosts);
-    plan::record_attempt(&mut tx, task_id, attempt, &snapshot, &pairs).await?;
+    let task = Task::decode(store::tasks::get_in(&mut tx, task_id).await?)?;
+    let pairs = plan::all_pairs(&task.snapshot, &task.hosts);
+    plan::record_attempt(&mut tx, task_id, attempt, &task.snapshot, &pairs).await?;
     audit::record_as(
         &mut tx,
         "system",

@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use api_types::PairStatus;
 use serde_json::json;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -37,25 +36,22 @@ impl TakenOver {
 }
 
 /// Takes over attempt `attempt` of task `task_id` if its lease ended before
-/// `stale_before` (or it was this instance's own, from before a restart). `None` when the
-/// run was not there to take (finished, renewed, or taken by another instance).
+/// `stale_before`, or, with `own` (this instance's node id, at its start), if it was this
+/// instance's. `None` when the run was not there to take (finished, renewed, or taken by
+/// another instance).
 pub async fn take_over(
     state: &AppState,
     task_id: i64,
     attempt: i64,
+    own: Option<&str>,
     stale_before: i64,
 ) -> ServiceResult<Option<TakenOver>> {
-    let owner = runs::run_owner(&state.db, task_id).await?;
-    let Some(owner) = owner.filter(|o| o.attempt == attempt) else { return Ok(None) };
-    let abort = runs::abort_requested(&state.db, task_id).await?;
-    let message = if abort { ABORTED } else { INTERRUPTED };
-    let running: Vec<PairRow> = runs::attempt_pairs(&state.db, task_id, attempt)
-        .await?
-        .into_iter()
-        .filter(|p| p.status == PairStatus::Running && p.pgid.is_some())
-        .collect();
+    let Some(owner) = runs::run_owner(&state.db, task_id).await?.filter(|o| o.attempt == attempt) else {
+        return Ok(None);
+    };
+    let message = if runs::abort_requested(&state.db, task_id).await? { ABORTED } else { INTERRUPTED };
     let mut tx = state.db.begin_write().await?;
-    let Some(status) = runs::take_over(&mut tx, task_id, attempt, &state.node_id, stale_before, message).await? else {
+    let Some((status, pairs)) = runs::take_over(&mut tx, task_id, attempt, own, stale_before, message).await? else {
         return Ok(None);
     };
     audit::record_as(
@@ -65,29 +61,46 @@ pub async fn take_over(
         "task.interrupt",
         "task",
         task_id,
-        json!({"attempt": attempt, "owner": owner.claimed_by, "status": status}),
+        json!({"attempt": attempt, "owner": owner.claimed_by, "status": status.as_str()}),
     )
     .await?;
     tx.commit().await?;
-    tracing::warn!(task = task_id, attempt, owner = ?owner.claimed_by, status = ?status, "run taken over: its server stopped");
+    tracing::warn!(task = task_id, attempt, owner = ?owner.claimed_by, status = status.as_str(), "run taken over: its server stopped");
     state.events.notify(task_id);
-    let reap =
-        running.into_iter().map(|p| PairRow { status: PairStatus::Aborted, message: message.into(), ..p }).collect();
+    // Steps that started (and so may have left processes) are killed; a step whose
+    // process group was never recorded cannot be, and its pair says so.
+    let reap = pairs
+        .into_iter()
+        .filter(|p| p.started_at.is_some())
+        .map(|p| match p.pgid {
+            Some(_) => p,
+            None => PairRow {
+                message: format!("{}; its process group was never recorded, so it could not be killed", p.message),
+                kill_confirmed: Some(0),
+                ..p
+            },
+        })
+        .collect();
     let owned_here = owner.claimed_by.as_deref() == Some(&*state.node_id);
     Ok(Some(TakenOver { status, reap, owned_here }))
 }
 
-/// Takes over every run whose instance stopped; returns them (not yet reaped).
-pub async fn interrupt_orphans(state: &AppState) -> ServiceResult<Vec<(i64, TakenOver)>> {
+/// Takes over every run whose instance stopped, and starts killing what their steps run
+/// at once, one run at a time as each is taken. `at_start`: this instance's own runs
+/// from before its start are taken too. Returns the task ids taken.
+pub async fn interrupt_orphans(state: &AppState, at_start: bool) -> ServiceResult<Vec<i64>> {
     let grace = state.runs.lease().grace().as_millis() as i64;
     let stale_before = now_ms() - grace;
+    let own = at_start.then_some(&*state.node_id);
     let mut done = Vec::new();
-    for (task_id, attempt) in runs::orphaned_runs(&state.db, &state.node_id, stale_before).await? {
+    for (task_id, attempt) in runs::orphaned_runs(&state.db, own, stale_before).await? {
         if state.runs.is_running_here(task_id) {
             continue;
         }
-        if let Some(t) = take_over(state, task_id, attempt, stale_before).await? {
-            done.push((task_id, t));
+        if let Some(taken) = take_over(state, task_id, attempt, own, stale_before).await? {
+            let state = state.clone();
+            tokio::spawn(async move { taken.reap(&state).await });
+            done.push(task_id);
         }
     }
     Ok(done)
@@ -99,7 +112,8 @@ pub async fn run(state: AppState, shutdown: watch::Receiver<bool>) {
     tokio::join!(
         watchdog(state.clone(), shutdown.clone()),
         probes(state.clone(), shutdown.clone()),
-        renewals(state, shutdown)
+        renewals(state.clone(), shutdown.clone()),
+        takeovers(state, shutdown)
     );
 }
 
@@ -130,18 +144,27 @@ async fn probes(state: AppState, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
+/// Renews the leases of this instance's runs, alone in its loop so that nothing else
+/// (a slow scan) delays a renewal.
 async fn renewals(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let lease = state.runs.lease();
     loop {
         let next = Instant::now() + lease.renew_every();
         renew(&state).await;
-        match tokio::time::timeout(lease.renew_every(), interrupt_orphans(&state)).await {
-            Ok(Ok(taken)) => {
-                for (_, t) in taken {
-                    let state = state.clone();
-                    tokio::spawn(async move { t.reap(&state).await });
-                }
-            }
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Takes over the runs of instances that stopped renewing.
+async fn takeovers(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let lease = state.runs.lease();
+    loop {
+        let next = Instant::now() + lease.renew_every();
+        match tokio::time::timeout(lease.renew_every(), interrupt_orphans(&state, false)).await {
+            Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "recovering silent runs failed"),
             Err(_) => tracing::warn!("recovering silent runs took too long; trying again later"),
         }

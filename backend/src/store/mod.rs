@@ -32,6 +32,8 @@ pub enum StoreError {
     Database(sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("the database did not answer within {0:?}")]
+    TimedOut(std::time::Duration),
     /// A write of a run by an instance that no longer owns it (its lease ran out and the
     /// run was taken over, or a new attempt began): refused.
     #[error("task {task_id} attempt {attempt} is no longer run by {owner}: the write was refused")]

@@ -123,17 +123,18 @@ pub async fn run_owner(db: &Db, id: i64) -> StoreResult<Option<RunOwner>> {
 }
 
 /// Takes over a run whose owner's lease ended before `stale_before` (or whose owner is
-/// `node` itself, after a restart): its unfinished pairs become `aborted` with `message`,
-/// the task `status` (`interrupted`, or `aborted` when an abort was asked), with its status
-/// event. `None` when someone else got there first or the owner renewed; else the status.
+/// `own`, this instance at its start): its unfinished pairs become `aborted` with
+/// `message`, and the task `interrupted` (or `aborted` when an abort was asked), each
+/// with its status event. `None` when someone else got there first or the owner renewed;
+/// else the status and the pairs aborted, as they are now.
 pub async fn take_over(
     tx: &mut AnyConnection,
     task_id: i64,
     attempt: i64,
-    node: &str,
+    own: Option<&str>,
     stale_before: i64,
     message: &str,
-) -> StoreResult<Option<TaskStatus>> {
+) -> StoreResult<Option<(TaskStatus, Vec<PairRow>)>> {
     let now = now_ms();
     let status: Option<String> = sqlx::query_scalar(
         "UPDATE tasks SET status = CASE WHEN abort_requested = 0 THEN 'interrupted' ELSE 'aborted' END,
@@ -145,36 +146,43 @@ pub async fn take_over(
     .bind(now)
     .bind(task_id)
     .bind(attempt)
-    .bind(node)
+    .bind(own.unwrap_or(""))
     .bind(stale_before)
     .fetch_optional(&mut *tx)
     .await?;
     let Some(status) = status else { return Ok(None) };
     let status = TaskStatus::try_from(status).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    sqlx::query(
+    let sql = format!(
         "UPDATE task_pairs SET status = 'aborted', finished_at = $1, message = $4
-         WHERE task_id = $2 AND attempt = $3 AND status IN ('running', 'waiting')",
-    )
-    .bind(now)
-    .bind(task_id)
-    .bind(attempt)
-    .bind(message)
-    .execute(&mut *tx)
-    .await?;
+         WHERE task_id = $2 AND attempt = $3 AND status IN ('running', 'waiting')
+         RETURNING {PAIR_COLUMNS}"
+    );
+    let pairs: Vec<PairRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(now)
+        .bind(task_id)
+        .bind(attempt)
+        .bind(message)
+        .fetch_all(&mut *tx)
+        .await?;
+    for p in &pairs {
+        insert_pair_event(&mut *tx, task_id, attempt, p.step_index, &p.host, &pair_event_body(p)).await?;
+    }
     insert_task_event(&mut *tx, task_id, attempt, status).await?;
-    Ok(Some(status))
+    Ok(Some((status, pairs)))
 }
 
 /// A `failed` task whose failures were all skipped becomes a `success`, with its status
 /// event. False when it was not `failed` (any more).
 pub async fn succeed_after_skip(conn: &mut AnyConnection, id: i64, attempt: i64) -> StoreResult<bool> {
-    let changed =
-        sqlx::query("UPDATE tasks SET status = 'success', updated_at = $1 WHERE id = $2 AND status = 'failed'")
-            .bind(now_ms())
-            .bind(id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
+    let changed = sqlx::query(
+        "UPDATE tasks SET status = 'success', updated_at = $1 WHERE id = $2 AND status = 'failed' AND attempt = $3",
+    )
+    .bind(now_ms())
+    .bind(id)
+    .bind(attempt)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
     if changed == 1 {
         insert_task_event(conn, id, attempt, TaskStatus::Success).await?;
     }
@@ -211,14 +219,14 @@ pub async fn renew_leases(db: &Db, node: &str, now: i64, lease_ms: i64) -> Store
     .await?)
 }
 
-/// Runs that no live instance carries on: those of `node` (this instance, after a
-/// restart) and those whose lease ended before `stale_before`.
-pub async fn orphaned_runs(db: &Db, node: &str, stale_before: i64) -> StoreResult<Vec<(i64, i64)>> {
+/// Runs that no live instance carries on: those of `own` (this instance, at its start)
+/// and those whose lease ended before `stale_before`.
+pub async fn orphaned_runs(db: &Db, own: Option<&str>, stale_before: i64) -> StoreResult<Vec<(i64, i64)>> {
     Ok(sqlx::query_as(
         "SELECT id, attempt FROM tasks WHERE status = 'running'
            AND (claimed_by = $1 OR claimed_by IS NULL OR lease_until IS NULL OR lease_until < $2)",
     )
-    .bind(node)
+    .bind(own.unwrap_or(""))
     .bind(stale_before)
     .fetch_all(&db.pool)
     .await?)
@@ -303,17 +311,49 @@ pub async fn get_pair(db: &Db, id: i64) -> StoreResult<PairRow> {
     Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_one(&db.pool).await?)
 }
 
+/// Locks the task's row for the run's owner, first in every fenced transaction (so that
+/// a takeover, which also starts with the task's row, waits or is waited for; on SQLite
+/// the write transaction already holds the database). Refused when the run is no longer
+/// `fence`'s.
+async fn lock_run(conn: &mut AnyConnection, dialect: Dialect, fence: &Fence) -> StoreResult<()> {
+    let lock = if dialect == Dialect::Postgres { " FOR UPDATE" } else { "" };
+    let sql = format!("SELECT id FROM tasks WHERE {}{lock}", fence_clause(1));
+    let found: Option<i64> = sqlx::query_scalar(AssertSqlSafe(sql))
+        .bind(fence.attempt)
+        .bind(&*fence.owner)
+        .bind(fence.task_id)
+        .fetch_optional(conn)
+        .await?;
+    found.map(|_| ()).ok_or_else(|| fence.refused())
+}
+
+/// Locks a task's row (see `lock_run`) for a change of its pairs by someone other than
+/// the run's owner (a skip).
+pub async fn lock_task(conn: &mut AnyConnection, dialect: Dialect, id: i64) -> StoreResult<()> {
+    if dialect == Dialect::Postgres {
+        sqlx::query("SELECT id FROM tasks WHERE id = $1 FOR UPDATE").bind(id).fetch_optional(conn).await?;
+    }
+    Ok(())
+}
+
 /// Writes a pair's new state and its status event in one transaction, for the run's
-/// owner: refused when the run is no longer `fence`'s.
-pub async fn save_pair(db: &Db, fence: &Fence, p: &PairRow) -> StoreResult<()> {
+/// owner: refused when the run is no longer `fence`'s. With `only_from`, the pair changes
+/// only from one of those statuses; false when it had left them (a skip came first).
+pub async fn save_pair(db: &Db, fence: &Fence, p: &PairRow, only_from: &[PairStatus]) -> StoreResult<bool> {
     let mut tx = db.begin_write().await?;
+    lock_run(&mut tx, db.dialect, fence).await?;
+    let condition = if only_from.is_empty() {
+        String::new()
+    } else {
+        let marks: Vec<String> = (0..only_from.len()).map(|i| format!("${}", i + 11)).collect();
+        format!(" AND status IN ({})", marks.join(", "))
+    };
     let sql = format!(
         "UPDATE task_pairs SET status = $1, tries = $2, exit_code = $3, started_at = $4, finished_at = $5,
             message = $6, pgid = $7, kill_confirmed = $8
-         WHERE id = $9 AND attempt = $10 AND EXISTS (SELECT 1 FROM tasks WHERE {})",
-        fence_clause(10)
+         WHERE id = $9 AND attempt = $10{condition}"
     );
-    let done = sqlx::query(AssertSqlSafe(sql))
+    let mut q = sqlx::query(AssertSqlSafe(sql))
         .bind(p.status.as_str())
         .bind(p.tries)
         .bind(p.exit_code)
@@ -323,18 +363,17 @@ pub async fn save_pair(db: &Db, fence: &Fence, p: &PairRow) -> StoreResult<()> {
         .bind(p.pgid)
         .bind(p.kill_confirmed)
         .bind(p.id)
-        .bind(fence.attempt)
-        .bind(&*fence.owner)
-        .bind(fence.task_id)
-        .execute(&mut *tx)
-        .await?;
-    if done.rows_affected() != 1 {
-        return Err(fence.refused());
+        .bind(fence.attempt);
+    for s in only_from {
+        q = q.bind(s.as_str());
+    }
+    if q.execute(&mut *tx).await?.rows_affected() != 1 {
+        return Ok(false);
     }
     let body = pair_event_body(p);
     insert_pair_event(&mut tx, p.task_id, p.attempt, p.step_index, &p.host, &body).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(true)
 }
 
 /// A pair's change of state as its status event says it.
@@ -349,21 +388,15 @@ fn pair_event_body(p: &PairRow) -> String {
 /// Records the process group a running pair's step reported, for whoever must kill it
 /// later (after a lost connection, or when another instance takes the run over).
 pub async fn set_pair_pgid(db: &Db, fence: &Fence, pair_id: i64, pgid: i64) -> StoreResult<()> {
-    let sql = format!(
-        "UPDATE task_pairs SET pgid = $1 WHERE id = $2 AND attempt = $3 AND EXISTS (SELECT 1 FROM tasks WHERE {})",
-        fence_clause(3)
-    );
-    let done = sqlx::query(AssertSqlSafe(sql))
+    let mut tx = db.begin_write().await?;
+    lock_run(&mut tx, db.dialect, fence).await?;
+    sqlx::query("UPDATE task_pairs SET pgid = $1 WHERE id = $2 AND attempt = $3")
         .bind(pgid)
         .bind(pair_id)
         .bind(fence.attempt)
-        .bind(&*fence.owner)
-        .bind(fence.task_id)
-        .execute(&db.pool)
+        .execute(&mut *tx)
         .await?;
-    if done.rows_affected() != 1 {
-        return Err(fence.refused());
-    }
+    tx.commit().await?;
     Ok(())
 }
 

@@ -76,6 +76,12 @@ pub async fn insert(conn: &mut AnyConnection, t: &TaskRow) -> StoreResult<i64> {
     .await?)
 }
 
+/// The task as this transaction sees it.
+pub async fn get_in(conn: &mut AnyConnection, id: i64) -> StoreResult<TaskRow> {
+    let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1");
+    Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_one(conn).await?)
+}
+
 pub async fn get(db: &Db, id: i64) -> StoreResult<TaskRow> {
     let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1");
     Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_one(&db.pool).await?)

@@ -169,7 +169,8 @@ impl RunRegistry {
     }
 
     /// True while this instance may start steps of the attempt: it is registered, not
-    /// lost, and its lease has not run out by this instance's own clock.
+    /// lost, and its lease has a sixth of its length left by this instance's own clock
+    /// (a step is not started in the lease's last moments).
     pub fn holds(&self, task_id: i64, attempt: i64) -> bool {
         let mut runs = self.runs.lock().expect("registry lock");
         let Some(h) = runs.get_mut(&task_id).filter(|h| h.attempt == attempt) else { return false };
@@ -177,7 +178,16 @@ impl RunRegistry {
             tracing::warn!(task = task_id, attempt, "the run's lease ran out: it starts no more steps");
             h.lose();
         }
-        !h.lost
+        !h.lost && h.renewed.elapsed() < self.lease.length - self.lease.length / 6
+    }
+
+    /// True when the attempt is not this instance's any more: not registered, lost, or
+    /// its lease ran out.
+    pub fn lost(&self, task_id: i64, attempt: i64) -> bool {
+        let runs = self.runs.lock().expect("registry lock");
+        runs.get(&task_id)
+            .filter(|h| h.attempt == attempt)
+            .is_none_or(|h| h.lost || h.renewed.elapsed() >= self.lease.length)
     }
 
     /// A renewal sent at `sent` came back holding `held` (task id, attempt): those leases
@@ -245,10 +255,13 @@ mod tests {
         r.register(1, 1, Instant::now());
         r.committed(1, 1);
         let (abort, _) = r.levers(1, 1).unwrap();
-        tokio::time::advance(Duration::from_secs(29)).await;
+        tokio::time::advance(Duration::from_secs(24)).await;
         assert!(r.holds(1, 1));
         tokio::time::advance(Duration::from_secs(2)).await;
-        assert!(!r.holds(1, 1), "31 s after the last renewal the lease is over");
+        assert!(!r.holds(1, 1), "no step starts in the lease's last sixth");
+        assert!(!r.lost(1, 1) && !*abort.borrow(), "but the run is not lost yet");
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert!(!r.holds(1, 1) && r.lost(1, 1), "31 s after the last renewal the lease is over");
         assert!(*abort.borrow(), "a lost run is told to stop (and kill what it started)");
     }
 

@@ -98,8 +98,6 @@ pub async fn abort(state: &AppState, who: &Principal, id: i64) -> ServiceResult<
     run_of(state, id).await
 }
 
-/// Clocks of instances may differ by this much.
-const CLOCK_SKEW_MS: i64 = 1000;
 /// How long an abort waits for the kills of a run it took over before answering.
 const REAP_WAIT: Duration = Duration::from_secs(45);
 
@@ -111,8 +109,10 @@ const REAP_WAIT: Duration = Duration::from_secs(45);
 async fn reach_abort(state: &AppState, id: i64) -> ServiceResult<()> {
     let Some(owner) = runs::run_owner(&state.db, id).await? else { return Ok(()) };
     let until = owner.lease_until.unwrap_or(0);
-    if until < store::now_ms() - CLOCK_SKEW_MS {
-        if let Some(taken) = recovery::take_over(state, id, owner.attempt, store::now_ms() - CLOCK_SKEW_MS).await? {
+    // The same grace as every takeover: the owner has stopped by then, and clocks differ.
+    let grace = state.runs.lease().grace().as_millis() as i64;
+    if until < store::now_ms() - grace {
+        if let Some(taken) = recovery::take_over(state, id, owner.attempt, None, store::now_ms() - grace).await? {
             let state = state.clone();
             let reaping = tokio::spawn(async move { taken.reap(&state).await });
             let _ = tokio::time::timeout(REAP_WAIT, reaping).await;
@@ -123,7 +123,7 @@ async fn reach_abort(state: &AppState, id: i64) -> ServiceResult<()> {
     tokio::spawn(async move {
         let mut until = until;
         loop {
-            let wait = (until + CLOCK_SKEW_MS - store::now_ms()).max(0) as u64;
+            let wait = (until + grace - store::now_ms()).max(0) as u64;
             tokio::time::sleep(Duration::from_millis(wait)).await;
             match runs::run_owner(&state.db, id).await {
                 // Over, or a new attempt: nothing left to abort here.
@@ -138,7 +138,7 @@ async fn reach_abort(state: &AppState, id: i64) -> ServiceResult<()> {
                     continue;
                 }
             }
-            match recovery::take_over(&state, id, owner.attempt, store::now_ms() - CLOCK_SKEW_MS).await {
+            match recovery::take_over(&state, id, owner.attempt, None, store::now_ms() - grace).await {
                 Ok(Some(taken)) => taken.reap(&state).await,
                 Ok(None) => {}
                 Err(e) => tracing::warn!(task = id, error = %e, "taking over an aborted run failed"),
@@ -239,6 +239,7 @@ pub async fn skip(state: &AppState, who: &Principal, id: i64, sel: PairSelector)
     may_act(who, &row, "skip a step of")?;
     let from: Vec<PairStatus> = PairStatus::ALL.into_iter().filter(|s| s.can_skip()).collect();
     let mut tx = state.db.begin_write().await?;
+    runs::lock_task(&mut tx, state.db.dialect, id).await?;
     let mut changed = 0;
     for p in selected(state, &row, &sel).await? {
         if runs::set_pair_status_if(&mut tx, p.id, &from, PairStatus::Skipped, &format!("skipped by {}", who.username))
