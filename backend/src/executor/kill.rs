@@ -57,11 +57,60 @@ impl KillReport {
     }
 }
 
-/// The program that ends the processes of group (and session) `id`; give it to
-/// `/bin/sh -s` on standard input.
-pub fn kill_script(id: i64) -> String {
+/// A step's process group as the step reported it: its id and, to tell it from a later
+/// process that got the same id, the boot it ran in (`/proc/sys/kernel/random/boot_id`,
+/// which also differs between machines) and its leader's start time (clock ticks since
+/// boot). A kill is aimed only at that group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepGroup {
+    pub pgid: i64,
+    pub boot: Option<String>,
+    pub start: Option<i64>,
+}
+
+impl StepGroup {
+    /// A group known by its id alone (nothing to check it against).
+    pub fn bare(pgid: i64) -> StepGroup {
+        StepGroup { pgid, boot: None, start: None }
+    }
+
+    /// The boot id, if it looks like one (hex digits and dashes): it goes into a program.
+    fn boot_id(&self) -> &str {
+        match &self.boot {
+            Some(b) if !b.is_empty() && b.len() <= 64 && b.chars().all(|c| c.is_ascii_hexdigit() || c == '-') => b,
+            _ => "",
+        }
+    }
+}
+
+/// The program that ends the processes of `group` (and its session); give it to
+/// `/bin/sh -s` on standard input. It kills nothing when the machine or boot is not the
+/// step's, or when the group's id now leads another process (Linux reuses no id while a
+/// group or session of it lives, so members found while the leader is gone are the step's).
+pub fn kill_script(group: &StepGroup) -> String {
+    let (id, boot) = (group.pgid, group.boot_id());
+    let start = group.start.map(|s| s.to_string()).unwrap_or_default();
     format!(
         r#"t={id}
+want_boot='{boot}'
+want_start='{start}'
+if [ -n "$want_boot" ]; then
+    b=
+    {{ read -r b </proc/sys/kernel/random/boot_id; }} 2>/dev/null
+    [ "$b" = "$want_boot" ] || {{ echo "unknown: this is not the machine or the boot the step ran in; nothing was killed"; exit 0; }}
+fi
+if [ -n "$want_start" ]; then
+    s=
+    {{ read -r s <"/proc/$t/stat"; }} 2>/dev/null
+    if [ -n "$s" ]; then
+        s=${{s##*) }}
+        set -- $s
+        if [ $# -ge 20 ]; then
+            shift 19
+            [ "$1" = "$want_start" ] || {{ echo "unknown: process $t is another program now; nothing was killed"; exit 0; }}
+        fi
+    fi
+fi
 members() {{
     m=
     for d in /proc/[0-9]*; do
@@ -106,6 +155,10 @@ mod tests {
 
     /// Runs the kill program for `id` under `shell` (`["dash"]`, `["busybox", "sh"]`, …).
     fn run_kill(shell: &[&str], id: i64) -> KillReport {
+        run_kill_group(shell, &StepGroup::bare(id))
+    }
+
+    fn run_kill_group(shell: &[&str], group: &StepGroup) -> KillReport {
         let mut child = Command::new(shell[0])
             .args(&shell[1..])
             .arg("-s")
@@ -113,7 +166,7 @@ mod tests {
             .stdout(Stdio::piped())
             .spawn()
             .expect("shell runs");
-        child.stdin.take().unwrap().write_all(kill_script(id).as_bytes()).unwrap();
+        child.stdin.take().unwrap().write_all(kill_script(group).as_bytes()).unwrap();
         let out = child.wait_with_output().unwrap();
         KillReport::parse(&String::from_utf8_lossy(&out.stdout))
     }
@@ -186,5 +239,42 @@ mod tests {
         for unproven in ["", "kill: Illegal number: -", "unknown: no /proc to look in", "alive"] {
             assert!(!KillReport::parse(unproven).confirmed(), "{unproven:?}");
         }
+    }
+
+    /// The group a step would report, read the way the step's program reads it.
+    fn reported(pid: u32) -> StepGroup {
+        let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap().trim().to_string();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let start = stat.rsplit_once(") ").unwrap().1.split_whitespace().nth(19).unwrap().parse().unwrap();
+        StepGroup { pgid: i64::from(pid), boot: Some(boot), start: Some(start) }
+    }
+
+    #[test]
+    fn a_group_whose_id_now_leads_another_program_or_boot_is_left_alone() {
+        for shell in shells() {
+            let mut leader = Command::new("sleep").arg("900").process_group(0).spawn().unwrap();
+            let group = reported(leader.id());
+            let later = StepGroup { start: group.start.map(|s| s + 1), ..group.clone() };
+            let report = run_kill_group(&shell, &later);
+            assert!(
+                matches!(&report, KillReport::Unknown(w) if w.contains("another program")),
+                "{shell:?}: {report:?}"
+            );
+            assert!(alive(leader.id()), "{shell:?}: a process that only shares the id was killed");
+            let elsewhere = StepGroup { boot: Some("00000000-0000-0000-0000-000000000000".into()), ..group.clone() };
+            let report = run_kill_group(&shell, &elsewhere);
+            assert!(matches!(&report, KillReport::Unknown(w) if w.contains("machine")), "{shell:?}: {report:?}");
+            assert!(alive(leader.id()), "{shell:?}: killed on the wrong machine or boot");
+            assert_eq!(run_kill_group(&shell, &group), KillReport::Gone, "{shell:?}: the step's own group");
+            let _ = leader.wait();
+        }
+    }
+
+    #[test]
+    fn a_hostile_boot_id_never_reaches_the_program() {
+        let g = StepGroup { pgid: 5, boot: Some("x'; touch /tmp/pwned; '".into()), start: Some(1) };
+        let script = kill_script(&g);
+        assert!(script.contains("want_boot=''"), "{script}");
+        assert!(!script.contains("pwned"));
     }
 }

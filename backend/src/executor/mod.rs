@@ -19,6 +19,7 @@ use std::time::Duration;
 use api_types::{OnFailure, PairStatus, Strategy, TaskStatus, Trigger};
 use tokio::sync::{watch, Mutex, OwnedSemaphorePermit, Semaphore};
 
+use self::kill::StepGroup;
 use self::logs::{PairLog, RunLog};
 use self::remote::{ConnectError, Outcome, Remote, StepSpec};
 use crate::catalogue::templates::{Snapshot, SnapshotStep};
@@ -443,6 +444,7 @@ impl HostWorker {
             return false;
         }
         let (pgid_tx, mut pgid_rx) = watch::channel(None);
+        let mut group: Option<StepGroup> = None;
         let spec = StepSpec {
             program: &program,
             timeout: Duration::from_secs(step.timeout_secs.max(1) as u64),
@@ -473,7 +475,11 @@ impl HostWorker {
             // Each try reports its own process group; a kill never aims at an earlier one's.
             pgid_tx.send_replace(None);
             pgid_rx.mark_unchanged();
-            pair.pgid = None;
+            if pair.pgid.take().is_some() {
+                // Forgotten before the next try starts, so that nobody aims at it later.
+                self.record_group(run, pair.id, None).await;
+            }
+            group = None;
             outcome = {
                 let running = remote.run(&spec, &mut log, &mut abort);
                 tokio::pin!(running);
@@ -481,10 +487,12 @@ impl HostWorker {
                     tokio::select! {
                         o = &mut running => break o,
                         Ok(()) = pgid_rx.changed() => {
-                            let pgid = *pgid_rx.borrow_and_update();
-                            if let Some(pgid) = pgid {
-                                pair.pgid = Some(pgid);
-                                self.record_pgid(run, pair.id, pgid);
+                            let reported = pgid_rx.borrow_and_update().clone();
+                            if let Some(g) = reported {
+                                pair.pgid = Some(g.pgid);
+                                let (state, fence, id, g2) = (run.state.clone(), run.fence.clone(), pair.id, g.clone());
+                                tokio::spawn(async move { record_group(&state, &fence, id, Some(&g2)).await });
+                                group = Some(g);
                             }
                         }
                     }
@@ -505,13 +513,13 @@ impl HostWorker {
             tokio::time::sleep(RETRY_PAUSE).await;
         }
         // The connection broke mid-step: what the step started may still run there.
-        if let (Outcome::Lost(why), Some(pgid)) = (&outcome, pair.pgid.filter(|_| self.host != plan::LOCAL)) {
+        if let (Outcome::Lost(why), Some(g)) = (&outcome, group.as_ref().filter(|_| self.host != plan::LOCAL)) {
             self.remote = None;
             log.system(&format!("{why}; connecting again to kill the step's processes")).await;
-            let report = reap::kill_on_host(&run.state, &self.host, pgid).await;
-            log.system(&report.describe(pgid)).await;
+            let report = reap::kill_on_host(&run.state, &self.host, g).await;
+            log.system(&report.describe(g.pgid)).await;
             pair.kill_confirmed = Some(i64::from(report.confirmed()));
-            outcome = Outcome::Lost(format!("{why}; {}", report.describe(pgid)));
+            outcome = Outcome::Lost(format!("{why}; {}", report.describe(g.pgid)));
         }
         log.finish().await;
         let (status, message) = match &outcome {
@@ -548,24 +556,9 @@ impl HostWorker {
         }
     }
 
-    /// Records the step's process group, for a kill through another connection. Aside
-    /// (bounded by the lease), so that a database that hangs never holds up the step's
-    /// own abort and kill.
-    fn record_pgid(&self, run: &Run, pair_id: i64, pgid: i64) {
-        let (state, fence) = (run.state.clone(), run.fence.clone());
-        tokio::spawn(async move {
-            let recording = runs::set_pair_pgid(&state.db, &fence, pair_id, pgid);
-            match tokio::time::timeout(state.runs.lease().length, recording).await {
-                Ok(Ok(())) => {}
-                Ok(Err(StoreError::Fenced { .. })) => fenced(&state, &fence),
-                Ok(Err(e)) => {
-                    tracing::warn!(task = fence.task_id, error = %e, "recording a step's process group failed")
-                }
-                Err(_) => {
-                    tracing::warn!(task = fence.task_id, "recording a step's process group took longer than the lease")
-                }
-            }
-        });
+    /// Forgets (`None`) the step's process group, before another try.
+    async fn record_group(&self, run: &Run, pair_id: i64, group: Option<&StepGroup>) {
+        record_group(&run.state, &run.fence, pair_id, group).await;
     }
 
     /// The step rendered for this host, and the program that runs it.
@@ -684,6 +677,25 @@ impl HostWorker {
             Err(e @ ConnectError::HostKeyMismatch { .. }) => Err(format!("refused: {e}")),
             Err(e) => Err(e.to_string()),
         }
+    }
+}
+
+/// Records the step's process group, for a kill through another connection or by another
+/// instance. Bounded by the lease: a database that hangs holds up nothing for longer.
+async fn record_group(state: &AppState, fence: &Fence, pair_id: i64, group: Option<&StepGroup>) {
+    let recording = runs::set_pair_pgid(
+        &state.db,
+        fence,
+        pair_id,
+        group.map(|g| g.pgid),
+        group.and_then(|g| g.boot.as_deref()),
+        group.and_then(|g| g.start),
+    );
+    match tokio::time::timeout(state.runs.lease().length, recording).await {
+        Ok(Ok(())) => {}
+        Ok(Err(StoreError::Fenced { .. })) => fenced(state, fence),
+        Ok(Err(e)) => tracing::warn!(task = fence.task_id, error = %e, "recording a step's process group failed"),
+        Err(_) => tracing::warn!(task = fence.task_id, "recording a step's process group took longer than the lease"),
     }
 }
 

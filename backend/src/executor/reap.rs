@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::kill::KillReport;
+use super::kill::{KillReport, StepGroup};
 use super::remote::Remote;
 use super::{plan, record_first_use, target};
 use crate::state::AppState;
@@ -16,10 +16,10 @@ use crate::store::runs::{self, NewEvent, PairRow};
 const TRIES: u32 = 3;
 const PAUSE: Duration = Duration::from_secs(2);
 
-/// Kills process group `pgid` on `host` through a new connection (a few tries).
-pub async fn kill_on_host(state: &AppState, host: &str, pgid: i64) -> KillReport {
+/// Kills a step's process group on `host` through a new connection (a few tries).
+pub async fn kill_on_host(state: &AppState, host: &str, group: &StepGroup) -> KillReport {
     if host == plan::LOCAL {
-        return Remote::Local.kill(pgid).await;
+        return Remote::Local.kill(group).await;
     }
     let mut why = String::new();
     for n in 0..TRIES {
@@ -42,7 +42,7 @@ pub async fn kill_on_host(state: &AppState, host: &str, pgid: i64) -> KillReport
             .then(|| record_first_use(&state.db, &target));
         match Remote::connect(&target, timeout, record).await {
             Ok((remote, _)) => {
-                let report = remote.kill(pgid).await;
+                let report = remote.kill(group).await;
                 remote.close().await;
                 return report;
             }
@@ -60,6 +60,7 @@ pub async fn reap_pairs(state: &AppState, pairs: Vec<PairRow>, owned_here: bool)
     let mut kills = tokio::task::JoinSet::new();
     for mut pair in pairs {
         let Some(pgid) = pair.pgid else { continue };
+        let group = StepGroup { pgid, boot: pair.pgid_boot.clone(), start: pair.pgid_start };
         let state = state.clone();
         kills.spawn(async move {
             let report = if pair.host == plan::LOCAL && !owned_here {
@@ -67,7 +68,7 @@ pub async fn reap_pairs(state: &AppState, pairs: Vec<PairRow>, owned_here: bool)
                     "it ran on the server of the instance that stopped; only that one can kill it".into(),
                 )
             } else {
-                kill_on_host(&state, &pair.host, pgid).await
+                kill_on_host(&state, &pair.host, &group).await
             };
             let line = report.describe(pgid);
             tracing::info!(task = pair.task_id, attempt = pair.attempt, host = ?pair.host, report = ?line, "reaped");

@@ -12,9 +12,9 @@ use russh::ChannelMsg;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
-use super::kill::{kill_script, KillReport};
+use super::kill::{kill_script, KillReport, StepGroup};
 use super::logs::PairLog;
-use super::render::parse_pgid;
+use super::render::parse_group;
 
 /// How a host proves who it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,7 +122,7 @@ pub struct StepSpec<'a> {
     pub timeout: Duration,
     /// Told the step's process group as soon as it is known, so that it can be recorded
     /// (and killed later through another connection, or by another instance).
-    pub pgid: &'a watch::Sender<Option<i64>>,
+    pub pgid: &'a watch::Sender<Option<StepGroup>>,
 }
 
 /// The only command line a step has: nothing secret, no script text.
@@ -205,11 +205,11 @@ impl Remote {
         }
     }
 
-    /// Kills process group `pgid` (and its session) where this runs, and says what it saw.
-    pub async fn kill(&self, pgid: i64) -> KillReport {
+    /// Kills a step's process group (and its session) where this runs, and says what it saw.
+    pub async fn kill(&self, group: &StepGroup) -> KillReport {
         let report = match self {
-            Remote::Ssh(handle) => tokio::time::timeout(KILL_TIMEOUT, kill_group_ssh(handle, pgid)).await,
-            Remote::Local => tokio::time::timeout(KILL_TIMEOUT, kill_group_local(pgid)).await,
+            Remote::Ssh(handle) => tokio::time::timeout(KILL_TIMEOUT, kill_group_ssh(handle, group)).await,
+            Remote::Local => tokio::time::timeout(KILL_TIMEOUT, kill_group_local(group)).await,
         };
         match report {
             Ok(Ok(report)) => report,
@@ -234,7 +234,7 @@ impl Remote {
 /// Strips the wrapper's first stderr line (the process group) from the step's output.
 struct Stderr {
     head: Option<Vec<u8>>,
-    pgid: Option<i64>,
+    pgid: Option<StepGroup>,
 }
 
 impl Stderr {
@@ -251,9 +251,9 @@ impl Stderr {
         };
         let head = self.head.take().expect("head present");
         let first = String::from_utf8_lossy(&head[..nl]).into_owned();
-        match parse_pgid(&first) {
-            Some(pgid) => {
-                self.pgid = Some(pgid);
+        match parse_group(&first) {
+            Some(group) => {
+                self.pgid = Some(group);
                 head[nl + 1..].to_vec()
             }
             None => head,
@@ -307,7 +307,7 @@ async fn run_ssh(
                 Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
                     let rest = stderr.take(&data);
                     if stderr.pgid.is_some() && step.pgid.borrow().is_none() {
-                        step.pgid.send_replace(stderr.pgid);
+                        step.pgid.send_replace(stderr.pgid.clone());
                     }
                     if !rest.is_empty() {
                         log.data(true, &rest).await;
@@ -320,13 +320,13 @@ async fn run_ssh(
             },
             _ = &mut deadline => {
                 await_pgid(&mut channel, &mut stderr, log).await;
-                let kill_confirmed = kill_remote(handle, stderr.pgid, log).await;
+                let kill_confirmed = kill_remote(handle, stderr.pgid.as_ref(), log).await;
                 let _ = channel.close().await;
                 return Outcome::TimedOut { kill_confirmed };
             }
             _ = wait_abort(abort) => {
                 await_pgid(&mut channel, &mut stderr, log).await;
-                let kill_confirmed = kill_remote(handle, stderr.pgid, log).await;
+                let kill_confirmed = kill_remote(handle, stderr.pgid.as_ref(), log).await;
                 let _ = channel.close().await;
                 return Outcome::Aborted { kill_confirmed };
             }
@@ -369,24 +369,24 @@ const KILL_TIMEOUT: Duration = Duration::from_secs(20);
 /// Kills a remote process group through a second session, the kill program on its
 /// stdin (`/bin/sh -s`, whatever the login shell is); `Some(true)` only when the program
 /// saw the group gone. What it saw goes to the pair's log.
-async fn kill_remote(handle: &Handle<Client>, pgid: Option<i64>, log: &mut PairLog) -> Option<bool> {
-    let Some(pgid) = pgid else {
+async fn kill_remote(handle: &Handle<Client>, group: Option<&StepGroup>, log: &mut PairLog) -> Option<bool> {
+    let Some(group) = group else {
         log.system("could not kill the step's processes: its process group was never reported").await;
         return None;
     };
-    let report = match tokio::time::timeout(KILL_TIMEOUT, kill_group_ssh(handle, pgid)).await {
+    let report = match tokio::time::timeout(KILL_TIMEOUT, kill_group_ssh(handle, group)).await {
         Ok(Ok(report)) => report,
         Ok(Err(e)) => KillReport::Unknown(format!("the kill could not run: {e}")),
         Err(_) => KillReport::Unknown(format!("the kill did not finish within {} s", KILL_TIMEOUT.as_secs())),
     };
-    log.system(&report.describe(pgid)).await;
+    log.system(&report.describe(group.pgid)).await;
     Some(report.confirmed())
 }
 
-async fn kill_group_ssh(handle: &Handle<Client>, pgid: i64) -> Result<KillReport, String> {
+async fn kill_group_ssh(handle: &Handle<Client>, group: &StepGroup) -> Result<KillReport, String> {
     let mut ch = handle.channel_open_session().await.map_err(|e| e.to_string())?;
     ch.exec(true, COMMAND).await.map_err(|e| e.to_string())?;
-    ch.data(kill_script(pgid).as_bytes()).await.map_err(|e| e.to_string())?;
+    ch.data(kill_script(group).as_bytes()).await.map_err(|e| e.to_string())?;
     ch.eof().await.map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     while let Some(msg) = ch.wait().await {
@@ -397,7 +397,7 @@ async fn kill_group_ssh(handle: &Handle<Client>, pgid: i64) -> Result<KillReport
     Ok(KillReport::parse(&String::from_utf8_lossy(&out)))
 }
 
-async fn kill_group_local(pgid: i64) -> Result<KillReport, String> {
+async fn kill_group_local(group: &StepGroup) -> Result<KillReport, String> {
     let mut sh = tokio::process::Command::new("/bin/sh")
         .arg("-s")
         .stdin(Stdio::piped())
@@ -407,7 +407,7 @@ async fn kill_group_local(pgid: i64) -> Result<KillReport, String> {
         .spawn()
         .map_err(|e| e.to_string())?;
     let mut stdin = sh.stdin.take().expect("piped");
-    stdin.write_all(kill_script(pgid).as_bytes()).await.map_err(|e| e.to_string())?;
+    stdin.write_all(kill_script(group).as_bytes()).await.map_err(|e| e.to_string())?;
     drop(stdin);
     let out = sh.wait_with_output().await.map_err(|e| e.to_string())?;
     Ok(KillReport::parse(&String::from_utf8_lossy(&out.stdout)))
@@ -431,8 +431,8 @@ async fn run_local(step: &StepSpec<'_>, log: &mut PairLog, abort: &mut watch::Re
         Ok(c) => c,
         Err(e) => return Outcome::Lost(format!("cannot start /bin/sh: {e}")),
     };
-    let pgid = child.id().map(i64::from);
-    step.pgid.send_replace(pgid);
+    let group = child.id().map(local_group);
+    step.pgid.send_replace(group.clone());
     let mut stdin = child.stdin.take().expect("piped");
     let program = step.program.to_string();
     // Written aside so that a large program never waits on output nobody reads yet; a
@@ -476,7 +476,7 @@ async fn run_local(step: &StepSpec<'_>, log: &mut PairLog, abort: &mut watch::Re
             _ = wait_abort(abort) => true,
         },
     };
-    let kill_confirmed = kill_local(&mut child, pgid, log).await;
+    let kill_confirmed = kill_local(&mut child, group, log).await;
     if stopped {
         Outcome::Aborted { kill_confirmed }
     } else {
@@ -486,9 +486,9 @@ async fn run_local(step: &StepSpec<'_>, log: &mut PairLog, abort: &mut watch::Re
 
 /// Kills a local step's process group. The group's leader is this server's child: it is
 /// reaped meanwhile, or it would stay a zombie (which the kill program does not count).
-async fn kill_local(child: &mut tokio::process::Child, pgid: Option<i64>, log: &mut PairLog) -> Option<bool> {
-    let pgid = pgid?;
-    let kill = kill_group_local(pgid);
+async fn kill_local(child: &mut tokio::process::Child, group: Option<StepGroup>, log: &mut PairLog) -> Option<bool> {
+    let group = group?;
+    let kill = kill_group_local(&group);
     let reap = tokio::time::timeout(Duration::from_secs(20), child.wait());
     let (report, _) = tokio::join!(tokio::time::timeout(KILL_TIMEOUT, kill), reap);
     let report = match report {
@@ -496,6 +496,16 @@ async fn kill_local(child: &mut tokio::process::Child, pgid: Option<i64>, log: &
         Ok(Err(e)) => KillReport::Unknown(format!("the kill could not run: {e}")),
         Err(_) => KillReport::Unknown(format!("the kill did not finish within {} s", KILL_TIMEOUT.as_secs())),
     };
-    log.system(&report.describe(pgid)).await;
+    log.system(&report.describe(group.pgid)).await;
     Some(report.confirmed())
+}
+
+/// The group of a local step whose leader is `pid`, read from this machine's `/proc`.
+fn local_group(pid: u32) -> StepGroup {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok().map(|b| b.trim().to_string());
+    let start = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.to_string()))
+        .and_then(|rest| rest.split_whitespace().nth(19).and_then(|t| t.parse().ok()));
+    StepGroup { pgid: i64::from(pid), boot, start }
 }

@@ -253,7 +253,20 @@ pub fn program(interpreter: &str, script: &str, env: &[(String, String)], report
     let mut p = String::with_capacity(script.len() + 256);
     p.push_str("{\n");
     if report_pgid {
-        p.push_str(&format!("printf '{}%s\\n' \"$$\" >&2\n", PGID_MARKER.replace('\u{1e}', "\\036")));
+        // The group's id, the boot id and the leader's start time (field 22 of its stat),
+        // read without starting a process; `-` for what cannot be read.
+        p.push_str(concat!(
+            "_tg_b=; _tg_t=; _tg_s=\n",
+            "{ read -r _tg_b </proc/sys/kernel/random/boot_id; } 2>/dev/null\n",
+            "{ read -r _tg_s </proc/$$/stat; } 2>/dev/null\n",
+            "if [ -n \"$_tg_s\" ]; then _tg_s=${_tg_s##*) }; set -- $_tg_s; ",
+            "if [ $# -ge 20 ]; then shift 19; _tg_t=$1; fi; set --; fi\n",
+        ));
+        p.push_str(&format!(
+            "printf '{}%s %s %s\\n' \"$$\" \"${{_tg_b:--}}\" \"${{_tg_t:--}}\" >&2\n",
+            PGID_MARKER.replace('\u{1e}', "\\036")
+        ));
+        p.push_str("unset _tg_b _tg_t _tg_s\n");
     }
     for (k, v) in env {
         p.push_str(&format!("{k}={}; export {k}\n", shell_quote(v)));
@@ -268,9 +281,13 @@ pub fn program(interpreter: &str, script: &str, env: &[(String, String)], report
     p
 }
 
-/// Parses the process group id from a marker line, if this is one.
-pub fn parse_pgid(line: &str) -> Option<i64> {
-    line.strip_prefix(PGID_MARKER).and_then(|rest| rest.trim().parse().ok())
+/// Parses the step's process group from a marker line, if this is one.
+pub fn parse_group(line: &str) -> Option<super::kill::StepGroup> {
+    let mut words = line.strip_prefix(PGID_MARKER)?.split_whitespace();
+    let pgid = words.next()?.parse().ok()?;
+    let boot = words.next().filter(|b| *b != "-").map(str::to_string);
+    let start = words.next().and_then(|s| s.parse().ok());
+    Some(super::kill::StepGroup { pgid, boot, start })
 }
 
 #[cfg(test)]

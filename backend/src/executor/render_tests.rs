@@ -324,7 +324,10 @@ fn the_program_runs_the_script_with_its_variables_and_reports_its_group() {
         let out = run_program(&program(interpreter, script, &env, true));
         assert_eq!(String::from_utf8_lossy(&out.stdout), "a'b\nc $(id)|it's|/dev/fd/3|end\n", "{interpreter}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(parse_pgid(err.lines().next().unwrap()).is_some(), "{err:?}");
+        assert!(
+            parse_group(err.lines().next().unwrap()).is_some_and(|g| g.boot.is_some() && g.start.is_some()),
+            "{err:?}"
+        );
     }
 }
 

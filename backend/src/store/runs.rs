@@ -249,12 +249,15 @@ pub struct PairRow {
     pub finished_at: Option<i64>,
     pub message: String,
     pub pgid: Option<i64>,
+    /// The boot the step's group ran in, and its leader's start time (see `executor::kill`).
+    pub pgid_boot: Option<String>,
+    pub pgid_start: Option<i64>,
     pub kill_confirmed: Option<i64>,
     pub released: i64,
 }
 
 const PAIR_COLUMNS: &str = "id, task_id, attempt, step_index, step_name, grp, host, status, tries, exit_code,
-    started_at, finished_at, message, pgid, kill_confirmed, released";
+    started_at, finished_at, message, pgid, pgid_boot, pgid_start, kill_confirmed, released";
 
 pub struct NewPair<'a> {
     pub step_index: i64,
@@ -336,8 +339,9 @@ pub async fn lock_task(conn: &mut AnyConnection, dialect: Dialect, id: i64) -> S
     Ok(())
 }
 
-/// Writes a pair's new state and its status event in one transaction, for the run's
-/// owner: refused when the run is no longer `fence`'s. With `only_from`, the pair changes
+/// Writes a pair's new state (not its process group: see `set_pair_pgid`) and its status
+/// event in one transaction, for the run's owner: refused when the run is no longer
+/// `fence`'s. With `only_from`, the pair changes
 /// only from one of those statuses; false when it had left them (a skip came first).
 pub async fn save_pair(db: &Db, fence: &Fence, p: &PairRow, only_from: &[PairStatus]) -> StoreResult<bool> {
     let mut tx = db.begin_write().await?;
@@ -345,13 +349,13 @@ pub async fn save_pair(db: &Db, fence: &Fence, p: &PairRow, only_from: &[PairSta
     let condition = if only_from.is_empty() {
         String::new()
     } else {
-        let marks: Vec<String> = (0..only_from.len()).map(|i| format!("${}", i + 11)).collect();
+        let marks: Vec<String> = (0..only_from.len()).map(|i| format!("${}", i + 10)).collect();
         format!(" AND status IN ({})", marks.join(", "))
     };
     let sql = format!(
         "UPDATE task_pairs SET status = $1, tries = $2, exit_code = $3, started_at = $4, finished_at = $5,
-            message = $6, pgid = $7, kill_confirmed = $8
-         WHERE id = $9 AND attempt = $10{condition}"
+            message = $6, kill_confirmed = $7
+         WHERE id = $8 AND attempt = $9{condition}"
     );
     let mut q = sqlx::query(AssertSqlSafe(sql))
         .bind(p.status.as_str())
@@ -360,7 +364,6 @@ pub async fn save_pair(db: &Db, fence: &Fence, p: &PairRow, only_from: &[PairSta
         .bind(p.started_at)
         .bind(p.finished_at)
         .bind(&p.message)
-        .bind(p.pgid)
         .bind(p.kill_confirmed)
         .bind(p.id)
         .bind(fence.attempt);
@@ -387,11 +390,20 @@ fn pair_event_body(p: &PairRow) -> String {
 
 /// Records the process group a running pair's step reported, for whoever must kill it
 /// later (after a lost connection, or when another instance takes the run over).
-pub async fn set_pair_pgid(db: &Db, fence: &Fence, pair_id: i64, pgid: i64) -> StoreResult<()> {
+pub async fn set_pair_pgid(
+    db: &Db,
+    fence: &Fence,
+    pair_id: i64,
+    pgid: Option<i64>,
+    boot: Option<&str>,
+    start: Option<i64>,
+) -> StoreResult<()> {
     let mut tx = db.begin_write().await?;
     lock_run(&mut tx, db.dialect, fence).await?;
-    sqlx::query("UPDATE task_pairs SET pgid = $1 WHERE id = $2 AND attempt = $3")
+    sqlx::query("UPDATE task_pairs SET pgid = $1, pgid_boot = $2, pgid_start = $3 WHERE id = $4 AND attempt = $5")
         .bind(pgid)
+        .bind(boot)
+        .bind(start)
         .bind(pair_id)
         .bind(fence.attempt)
         .execute(&mut *tx)
