@@ -168,6 +168,19 @@ async fn takeovers(state: AppState, mut shutdown: watch::Receiver<bool>) {
             Ok(Err(e)) => tracing::warn!(error = %e, "recovering silent runs failed"),
             Err(_) => tracing::warn!("recovering silent runs took too long; trying again later"),
         }
+        // Kills left undone by an instance that stopped while reaping (give the reap
+        // that follows each takeover two leases first).
+        let before = now_ms() - 2 * lease.ms();
+        match runs::unreaped_pairs(&state.db, before, 100).await {
+            Ok(pairs) if !pairs.is_empty() => {
+                tracing::warn!(pairs = pairs.len(), "killing the steps of taken-over runs that nobody killed");
+                if tokio::time::timeout(4 * lease.length, reap::reap_pairs(&state, pairs, false)).await.is_err() {
+                    tracing::warn!("killing leftover steps took too long; the rest is tried later");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "looking for unkilled steps failed"),
+        }
         tokio::select! {
             _ = tokio::time::sleep_until(next) => {}
             _ = shutdown.changed() => return,

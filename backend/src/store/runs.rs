@@ -412,6 +412,18 @@ pub async fn set_pair_pgid(
     Ok(())
 }
 
+/// Steps of runs taken over before `finished_before` whose kill was never recorded (the
+/// instance that took them over stopped while killing): at most `limit`.
+pub async fn unreaped_pairs(db: &Db, finished_before: i64, limit: i64) -> StoreResult<Vec<PairRow>> {
+    let sql = format!(
+        "SELECT {PAIR_COLUMNS} FROM task_pairs p
+         WHERE p.status = 'aborted' AND p.pgid IS NOT NULL AND p.kill_confirmed IS NULL AND p.finished_at < $1
+           AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.id = p.task_id AND t.status = 'running' AND t.attempt = p.attempt)
+         ORDER BY p.finished_at LIMIT $2"
+    );
+    Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(finished_before).bind(limit).fetch_all(&db.pool).await?)
+}
+
 /// What was done about the processes of a pair whose run was taken over: written by the
 /// instance that took it (the run has no owner any more).
 pub async fn record_reaped_pair(db: &Db, p: &PairRow) -> StoreResult<()> {

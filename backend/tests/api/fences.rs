@@ -6,6 +6,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use std::os::unix::process::CommandExt;
+
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app_with, Backend, TestApp};
@@ -252,6 +254,39 @@ async fn a_dropped_connection_kills_what_the_step_started() {
     assert!(processes_matching(&needle).is_empty(), "the step's process outlived its connection");
 }
 
+/// A run taken over by an instance that died before it killed the run's steps: another
+/// instance finds the step with no recorded kill and kills it.
+async fn steps_left_unkilled_by_a_taker_that_died_are_killed_by_the_next_sweep() {
+    let app = spawn_app_with(Backend::Sqlite, |s| s.run_lease_secs = LEASE_SECS).await;
+    let sshd = TestSshd::start().await;
+    let hosts = app.register_hosts(&sshd).await;
+    let tpl = app.template("quick", json!({}), json!([{"name": "one", "group": "1", "script": "true"}])).await;
+    let id = app.run_task(tpl, json!({}), json!({"1": hosts})).await;
+    assert_eq!(app.wait_status(id, &["success"]).await["status"], "success");
+    // What the dead taker left: the task interrupted, its step aborted with a process
+    // group but no kill recorded. The group is a real one on the (loopback) host.
+    let n = marker();
+    let needle = format!("sleep {n}");
+    let _guard = KillOnDrop(needle.clone());
+    let mut leftover = std::process::Command::new("sleep").arg(n.to_string()).process_group(0).spawn().unwrap();
+    app.execute("UPDATE tasks SET status = 'interrupted' WHERE id = $1 AND $2 = $2", id, 0).await;
+    app.execute(
+        "UPDATE task_pairs SET status = 'aborted', pgid = $2, pgid_boot = NULL, pgid_start = NULL,
+            kill_confirmed = NULL, finished_at = 1 WHERE task_id = $1",
+        id,
+        i64::from(leftover.id()),
+    )
+    .await;
+    wait_until("the sweep kills the leftover step", async || {
+        pair(&run_view(&app, id).await, 0, "h1")["kill_confirmed"] == true
+    })
+    .await;
+    let _ = leftover.wait();
+    assert!(processes_matching(&needle).is_empty());
+    let run = run_view(&app, id).await;
+    assert!(pair(&run, 0, "h1")["message"].as_str().unwrap().contains("no process of it is left"), "{run}");
+}
+
 mod postgres {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_frozen_instance_runs_no_step_twice_and_its_late_writes_are_refused() {
@@ -277,6 +312,11 @@ mod postgres {
 }
 
 mod sqlite {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn steps_left_unkilled_by_a_taker_that_died_are_killed_by_the_next_sweep() {
+        super::steps_left_unkilled_by_a_taker_that_died_are_killed_by_the_next_sweep().await
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_burst_cut_by_kill_9_loses_nothing_runs_nothing_twice_and_leaves_nothing_running() {
         use crate::helpers::Backend;
