@@ -267,15 +267,78 @@ pub struct Task {
     /// When an unanswered approval request turns the task `expired`.
     pub approval_deadline: Option<String>,
     /// The template as it was when the task was submitted.
-    pub template_snapshot: serde_json::Value,
+    pub template_snapshot: Snapshot,
     /// The digest of what the task would run now (compare with `approval.digest`).
     pub digest: String,
     /// Everyone who changed the task after it was submitted; like the submitter, none of
     /// them may approve it (unless the self-approval policy is on).
     #[serde(default)]
     pub editors: Vec<String>,
+    /// What the caller may do with the task now.
+    #[serde(default)]
+    pub actions: Vec<TaskAction>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// A step as a task runs it: the command body copied in, so later edits change nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct SnapshotStep {
+    pub name: String,
+    pub group: String,
+    pub command_id: Option<i64>,
+    pub interpreter: String,
+    pub body: String,
+    pub timeout_secs: i64,
+    pub retries: i64,
+    pub on_failure: crate::OnFailure,
+    pub trigger: crate::Trigger,
+}
+
+/// Everything a task needs from its template, frozen at submission. In answers, the
+/// defaults of secret parameters are masked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct Snapshot {
+    pub template_id: i64,
+    pub name: String,
+    pub strategy: crate::Strategy,
+    pub canary_size: i64,
+    pub raw_params: bool,
+    pub approver_group: Option<String>,
+    pub approval_timeout_secs: Option<i64>,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(default))]
+    pub require_approval: bool,
+    pub groups: Vec<String>,
+    pub steps: Vec<SnapshotStep>,
+    /// The rules of every parameter, in key order (aliases, or a required string).
+    pub params: Vec<crate::Alias>,
+}
+
+impl Snapshot {
+    /// Groups that need hosts from the submitter (all but `local`).
+    pub fn host_groups(&self) -> impl Iterator<Item = &String> {
+        self.groups.iter().filter(|g| g.as_str() != "local")
+    }
+}
+
+/// What the caller may do with a task now (the server applies the same rules when the
+/// action is asked for). Pair actions (`skip`, `release`) further depend on each pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
+pub enum TaskAction {
+    Approve,
+    Reject,
+    Cancel,
+    Edit,
+    Abort,
+    Redo,
+    Skip,
+    Release,
 }
 
 /// A row of the task list.

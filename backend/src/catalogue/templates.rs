@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use api_types::{
     validate, Alias, OnFailure, Schedule, Scope, Step, StepInput, Strategy, Template, TemplateInput, Trigger,
 };
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{aliases, body_params, check_body, check_timeout, commands::check_interpreter};
@@ -253,44 +252,7 @@ pub async fn templates_using_command(state: &AppState, command_id: i64) -> Servi
     Ok(names)
 }
 
-/// A step as a task runs it: the command body copied in, so later edits change nothing.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SnapshotStep {
-    pub name: String,
-    pub group: String,
-    pub command_id: Option<i64>,
-    pub interpreter: String,
-    pub body: String,
-    pub timeout_secs: i64,
-    pub retries: i64,
-    pub on_failure: OnFailure,
-    pub trigger: Trigger,
-}
-
-/// Everything a task needs from its template, frozen at submission.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Snapshot {
-    pub template_id: i64,
-    pub name: String,
-    pub strategy: Strategy,
-    pub canary_size: i64,
-    pub raw_params: bool,
-    pub approver_group: Option<String>,
-    pub approval_timeout_secs: Option<i64>,
-    #[serde(default)]
-    pub require_approval: bool,
-    pub groups: Vec<String>,
-    pub steps: Vec<SnapshotStep>,
-    /// The rules of every parameter, in key order (aliases, or a required string).
-    pub params: Vec<Alias>,
-}
-
-impl Snapshot {
-    /// Groups that need hosts from the submitter (all but `local`).
-    pub fn host_groups(&self) -> impl Iterator<Item = &String> {
-        self.groups.iter().filter(|g| g.as_str() != "local")
-    }
-}
+pub use api_types::{Snapshot, SnapshotStep};
 
 /// The snapshot for something that will submit tasks of template `id` with `schedule`
 /// (a submission, a schedule, a GitLab rule): a missing template is an error of the

@@ -13,7 +13,7 @@ use crate::store::{self, tasks::TaskRow};
 
 /// Approvers and admins may decide; so may members of the template's approver group
 /// (with a login session or a token holding `task:approve`).
-fn may_decide(who: &Principal, row: &TaskRow) -> ServiceResult<()> {
+pub(crate) fn may_decide(who: &Principal, row: &TaskRow) -> ServiceResult<()> {
     if who.can(Scope::TaskApprove) {
         return Ok(());
     }
@@ -86,7 +86,7 @@ async fn decide(
         .await?;
     tx.commit().await?;
     state.dispatch.notify_one();
-    load(state, id).await
+    load(state, who, id).await
 }
 
 pub async fn approve(state: &AppState, who: &Principal, id: i64, comment: Option<String>) -> ServiceResult<Task> {
@@ -103,7 +103,7 @@ pub async fn cancel(state: &AppState, who: &Principal, id: i64, comment: Option<
     let comment = comment.unwrap_or_default();
     validate::text("comment", &comment, 4000)?;
     let row = store::tasks::get(&state.db, id).await.or_not_found("task", id)?;
-    if row.submitter != who.username && !who.can(Scope::TaskApprove) {
+    if !super::actions::may_cancel(who, &row) {
         return Err(ServiceError::Forbidden("only the submitter, an approver or an admin may cancel a task".into()));
     }
     let from = row.status;
@@ -118,5 +118,5 @@ pub async fn cancel(state: &AppState, who: &Principal, id: i64, comment: Option<
     }
     audit::record(&mut tx, who, "task.cancel", "task", id, json!({"comment": comment, "from": from.as_str()})).await?;
     tx.commit().await?;
-    load(state, id).await
+    load(state, who, id).await
 }

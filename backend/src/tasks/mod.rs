@@ -1,6 +1,7 @@
 //! Tasks: submission, approval, cancellation, listing; the rules of a task's life before
 //! it runs.
 
+pub mod actions;
 pub mod decisions;
 pub mod expiry;
 pub mod inputs;

@@ -64,7 +64,7 @@ pub async fn view(state: &AppState, who: &Principal, id: i64) -> ServiceResult<T
 }
 
 /// Run actions belong to the submitter and to approvers and admins.
-fn may_act(who: &Principal, row: &TaskRow, action: &str) -> ServiceResult<()> {
+pub(crate) fn may_act(who: &Principal, row: &TaskRow, action: &str) -> ServiceResult<()> {
     who.require(Scope::TaskSubmit)?;
     if row.submitter == who.username || who.can(Scope::TaskApprove) {
         Ok(())

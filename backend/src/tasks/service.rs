@@ -173,7 +173,7 @@ pub async fn submit(state: &AppState, who: &Principal, sub: Submission) -> Servi
     state.dispatch.notify_one();
     state.mail_queued.notify_one();
     tracing::info!(task = id, submitter = ?who.username, status = row.status.as_str(), "task accepted");
-    load(state, id).await
+    load(state, who, id).await
 }
 
 pub(crate) fn snapshot_of(row: &TaskRow) -> ServiceResult<Snapshot> {
@@ -185,7 +185,7 @@ pub(crate) fn current_digest(state: &AppState, row: &TaskRow) -> ServiceResult<S
     Ok(crate::task::model::Task::decode(row.clone())?.digest(&state.keys)?)
 }
 
-async fn to_api(state: &AppState, row: TaskRow) -> ServiceResult<Task> {
+async fn to_api(state: &AppState, who: &Principal, row: TaskRow) -> ServiceResult<Task> {
     let snapshot = snapshot_of(&row)?;
     let stored: BTreeMap<String, String> = from_json("tasks.args", &row.args)?;
     let approval = match row.approval_id {
@@ -202,6 +202,7 @@ async fn to_api(state: &AppState, row: TaskRow) -> ServiceResult<Task> {
         None => None,
     };
     let editors = store::tasks::editors(&mut *state.db.pool.acquire().await?, row.id).await?;
+    let actions = super::actions::allowed(who, &row, &editors, policy::get(state).await?.allow_self_approval);
     Ok(Task {
         id: row.id,
         digest: inputs::shown_digest(&state.keys, row.id, &current_digest(state, &row)?),
@@ -211,11 +212,11 @@ async fn to_api(state: &AppState, row: TaskRow) -> ServiceResult<Task> {
         args: inputs::mask_args(&snapshot, &stored),
         hosts: from_json("tasks.hosts", &row.hosts)?,
         associated_users: from_json("tasks.associated_users", &row.associated_users)?,
-        template_snapshot: serde_json::to_value(Snapshot {
+        actions,
+        template_snapshot: Snapshot {
             params: snapshot.params.iter().cloned().map(crate::catalogue::aliases::masked).collect(),
             ..snapshot.clone()
-        })
-        .map_err(anyhow::Error::new)?,
+        },
         name: row.name,
         template_id: row.template_id,
         template_name: row.template_name,
@@ -234,13 +235,13 @@ async fn to_api(state: &AppState, row: TaskRow) -> ServiceResult<Task> {
 
 pub async fn get(state: &AppState, who: &Principal, id: i64) -> ServiceResult<Task> {
     who.require(Scope::Read)?;
-    load(state, id).await
+    load(state, who, id).await
 }
 
 /// The task as the API shows it, without a permission check: for answering the caller
 /// of a change (a submit-only token still sees the task it just submitted).
-pub(crate) async fn load(state: &AppState, id: i64) -> ServiceResult<Task> {
-    to_api(state, store::tasks::get(&state.db, id).await.or_not_found("task", id)?).await
+pub(crate) async fn load(state: &AppState, who: &Principal, id: i64) -> ServiceResult<Task> {
+    to_api(state, who, store::tasks::get(&state.db, id).await.or_not_found("task", id)?).await
 }
 
 #[derive(Debug, Default)]
@@ -320,7 +321,7 @@ pub async fn list(state: &AppState, who: &Principal, q: ListQuery) -> ServiceRes
 pub async fn update(state: &AppState, who: &Principal, id: i64, change: TaskUpdate) -> ServiceResult<Task> {
     who.require(Scope::TaskSubmit)?;
     let mut row = store::tasks::get(&state.db, id).await.or_not_found("task", id)?;
-    if row.submitter != who.username && !who.is_admin() {
+    if !super::actions::may_edit(who, &row) {
         return Err(ServiceError::Forbidden("only the submitter or an admin may change a task".into()));
     }
     let status = row.status;
@@ -397,5 +398,5 @@ pub async fn update(state: &AppState, who: &Principal, id: i64, change: TaskUpda
         state.approval_deadlines.notify_one();
     }
     state.dispatch.notify_one();
-    load(state, id).await
+    load(state, who, id).await
 }

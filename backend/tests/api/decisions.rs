@@ -5,6 +5,43 @@ use serde_json::json;
 use crate::both_backends;
 use crate::helpers::{spawn_app, Backend};
 
+fn actions_of(task: &serde_json::Value) -> Vec<String> {
+    task["actions"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect()
+}
+
+/// Every action a task's answer offers its caller is accepted, and every other one is
+/// refused: the answer (and the UI's buttons) never promise what the server refuses.
+async fn the_answer_offers_each_caller_exactly_the_actions_the_server_accepts(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let template = app.deploy_template().await;
+    let owner = app.user("oscar", "operator", &[]).await;
+    let other = app.user("olga", "operator", &[]).await;
+    let approver = app.user("april", "approver", &[]).await;
+    let viewer = app.user("vic", "viewer", &[]).await;
+    let id = app.submit(&owner, template, "new").await.expect(201)["id"].as_i64().unwrap();
+    let path = format!("/api/v1/tasks/{id}");
+    let offered = async |token: &str| actions_of(&app.get(&path, token).await.expect(200));
+    assert_eq!(offered(&owner).await, ["cancel", "edit"], "the submitter may not approve");
+    assert_eq!(offered(&other).await, Vec::<String>::new());
+    assert_eq!(offered(&viewer).await, Vec::<String>::new());
+    assert_eq!(offered(&approver).await, ["approve", "reject", "cancel"]);
+    assert_eq!(offered(&app.admin_token).await, ["approve", "reject", "cancel", "edit"]);
+    // What is not offered is refused.
+    for (token, verb) in [(&owner, "approve"), (&other, "cancel"), (&viewer, "approve"), (&other, "reject")] {
+        let status = app.post(&format!("{path}/{verb}"), token, &json!({})).await.status;
+        assert!(status == 403, "{verb} was not offered but answered {status}");
+    }
+    app.patch(&path, &other, &json!({"details": "mine now"})).await.expect(403);
+    // An admin who edits it may not approve it any more: the offer follows.
+    app.patch(&path, &app.admin_token, &json!({"details": "checked"})).await.expect(200);
+    assert_eq!(offered(&app.admin_token).await, ["reject", "cancel", "edit"]);
+    app.post(&format!("{path}/approve"), &app.admin_token, &json!({})).await.expect(403);
+    // The approver approves: what is offered then is what a ready task allows.
+    let ready = app.post(&format!("{path}/approve"), &approver, &json!({})).await.expect(200);
+    assert_eq!(actions_of(&ready), ["cancel"], "the answer to the approver's action is for the approver");
+    assert_eq!(offered(&owner).await, ["cancel", "edit"]);
+}
+
 async fn approve_moves_new_to_ready_and_records_who_when_and_the_digest(backend: Backend) {
     let app = spawn_app(backend).await;
     let template = app.deploy_template().await;
@@ -252,6 +289,7 @@ async fn an_edit_racing_an_approval_never_yields_a_self_approved_task(backend: B
 }
 
 both_backends!(
+    the_answer_offers_each_caller_exactly_the_actions_the_server_accepts,
     an_edit_racing_an_approval_never_yields_a_self_approved_task,
     whoever_changed_a_task_cannot_approve_it_not_even_an_admin,
     a_token_with_only_task_approve_can_decide,

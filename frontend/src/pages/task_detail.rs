@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use api_types::{
-    Decision, LogLine, LogPage, Pair, PairSelector, PairStatus, RedoMode, RedoRequest, Role, Task, TaskEvent, TaskRun,
-    TaskStatus,
+    Decision, LogLine, LogPage, Pair, PairSelector, PairStatus, RedoMode, RedoRequest, Task, TaskAction, TaskEvent,
+    TaskRun,
 };
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -14,7 +14,6 @@ use wasm_bindgen::JsCast;
 
 use crate::api::{self, ApiError};
 use crate::components::{local_time, Field};
-use crate::session::use_session;
 
 /// Lines kept in the log pane; older ones are dropped from view (the server keeps all).
 const PANE_LINES: usize = 5000;
@@ -22,10 +21,6 @@ const PAGE: i64 = 1000;
 
 fn json(body: &impl serde::Serialize) -> serde_json::Value {
     serde_json::to_value(body).unwrap_or_default()
-}
-
-fn is_over(s: TaskStatus) -> bool {
-    !matches!(s, TaskStatus::New | TaskStatus::Ready | TaskStatus::Running)
 }
 
 /// The open event stream and the handlers it calls (kept alive with it).
@@ -49,10 +44,9 @@ fn grid_rows(task: &Task, run: Option<&TaskRun>) -> Vec<(i64, String, String, Ve
         for p in &run.pairs {
             rows.entry(p.step).or_insert_with(|| (p.step_name.clone(), p.group.clone(), vec![])).2.push(p.clone());
         }
-    } else if let Some(steps) = task.template_snapshot.get("steps").and_then(|s| s.as_array()) {
-        for (i, s) in steps.iter().enumerate() {
-            let name = s.get("name").and_then(|v| v.as_str()).unwrap_or_default().to_string();
-            let group = s.get("group").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    } else {
+        for (i, s) in task.template_snapshot.steps.iter().enumerate() {
+            let (name, group) = (s.name.clone(), s.group.clone());
             let hosts = if group == "local" {
                 vec!["local".to_string()]
             } else {
@@ -85,7 +79,6 @@ fn grid_rows(task: &Task, run: Option<&TaskRun>) -> Vec<(i64, String, String, Ve
 pub fn TaskDetail() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.with(|p| p.get("id").and_then(|s| s.parse::<i64>().ok()).unwrap_or(0));
-    let session = use_session();
 
     let task = RwSignal::new(None::<Result<Task, ApiError>>);
     let run = RwSignal::new(None::<TaskRun>);
@@ -210,7 +203,7 @@ pub fn TaskDetail() -> impl IntoView {
                 return; // the page moved on (or is gone)
             }
             if let Ok(r) = &state {
-                let over = answer.as_ref().map_or(is_over(r.status), |t| is_over(t.status));
+                let over = answer.as_ref().map_or(r.status.is_final(), |t| t.status.is_final());
                 if over {
                     live.try_set_value(None);
                 } else if live.try_with_value(Option::is_none).unwrap_or(false) {
@@ -284,12 +277,8 @@ pub fn TaskDetail() -> impl IntoView {
 
     let actions = move || {
         let Some(Ok(t)) = task.get() else { return ().into_any() };
-        let me = session.username();
-        let group = t.template_snapshot.get("approver_group").and_then(|g| g.as_str()).map(str::to_string);
-        let in_group = group.is_some_and(|g| session.user().is_some_and(|u| u.groups.contains(&g)));
-        let approver = session.has(Role::Approver);
-        let may_decide = approver || (in_group && session.has(Role::Viewer));
-        let may_act = approver || (session.has(Role::Operator) && t.submitter == me);
+        // The server says what this user may do now; the page offers exactly that.
+        let may = |a: TaskAction| t.actions.contains(&a);
         let pair = selected.get().and_then(|(step, host)| {
             run.with(|r| r.as_ref().and_then(|r| r.pairs.iter().find(|p| p.step == step && p.host == host).cloned()))
         });
@@ -303,32 +292,35 @@ pub fn TaskDetail() -> impl IntoView {
         };
         let decision = move || json(&Decision { comment: Some(comment.get_untracked()).filter(|c| !c.is_empty()) });
         let mut out = vec![];
-        match t.status {
-            TaskStatus::New if may_decide => {
-                out.push(view! { <Field label="Comment" value=comment /> }.into_any());
-                out.push(
-                    view! {
-                        <button type="button" class="primary" disabled=move || busy.get().is_some()
-                            on:click=move |_| act("Approve", "approve", decision())>"Approve"</button>
-                        <button type="button" class="danger" disabled=move || busy.get().is_some()
-                            on:click=move |_| act("Reject", "reject", decision())>"Reject"</button>
-                    }
-                    .into_any(),
-                );
-            }
-            _ => {}
+        if may(TaskAction::Approve) || may(TaskAction::Reject) {
+            out.push(view! { <Field label="Comment" value=comment /> }.into_any());
         }
-        if matches!(t.status, TaskStatus::New | TaskStatus::Ready) && (t.submitter == me || approver) {
+        if may(TaskAction::Approve) {
+            out.push(
+                view! {
+                    <button type="button" class="primary" disabled=move || busy.get().is_some()
+                        on:click=move |_| act("Approve", "approve", decision())>"Approve"</button>
+                }
+                .into_any(),
+            );
+        }
+        if may(TaskAction::Reject) {
+            out.push(
+                view! {
+                    <button type="button" class="danger" disabled=move || busy.get().is_some()
+                        on:click=move |_| act("Reject", "reject", decision())>"Reject"</button>
+                }
+                .into_any(),
+            );
+        }
+        if may(TaskAction::Cancel) {
             out.push(button("Cancel task", "danger", "cancel", serde_json::json!({})).into_any());
         }
-        if t.status == TaskStatus::Running && may_act {
+        if may(TaskAction::Abort) {
             out.push(button("Abort", "danger", "abort", serde_json::json!({})).into_any());
         }
-        let redoable = matches!(
-            t.status,
-            TaskStatus::Failed | TaskStatus::Aborted | TaskStatus::Interrupted | TaskStatus::Success
-        );
-        if redoable && may_act {
+        let redoable = may(TaskAction::Redo);
+        if redoable {
             out.push(
                 button(
                     "Redo failed",
@@ -359,23 +351,12 @@ pub fn TaskDetail() -> impl IntoView {
                 .into_any(),
             );
         }
-        if let Some(p) = pair.filter(|_| may_act) {
+        if let Some(p) = pair {
             let sel = json(&PairSelector { step: p.step, host: Some(p.host.clone()) });
-            if matches!(
-                p.status,
-                PairStatus::Failed
-                    | PairStatus::Timeout
-                    | PairStatus::Unreachable
-                    | PairStatus::Aborted
-                    | PairStatus::Pending
-                    | PairStatus::Waiting
-            ) && matches!(
-                t.status,
-                TaskStatus::Running | TaskStatus::Failed | TaskStatus::Aborted | TaskStatus::Interrupted
-            ) {
+            if may(TaskAction::Skip) && p.status.can_skip() {
                 out.push(button("Skip", "", "skip", sel.clone()).into_any());
             }
-            if p.status == PairStatus::Waiting && t.status == TaskStatus::Running {
+            if may(TaskAction::Release) && p.status == PairStatus::Waiting {
                 out.push(button("Release", "primary", "release", sel).into_any());
                 out.push(
                     button("Release all hosts", "", "release", json(&PairSelector { step: p.step, host: None }))
