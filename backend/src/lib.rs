@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod catalogue;
+pub mod clock;
 pub mod codo;
 pub mod crypto;
 pub mod error;

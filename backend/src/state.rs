@@ -73,6 +73,17 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Moves the clock forward (see `clock`) and wakes every loop that waits for a time:
+    /// the dispatcher, the approval expiry and the schedules.
+    pub fn advance_clock(&self, by: std::time::Duration) {
+        crate::clock::advance(by);
+        self.dispatch.notify_one();
+        self.approval_deadlines.notify_one();
+        self.schedules_changed.notify_one();
+    }
+}
+
 /// Live streams one user may hold open at once on one instance.
 pub const MAX_STREAMS_PER_USER: usize = 32;
 

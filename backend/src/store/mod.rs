@@ -186,9 +186,9 @@ fn sqlite_path(url: &str) -> Option<&str> {
     (!path.is_empty() && path != ":memory:").then_some(path)
 }
 
-/// Current time in Unix milliseconds, the unit of every stored time.
+/// Current time in Unix milliseconds, the unit of every stored time (see `clock`).
 pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+    crate::clock::now_ms()
 }
 
 /// Unix milliseconds → RFC 3339 in UTC, the form every API time takes.
