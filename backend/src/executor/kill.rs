@@ -94,43 +94,62 @@ pub fn kill_script(group: &StepGroup) -> String {
         r#"t={id}
 want_boot='{boot}'
 want_start='{start}'
+# The whole stat of process $1 in s, its lines joined (a name may hold a newline), then
+# what follows the name; empty when it cannot be read.
+readstat() {{
+    s=
+    {{ while IFS= read -r l || [ -n "$l" ]; do s="$s $l"; done <"$1"; }} 2>/dev/null
+    case $s in *") "*) s=${{s##*) }} ;; *) s= ;; esac
+}}
 if [ -n "$want_boot" ]; then
     b=
     {{ read -r b </proc/sys/kernel/random/boot_id; }} 2>/dev/null
     [ "$b" = "$want_boot" ] || {{ echo "unknown: this is not the machine or the boot the step ran in; nothing was killed"; exit 0; }}
 fi
-if [ -n "$want_start" ]; then
-    s=
-    {{ read -r s <"/proc/$t/stat"; }} 2>/dev/null
-    if [ -n "$s" ]; then
-        s=${{s##*) }}
-        set -- $s
-        if [ $# -ge 20 ]; then
-            shift 19
-            [ "$1" = "$want_start" ] || {{ echo "unknown: process $t is another program now; nothing was killed"; exit 0; }}
-        fi
+if [ -n "$want_start" ] && [ -e "/proc/$t" ]; then
+    readstat "/proc/$t/stat"
+    set -- $s
+    if [ $# -ge 20 ]; then
+        shift 19
+        [ "$1" = "$want_start" ] || {{ echo "unknown: process $t is another program now; nothing was killed"; exit 0; }}
+    elif [ -e "/proc/$t" ]; then
+        echo "unknown: process $t cannot be read; nothing was killed"; exit 0
     fi
+fi
+# /proc mounted with hidepid hides other users' processes (a step's sudo children) from
+# all but root: then "none left" is not evidence.
+hidden=
+uid=
+{{ while read -r k v rest; do [ "$k" = Uid: ] && uid=$v; done </proc/self/status; }} 2>/dev/null
+if [ "$uid" != 0 ]; then
+    {{ while read -r dev mnt fs opts rest; do
+        [ "$mnt" = /proc ] && case ",$opts," in *,hidepid=1,*|*,hidepid=2,*|*,hidepid=invisible,*|*,hidepid=noaccess,*) hidden=1 ;; esac
+    done </proc/mounts; }} 2>/dev/null
 fi
 members() {{
     m=
     for d in /proc/[0-9]*; do
-        read -r s 2>/dev/null <"$d/stat" || continue
-        s=${{s##*) }}
+        readstat "$d/stat"
+        [ -n "$s" ] || continue
         set -- $s
         [ "$1" = Z ] && continue
         if [ "$3" = "$t" ] || [ "$4" = "$t" ]; then m="$m ${{d#/proc/}}"; fi
     done
 }}
+gone() {{
+    if [ -n "$hidden" ]; then echo "unknown: /proc hides other users' processes here; none of this user's is left"; else echo gone; fi
+    exit 0
+}}
 pause() {{ sleep 0.1 2>/dev/null || sleep 1; }}
 [ -r /proc/self/stat ] || {{ echo "unknown: no /proc to look in"; exit 0; }}
 members
-[ -z "$m" ] && {{ echo gone; exit 0; }}
+[ -z "$m" ] && gone
 kill -TERM $m 2>/dev/null
 i=0
 while [ $i -lt 20 ]; do
     pause
     members
-    [ -z "$m" ] && {{ echo gone; exit 0; }}
+    [ -z "$m" ] && gone
     i=$((i + 1))
 done
 kill -KILL $m 2>/dev/null
@@ -138,7 +157,7 @@ i=0
 while [ $i -lt 30 ]; do
     pause
     members
-    [ -z "$m" ] && {{ echo gone; exit 0; }}
+    [ -z "$m" ] && gone
     i=$((i + 1))
 done
 echo "alive$m"
@@ -276,5 +295,30 @@ mod tests {
         let script = kill_script(&g);
         assert!(script.contains("want_boot=''"), "{script}");
         assert!(!script.contains("pwned"));
+    }
+
+    #[test]
+    fn a_process_that_puts_a_newline_in_its_name_is_still_found_and_killed() {
+        for shell in shells() {
+            // dash's printf is a builtin: the shell renames itself, and loops.
+            let mut leader = Command::new("dash")
+                .arg("-c")
+                .arg("printf 'a\\nb) Z 1 1 1' >/proc/self/comm; while :; do sleep 1; done")
+                .process_group(0)
+                .spawn()
+                .unwrap();
+            let pid = leader.id();
+            for _ in 0..100 {
+                if std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.starts_with("a\n")) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let group = reported(pid);
+            let report = run_kill_group(&shell, &group);
+            let _ = leader.wait();
+            assert_eq!(report, KillReport::Gone, "{shell:?}");
+            assert!(!alive(pid), "{shell:?}: the renamed leader survived a kill reported as gone");
+        }
     }
 }

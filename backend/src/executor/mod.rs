@@ -294,7 +294,7 @@ async fn run_canary(run: &Arc<Run>, mut hosts: Vec<(String, Vec<PairRow>)>) -> b
             for p in pairs {
                 let mut p = p.clone();
                 p.message = "held back: the canary batch did not succeed".into();
-                HostWorker::save(run, &p).await;
+                HostWorker::save_from(run, &p, &[PairStatus::Pending, PairStatus::Waiting]).await;
             }
         }
         return true;
@@ -429,7 +429,7 @@ impl HostWorker {
                 }
             }
         }
-        let program = match self.program(run, &step) {
+        let (program, nonce) = match self.program(run, &step) {
             Ok(p) => p,
             Err(message) => {
                 pair.status = PairStatus::Failed;
@@ -449,6 +449,7 @@ impl HostWorker {
             program: &program,
             timeout: Duration::from_secs(step.timeout_secs.max(1) as u64),
             pgid: &pgid_tx,
+            nonce: &nonce,
         };
         pair.status = PairStatus::Running;
         pair.started_at = Some(now_ms());
@@ -467,6 +468,14 @@ impl HostWorker {
         let remote = self.remote.as_ref().expect("connected");
         let mut abort = run.abort.clone();
         let mut outcome = Outcome::Lost(String::new());
+        // The pair's recorded group changes in the order the tries report (one writer).
+        let (record, mut records) = tokio::sync::mpsc::unbounded_channel::<Option<StepGroup>>();
+        let (state, fence, pair_id) = (run.state.clone(), run.fence.clone(), pair.id);
+        tokio::spawn(async move {
+            while let Some(g) = records.recv().await {
+                record_group(&state, &fence, pair_id, g.as_ref()).await;
+            }
+        });
         for attempt in 0..=step.retries {
             if attempt > 0 && !run.holds() {
                 break;
@@ -476,8 +485,8 @@ impl HostWorker {
             pgid_tx.send_replace(None);
             pgid_rx.mark_unchanged();
             if pair.pgid.take().is_some() {
-                // Forgotten before the next try starts, so that nobody aims at it later.
-                self.record_group(run, pair.id, None).await;
+                // Forgotten before the next try's is recorded, so that nobody aims at it.
+                let _ = record.send(None);
             }
             group = None;
             outcome = {
@@ -490,14 +499,21 @@ impl HostWorker {
                             let reported = pgid_rx.borrow_and_update().clone();
                             if let Some(g) = reported {
                                 pair.pgid = Some(g.pgid);
-                                let (state, fence, id, g2) = (run.state.clone(), run.fence.clone(), pair.id, g.clone());
-                                tokio::spawn(async move { record_group(&state, &fence, id, Some(&g2)).await });
+                                let _ = record.send(Some(g.clone()));
                                 group = Some(g);
                             }
                         }
                     }
                 }
             };
+            // A report that came with the end, in the same turn.
+            if group.is_none() {
+                if let Some(g) = pgid_rx.borrow_and_update().clone() {
+                    pair.pgid = Some(g.pgid);
+                    let _ = record.send(Some(g.clone()));
+                    group = Some(g);
+                }
+            }
             let retryable = matches!(outcome, Outcome::Exited(c) if c != 0)
                 || matches!(outcome, Outcome::TimedOut { .. } | Outcome::Signalled(_));
             if !retryable || attempt == step.retries || *run.abort.borrow() {
@@ -556,13 +572,8 @@ impl HostWorker {
         }
     }
 
-    /// Forgets (`None`) the step's process group, before another try.
-    async fn record_group(&self, run: &Run, pair_id: i64, group: Option<&StepGroup>) {
-        record_group(&run.state, &run.fence, pair_id, group).await;
-    }
-
     /// The step rendered for this host, and the program that runs it.
-    fn program(&self, run: &Run, step: &SnapshotStep) -> Result<String, String> {
+    fn program(&self, run: &Run, step: &SnapshotStep) -> Result<(String, String), String> {
         let mut builtins = run.builtins.clone();
         builtins.insert("HOST".into(), self.host.clone());
         builtins.insert("HOST_GROUP".into(), step.group.clone());
@@ -585,7 +596,9 @@ impl HostWorker {
             }
         }
         let env: Vec<(String, String)> = env.into_iter().collect();
-        Ok(render::program(&step.interpreter, &script, &env, self.host != plan::LOCAL))
+        let nonce = format!("{:016x}", rand::random::<u64>());
+        let report = (self.host != plan::LOCAL).then_some(nonce.as_str());
+        Ok((render::program(&step.interpreter, &script, &env, report), nonce))
     }
 
     /// Holds a `timed` step until exec_time and a `manual` step until it is released.
@@ -626,7 +639,7 @@ impl HostWorker {
                 pair.status = PairStatus::Aborted;
                 pair.message = "aborted while waiting".into();
                 pair.finished_at = Some(now_ms());
-                Self::save(run, pair).await;
+                Self::save_from(run, pair, &[PairStatus::Pending, PairStatus::Waiting]).await;
                 return false;
             }
             let now = match runs::get_pair(&run.state.db, pair.id).await {

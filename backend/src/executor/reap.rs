@@ -10,7 +10,7 @@ use super::kill::{KillReport, StepGroup};
 use super::remote::Remote;
 use super::{plan, record_first_use, target};
 use crate::state::AppState;
-use crate::store::runs::{self, NewEvent, PairRow};
+use crate::store::runs::{self, PairRow};
 
 /// Tries to reach a host again after a dropped connection: this many times, this far apart.
 const TRIES: u32 = 3;
@@ -52,46 +52,31 @@ pub async fn kill_on_host(state: &AppState, host: &str, group: &StepGroup) -> Ki
     KillReport::Unknown(format!("could not reconnect to kill its processes after {TRIES} tries: {why}"))
 }
 
-/// Kills the processes of pairs that were running when their run was taken over, and
-/// records on each pair (and its log) what was seen. `owned_here`: the run was this
-/// instance's (a restart), so steps on the server itself are its own to kill; another
-/// instance's local steps ran on another machine and are left, which the pair says.
+/// Kills the processes of pairs whose run was taken over, whose kills the caller has
+/// claimed (`store::runs::claim_*_reaps`), and records on each pair (and its log) what
+/// was seen. `owned_here`: the run was this instance's (a restart), so steps on the
+/// server itself are its own to kill; another instance's local steps ran on another
+/// machine and are left, which the pair says.
 pub async fn reap_pairs(state: &AppState, pairs: Vec<PairRow>, owned_here: bool) {
     let mut kills = tokio::task::JoinSet::new();
     for mut pair in pairs {
-        let Some(pgid) = pair.pgid else { continue };
-        let group = StepGroup { pgid, boot: pair.pgid_boot.clone(), start: pair.pgid_start };
         let state = state.clone();
         kills.spawn(async move {
-            let report = if pair.host == plan::LOCAL && !owned_here {
-                KillReport::Unknown(
+            let report = match pair.pgid {
+                None => KillReport::Unknown("its process group was never recorded".into()),
+                Some(_) if pair.host == plan::LOCAL && !owned_here => KillReport::Unknown(
                     "it ran on the server of the instance that stopped; only that one can kill it".into(),
-                )
-            } else {
-                kill_on_host(&state, &pair.host, &group).await
+                ),
+                Some(pgid) => {
+                    let group = StepGroup { pgid, boot: pair.pgid_boot.clone(), start: pair.pgid_start };
+                    kill_on_host(&state, &pair.host, &group).await
+                }
             };
-            let line = report.describe(pgid);
+            let line = report.describe(pair.pgid.unwrap_or(0));
             tracing::info!(task = pair.task_id, attempt = pair.attempt, host = ?pair.host, report = ?line, "reaped");
             pair.message = format!("{}; {line}", pair.message);
             pair.kill_confirmed = Some(i64::from(report.confirmed()));
-            let event = NewEvent {
-                task_id: pair.task_id,
-                attempt: pair.attempt,
-                step_index: pair.step_index,
-                host: &pair.host,
-                kind: "log",
-                stream: "system",
-                seq: 0,
-                body: &line,
-            };
-            let written = async {
-                let mut tx = state.db.begin_write().await?;
-                runs::insert_events(&mut tx, &[event]).await?;
-                tx.commit().await?;
-                runs::record_reaped_pair(&state.db, &pair).await
-            }
-            .await;
-            if let Err(e) = written {
+            if let Err(e) = runs::record_reaped_pair(&state.db, &pair, &line).await {
                 tracing::error!(task = pair.task_id, error = %e, "recording a reaped pair failed");
             }
             state.events.notify(pair.task_id);

@@ -123,6 +123,8 @@ pub struct StepSpec<'a> {
     /// Told the step's process group as soon as it is known, so that it can be recorded
     /// (and killed later through another connection, or by another instance).
     pub pgid: &'a watch::Sender<Option<StepGroup>>,
+    /// The nonce the program's report of its group carries (`render::program`).
+    pub nonce: &'a str,
 }
 
 /// The only command line a step has: nothing secret, no script text.
@@ -231,33 +233,43 @@ impl Remote {
     }
 }
 
-/// Strips the wrapper's first stderr line (the process group) from the step's output.
+/// Takes the wrapper's report of its group out of the step's stderr. The report carries
+/// the program's nonce; lines before it (a login script's noise) are the step's stderr.
+/// Given up after [`HEAD_LIMIT`] bytes without a report.
 struct Stderr {
     head: Option<Vec<u8>>,
     pgid: Option<StepGroup>,
+    nonce: String,
 }
 
+/// How much stderr is held back while the group's report is awaited.
+const HEAD_LIMIT: usize = 64 * 1024;
+
 impl Stderr {
-    fn new() -> Self {
-        Stderr { head: Some(Vec::new()), pgid: None }
+    fn new(nonce: &str) -> Self {
+        Stderr { head: Some(Vec::new()), pgid: None, nonce: nonce.to_string() }
     }
 
     /// Returns the bytes that belong to the step's own stderr.
     fn take(&mut self, bytes: &[u8]) -> Vec<u8> {
         let Some(head) = self.head.as_mut() else { return bytes.to_vec() };
         head.extend_from_slice(bytes);
-        let Some(nl) = head.iter().position(|b| *b == b'\n') else {
-            return Vec::new();
-        };
-        let head = self.head.take().expect("head present");
-        let first = String::from_utf8_lossy(&head[..nl]).into_owned();
-        match parse_group(&first) {
-            Some(group) => {
+        let mut start = 0;
+        while let Some(pos) = head[start..].iter().position(|b| *b == b'\n') {
+            let line = String::from_utf8_lossy(&head[start..start + pos]).into_owned();
+            if let Some(group) = parse_group(&line, &self.nonce) {
                 self.pgid = Some(group);
-                head[nl + 1..].to_vec()
+                let head = self.head.take().expect("head present");
+                let mut out = head[..start].to_vec();
+                out.extend_from_slice(&head[start + pos + 1..]);
+                return out;
             }
-            None => head,
+            start += pos + 1;
         }
+        if head.len() > HEAD_LIMIT {
+            return self.head.take().expect("head present");
+        }
+        Vec::new()
     }
 }
 
@@ -290,7 +302,7 @@ async fn run_ssh(
     };
     tokio::pin!(feeding);
     let mut fed = false;
-    let mut stderr = Stderr::new();
+    let mut stderr = Stderr::new(step.nonce);
     let (mut code, mut signal) = (None, None);
     let deadline = tokio::time::sleep(step.timeout);
     tokio::pin!(deadline);

@@ -231,42 +231,51 @@ pub fn check_body(body: &str, interpreter: &str, raw: bool, builtins: &[&str]) -
     Ok(())
 }
 
-/// Marker the program writes first on stderr, followed by its process group id.
+/// Marker the program writes first on stderr, followed by the program's nonce and its
+/// process group (see `parse_group`).
 pub const PGID_MARKER: &str = "\u{1e}taskgate-pgid ";
 
 /// The program `/bin/sh -s` reads on standard input to run one step: it reports its
-/// process group (`report_pgid`; sshd starts each session in a new group, so `$$` leads
-/// it), exports the variables, and replaces itself with `interpreter /dev/fd/3`, the
-/// script arriving on descriptor 3 as a here-document and standard input being /dev/null.
-/// The whole program is one `{ … }` group: sh parses it entirely before running any of
-/// it, so a program cut short by a broken connection runs nothing.
+/// process group (with `report`, a nonce of this program's, which tells its report from
+/// anything a login script printed before it), exports the variables, and replaces
+/// itself with `interpreter /dev/fd/3`, the script arriving on descriptor 3 as a
+/// here-document and standard input being /dev/null. The whole program is one `{ … }`
+/// group: sh parses it entirely before running any of it, so a program cut short by a
+/// broken connection runs nothing.
+///
+/// The report is read from `/proc` without starting a process: the group id and the
+/// session of the shell (sshd makes each session's shell a group and session leader;
+/// one started by a wrapper that forked may not be), the boot id, and the group leader's
+/// start time; `-` for what cannot be read.
 ///
 /// Names must be valid environment variable names (`api_types::validate::param_key`) and
 /// no value may contain NUL: the caller checks both.
-pub fn program(interpreter: &str, script: &str, env: &[(String, String)], report_pgid: bool) -> String {
+pub fn program(interpreter: &str, script: &str, env: &[(String, String)], report: Option<&str>) -> String {
     let delimiter = loop {
         let candidate = format!("TASKGATE_SCRIPT_END_{:016x}", rand::random::<u64>());
         if !script.lines().any(|l| l == candidate) {
             break candidate;
         }
     };
-    let mut p = String::with_capacity(script.len() + 256);
+    let mut p = String::with_capacity(script.len() + 1024);
     p.push_str("{\n");
-    if report_pgid {
-        // The group's id, the boot id and the leader's start time (field 22 of its stat),
-        // read without starting a process; `-` for what cannot be read.
+    if let Some(nonce) = report {
+        let nonce: String = nonce.chars().filter(char::is_ascii_alphanumeric).collect();
         p.push_str(concat!(
-            "_tg_b=; _tg_t=; _tg_s=\n",
+            "_tg_b=; _tg_g=; _tg_t=; _tg_s=\n",
             "{ read -r _tg_b </proc/sys/kernel/random/boot_id; } 2>/dev/null\n",
             "{ read -r _tg_s </proc/$$/stat; } 2>/dev/null\n",
+            "if [ -n \"$_tg_s\" ]; then _tg_s=${_tg_s##*) }; set -- $_tg_s; ",
+            "if [ $# -ge 20 ]; then _tg_g=$3; fi; set --; fi\n",
+            "_tg_s=; { read -r _tg_s <\"/proc/${_tg_g:-$$}/stat\"; } 2>/dev/null\n",
             "if [ -n \"$_tg_s\" ]; then _tg_s=${_tg_s##*) }; set -- $_tg_s; ",
             "if [ $# -ge 20 ]; then shift 19; _tg_t=$1; fi; set --; fi\n",
         ));
         p.push_str(&format!(
-            "printf '{}%s %s %s\\n' \"$$\" \"${{_tg_b:--}}\" \"${{_tg_t:--}}\" >&2\n",
+            "printf '{}%s %s %s %s\\n' {nonce} \"${{_tg_g:-$$}}\" \"${{_tg_b:--}}\" \"${{_tg_t:--}}\" >&2\n",
             PGID_MARKER.replace('\u{1e}', "\\036")
         ));
-        p.push_str("unset _tg_b _tg_t _tg_s\n");
+        p.push_str("unset _tg_b _tg_g _tg_t _tg_s\n");
     }
     for (k, v) in env {
         p.push_str(&format!("{k}={}; export {k}\n", shell_quote(v)));
@@ -281,10 +290,14 @@ pub fn program(interpreter: &str, script: &str, env: &[(String, String)], report
     p
 }
 
-/// Parses the step's process group from a marker line, if this is one.
-pub fn parse_group(line: &str) -> Option<super::kill::StepGroup> {
+/// Parses the step's process group from a marker line carrying `nonce`, if this is one.
+/// Ids 0 and 1 (no group, init) are never a step's.
+pub fn parse_group(line: &str, nonce: &str) -> Option<super::kill::StepGroup> {
     let mut words = line.strip_prefix(PGID_MARKER)?.split_whitespace();
-    let pgid = words.next()?.parse().ok()?;
+    if words.next()? != nonce {
+        return None;
+    }
+    let pgid: i64 = words.next()?.parse().ok().filter(|g| *g > 1)?;
     let boot = words.next().filter(|b| *b != "-").map(str::to_string);
     let start = words.next().and_then(|s| s.parse().ok());
     Some(super::kill::StepGroup { pgid, boot, start })

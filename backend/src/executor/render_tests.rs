@@ -321,26 +321,71 @@ fn the_program_runs_the_script_with_its_variables_and_reports_its_group() {
     let env = vec![("TAG".to_string(), "a'b\nc $(id)".to_string())];
     let script = "printf '%s|' \"$TAG\" \"it's\" \"$0\"; cat; echo end";
     for interpreter in ["bash", "dash", "sh"] {
-        let out = run_program(&program(interpreter, script, &env, true));
+        let out = run_program(&program(interpreter, script, &env, Some("n0nce")));
         assert_eq!(String::from_utf8_lossy(&out.stdout), "a'b\nc $(id)|it's|/dev/fd/3|end\n", "{interpreter}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
-            parse_group(err.lines().next().unwrap()).is_some_and(|g| g.boot.is_some() && g.start.is_some()),
+            parse_group(err.lines().next().unwrap(), "n0nce").is_some_and(|g| g.boot.is_some() && g.start.is_some()),
             "{err:?}"
         );
+    }
+}
+
+/// Each shell a host may have as `/bin/sh`, as a group leader (as sshd starts it): the
+/// report names that group, this boot, and the leader's own start time.
+#[test]
+fn every_shell_reports_its_group_its_boot_and_its_start() {
+    use std::os::unix::process::CommandExt;
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap().trim().to_string();
+    let mut shells = vec![vec!["dash"], vec!["bash", "--posix"]];
+    if Command::new("busybox").arg("true").status().is_ok_and(|s| s.success()) {
+        shells.push(vec!["busybox", "sh"]);
+    }
+    for shell in shells {
+        let script = "cat /proc/$PPID/stat >/dev/null; sleep 0.2";
+        let mut child = Command::new(shell[0])
+            .args(&shell[1..])
+            .arg("-s")
+            .process_group(0)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let start: i64 = stat.rsplit_once(") ").unwrap().1.split_whitespace().nth(19).unwrap().parse().unwrap();
+        child.stdin.take().unwrap().write_all(program("sh", script, &[], Some("abc123")).as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        let group =
+            parse_group(err.lines().next().unwrap_or(""), "abc123").unwrap_or_else(|| panic!("{shell:?}: {err:?}"));
+        assert_eq!(group.pgid, i64::from(pid), "{shell:?}");
+        assert_eq!(group.boot.as_deref(), Some(boot.as_str()), "{shell:?}");
+        assert_eq!(group.start, Some(start), "{shell:?}");
+    }
+}
+
+#[test]
+fn only_a_report_with_the_programs_nonce_and_a_real_group_counts() {
+    let line = format!("{PGID_MARKER}n1 4242 b00t 77");
+    assert_eq!(parse_group(&line, "n1").map(|g| g.pgid), Some(4242));
+    assert!(parse_group(&line, "n2").is_none(), "a report printed by someone else");
+    for pgid in ["1", "0", "-5", "x"] {
+        assert!(parse_group(&format!("{PGID_MARKER}n1 {pgid} - -"), "n1").is_none(), "{pgid}");
     }
 }
 
 #[test]
 fn a_script_that_holds_the_delimiter_pattern_still_runs_whole() {
     let script = "cat <<'TASKGATE_SCRIPT_END_0'\nTASKGATE_SCRIPT_END_0\necho after";
-    let out = run_program(&program("sh", script, &[], false));
+    let out = run_program(&program("sh", script, &[], None));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "after\n");
 }
 
 #[test]
 fn a_program_cut_short_runs_nothing() {
-    let p = program("sh", "echo first\necho second", &[("K".into(), "v".into())], false);
+    let p = program("sh", "echo first\necho second", &[("K".into(), "v".into())], None);
     for cut in [p.len() / 3, p.len() / 2, p.len() - 3] {
         let out = run_program(&p[..cut]);
         assert!(out.stdout.is_empty(), "cut at {cut}: {:?}", String::from_utf8_lossy(&out.stdout));

@@ -21,17 +21,24 @@ use crate::store::runs::{self, PairRow};
 const INTERRUPTED: &str = "interrupted: the server running this step stopped";
 const ABORTED: &str = "aborted: the server running this step had stopped";
 
-/// A run taken over, and the pairs whose processes must now be killed.
+/// A run taken over, whose steps' processes must now be killed.
 pub struct TakenOver {
     pub status: api_types::TaskStatus,
-    reap: Vec<PairRow>,
+    task_id: i64,
+    attempt: i64,
     owned_here: bool,
 }
 
 impl TakenOver {
-    /// Kills what the run's steps were running, and records what was seen.
+    /// Kills what the run's steps were running (the kills it can claim), and records what
+    /// was seen.
     pub async fn reap(self, state: &AppState) {
-        reap::reap_pairs(state, self.reap, self.owned_here).await;
+        match runs::claim_run_reaps(&state.db, self.task_id, self.attempt).await {
+            Ok(pairs) => reap::reap_pairs(state, pairs, self.owned_here).await,
+            Err(e) => {
+                tracing::warn!(task = self.task_id, error = %e, "claiming the kills of a taken-over run failed; the sweep tries again")
+            }
+        }
     }
 }
 
@@ -67,22 +74,17 @@ pub async fn take_over(
     tx.commit().await?;
     tracing::warn!(task = task_id, attempt, owner = ?owner.claimed_by, status = status.as_str(), "run taken over: its server stopped");
     state.events.notify(task_id);
-    // Steps that started (and so may have left processes) are killed; a step whose
-    // process group was never recorded cannot be, and its pair says so.
-    let reap = pairs
-        .into_iter()
-        .filter(|p| p.started_at.is_some())
-        .map(|p| match p.pgid {
-            Some(_) => p,
-            None => PairRow {
-                message: format!("{}; its process group was never recorded, so it could not be killed", p.message),
-                kill_confirmed: Some(0),
-                ..p
-            },
-        })
-        .collect();
     let owned_here = owner.claimed_by.as_deref() == Some(&*state.node_id);
-    Ok(Some(TakenOver { status, reap, owned_here }))
+    // Steps that started without recording their process group cannot be killed: say so.
+    for p in pairs.into_iter().filter(|p| p.started_at.is_some() && p.pgid.is_none()) {
+        let p = PairRow { kill_confirmed: Some(0), ..p };
+        let line = "its process group was never recorded, so it could not be killed";
+        let p = PairRow { message: format!("{}; {line}", p.message), ..p };
+        if let Err(e) = runs::record_reaped_pair(&state.db, &p, line).await {
+            tracing::warn!(task = task_id, error = %e, "recording an unkillable step failed");
+        }
+    }
+    Ok(Some(TakenOver { status, task_id, attempt, owned_here }))
 }
 
 /// Takes over every run whose instance stopped, and starts killing what their steps run
@@ -113,7 +115,8 @@ pub async fn run(state: AppState, shutdown: watch::Receiver<bool>) {
         watchdog(state.clone(), shutdown.clone()),
         probes(state.clone(), shutdown.clone()),
         renewals(state.clone(), shutdown.clone()),
-        takeovers(state, shutdown)
+        takeovers(state.clone(), shutdown.clone()),
+        sweeps(state, shutdown)
     );
 }
 
@@ -126,6 +129,27 @@ async fn watchdog(state: AppState, mut shutdown: watch::Receiver<bool>) {
         }
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Kills left undone: claimed by no one (the instance that took the run over stopped
+/// first), or claimed long ago by an instance that stopped while killing.
+async fn sweeps(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let lease = state.runs.lease();
+    loop {
+        // A taker claims its kills at once; give it two leases before calling them left.
+        match runs::claim_left_reaps(&state.db, now_ms() - 2 * lease.ms(), 100).await {
+            Ok(pairs) if !pairs.is_empty() => {
+                tracing::warn!(pairs = pairs.len(), "killing the steps of taken-over runs that nobody killed");
+                reap::reap_pairs(&state, pairs, false).await;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "looking for unkilled steps failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(lease.renew_every().max(Duration::from_secs(1))) => {}
             _ = shutdown.changed() => return,
         }
     }
@@ -167,19 +191,6 @@ async fn takeovers(state: AppState, mut shutdown: watch::Receiver<bool>) {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "recovering silent runs failed"),
             Err(_) => tracing::warn!("recovering silent runs took too long; trying again later"),
-        }
-        // Kills left undone by an instance that stopped while reaping (give the reap
-        // that follows each takeover two leases first).
-        let before = now_ms() - 2 * lease.ms();
-        match runs::unreaped_pairs(&state.db, before, 100).await {
-            Ok(pairs) if !pairs.is_empty() => {
-                tracing::warn!(pairs = pairs.len(), "killing the steps of taken-over runs that nobody killed");
-                if tokio::time::timeout(4 * lease.length, reap::reap_pairs(&state, pairs, false)).await.is_err() {
-                    tracing::warn!("killing leftover steps took too long; the rest is tried later");
-                }
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "looking for unkilled steps failed"),
         }
         tokio::select! {
             _ = tokio::time::sleep_until(next) => {}

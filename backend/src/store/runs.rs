@@ -153,7 +153,8 @@ pub async fn take_over(
     let Some(status) = status else { return Ok(None) };
     let status = TaskStatus::try_from(status).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let sql = format!(
-        "UPDATE task_pairs SET status = 'aborted', finished_at = $1, message = $4
+        "UPDATE task_pairs SET status = 'aborted', finished_at = $1, message = $4,
+            reap = CASE WHEN pgid IS NOT NULL AND started_at IS NOT NULL THEN 1 ELSE 0 END
          WHERE task_id = $2 AND attempt = $3 AND status IN ('running', 'waiting')
          RETURNING {PAIR_COLUMNS}"
     );
@@ -254,10 +255,13 @@ pub struct PairRow {
     pub pgid_start: Option<i64>,
     pub kill_confirmed: Option<i64>,
     pub released: i64,
+    /// 1: its steps are still to be killed (its run was taken over); above 1: the time an
+    /// instance claimed that kill; 0: nothing to do.
+    pub reap: i64,
 }
 
 const PAIR_COLUMNS: &str = "id, task_id, attempt, step_index, step_name, grp, host, status, tries, exit_code,
-    started_at, finished_at, message, pgid, pgid_boot, pgid_start, kill_confirmed, released";
+    started_at, finished_at, message, pgid, pgid_boot, pgid_start, kill_confirmed, released, reap";
 
 pub struct NewPair<'a> {
     pub step_index: i64,
@@ -412,28 +416,61 @@ pub async fn set_pair_pgid(
     Ok(())
 }
 
-/// Steps of runs taken over before `finished_before` whose kill was never recorded (the
-/// instance that took them over stopped while killing): at most `limit`.
-pub async fn unreaped_pairs(db: &Db, finished_before: i64, limit: i64) -> StoreResult<Vec<PairRow>> {
+/// A claim on a pair's kill older than this is taken again (its instance died).
+pub const REAP_CLAIM_MS: i64 = 300_000;
+
+/// Claims the kills still to do for attempt `attempt` of task `task_id` (after taking the
+/// run over): the pairs claimed, which nobody else will kill meanwhile.
+pub async fn claim_run_reaps(db: &Db, task_id: i64, attempt: i64) -> StoreResult<Vec<PairRow>> {
     let sql = format!(
-        "SELECT {PAIR_COLUMNS} FROM task_pairs p
-         WHERE p.status = 'aborted' AND p.pgid IS NOT NULL AND p.kill_confirmed IS NULL AND p.finished_at < $1
-           AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.id = p.task_id AND t.status = 'running' AND t.attempt = p.attempt)
-         ORDER BY p.finished_at LIMIT $2"
+        "UPDATE task_pairs SET reap = $1 WHERE task_id = $2 AND attempt = $3 AND reap = 1 RETURNING {PAIR_COLUMNS}"
     );
-    Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(finished_before).bind(limit).fetch_all(&db.pool).await?)
+    Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(now_ms()).bind(task_id).bind(attempt).fetch_all(&db.pool).await?)
 }
 
-/// What was done about the processes of a pair whose run was taken over: written by the
-/// instance that took it (the run has no owner any more).
-pub async fn record_reaped_pair(db: &Db, p: &PairRow) -> StoreResult<()> {
+/// Claims up to `limit` kills left to do: never claimed though taken over before
+/// `taken_before` (the taker had time to claim them), or claimed more than
+/// [`REAP_CLAIM_MS`] ago by an instance that did not finish.
+pub async fn claim_left_reaps(db: &Db, taken_before: i64, limit: i64) -> StoreResult<Vec<PairRow>> {
+    let now = now_ms();
+    let left = "((reap = 1 AND finished_at < $4) OR (reap > 1 AND reap < $2))";
+    let sql = format!(
+        "UPDATE task_pairs SET reap = $1
+         WHERE id IN (SELECT id FROM task_pairs WHERE reap <> 0 AND {left} ORDER BY id LIMIT $3) AND {left}
+         RETURNING {PAIR_COLUMNS}"
+    );
+    Ok(sqlx::query_as(AssertSqlSafe(sql))
+        .bind(now)
+        .bind(now - REAP_CLAIM_MS)
+        .bind(limit)
+        .bind(taken_before)
+        .fetch_all(&db.pool)
+        .await?)
+}
+
+/// What was done about the processes of a pair whose run was taken over (its message,
+/// `kill_confirmed`, and a line for its log), written by whoever claimed its kill; the
+/// claim ends. The task's row is locked first, as in every change of a run.
+pub async fn record_reaped_pair(db: &Db, p: &PairRow, line: &str) -> StoreResult<()> {
     let mut tx = db.begin_write().await?;
-    sqlx::query("UPDATE task_pairs SET message = $1, kill_confirmed = $2 WHERE id = $3")
+    lock_task(&mut tx, db.dialect, p.task_id).await?;
+    sqlx::query("UPDATE task_pairs SET message = $1, kill_confirmed = $2, reap = 0 WHERE id = $3")
         .bind(&p.message)
         .bind(p.kill_confirmed)
         .bind(p.id)
         .execute(&mut *tx)
         .await?;
+    let log = NewEvent {
+        task_id: p.task_id,
+        attempt: p.attempt,
+        step_index: p.step_index,
+        host: &p.host,
+        kind: "log",
+        stream: "system",
+        seq: 0,
+        body: line,
+    };
+    insert_events(&mut tx, &[log]).await?;
     insert_pair_event(&mut tx, p.task_id, p.attempt, p.step_index, &p.host, &pair_event_body(p)).await?;
     tx.commit().await?;
     Ok(())

@@ -25,7 +25,20 @@ pub fn may_approve(who: &Principal, row: &TaskRow, editors: &[String], self_appr
         && (self_approval || (row.submitter != who.username && !editors.contains(&who.username)))
 }
 
-pub fn allowed(who: &Principal, row: &TaskRow, editors: &[String], self_approval: bool) -> Vec<TaskAction> {
+/// What the run allows beyond the task's status: a pair that a skip can pass over, a
+/// manual step that a release can let go.
+pub struct RunState {
+    pub skippable: bool,
+    pub manual_steps: bool,
+}
+
+pub fn allowed(
+    who: &Principal,
+    row: &TaskRow,
+    editors: &[String],
+    self_approval: bool,
+    run: &RunState,
+) -> Vec<TaskAction> {
     let status = row.status;
     let acts = runs::may_act(who, row, "act on").is_ok();
     let mut out = Vec::new();
@@ -44,15 +57,15 @@ pub fn allowed(who: &Principal, row: &TaskRow, editors: &[String], self_approval
         out.push(TaskAction::Edit);
     }
     if acts && status == TaskStatus::Running {
-        out.extend([TaskAction::Abort, TaskAction::Release]);
+        out.push(TaskAction::Abort);
+        if run.manual_steps {
+            out.push(TaskAction::Release);
+        }
     }
     if acts && status.can_redo() {
         out.push(TaskAction::Redo);
     }
-    if acts
-        && row.attempt > 0
-        && matches!(status, TaskStatus::Running | TaskStatus::Failed | TaskStatus::Aborted | TaskStatus::Interrupted)
-    {
+    if acts && run.skippable {
         out.push(TaskAction::Skip);
     }
     out

@@ -202,7 +202,14 @@ async fn to_api(state: &AppState, who: &Principal, row: TaskRow) -> ServiceResul
         None => None,
     };
     let editors = store::tasks::editors(&mut *state.db.pool.acquire().await?, row.id).await?;
-    let actions = super::actions::allowed(who, &row, &editors, policy::get(state).await?.allow_self_approval);
+    let skippable = row.attempt > 0
+        && !row.status.is_waiting()
+        && store::runs::latest_pairs(&state.db, row.id).await?.iter().any(|p| p.status.can_skip());
+    let run = super::actions::RunState {
+        skippable,
+        manual_steps: snapshot.steps.iter().any(|s| s.trigger == api_types::Trigger::Manual),
+    };
+    let actions = super::actions::allowed(who, &row, &editors, policy::get(state).await?.allow_self_approval, &run);
     Ok(Task {
         id: row.id,
         digest: inputs::shown_digest(&state.keys, row.id, &current_digest(state, &row)?),

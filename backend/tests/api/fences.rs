@@ -254,37 +254,74 @@ async fn a_dropped_connection_kills_what_the_step_started() {
     assert!(processes_matching(&needle).is_empty(), "the step's process outlived its connection");
 }
 
-/// A run taken over by an instance that died before it killed the run's steps: another
-/// instance finds the step with no recorded kill and kills it.
+/// What the wrapper reports for a group led by `pid` (read from this machine's /proc).
+fn identity(pid: u32) -> (String, i64) {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap().trim().to_string();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    (boot, stat.rsplit_once(") ").unwrap().1.split_whitespace().nth(19).unwrap().parse().unwrap())
+}
+
+/// Leaves task `id`'s only pair as a dead taker would: aborted, its kill still to do, its
+/// group `pgid` with the identity given.
+async fn leave_unkilled(app: &TestApp, id: i64, pgid: u32, boot: &str, start: i64) {
+    let pool = app.state().db.pool.clone();
+    sqlx::query("UPDATE tasks SET status = 'interrupted' WHERE id = $1").bind(id).execute(&pool).await.unwrap();
+    sqlx::query(
+        "UPDATE task_pairs SET status = 'aborted', pgid = $1, pgid_boot = $2, pgid_start = $3, kill_confirmed = NULL,
+            reap = 1, finished_at = 1 WHERE task_id = $4",
+    )
+    .bind(i64::from(pgid))
+    .bind(boot)
+    .bind(start)
+    .bind(id)
+    .execute(&pool)
+    .await
+    .unwrap();
+}
+
+/// Runs taken over by an instance that died before it killed their steps: another
+/// instance's sweep kills the step whose group is still the one recorded, and leaves
+/// alone a group id that now leads another program.
 async fn steps_left_unkilled_by_a_taker_that_died_are_killed_by_the_next_sweep() {
     let app = spawn_app_with(Backend::Sqlite, |s| s.run_lease_secs = LEASE_SECS).await;
     let sshd = TestSshd::start().await;
     let hosts = app.register_hosts(&sshd).await;
     let tpl = app.template("quick", json!({}), json!([{"name": "one", "group": "1", "script": "true"}])).await;
-    let id = app.run_task(tpl, json!({}), json!({"1": hosts})).await;
-    assert_eq!(app.wait_status(id, &["success"]).await["status"], "success");
-    // What the dead taker left: the task interrupted, its step aborted with a process
-    // group but no kill recorded. The group is a real one on the (loopback) host.
-    let n = marker();
-    let needle = format!("sleep {n}");
-    let _guard = KillOnDrop(needle.clone());
-    let mut leftover = std::process::Command::new("sleep").arg(n.to_string()).process_group(0).spawn().unwrap();
-    app.execute("UPDATE tasks SET status = 'interrupted' WHERE id = $1 AND $2 = $2", id, 0).await;
-    app.execute(
-        "UPDATE task_pairs SET status = 'aborted', pgid = $2, pgid_boot = NULL, pgid_start = NULL,
-            kill_confirmed = NULL, finished_at = 1 WHERE task_id = $1",
-        id,
-        i64::from(leftover.id()),
-    )
-    .await;
-    wait_until("the sweep kills the leftover step", async || {
-        pair(&run_view(&app, id).await, 0, "h1")["kill_confirmed"] == true
-    })
-    .await;
-    let _ = leftover.wait();
-    assert!(processes_matching(&needle).is_empty());
-    let run = run_view(&app, id).await;
+    let (n, m) = (marker(), marker());
+    let (mine, stranger) = (format!("sleep {n}"), format!("sleep {m}"));
+    let _guards = (KillOnDrop(mine.clone()), KillOnDrop(stranger.clone()));
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let id = app.run_task(tpl, json!({}), json!({"1": hosts})).await;
+        assert_eq!(app.wait_status(id, &["success"]).await["status"], "success");
+        ids.push(id);
+    }
+    // The step's own group, still there (the processes run on the loopback host).
+    let mut left = std::process::Command::new("sleep").arg(n.to_string()).process_group(0).spawn().unwrap();
+    let (boot, start) = identity(left.id());
+    leave_unkilled(&app, ids[0], left.id(), &boot, start).await;
+    // A group whose id now leads another program: recorded with another start time.
+    let mut other = std::process::Command::new("sleep").arg(m.to_string()).process_group(0).spawn().unwrap();
+    let (boot, start) = identity(other.id());
+    leave_unkilled(&app, ids[1], other.id(), &boot, start - 1).await;
+
+    for id in &ids {
+        wait_until("the sweep records what it saw", async || {
+            !pair(&run_view(&app, *id).await, 0, "h1")["kill_confirmed"].is_null()
+        })
+        .await;
+    }
+    let _ = left.wait();
+    assert!(processes_matching(&mine).is_empty(), "the step's own group was killed");
+    let run = run_view(&app, ids[0]).await;
+    assert_eq!(pair(&run, 0, "h1")["kill_confirmed"], true, "{run}");
     assert!(pair(&run, 0, "h1")["message"].as_str().unwrap().contains("no process of it is left"), "{run}");
+    let run = run_view(&app, ids[1]).await;
+    assert_eq!(pair(&run, 0, "h1")["kill_confirmed"], false, "{run}");
+    assert!(pair(&run, 0, "h1")["message"].as_str().unwrap().contains("another program"), "{run}");
+    assert_eq!(processes_matching(&stranger).len(), 1, "a process that only shares the id was left alone");
+    let _ = other.kill();
+    let _ = other.wait();
 }
 
 mod postgres {

@@ -178,6 +178,12 @@ async fn a_manual_step_waits_for_release(backend: Backend) {
         run = app.get(&format!("/api/v1/tasks/{id}/run"), &app.admin_token).await.expect(200);
     }
     assert_eq!(pair(&run, 1, "h1")["message"], "waiting to be released");
+    // The task offers what can be done now: a release and a skip (of the waiting pairs),
+    // an abort; a viewer is offered nothing.
+    let offered = app.get(&format!("/api/v1/tasks/{id}"), &app.admin_token).await.expect(200)["actions"].clone();
+    assert_eq!(offered, json!(["abort", "release", "skip"]));
+    let viewer = app.user("vera", "viewer", &[]).await;
+    assert_eq!(app.get(&format!("/api/v1/tasks/{id}"), &viewer).await.expect(200)["actions"], json!([]));
     app.post(&format!("/api/v1/tasks/{id}/release"), &app.admin_token, &json!({"step": 0})).await.expect_error(
         422,
         "invalid",
@@ -192,6 +198,9 @@ async fn a_manual_step_waits_for_release(backend: Backend) {
     assert_eq!(pair(&run, 1, "h2")["status"], "waiting", "only the released host went on");
     app.post(&format!("/api/v1/tasks/{id}/release"), &app.admin_token, &json!({"step": 1})).await.expect(200);
     assert_eq!(app.wait_status(id, &["success", "failed"]).await["status"], "success");
+    // A success leaves only a redo: nothing failed to skip.
+    let offered = app.get(&format!("/api/v1/tasks/{id}"), &app.admin_token).await.expect(200)["actions"].clone();
+    assert_eq!(offered, json!(["redo"]));
 }
 
 async fn a_future_exec_time_is_honoured(backend: Backend) {

@@ -356,7 +356,9 @@ pub fn TaskDetail() -> impl IntoView {
             if may(TaskAction::Skip) && p.status.can_skip() {
                 out.push(button("Skip", "", "skip", sel.clone()).into_any());
             }
-            if may(TaskAction::Release) && p.status == PairStatus::Waiting {
+            let manual =
+                t.template_snapshot.steps.get(p.step as usize).is_some_and(|s| s.trigger == api_types::Trigger::Manual);
+            if may(TaskAction::Release) && manual && p.status == PairStatus::Waiting {
                 out.push(button("Release", "primary", "release", sel).into_any());
                 out.push(
                     button("Release all hosts", "", "release", json(&PairSelector { step: p.step, host: None }))
