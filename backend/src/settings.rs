@@ -47,6 +47,9 @@ pub struct Settings {
     pub max_handshakes: usize,
     /// How long connecting and logging in to a host may take.
     pub ssh_connect_timeout_secs: u64,
+    /// Seconds between SSH keep-alives; a connection that misses three is lost (and the
+    /// step it ran is killed through a new one).
+    pub ssh_keepalive_secs: u64,
     /// A run's lease: an instance that cannot renew it for this long stops its runs (and
     /// kills their steps); others take them over half as long again later.
     pub run_lease_secs: u64,
@@ -101,6 +104,7 @@ struct FileSettings {
     max_handshakes: Option<usize>,
     ssh_connect_timeout_secs: Option<u64>,
     run_lease_secs: Option<u64>,
+    ssh_keepalive_secs: Option<u64>,
 }
 
 impl Settings {
@@ -196,6 +200,10 @@ impl Settings {
                 .map(|n| n as u64)
                 .or(file.ssh_connect_timeout_secs)
                 .unwrap_or(10),
+            ssh_keepalive_secs: number("TASKGATE_SSH_KEEPALIVE_SECS")?
+                .map(|n| n as u64)
+                .or(file.ssh_keepalive_secs)
+                .unwrap_or(15),
             run_lease_secs: number("TASKGATE_RUN_LEASE_SECS")?.map(|n| n as u64).or(file.run_lease_secs).unwrap_or(30),
         };
         if settings.session_ttl_secs <= 0 {
@@ -211,6 +219,7 @@ impl Settings {
             ("max_handshakes", settings.max_handshakes as u64),
             ("ssh_connect_timeout_secs", settings.ssh_connect_timeout_secs),
             ("run_lease_secs", settings.run_lease_secs),
+            ("ssh_keepalive_secs", settings.ssh_keepalive_secs),
         ] {
             if value == 0 {
                 return Err(SettingsError::Invalid { name, message: "must be positive".into() });

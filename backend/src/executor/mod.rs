@@ -673,7 +673,8 @@ impl HostWorker {
         let timeout = Duration::from_secs(run.state.settings.ssh_connect_timeout_secs);
         let first_use = target.host_key == remote::HostKeyPolicy::TrustOnFirstUse;
         let record = first_use.then(|| record_first_use(&run.state.db, &target));
-        match Remote::connect(&target, timeout, record).await {
+        let keepalive = Duration::from_secs(run.state.settings.ssh_keepalive_secs);
+        match Remote::connect(&target, timeout, record, keepalive).await {
             Ok((remote, fingerprint)) => {
                 if first_use {
                     if let Err(e) = store::catalogue::pin_host_key(&run.state.db, target.host_id, &fingerprint).await {

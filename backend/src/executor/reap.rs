@@ -40,7 +40,8 @@ pub async fn kill_on_host(state: &AppState, host: &str, group: &StepGroup) -> Ki
         let timeout = Duration::from_secs(state.settings.ssh_connect_timeout_secs);
         let record = (target.host_key == super::remote::HostKeyPolicy::TrustOnFirstUse)
             .then(|| record_first_use(&state.db, &target));
-        match Remote::connect(&target, timeout, record).await {
+        let keepalive = Duration::from_secs(state.settings.ssh_keepalive_secs);
+        match Remote::connect(&target, timeout, record, keepalive).await {
             Ok((remote, _)) => {
                 let report = remote.kill(group).await;
                 remote.close().await;

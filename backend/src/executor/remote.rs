@@ -135,10 +135,13 @@ pub enum Remote {
     Local,
 }
 
-fn ssh_config() -> Arc<client::Config> {
+/// Keep-alives a connection may miss before it counts as lost.
+pub const KEEPALIVE_MAX: usize = 3;
+
+fn ssh_config(keepalive: Duration) -> Arc<client::Config> {
     let mut config = client::Config {
-        keepalive_interval: Some(Duration::from_secs(15)),
-        keepalive_max: 3,
+        keepalive_interval: Some(keepalive),
+        keepalive_max: KEEPALIVE_MAX,
         nodelay: true,
         ..Default::default()
     };
@@ -152,11 +155,13 @@ fn ssh_config() -> Arc<client::Config> {
 
 impl Remote {
     /// Connects and logs in. Returns the session and the host key fingerprint seen.
-    /// `record` keeps a first-use key (for `HostKeyPolicy::TrustOnFirstUse`).
+    /// `record` keeps a first-use key (for `HostKeyPolicy::TrustOnFirstUse`); a
+    /// connection that misses [`KEEPALIVE_MAX`] keep-alives `keepalive` apart is lost.
     pub async fn connect(
         target: &Target,
         timeout: Duration,
         record: Option<RecordFirstUse>,
+        keepalive: Duration,
     ) -> Result<(Remote, String), ConnectError> {
         let offered = Arc::new(Mutex::new(None));
         let expected = Arc::new(Mutex::new(None));
@@ -164,7 +169,7 @@ impl Remote {
             Client { policy: target.host_key.clone(), record, offered: offered.clone(), expected: expected.clone() };
         let addr = (target.address.trim_start_matches('[').trim_end_matches(']').to_string(), target.port);
         let connecting = async {
-            let mut handle = client::connect(ssh_config(), addr, handler).await.map_err(|e| {
+            let mut handle = client::connect(ssh_config(keepalive), addr, handler).await.map_err(|e| {
                 let seen = offered.lock().expect("fingerprint lock").clone();
                 let decided = expected.lock().expect("fingerprint lock").clone();
                 match (e, decided, seen) {

@@ -218,8 +218,10 @@ async fn an_abort_through_another_instance_kills_the_steps_of_one_that_died() {
     assert_eq!(lines(&marks), ["one"]);
 }
 
-async fn a_dropped_connection_kills_what_the_step_started() {
-    let app = spawn_app_with(Backend::Sqlite, |_| {}).await;
+/// The connection to the host drops (`frozen`: stops answering) mid-step: the host is
+/// unreachable, and what the step started there is killed through a new connection.
+async fn a_lost_connection_kills_what_the_step_started(frozen: bool) {
+    let app = spawn_app_with(Backend::Sqlite, |s| s.ssh_keepalive_secs = 1).await;
     let sshd = TestSshd::start().await;
     let proxy = Proxy::start(&format!("127.0.0.1:{}", sshd.port)).await;
     let cred = app
@@ -246,7 +248,11 @@ async fn a_dropped_connection_kills_what_the_step_started() {
     wait_until("the step runs", async || processes_matching(&needle).len() == 1).await;
     wait_until("its process group is recorded", async || pgid_recorded(&app, id, 0).await).await;
 
-    proxy.cut();
+    if frozen {
+        proxy.freeze();
+    } else {
+        proxy.cut();
+    }
     let run = app.wait_status(id, &["failed"]).await;
     let one = pair(&run, 0, "h1");
     assert_eq!(one["status"], "unreachable", "{run}");
@@ -362,7 +368,12 @@ mod sqlite {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_dropped_connection_kills_what_the_step_started() {
-        super::a_dropped_connection_kills_what_the_step_started().await
+        super::a_lost_connection_kills_what_the_step_started(false).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_frozen_connection_kills_what_the_step_started() {
+        super::a_lost_connection_kills_what_the_step_started(true).await
     }
 }
 

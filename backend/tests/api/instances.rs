@@ -153,6 +153,9 @@ pub struct Proxy {
     mode: watch::Sender<Mode>,
     /// Bumped to close every connection open now (new ones still flow).
     cuts: watch::Sender<u64>,
+    /// Bumped to freeze every connection open now: nothing flows on it, nothing closes
+    /// it (new ones still flow), as when a path or a peer hangs.
+    freezes: watch::Sender<u64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -162,12 +165,15 @@ impl Proxy {
         let port = listener.local_addr().unwrap().port();
         let (mode, mode_rx) = watch::channel(Mode::Open);
         let (cuts, cuts_rx) = watch::channel(0u64);
+        let (freezes, freezes_rx) = watch::channel(0u64);
         let upstream = upstream.to_string();
         let task = tokio::spawn(async move {
             while let Ok((mut down, _)) = listener.accept().await {
                 let (upstream, mut mode, mut cuts) = (upstream.clone(), mode_rx.clone(), cuts_rx.clone());
+                let mut freezes = freezes_rx.clone();
                 tokio::spawn(async move {
                     cuts.mark_unchanged();
+                    freezes.mark_unchanged();
                     // While dark, a new connection is held, and closed when the light returns.
                     let dark = *mode.borrow() == Mode::Dark;
                     if dark {
@@ -175,23 +181,33 @@ impl Proxy {
                         return;
                     }
                     let Ok(mut up) = tokio::net::TcpStream::connect(&upstream).await else { return };
-                    let went_dark = tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut down, &mut up) => false,
-                        _ = cuts.changed() => false,
-                        r = mode.wait_for(|m| *m == Mode::Dark) => r.is_ok(),
+                    let (went_dark, frozen) = tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut down, &mut up) => (false, false),
+                        _ = cuts.changed() => (false, false),
+                        r = freezes.changed() => (false, r.is_ok()),
+                        r = mode.wait_for(|m| *m == Mode::Dark) => (r.is_ok(), false),
                     };
                     if went_dark {
                         let _ = mode.wait_for(|m| *m == Mode::Open).await;
                     }
+                    if frozen {
+                        // Held open, silent, until the test ends.
+                        std::future::pending::<()>().await;
+                    }
                 });
             }
         });
-        Proxy { port, mode, cuts, task }
+        Proxy { port, mode, cuts, freezes, task }
     }
 
     /// Closes every connection open now, as a dropped network path would.
     pub fn cut(&self) {
         self.cuts.send_modify(|n| *n += 1);
+    }
+
+    /// Freezes every connection open now (new ones flow).
+    pub fn freeze(&self) {
+        self.freezes.send_modify(|n| *n += 1);
     }
 
     /// Stops all traffic without closing anything (`true`), or lets it flow again
