@@ -47,7 +47,7 @@ pub struct Settings {
     pub max_handshakes: usize,
     /// How long connecting and logging in to a host may take.
     pub ssh_connect_timeout_secs: u64,
-    /// Seconds between SSH keep-alives; a connection that misses three is lost (and the
+    /// Seconds between SSH keep-alives; a connection silent for about four is lost (and the
     /// step it ran is killed through a new one).
     pub ssh_keepalive_secs: u64,
     /// A run's lease: an instance that cannot renew it for this long stops its runs (and
@@ -223,6 +223,16 @@ impl Settings {
         ] {
             if value == 0 {
                 return Err(SettingsError::Invalid { name, message: "must be positive".into() });
+            }
+        }
+        // Durations a timer adds to "now": a day is more than any of them needs.
+        for (name, value) in [
+            ("ssh_connect_timeout_secs", settings.ssh_connect_timeout_secs),
+            ("ssh_keepalive_secs", settings.ssh_keepalive_secs),
+            ("run_lease_secs", settings.run_lease_secs),
+        ] {
+            if value > 86_400 {
+                return Err(SettingsError::Invalid { name, message: "must be at most 86400 (a day)".into() });
             }
         }
         if let Some(secret) = &settings.secret_key {

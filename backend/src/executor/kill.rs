@@ -123,7 +123,7 @@ uid=
 {{ while read -r k v rest; do [ "$k" = Uid: ] && uid=$v; done </proc/self/status; }} 2>/dev/null
 if [ "$uid" != 0 ]; then
     {{ while read -r dev mnt fs opts rest; do
-        [ "$mnt" = /proc ] && case ",$opts," in *,hidepid=1,*|*,hidepid=2,*|*,hidepid=invisible,*|*,hidepid=noaccess,*) hidden=1 ;; esac
+        [ "$mnt" = /proc ] && case ",$opts," in *,hidepid=0,*|*,hidepid=off,*) ;; *,hidepid=*) hidden=1 ;; esac
     done </proc/mounts; }} 2>/dev/null
 fi
 members() {{
@@ -308,12 +308,14 @@ mod tests {
                 .spawn()
                 .unwrap();
             let pid = leader.id();
-            for _ in 0..100 {
-                if std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.starts_with("a\n")) {
-                    break;
+            let renamed = (0..100).any(|_| {
+                let done = std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.starts_with("a\n"));
+                if !done {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
                 }
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
+                done
+            });
+            assert!(renamed, "the leader could not put a newline in its name");
             let group = reported(pid);
             let report = run_kill_group(&shell, &group);
             let _ = leader.wait();

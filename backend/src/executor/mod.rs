@@ -465,7 +465,6 @@ impl HostWorker {
             return false;
         }
 
-        let remote = self.remote.as_ref().expect("connected");
         let mut abort = run.abort.clone();
         let mut outcome = Outcome::Lost(String::new());
         // The pair's recorded group changes in the order the tries report (one writer).
@@ -489,6 +488,10 @@ impl HostWorker {
                 let _ = record.send(None);
             }
             group = None;
+            let Some(remote) = self.remote.as_ref() else {
+                outcome = Outcome::Lost("the connection was lost before this try".into());
+                break;
+            };
             outcome = {
                 let running = remote.run(&spec, &mut log, &mut abort);
                 tokio::pin!(running);
@@ -514,8 +517,23 @@ impl HostWorker {
                     group = Some(g);
                 }
             }
-            let retryable = matches!(outcome, Outcome::Exited(c) if c != 0)
-                || matches!(outcome, Outcome::TimedOut { .. } | Outcome::Signalled(_));
+            // A kill through this connection that found no proof (the connection hangs or
+            // broke): again through a new one.
+            let unproven = matches!(outcome,
+                Outcome::TimedOut { kill_confirmed } | Outcome::Aborted { kill_confirmed } if kill_confirmed != Some(true));
+            if let Some(g) = group.clone().filter(|_| unproven && self.host != plan::LOCAL) {
+                let confirmed = Some(self.kill_again(run, &g, &mut log).await);
+                outcome = match outcome {
+                    Outcome::TimedOut { .. } => Outcome::TimedOut { kill_confirmed: confirmed },
+                    Outcome::Aborted { .. } => Outcome::Aborted { kill_confirmed: confirmed },
+                    other => other,
+                };
+            }
+            // No new try while the last one may still run.
+            let killed = !matches!(outcome, Outcome::TimedOut { kill_confirmed } if kill_confirmed != Some(true));
+            let retryable = killed
+                && (matches!(outcome, Outcome::Exited(c) if c != 0)
+                    || matches!(outcome, Outcome::TimedOut { .. } | Outcome::Signalled(_)));
             if !retryable || attempt == step.retries || *run.abort.borrow() {
                 break;
             }
@@ -570,6 +588,19 @@ impl HostWorker {
             PairStatus::Aborted => false,
             _ => step.on_failure == OnFailure::Continue,
         }
+    }
+
+    /// Kills the step's group through a new connection, after a kill through the step's
+    /// own connection found no proof; drops that connection if it is gone. True when the
+    /// group is gone.
+    async fn kill_again(&mut self, run: &Run, group: &StepGroup, log: &mut PairLog) -> bool {
+        if self.remote.as_ref().is_some_and(Remote::is_closed) {
+            self.remote = None;
+        }
+        log.system("connecting again to kill the step's processes").await;
+        let report = reap::kill_on_host(&run.state, &self.host, group).await;
+        log.system(&report.describe(group.pgid)).await;
+        report.confirmed()
     }
 
     /// The step rendered for this host, and the program that runs it.

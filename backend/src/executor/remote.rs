@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 use super::kill::{kill_script, KillReport, StepGroup};
 use super::logs::PairLog;
-use super::render::parse_group;
+use super::render::{parse_group, PGID_MARKER};
 
 /// How a host proves who it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,6 +206,14 @@ impl Remote {
         Ok((Remote::Ssh(handle), fp))
     }
 
+    /// Whether the connection is gone (dropped, or given up after missed keep-alives).
+    pub fn is_closed(&self) -> bool {
+        match self {
+            Remote::Ssh(handle) => handle.is_closed(),
+            Remote::Local => false,
+        }
+    }
+
     pub async fn close(self) {
         if let Remote::Ssh(handle) = self {
             let _ = handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;
@@ -255,26 +263,37 @@ impl Stderr {
         Stderr { head: Some(Vec::new()), pgid: None, nonce: nonce.to_string() }
     }
 
-    /// Returns the bytes that belong to the step's own stderr.
+    /// Returns the bytes that belong to the step's own stderr. The report may follow, on
+    /// its line, text a login script printed without a newline: that text is stderr too.
     fn take(&mut self, bytes: &[u8]) -> Vec<u8> {
         let Some(head) = self.head.as_mut() else { return bytes.to_vec() };
         head.extend_from_slice(bytes);
+        let marker = PGID_MARKER.as_bytes();
         let mut start = 0;
         while let Some(pos) = head[start..].iter().position(|b| *b == b'\n') {
-            let line = String::from_utf8_lossy(&head[start..start + pos]).into_owned();
-            if let Some(group) = parse_group(&line, &self.nonce) {
-                self.pgid = Some(group);
-                let head = self.head.take().expect("head present");
-                let mut out = head[..start].to_vec();
-                out.extend_from_slice(&head[start + pos + 1..]);
-                return out;
+            let line = &head[start..start + pos];
+            if let Some(at) = line.windows(marker.len()).position(|w| w == marker) {
+                let report = String::from_utf8_lossy(&line[at..]).into_owned();
+                if let Some(group) = parse_group(&report, &self.nonce) {
+                    self.pgid = Some(group);
+                    let head = self.head.take().expect("head present");
+                    let mut out = head[..start + at].to_vec();
+                    out.extend_from_slice(&head[start + pos + 1..]);
+                    return out;
+                }
             }
             start += pos + 1;
         }
-        if head.len() > HEAD_LIMIT {
+        // Only complete lines count towards the limit: a report cut by a read is awaited.
+        if start > HEAD_LIMIT {
             return self.head.take().expect("head present");
         }
         Vec::new()
+    }
+
+    /// What is held back, to be logged when the step ends however it ends.
+    fn flush(&mut self) -> Vec<u8> {
+        self.head.take().unwrap_or_default()
     }
 }
 
@@ -336,15 +355,17 @@ async fn run_ssh(
                 None => break,
             },
             _ = &mut deadline => {
-                await_pgid(&mut channel, &mut stderr, log).await;
+                await_pgid(&mut channel, &mut stderr, step, log).await;
                 let kill_confirmed = kill_remote(handle, stderr.pgid.as_ref(), log).await;
                 let _ = channel.close().await;
+                log_held(&mut stderr, log).await;
                 return Outcome::TimedOut { kill_confirmed };
             }
             _ = wait_abort(abort) => {
-                await_pgid(&mut channel, &mut stderr, log).await;
+                await_pgid(&mut channel, &mut stderr, step, log).await;
                 let kill_confirmed = kill_remote(handle, stderr.pgid.as_ref(), log).await;
                 let _ = channel.close().await;
+                log_held(&mut stderr, log).await;
                 return Outcome::Aborted { kill_confirmed };
             }
         }
@@ -361,7 +382,12 @@ async fn run_ssh(
 
 /// An abort or timeout may come before the wrapper has reported its process group: read
 /// on (up to 5 s) until it has, so that the kill has a group to aim at.
-async fn await_pgid(channel: &mut russh::Channel<client::Msg>, stderr: &mut Stderr, log: &mut PairLog) {
+async fn await_pgid(
+    channel: &mut russh::Channel<client::Msg>,
+    stderr: &mut Stderr,
+    step: &StepSpec<'_>,
+    log: &mut PairLog,
+) {
     let reading = async {
         while stderr.pgid.is_none() {
             match channel.wait().await {
@@ -378,6 +404,18 @@ async fn await_pgid(channel: &mut russh::Channel<client::Msg>, stderr: &mut Stde
         }
     };
     let _ = tokio::time::timeout(Duration::from_secs(5), reading).await;
+    // Recorded like any report, for a kill through another connection.
+    if stderr.pgid.is_some() && step.pgid.borrow().is_none() {
+        step.pgid.send_replace(stderr.pgid.clone());
+    }
+}
+
+/// Logs the stderr held back while the group's report was awaited.
+async fn log_held(stderr: &mut Stderr, log: &mut PairLog) {
+    let held = stderr.flush();
+    if !held.is_empty() {
+        log.data(true, &held).await;
+    }
 }
 
 /// How long a kill program may take (it signals, waits two seconds, and looks again).
@@ -525,4 +563,52 @@ fn local_group(pid: u32) -> StepGroup {
         .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.to_string()))
         .and_then(|rest| rest.split_whitespace().nth(19).and_then(|t| t.parse().ok()));
     StepGroup { pgid: i64::from(pid), boot, start }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(nonce: &str, pgid: i64) -> String {
+        format!("{PGID_MARKER}{nonce} {pgid} b00t 42\n")
+    }
+
+    #[test]
+    fn the_report_is_found_after_a_login_scripts_noise_which_stays_the_steps_stderr() {
+        let mut s = Stderr::new("n1");
+        let mut out = s.take(b"motd line\nloading");
+        assert!(out.is_empty() && s.pgid.is_none(), "held until the report comes");
+        out.extend(s.take(report("n1", 4242).as_bytes()));
+        out.extend(s.take(b"the step's own\n"));
+        assert_eq!(s.pgid.as_ref().map(|g| g.pgid), Some(4242));
+        assert_eq!(String::from_utf8_lossy(&out), "motd line\nloadingthe step's own\n");
+    }
+
+    #[test]
+    fn a_report_without_the_programs_nonce_is_the_steps_own_text() {
+        let mut s = Stderr::new("n1");
+        let forged = report("n0", 1);
+        assert!(s.take(forged.as_bytes()).is_empty());
+        let mut out = s.take(report("n1", 77).as_bytes());
+        assert_eq!(s.pgid.as_ref().map(|g| g.pgid), Some(77));
+        out.extend(s.flush());
+        assert_eq!(String::from_utf8_lossy(&out), forged, "the forged line reaches the log as text");
+    }
+
+    #[test]
+    fn without_a_report_stderr_is_given_back_after_the_limit_or_at_the_end() {
+        let mut s = Stderr::new("n1");
+        let line = vec![b'x'; 1000];
+        let mut given = Vec::new();
+        for _ in 0..70 {
+            let mut chunk = line.clone();
+            chunk.push(b'\n');
+            given.extend(s.take(&chunk));
+        }
+        assert!(s.pgid.is_none());
+        assert_eq!(given.len(), 70 * 1001, "all of it, once past the limit");
+        let mut t = Stderr::new("n1");
+        assert!(t.take(b"partial").is_empty());
+        assert_eq!(t.flush(), b"partial", "held bytes are logged when the step ends");
+    }
 }

@@ -331,8 +331,9 @@ fn the_program_runs_the_script_with_its_variables_and_reports_its_group() {
     }
 }
 
-/// Each shell a host may have as `/bin/sh`, as a group leader (as sshd starts it): the
-/// report names that group, this boot, and the leader's own start time.
+/// Each shell a host may have as `/bin/sh`, under a parent that leads its group (as a
+/// wrapper that forks would): the report names that group (not the shell's own pid),
+/// this boot, and the leader's start time.
 #[test]
 fn every_shell_reports_its_group_its_boot_and_its_start() {
     use std::os::unix::process::CommandExt;
@@ -343,9 +344,11 @@ fn every_shell_reports_its_group_its_boot_and_its_start() {
     }
     for shell in shells {
         let script = "cat /proc/$PPID/stat >/dev/null; sleep 0.2";
-        let mut child = Command::new(shell[0])
-            .args(&shell[1..])
-            .arg("-s")
+        // The leader runs the shell under test as its child, then waits.
+        let inner = shell.join(" ");
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(format!("{inner} -s; :"))
             .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -449,17 +449,23 @@ pub async fn claim_left_reaps(db: &Db, taken_before: i64, limit: i64) -> StoreRe
 }
 
 /// What was done about the processes of a pair whose run was taken over (its message,
-/// `kill_confirmed`, and a line for its log), written by whoever claimed its kill; the
+/// `kill_confirmed`, and a line for its log), written by whoever holds the claim on its
+/// kill (`p.reap` as claimed; nothing is written once another took the claim over); the
 /// claim ends. The task's row is locked first, as in every change of a run.
 pub async fn record_reaped_pair(db: &Db, p: &PairRow, line: &str) -> StoreResult<()> {
     let mut tx = db.begin_write().await?;
     lock_task(&mut tx, db.dialect, p.task_id).await?;
-    sqlx::query("UPDATE task_pairs SET message = $1, kill_confirmed = $2, reap = 0 WHERE id = $3")
-        .bind(&p.message)
-        .bind(p.kill_confirmed)
-        .bind(p.id)
-        .execute(&mut *tx)
-        .await?;
+    let done =
+        sqlx::query("UPDATE task_pairs SET message = $1, kill_confirmed = $2, reap = 0 WHERE id = $3 AND reap = $4")
+            .bind(&p.message)
+            .bind(p.kill_confirmed)
+            .bind(p.id)
+            .bind(p.reap)
+            .execute(&mut *tx)
+            .await?;
+    if done.rows_affected() != 1 {
+        return Ok(());
+    }
     let log = NewEvent {
         task_id: p.task_id,
         attempt: p.attempt,

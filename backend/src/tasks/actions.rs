@@ -26,10 +26,10 @@ pub fn may_approve(who: &Principal, row: &TaskRow, editors: &[String], self_appr
 }
 
 /// What the run allows beyond the task's status: a pair that a skip can pass over, a
-/// manual step that a release can let go.
+/// pair waiting at a manual step that a release can let go.
 pub struct RunState {
     pub skippable: bool,
-    pub manual_steps: bool,
+    pub releasable: bool,
 }
 
 pub fn allowed(
@@ -58,7 +58,7 @@ pub fn allowed(
     }
     if acts && status == TaskStatus::Running {
         out.push(TaskAction::Abort);
-        if run.manual_steps {
+        if run.releasable {
             out.push(TaskAction::Release);
         }
     }

@@ -202,12 +202,17 @@ async fn to_api(state: &AppState, who: &Principal, row: TaskRow) -> ServiceResul
         None => None,
     };
     let editors = store::tasks::editors(&mut *state.db.pool.acquire().await?, row.id).await?;
-    let skippable = row.attempt > 0
-        && !row.status.is_waiting()
-        && store::runs::latest_pairs(&state.db, row.id).await?.iter().any(|p| p.status.can_skip());
+    let latest = if row.attempt > 0 && !row.status.is_waiting() {
+        store::runs::latest_pairs(&state.db, row.id).await?
+    } else {
+        vec![]
+    };
+    let manual = |p: &store::runs::PairRow| {
+        snapshot.steps.get(p.step_index as usize).is_some_and(|s| s.trigger == api_types::Trigger::Manual)
+    };
     let run = super::actions::RunState {
-        skippable,
-        manual_steps: snapshot.steps.iter().any(|s| s.trigger == api_types::Trigger::Manual),
+        skippable: latest.iter().any(|p| p.status.can_skip()),
+        releasable: latest.iter().any(|p| p.status == api_types::PairStatus::Waiting && manual(p)),
     };
     let actions = super::actions::allowed(who, &row, &editors, policy::get(state).await?.allow_self_approval, &run);
     Ok(Task {

@@ -260,6 +260,44 @@ async fn a_lost_connection_kills_what_the_step_started(frozen: bool) {
     assert!(processes_matching(&needle).is_empty(), "the step's process outlived its connection");
 }
 
+/// An abort while the host's connection hangs (before it counts as lost): the kill
+/// through that connection proves nothing, so it goes again through a new one.
+async fn an_abort_on_a_hung_connection_kills_through_a_new_one() {
+    let app = spawn_app_with(Backend::Sqlite, |s| s.ssh_keepalive_secs = 30).await;
+    let sshd = TestSshd::start().await;
+    let proxy = Proxy::start(&format!("127.0.0.1:{}", sshd.port)).await;
+    let cred = app
+        .post(
+            "/api/v1/credentials",
+            &app.admin_token,
+            &json!({"name": "k", "kind": "private_key", "secret": sshd.client_key}),
+        )
+        .await
+        .expect(201);
+    app.post(
+        "/api/v1/hosts",
+        &app.admin_token,
+        &json!({"name": "h1", "address": "127.0.0.1", "port": proxy.port, "user": sshd.user,
+                "credential_id": cred["id"], "host_key_fingerprint": sshd.fingerprint}),
+    )
+    .await
+    .expect(201);
+    let n = marker();
+    let tpl =
+        app.template("long", json!({}), json!([{"name": "one", "group": "1", "script": format!("sleep {n}")}])).await;
+    let id = app.run_task(tpl, json!({}), json!({"1": ["h1"]})).await;
+    let needle = format!("sleep {n}");
+    let _guard = KillOnDrop(needle.clone());
+    wait_until("the step runs", async || processes_matching(&needle).len() == 1).await;
+    wait_until("its process group is recorded", async || pgid_recorded(&app, id, 0).await).await;
+
+    proxy.freeze();
+    app.post(&format!("/api/v1/tasks/{id}/abort"), &app.admin_token, &json!({})).await.expect(200);
+    let run = app.wait_status(id, &["aborted"]).await;
+    assert_eq!(pair(&run, 0, "h1")["kill_confirmed"], true, "{run}");
+    assert!(processes_matching(&needle).is_empty(), "the aborted step still runs on the host");
+}
+
 /// What the wrapper reports for a group led by `pid` (read from this machine's /proc).
 fn identity(pid: u32) -> (String, i64) {
     let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap().trim().to_string();
@@ -369,6 +407,11 @@ mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_dropped_connection_kills_what_the_step_started() {
         super::a_lost_connection_kills_what_the_step_started(false).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_abort_on_a_hung_connection_kills_through_a_new_one() {
+        super::an_abort_on_a_hung_connection_kills_through_a_new_one().await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
