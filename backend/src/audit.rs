@@ -56,11 +56,13 @@ pub struct AuditQuery {
 pub async fn list(state: &AppState, who: &Principal, q: AuditQuery) -> ServiceResult<AuditPage> {
     who.require(Scope::Admin)?;
     let (page, per_page) = crate::paging(q.page, q.per_page)?;
+    // An empty filter means any, as a form left blank does.
+    let given = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
     let filter = store::audit::AuditFilter {
-        actor: q.actor,
-        action: q.action,
-        object_type: q.object_type,
-        object_id: q.object_id,
+        actor: given(q.actor),
+        action: given(q.action),
+        object_type: given(q.object_type),
+        object_id: given(q.object_id),
         offset: (page - 1) * per_page,
         limit: per_page,
     };

@@ -258,13 +258,16 @@ pub fn split_list(text: &str) -> Vec<String> {
 #[component]
 pub fn Pager(page: RwSignal<i64>, per_page: i64, #[prop(into)] total: Signal<i64>) -> impl IntoView {
     let pages = move || ((total.get() + per_page - 1) / per_page).max(1);
+    // Comparisons stay outside `view!`, where `<` and `>` read as tags.
+    let first = move || page.get() <= 1;
+    let last = move || page.get() >= pages();
     view! {
         <div class="pager">
-            <button type="button" disabled=move || page.get() <= 1 on:click=move |_| page.update(|p| *p -= 1)>
+            <button type="button" disabled=first on:click=move |_| page.update(|p| *p -= 1)>
                 "Previous"
             </button>
             <span>{move || format!("Page {} of {} ({} in all)", page.get(), pages(), total.get())}</span>
-            <button type="button" disabled=move || page.get() >= pages() on:click=move |_| page.update(|p| *p += 1)>
+            <button type="button" disabled=last on:click=move |_| page.update(|p| *p += 1)>
                 "Next"
             </button>
         </div>

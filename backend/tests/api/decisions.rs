@@ -137,6 +137,18 @@ async fn the_templates_approver_group_may_approve_its_tasks(backend: Backend) {
     assert_eq!(app.post(&format!("{path}/approve"), &dba, &json!({})).await.expect(200)["approval"]["by"], "dana");
 }
 
+async fn empty_audit_filters_mean_any(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let template = app.deploy_template().await;
+    app.submit(&app.admin_token, template, "new").await.expect(201);
+    let all = app.get("/api/v1/audit", &app.admin_token).await.expect(200);
+    assert!(all["total"].as_i64().unwrap() > 0);
+    let blank = app.get("/api/v1/audit?actor=&action=&object_type=&object_id=", &app.admin_token).await.expect(200);
+    assert_eq!(blank["total"], all["total"], "blank filters are no filters");
+    let some = app.get("/api/v1/audit?action=task.submit&actor=", &app.admin_token).await.expect(200);
+    assert_eq!(some["total"], 1);
+}
+
 async fn every_change_is_in_the_audit_trail(backend: Backend) {
     let app = spawn_app(backend).await;
     let template = app.deploy_template().await;
@@ -289,6 +301,7 @@ async fn an_edit_racing_an_approval_never_yields_a_self_approved_task(backend: B
 }
 
 both_backends!(
+    empty_audit_filters_mean_any,
     the_answer_offers_each_caller_exactly_the_actions_the_server_accepts,
     an_edit_racing_an_approval_never_yields_a_self_approved_task,
     whoever_changed_a_task_cannot_approve_it_not_even_an_admin,

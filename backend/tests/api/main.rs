@@ -27,3 +27,4 @@ mod shells;
 mod spec;
 mod tasks;
 mod ui;
+mod ui_lists;

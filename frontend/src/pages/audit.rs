@@ -18,12 +18,14 @@ pub fn Audit() -> impl IntoView {
         let (a, act) = applied.get();
         let p = page.get();
         async move {
-            api::get::<AuditPage>(&format!(
-                "/audit?actor={}&action={}&page={p}&per_page={PER_PAGE}",
-                api::q(&a),
-                api::q(&act)
-            ))
-            .await
+            // Only the filters given: a blank one means any.
+            let mut path = format!("/audit?page={p}&per_page={PER_PAGE}");
+            for (name, value) in [("actor", &a), ("action", &act)] {
+                if !value.trim().is_empty() {
+                    path.push_str(&format!("&{name}={}", api::q(value.trim())));
+                }
+            }
+            api::get::<AuditPage>(&path).await
         }
     });
     let total = Signal::derive(move || events.get().and_then(Result::ok).map_or(0, |p| p.total));

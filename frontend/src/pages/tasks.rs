@@ -62,9 +62,12 @@ pub fn TaskList() -> impl IntoView {
             navigate(&format!("/tasks?{}", parts.join("&")), Default::default());
         }
     };
+    // Each part of the address as a memo, read by the fetcher below: the list is asked for
+    // again whenever one of them changes (a search, a page, a status chip).
+    let searched = Memo::new(move |_| query.with(|m| m.get("q").unwrap_or_default()));
+    let at_page = Memo::new(move |_| query.with(|m| m.get("page").and_then(|p| p.parse().ok()).unwrap_or(1i64)));
     let tasks = LocalResource::new(move || {
-        let (s, q) = (statuses.get(), query.with(|m| m.get("q").unwrap_or_default()));
-        let p = query.with(|m| m.get("page").and_then(|p| p.parse().ok()).unwrap_or(1i64));
+        let (s, q, p) = (statuses.get(), searched.get(), at_page.get());
         async move {
             let path = format!("/tasks?status={}&q={}&page={p}&per_page={PER_PAGE}", s.join(","), api::q(&q));
             api::get::<TaskPage>(&path).await

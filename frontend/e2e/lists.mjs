@@ -1,0 +1,70 @@
+// The task list and the audit log as a user pages, searches and filters them: the pager
+// reaches older tasks, a search asks the server at once (no reload), and the audit log
+// shows entries with its filters left empty.
+//
+// Run by backend/tests/api/ui_lists.rs, which starts the server, submits the tasks and
+// writes the JSON configuration named by TASKGATE_E2E_CONFIG
+// ({"base_url", "artifacts_dir", "admin_password", "tasks", "needle"}).
+
+import { assertNoConsoleErrors, button, field, launch, login, newPage, readConfig, screenshot, step, waitUntil } from './lib.mjs';
+
+const cfg = readConfig();
+process.env.ARTIFACTS_DIR ||= cfg.artifacts_dir;
+const base = cfg.base_url.replace(/\/$/, '');
+
+/** The ids of the task rows shown. */
+async function rows(page) {
+    return page.locator('tr[data-testid^="task-"]').evaluateAll((trs) => trs.map((tr) => tr.dataset.testid));
+}
+
+async function main() {
+    const browser = await launch();
+    try {
+        const page = await newPage(browser);
+        await login(page, base, 'admin', cfg.admin_password);
+        await step('the pager reaches the second page of tasks', async () => {
+            await page.goto(`${base}/tasks`);
+            await waitUntil('a full first page', async () => (await rows(page)).length, (n) => n === 20);
+            const first = await rows(page);
+            const pages = Math.ceil(cfg.tasks / 20);
+            await page.getByText(`Page 1 of ${pages} (${cfg.tasks} in all)`).waitFor();
+            const next = button(page, 'Next');
+            if (await next.isDisabled()) throw new Error('Next is disabled on page 1 of several');
+            await next.click();
+            await page.getByText(`Page 2 of ${pages}`).waitFor();
+            await waitUntil('other tasks on page 2', async () => rows(page), (r) => r.length > 0 && !r.some((id) => first.includes(id)));
+            await screenshot(page, 'tasks-page-2');
+        });
+        await step('a search asks the server at once', async () => {
+            await page.goto(`${base}/tasks`);
+            await waitUntil('the first page', async () => (await rows(page)).length, (n) => n === 20);
+            const asked = page.waitForRequest((r) => r.url().includes('/api/v1/tasks?') && r.url().includes(encodeURIComponent(cfg.needle)));
+            await field(page, 'Search').fill(cfg.needle);
+            await button(page, 'Search').click();
+            await asked;
+            await waitUntil('only the task searched for', async () => rows(page), (r) => r.length === 1);
+            await page.getByText(cfg.needle).first().waitFor();
+            await screenshot(page, 'tasks-search');
+        });
+        await step('the audit log shows entries with no filter', async () => {
+            await page.goto(`${base}/audit`);
+            await waitUntil('audit rows', async () => page.locator('table tbody tr').count(), (n) => n > 0);
+            await field(page, 'Action').fill('task.submit');
+            await button(page, 'Filter').click();
+            await waitUntil('only submissions', async () => page.locator('table tbody tr code').allInnerTexts(),
+                (t) => t.length > 0 && t.every((a) => a === 'task.submit'));
+            await screenshot(page, 'audit');
+        });
+        await step('no console errors', async () => assertNoConsoleErrors());
+    } finally {
+        await browser.close();
+    }
+}
+
+main().then(
+    () => console.log('lists check passed'),
+    (e) => {
+        console.error(`lists check failed: ${e.stack || e}`);
+        process.exit(1);
+    },
+);
