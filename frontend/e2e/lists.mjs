@@ -55,6 +55,33 @@ async function main() {
                 (t) => t.length > 0 && t.every((a) => a === 'task.submit'));
             await screenshot(page, 'audit');
         });
+        await step('a finished log opens at its end; scrolling up stops following', async () => {
+            await page.goto(`${base}/tasks/${cfg.finished_task}`);
+            await page.getByTestId('cell-0-local').click();
+            const pane = page.getByTestId('log-pane');
+            await pane.locator('.log-line', { hasText: 'line 400' }).waitFor();
+            await waitUntil('the pane at its end', async () => pane.evaluate((el) => el.scrollHeight - el.clientHeight - el.scrollTop), (gap) => gap <= 8);
+            await pane.evaluate((el) => { el.scrollTop = 0; });
+            await waitUntil('follow turned off', async () => page.getByTestId('log-follow').isChecked(), (on) => !on);
+            await screenshot(page, 'log-finished');
+        });
+        await step('a live log follows its output', async () => {
+            await page.goto(`${base}/tasks`);
+            const resp = await page.evaluate(async ({ tpl }) => {
+                const token = localStorage.getItem('taskgate.token');
+                const r = await fetch('/api/v1/tasks', { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+                    body: JSON.stringify({ template_id: tpl, schedule: 'ready' }) });
+                return r.json();
+            }, { tpl: cfg.slow_template });
+            await page.goto(`${base}/tasks/${resp.id}`);
+            await page.getByTestId('cell-0-local').click();
+            const pane = page.getByTestId('log-pane');
+            await pane.locator('.log-line', { hasText: 'drip 60' }).waitFor({ timeout: 30_000 });
+            await pane.locator('.log-line', { hasText: 'drip 100' }).waitFor({ timeout: 30_000 });
+            const gap = await pane.evaluate((el) => el.scrollHeight - el.clientHeight - el.scrollTop);
+            if (gap > 40) throw new Error(`the live log is ${gap} px above its end`);
+            await screenshot(page, 'log-live');
+        });
         await step('no console errors', async () => assertNoConsoleErrors());
     } finally {
         await browser.close();

@@ -7,7 +7,23 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{spawn_app_serving, Backend, ADMIN_PASSWORD};
+use crate::helpers::{spawn_app_serving, Backend, TestApp, ADMIN_PASSWORD};
+
+impl TestApp {
+    /// Submits a ready task of `template` (no arguments, no hosts) and waits for its end.
+    async fn run_task_ready(&self, template: i64) -> i64 {
+        let body = json!({"template_id": template, "schedule": "ready"});
+        let id = self.post("/api/v1/tasks", &self.admin_token, &body).await.expect(201)["id"].as_i64().unwrap();
+        for _ in 0..300 {
+            let t = self.get(&format!("/api/v1/tasks/{id}"), &self.admin_token).await.expect(200);
+            if t["status"] == "success" {
+                return id;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("task {id} did not succeed");
+    }
+}
 
 const TIMEOUT: Duration = Duration::from_secs(180);
 const TASKS: usize = 31;
@@ -35,13 +51,37 @@ async fn task_paging_search_and_the_audit_log_work_in_chromium() {
         .await
         .expect(201);
     }
+    // A finished log longer than the pane shows at once, and one that is still growing.
+    let chatty = app
+        .post(
+            "/api/v1/templates",
+            &app.admin_token,
+            &json!({"name": "chatty", "steps": [{"name": "count", "group": "local",
+                    "script": "i=1; while [ $i -le 400 ]; do echo \"line $i\"; i=$((i + 1)); done"}]}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_i64()
+        .unwrap();
+    let slow = app
+        .post(
+            "/api/v1/templates",
+            &app.admin_token,
+            &json!({"name": "slow", "steps": [{"name": "drip", "group": "local",
+                    "script": "i=1; while [ $i -le 150 ]; do echo \"drip $i\"; i=$((i + 1)); sleep 0.1; done"}]}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_i64()
+        .unwrap();
+    let finished = app.run_task_ready(chatty).await;
     let work = tempfile::tempdir().unwrap();
     let artifacts = root.join("test-artifacts/lists");
     let _ = std::fs::remove_dir_all(&artifacts);
     std::fs::create_dir_all(&artifacts).unwrap();
     let config = work.path().join("config.json");
     let cfg = json!({"base_url": app.base, "artifacts_dir": artifacts, "admin_password": ADMIN_PASSWORD,
-                     "tasks": TASKS, "needle": needle});
+                     "tasks": TASKS + 1, "needle": needle, "finished_task": finished, "slow_template": slow});
     std::fs::write(&config, cfg.to_string()).unwrap();
 
     let mut child = tokio::process::Command::new("node")

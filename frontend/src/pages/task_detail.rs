@@ -84,6 +84,11 @@ pub fn TaskDetail() -> impl IntoView {
     let run = RwSignal::new(None::<TaskRun>);
     let selected = RwSignal::new(None::<(i64, String)>);
     let lines = RwSignal::new(Vec::<LogLine>::new());
+    // Lines of the chosen pair left out of the pane (it keeps the last PANE_LINES).
+    let dropped = RwSignal::new(0usize);
+    // The pane keeps its end in view while following; scrolling up stops that.
+    let follow = RwSignal::new(true);
+    let pane_ref = NodeRef::<leptos::html::Pre>::new();
     let log_busy = RwSignal::new(false);
     let live = StoredValue::new_local(None::<Live>);
     let action_error = RwSignal::new(None::<String>);
@@ -100,10 +105,25 @@ pub fn TaskDetail() -> impl IntoView {
             all.sort_by_key(|l| l.id);
             all.dedup_by_key(|l| l.id);
             if all.len() > PANE_LINES {
-                all.drain(..all.len() - PANE_LINES);
+                let extra = all.len() - PANE_LINES;
+                all.drain(..extra);
+                dropped.update(|d| *d += extra);
             }
         })
     };
+    let to_end = move || {
+        if let Some(el) = pane_ref.get_untracked() {
+            el.set_scroll_top(el.scroll_height());
+        }
+    };
+    // After each change of the lines (once drawn), back to the end while following: a
+    // finished log opens at its end, a live one follows its output.
+    Effect::new(move |_| {
+        lines.track();
+        if follow.get_untracked() {
+            request_animation_frame(to_end);
+        }
+    });
 
     // The chosen pair and the attempt it is at: a redo of it shows the new attempt's log.
     let chosen = Memo::new(move |_| {
@@ -231,6 +251,8 @@ pub fn TaskDetail() -> impl IntoView {
     Effect::new(move |_| {
         let Some((step, host, attempt)) = chosen.get() else { return };
         lines.set(vec![]);
+        dropped.set(0);
+        follow.set(true);
         log_busy.set(true);
         let (task_id, attempt_number) = (id(), attempt);
         leptos::task::spawn_local(async move {
@@ -446,7 +468,28 @@ pub fn TaskDetail() -> impl IntoView {
         };
         view! {
             <h2>{title}{move || log_busy.get().then(|| view! { <span class="muted small" aria-busy="true">" loading…"</span> })}</h2>
-            <pre class="log" data-testid="log-pane">
+            <label class="inline-check">
+                <input type="checkbox" data-testid="log-follow" prop:checked=move || follow.get()
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        follow.set(on);
+                        if on {
+                            to_end();
+                        }
+                    } />
+                " Follow new output"
+            </label>
+            {move || (dropped.get() > 0).then(|| view! {
+                <p class="muted small" data-testid="log-dropped">
+                    {format!("{} earlier lines are not shown here: the pane keeps the last {PANE_LINES}.", dropped.get())}
+                </p>
+            })}
+            <pre class="log" data-testid="log-pane" node_ref=pane_ref on:scroll=move |_| {
+                if let Some(el) = pane_ref.get_untracked() {
+                    // At the end (within a few pixels) means following; above it, reading.
+                    follow.set(el.scroll_top() + el.client_height() >= el.scroll_height() - 8);
+                }
+            }>
                 {move || lines.get().into_iter().map(|l| {
                     let class = match l.stream { api_types::Stream::Stderr => "log-line err", api_types::Stream::System => "log-line sys", _ => "log-line" };
                     view! { <span class=class>{l.text}"\n"</span> }
