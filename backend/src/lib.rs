@@ -230,7 +230,15 @@ async fn serve(
 /// 403 answer (`/..%2f..%2fetc`) names the absolute path it refused.
 async fn spa_answer(spa: &StaticFilesEndpoint, req: poem::Request) -> Response {
     match spa.call(req).await {
-        Ok(resp) => resp,
+        // The files keep their names from one release to the next: a browser asks again
+        // each time (a 304 when nothing changed, by ETag or date), so an upgrade is never
+        // mixed with a cached older UI.
+        Ok(mut resp) => {
+            resp.headers_mut()
+                .entry(poem::http::header::CACHE_CONTROL)
+                .or_insert(poem::http::HeaderValue::from_static("no-cache"));
+            resp
+        }
         Err(e) if e.status() == StatusCode::FORBIDDEN => http::error::json_error(StatusCode::FORBIDDEN, "forbidden"),
         Err(e) if e.status().is_server_error() => {
             tracing::error!(error = %e, "serving a static file failed");

@@ -4,7 +4,7 @@ use reqwest::header::CONTENT_TYPE;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{spawn_app, Backend};
+use crate::helpers::{spawn_app, spawn_app_serving, Backend};
 
 async fn malformed_bodies_get_400_naming_the_problem(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -110,6 +110,19 @@ async fn openapi_spec_swagger_health_and_spa_deep_links_are_served(backend: Back
     }
 }
 
+async fn the_ui_files_are_revalidated_so_an_upgrade_is_never_mixed_with_a_cached_ui(backend: Backend) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("static");
+    let app = spawn_app_serving(backend, &root).await;
+    for path in ["/", "/style.css", "/tasks/1"] {
+        let r = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.headers()["cache-control"], "no-cache", "{path}");
+        let etag = r.headers()["etag"].to_str().unwrap().to_string();
+        let again = app.client.get(app.url(path)).header("if-none-match", &etag).send().await.unwrap();
+        assert_eq!(again.status(), 304, "{path}: unchanged files are not sent again");
+    }
+}
+
 async fn static_errors_reveal_no_paths(backend: Backend) {
     let app = spawn_app(backend).await;
     std::fs::write(app.static_dir().join("index.html"), "<!doctype html><title>Taskgate SPA</title>").unwrap();
@@ -180,6 +193,7 @@ async fn every_answer_carries_the_security_headers(backend: Backend) {
 }
 
 both_backends!(
+    the_ui_files_are_revalidated_so_an_upgrade_is_never_mixed_with_a_cached_ui,
     static_errors_reveal_no_paths,
     every_answer_carries_the_security_headers,
     malformed_bodies_get_400_naming_the_problem,
