@@ -1,8 +1,10 @@
 //! Killing what a step started when the connection that started it is gone: the
 //! connection dropped or froze mid-step, or the run's instance stopped (frozen, cut off,
 //! killed) and another instance took the run over. The kill goes through a new
-//! connection, aimed at the process group the step reported (`task_pairs.pgid`), and is
-//! confirmed only from evidence, as every kill is (see `kill`).
+//! connection, aimed at the process group the step reported (`task_pairs.pgid`, with the
+//! boot and start time that tell it from a later process), and is confirmed only from
+//! evidence, as every kill is (see `kill`). Kills of taken-over runs are claimed first
+//! (`task_pairs.reap`), so that no two instances kill the same group.
 
 use std::time::Duration;
 

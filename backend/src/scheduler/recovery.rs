@@ -2,7 +2,8 @@
 //! of its runs (see `task::lease`); when it cannot, its runs stop themselves. Runs whose
 //! lease ended a grace period ago are taken over: marked `interrupted` (or `aborted`, when
 //! an abort was asked) with their logs so far, and what their steps started on the hosts
-//! is killed through new connections. At start an instance takes back its own runs.
+//! is killed through new connections (claimed, and swept again if the instance killing
+//! them stopped). At start an instance takes back its own runs.
 
 use std::time::Duration;
 

@@ -22,8 +22,8 @@ impl Fence {
     }
 }
 
-/// The condition a fenced write adds on the task's row (alias `t` not needed: the row is
-/// `tasks`), with its three parameters at `$a`, `$a+1`, `$a+2`.
+/// The condition on the `tasks` row that fences a write: its parameters are the attempt
+/// at `$a`, the owner at `$a+1` and the task id at `$a+2`.
 fn fence_clause(a: usize) -> String {
     format!("attempt = ${} AND claimed_by = ${} AND status = 'running' AND id = ${}", a, a + 1, a + 2)
 }
