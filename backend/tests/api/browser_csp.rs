@@ -3,7 +3,6 @@
 //! console error. (The whole UI workflow under the same policy is ui.rs.)
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::json;
@@ -15,12 +14,7 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swagger_ui_and_the_web_ui_render_in_chromium_without_csp_violations() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    for needed in ["static/pkg/taskgate-ui_bg.wasm", "frontend/e2e/node_modules/playwright-core"] {
-        assert!(
-            root.join(needed).exists(),
-            "{needed} is missing: run `bash scripts/build-ui.sh` and `npm ci --prefix frontend/e2e`"
-        );
-    }
+    crate::ui::check_prerequisites(&root);
     let app = spawn_app_serving(Backend::Sqlite, &root.join("static")).await;
     let work = tempfile::tempdir().unwrap();
     let artifacts = root.join("test-artifacts/csp");
@@ -29,15 +23,6 @@ async fn swagger_ui_and_the_web_ui_render_in_chromium_without_csp_violations() {
     let config = work.path().join("config.json");
     std::fs::write(&config, json!({"base_url": app.base, "artifacts_dir": artifacts}).to_string()).unwrap();
 
-    let mut child = tokio::process::Command::new("node")
-        .arg("frontend/e2e/docs.mjs")
-        .current_dir(&root)
-        .env("TASKGATE_E2E_CONFIG", &config)
-        .env("ARTIFACTS_DIR", &artifacts)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node (Node.js) is installed");
-    let status = tokio::time::timeout(TIMEOUT, child.wait()).await.expect("the check finishes").unwrap();
+    let status = crate::ui::run_e2e("docs.mjs", &root, &config, &artifacts, TIMEOUT).await;
     assert!(status.success(), "CSP check in Chromium failed ({status}); screenshots in {}", artifacts.display());
 }

@@ -218,10 +218,18 @@ async fn an_abort_through_another_instance_kills_the_steps_of_one_that_died() {
     assert_eq!(lines(&marks), ["one"]);
 }
 
-/// The connection to the host drops (`frozen`: stops answering) mid-step: the host is
-/// unreachable, and what the step started there is killed through a new connection.
-async fn a_lost_connection_kills_what_the_step_started(frozen: bool) {
-    let app = spawn_app_with(Backend::Sqlite, |s| s.ssh_keepalive_secs = 1).await;
+/// A step that sleeps for days on a host reached through a [`Proxy`], running, with its
+/// process group recorded.
+struct BehindProxy {
+    id: i64,
+    proxy: Proxy,
+    /// The step's command line, for `ps`.
+    sleep: String,
+    _guard: KillOnDrop,
+    _sshd: TestSshd,
+}
+
+async fn long_step_behind_proxy(app: &TestApp) -> BehindProxy {
     let sshd = TestSshd::start().await;
     let proxy = Proxy::start(&format!("127.0.0.1:{}", sshd.port)).await;
     let cred = app
@@ -244,9 +252,18 @@ async fn a_lost_connection_kills_what_the_step_started(frozen: bool) {
     let tpl =
         app.template("long", json!({}), json!([{"name": "one", "group": "1", "script": format!("sleep {n}")}])).await;
     let id = app.run_task(tpl, json!({}), json!({"1": ["h1"]})).await;
-    let needle = format!("sleep {n}");
-    wait_until("the step runs", async || processes_matching(&needle).len() == 1).await;
-    wait_until("its process group is recorded", async || pgid_recorded(&app, id, 0).await).await;
+    let sleep = format!("sleep {n}");
+    let guard = KillOnDrop(sleep.clone());
+    wait_until("the step runs", async || processes_matching(&sleep).len() == 1).await;
+    wait_until("its process group is recorded", async || pgid_recorded(app, id, 0).await).await;
+    BehindProxy { id, proxy, sleep, _guard: guard, _sshd: sshd }
+}
+
+/// The connection to the host drops (`frozen`: stops answering) mid-step: the host is
+/// unreachable, and what the step started there is killed through a new connection.
+async fn a_lost_connection_kills_what_the_step_started(frozen: bool) {
+    let app = spawn_app_with(Backend::Sqlite, |s| s.ssh_keepalive_secs = 1).await;
+    let BehindProxy { id, proxy, sleep, _guard, _sshd } = long_step_behind_proxy(&app).await;
 
     if frozen {
         proxy.freeze();
@@ -257,45 +274,20 @@ async fn a_lost_connection_kills_what_the_step_started(frozen: bool) {
     let one = pair(&run, 0, "h1");
     assert_eq!(one["status"], "unreachable", "{run}");
     assert_eq!(one["kill_confirmed"], true, "{run}");
-    assert!(processes_matching(&needle).is_empty(), "the step's process outlived its connection");
+    assert!(processes_matching(&sleep).is_empty(), "the step's process outlived its connection");
 }
 
 /// An abort while the host's connection hangs (before it counts as lost): the kill
 /// through that connection proves nothing, so it goes again through a new one.
 async fn an_abort_on_a_hung_connection_kills_through_a_new_one() {
     let app = spawn_app_with(Backend::Sqlite, |s| s.ssh_keepalive_secs = 30).await;
-    let sshd = TestSshd::start().await;
-    let proxy = Proxy::start(&format!("127.0.0.1:{}", sshd.port)).await;
-    let cred = app
-        .post(
-            "/api/v1/credentials",
-            &app.admin_token,
-            &json!({"name": "k", "kind": "private_key", "secret": sshd.client_key}),
-        )
-        .await
-        .expect(201);
-    app.post(
-        "/api/v1/hosts",
-        &app.admin_token,
-        &json!({"name": "h1", "address": "127.0.0.1", "port": proxy.port, "user": sshd.user,
-                "credential_id": cred["id"], "host_key_fingerprint": sshd.fingerprint}),
-    )
-    .await
-    .expect(201);
-    let n = marker();
-    let tpl =
-        app.template("long", json!({}), json!([{"name": "one", "group": "1", "script": format!("sleep {n}")}])).await;
-    let id = app.run_task(tpl, json!({}), json!({"1": ["h1"]})).await;
-    let needle = format!("sleep {n}");
-    let _guard = KillOnDrop(needle.clone());
-    wait_until("the step runs", async || processes_matching(&needle).len() == 1).await;
-    wait_until("its process group is recorded", async || pgid_recorded(&app, id, 0).await).await;
+    let BehindProxy { id, proxy, sleep, _guard, _sshd } = long_step_behind_proxy(&app).await;
 
     proxy.freeze();
     app.post(&format!("/api/v1/tasks/{id}/abort"), &app.admin_token, &json!({})).await.expect(200);
     let run = app.wait_status(id, &["aborted"]).await;
     assert_eq!(pair(&run, 0, "h1")["kill_confirmed"], true, "{run}");
-    assert!(processes_matching(&needle).is_empty(), "the aborted step still runs on the host");
+    assert!(processes_matching(&sleep).is_empty(), "the aborted step still runs on the host");
 }
 
 /// What the wrapper reports for a group led by `pid` (read from this machine's /proc).

@@ -19,7 +19,7 @@ fn repo_root() -> PathBuf {
 }
 
 /// Fails with what to run when the bundle, playwright-core or Chromium is missing.
-fn check_prerequisites(root: &Path) {
+pub fn check_prerequisites(root: &Path) {
     let wasm = root.join("static/pkg/taskgate-ui_bg.wasm");
     assert!(wasm.exists(), "{} is missing: run `bash scripts/build-ui.sh` first", wasm.display());
     let playwright = root.join("frontend/e2e/node_modules/playwright-core");
@@ -34,10 +34,11 @@ fn check_prerequisites(root: &Path) {
     );
 }
 
-/// Runs the Node script; on time-out stops it (TERM first, so Playwright closes Chromium).
-async fn run_workflow(root: &Path, config: &Path, artifacts: &Path) -> ExitStatus {
+/// Runs a Node script of frontend/e2e with its configuration file; on time-out stops it
+/// (TERM first, so Playwright closes Chromium) and fails.
+pub async fn run_e2e(script: &str, root: &Path, config: &Path, artifacts: &Path, limit: Duration) -> ExitStatus {
     let mut child = tokio::process::Command::new("node")
-        .arg("frontend/e2e/workflow.mjs")
+        .arg(format!("frontend/e2e/{script}"))
         .current_dir(root)
         .env("TASKGATE_E2E_CONFIG", config)
         .env("ARTIFACTS_DIR", artifacts)
@@ -45,7 +46,7 @@ async fn run_workflow(root: &Path, config: &Path, artifacts: &Path) -> ExitStatu
         .kill_on_drop(true)
         .spawn()
         .expect("node (Node.js) is installed");
-    match tokio::time::timeout(WORKFLOW_TIMEOUT, child.wait()).await {
+    match tokio::time::timeout(limit, child.wait()).await {
         Ok(status) => status.expect("waiting for node"),
         Err(_) => {
             if let Some(pid) = child.id() {
@@ -54,7 +55,7 @@ async fn run_workflow(root: &Path, config: &Path, artifacts: &Path) -> ExitStatu
             if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_err() {
                 let _ = child.kill().await;
             }
-            panic!("the UI workflow took over {WORKFLOW_TIMEOUT:?}; see {}", artifacts.display());
+            panic!("{script} took over {limit:?}; see {}", artifacts.display());
         }
     }
 }
@@ -98,7 +99,7 @@ async fn ui_workflow_in_chromium() {
     let config_file = work.path().join("e2e-config.json");
     std::fs::write(&config_file, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
 
-    let status = run_workflow(&root, &config_file, &artifacts).await;
+    let status = run_e2e("workflow.mjs", &root, &config_file, &artifacts, WORKFLOW_TIMEOUT).await;
 
     assert!(
         status.success(),

@@ -2,28 +2,11 @@
 //! and filters them in Debian's Chromium against this server.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{spawn_app_serving, Backend, TestApp, ADMIN_PASSWORD};
-
-impl TestApp {
-    /// Submits a ready task of `template` (no arguments, no hosts) and waits for its end.
-    async fn run_task_ready(&self, template: i64) -> i64 {
-        let body = json!({"template_id": template, "schedule": "ready"});
-        let id = self.post("/api/v1/tasks", &self.admin_token, &body).await.expect(201)["id"].as_i64().unwrap();
-        for _ in 0..300 {
-            let t = self.get(&format!("/api/v1/tasks/{id}"), &self.admin_token).await.expect(200);
-            if t["status"] == "success" {
-                return id;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("task {id} did not succeed");
-    }
-}
+use crate::helpers::{spawn_app_serving, Backend, ADMIN_PASSWORD};
 
 const TIMEOUT: Duration = Duration::from_secs(180);
 const TASKS: usize = 31;
@@ -31,12 +14,7 @@ const TASKS: usize = 31;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn task_paging_search_and_the_audit_log_work_in_chromium() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    for needed in ["static/pkg/taskgate-ui_bg.wasm", "frontend/e2e/node_modules/playwright-core"] {
-        assert!(
-            root.join(needed).exists(),
-            "{needed} is missing: run `bash scripts/build-ui.sh` and `npm ci --prefix frontend/e2e`"
-        );
-    }
+    crate::ui::check_prerequisites(&root);
     let app = spawn_app_serving(Backend::Sqlite, &root.join("static")).await;
     let template = app.deploy_template().await;
     let needle = format!("needle-{}", uuid::Uuid::new_v4().simple());
@@ -74,7 +52,8 @@ async fn task_paging_search_and_the_audit_log_work_in_chromium() {
         .expect(201)["id"]
         .as_i64()
         .unwrap();
-    let finished = app.run_task_ready(chatty).await;
+    let finished = app.run_task(chatty, json!({}), json!({})).await;
+    assert_eq!(app.wait_status(finished, &["success", "failed"]).await["status"], "success");
     let work = tempfile::tempdir().unwrap();
     let artifacts = root.join("test-artifacts/lists");
     let _ = std::fs::remove_dir_all(&artifacts);
@@ -84,15 +63,6 @@ async fn task_paging_search_and_the_audit_log_work_in_chromium() {
                      "tasks": TASKS + 1, "needle": needle, "finished_task": finished, "slow_template": slow});
     std::fs::write(&config, cfg.to_string()).unwrap();
 
-    let mut child = tokio::process::Command::new("node")
-        .arg("frontend/e2e/lists.mjs")
-        .current_dir(&root)
-        .env("TASKGATE_E2E_CONFIG", &config)
-        .env("ARTIFACTS_DIR", &artifacts)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node (Node.js) is installed");
-    let status = tokio::time::timeout(TIMEOUT, child.wait()).await.expect("the check finishes").unwrap();
+    let status = crate::ui::run_e2e("lists.mjs", &root, &config, &artifacts, TIMEOUT).await;
     assert!(status.success(), "the lists check in Chromium failed ({status}); screenshots in {}", artifacts.display());
 }
