@@ -186,8 +186,10 @@ pub(crate) fn current_digest(state: &AppState, row: &TaskRow) -> ServiceResult<S
 }
 
 async fn to_api(state: &AppState, who: &Principal, row: TaskRow) -> ServiceResult<Task> {
-    let snapshot = snapshot_of(&row)?;
-    let stored: BTreeMap<String, String> = from_json("tasks.args", &row.args)?;
+    // Decoded once: the snapshot, the hosts and the sealed arguments, and the digest.
+    let decoded = crate::task::model::Task::decode(row.clone())?;
+    let digest = decoded.digest(&state.keys)?;
+    let crate::task::model::Task { snapshot, hosts, sealed_args: stored, .. } = decoded;
     let approval = match row.approval_id {
         Some(aid) => {
             let a = store::tasks::get_approval(&state.db, aid).await?;
@@ -217,12 +219,12 @@ async fn to_api(state: &AppState, who: &Principal, row: TaskRow) -> ServiceResul
     let actions = super::actions::allowed(who, &row, &editors, policy::get(state).await?.allow_self_approval, &run);
     Ok(Task {
         id: row.id,
-        digest: inputs::shown_digest(&state.keys, row.id, &current_digest(state, &row)?),
+        digest: inputs::shown_digest(&state.keys, row.id, &digest),
         editors,
         status: row.status,
         schedule: Schedule::parse(&row.schedule).unwrap_or(Schedule::New),
         args: inputs::mask_args(&snapshot, &stored),
-        hosts: from_json("tasks.hosts", &row.hosts)?,
+        hosts,
         associated_users: from_json("tasks.associated_users", &row.associated_users)?,
         actions,
         template_snapshot: Snapshot {
