@@ -488,10 +488,17 @@ impl HostWorker {
                 let _ = record.send(None);
             }
             group = None;
-            let Some(remote) = self.remote.as_ref() else {
-                outcome = Outcome::Lost("the connection was lost before this try".into());
-                break;
-            };
+            // A connection given up after an unproven kill is replaced for the next try.
+            if self.remote.is_none() {
+                match self.connect(run, &mut log).await {
+                    Ok(r) => self.remote = Some(r),
+                    Err(message) => {
+                        outcome = Outcome::Lost(message);
+                        break;
+                    }
+                }
+            }
+            let Some(remote) = self.remote.as_ref() else { break };
             outcome = {
                 let running = remote.run(&spec, &mut log, &mut abort);
                 tokio::pin!(running);
@@ -594,8 +601,10 @@ impl HostWorker {
     /// own connection found no proof; drops that connection if it is gone. True when the
     /// group is gone.
     async fn kill_again(&mut self, run: &Run, group: &StepGroup, log: &mut PairLog) -> bool {
-        if self.remote.as_ref().is_some_and(Remote::is_closed) {
-            self.remote = None;
+        // The step's own connection proved nothing: it is given up (closed aside), and the
+        // host's next try or step gets a new one.
+        if let Some(old) = self.remote.take() {
+            tokio::spawn(old.close());
         }
         log.system("connecting again to kill the step's processes").await;
         let report = reap::kill_on_host(&run.state, &self.host, group).await;

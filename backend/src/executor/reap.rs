@@ -67,10 +67,10 @@ pub async fn reap_pairs(state: &AppState, pairs: Vec<PairRow>, owned_here: bool)
         kills.spawn(async move {
             let report = match pair.pgid {
                 None => KillReport::Unknown("its process group was never recorded".into()),
-                // A local step ran on the server of the run's instance: this machine's kill
-                // program refuses another machine's group by its boot id, so only a group
-                // recorded without one needs to have been this instance's.
-                Some(_) if pair.host == plan::LOCAL && !owned_here && pair.pgid_boot.is_none() => KillReport::Unknown(
+                // A local step ran on the server of the run's instance. Another instance may
+                // share this machine's boot id yet not its processes (containers), so only
+                // the run's own instance kills it.
+                Some(_) if pair.host == plan::LOCAL && !owned_here => KillReport::Unknown(
                     "it ran on the server of the instance that stopped; only that one can kill it".into(),
                 ),
                 Some(pgid) => {

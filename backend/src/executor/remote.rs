@@ -206,14 +206,6 @@ impl Remote {
         Ok((Remote::Ssh(handle), fp))
     }
 
-    /// Whether the connection is gone (dropped, or given up after missed keep-alives).
-    pub fn is_closed(&self) -> bool {
-        match self {
-            Remote::Ssh(handle) => handle.is_closed(),
-            Remote::Local => false,
-        }
-    }
-
     pub async fn close(self) {
         if let Remote::Ssh(handle) = self {
             let _ = handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;

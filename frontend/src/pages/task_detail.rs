@@ -121,7 +121,12 @@ pub fn TaskDetail() -> impl IntoView {
     Effect::new(move |_| {
         lines.track();
         if follow.get_untracked() {
-            request_animation_frame(to_end);
+            // Checked again when the frame comes: the reader may have scrolled up meanwhile.
+            request_animation_frame(move || {
+                if follow.get_untracked() {
+                    to_end();
+                }
+            });
         }
     });
 
