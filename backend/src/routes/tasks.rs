@@ -7,8 +7,8 @@ use api_types::{
 use poem::web::sse::Event;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
-use poem_openapi::payload::{EventStream, Json};
-use poem_openapi::OpenApi;
+use poem_openapi::payload::{Binary, EventStream, Json};
+use poem_openapi::{ApiResponse, OpenApi};
 
 use super::{ApiTags, Created};
 use crate::http::auth::{BearerAuth, StreamAuth};
@@ -18,6 +18,13 @@ use crate::state::AppState;
 use crate::tasks::{self, decisions, runs, ListQuery, Submission};
 
 pub struct TasksApi;
+
+#[derive(ApiResponse)]
+enum LogText {
+    /// The log as plain text, one line per line written, sent as it is read.
+    #[oai(status = 200, content_type = "text/plain; charset=utf-8")]
+    Ok(Binary<poem::Body>, #[oai(header = "Content-Disposition")] String),
+}
 
 #[OpenApi(prefix_path = "/api/v1/tasks", tag = "ApiTags::Tasks")]
 impl TasksApi {
@@ -172,6 +179,8 @@ impl TasksApi {
     }
 
     /// Log lines in order, a page at a time: pass the answer's `next_after` as `after`.
+    /// With `before`, the last `limit` lines numbered below it (still in order): a reader
+    /// opens a log at its end and pages back to its start.
     #[allow(clippy::too_many_arguments)]
     #[oai(path = "/:id/logs", method = "get", operation_id = "task_logs")]
     async fn logs(
@@ -180,6 +189,7 @@ impl TasksApi {
         auth: BearerAuth,
         id: Path<i64>,
         after: Query<Option<i64>>,
+        before: Query<Option<i64>>,
         step: Query<Option<i64>>,
         host: Query<Option<String>>,
         attempt: Query<Option<i64>>,
@@ -187,6 +197,7 @@ impl TasksApi {
     ) -> ApiResult<Json<LogPage>> {
         let q = runs::LogQuery {
             after: after.0.unwrap_or(0),
+            before: before.0,
             step: step.0,
             host: host.0,
             attempt: attempt.0,
@@ -195,9 +206,31 @@ impl TasksApi {
         Ok(Json(runs::logs(&state, &auth.0, id.0, q).await?))
     }
 
+    /// The raw text of a log, streamed: one pair's (`step` and `host`) or the whole
+    /// attempt's (neither; each line then starts with its host and step). `attempt`
+    /// defaults to the latest with lines. Browsers may pass `?access_token=`.
+    #[oai(path = "/:id/logs/text", method = "get", operation_id = "task_log_text")]
+    async fn log_text(
+        &self,
+        state: Data<&AppState>,
+        auth: StreamAuth,
+        id: Path<i64>,
+        step: Query<Option<i64>>,
+        host: Query<Option<String>>,
+        attempt: Query<Option<i64>>,
+    ) -> ApiResult<LogText> {
+        let q = runs::LogTextQuery { step: step.0, host: host.0, attempt: attempt.0 };
+        let (name, text) = runs::log_text(&state, auth.principal(), id.0, q).await?;
+        let body = poem::Body::from_bytes_stream(text);
+        Ok(LogText::Ok(Binary(body), format!("attachment; filename=\"{name}\"")))
+    }
+
     /// Live events (Server-Sent Events): log lines and status changes as they happen,
     /// from the start or after `Last-Event-ID` (or `?after=`). Ends when the task is over.
-    /// Browsers, whose EventSource sends no headers, may pass `?access_token=`.
+    /// With `log_step` and `log_host`, log lines of that pair only (every status change
+    /// still): a page watching a large run follows one log. Browsers, whose EventSource
+    /// sends no headers, may pass `?access_token=`.
+    #[allow(clippy::too_many_arguments)]
     #[oai(path = "/:id/events", method = "get", operation_id = "task_events")]
     async fn events(
         &self,
@@ -206,9 +239,17 @@ impl TasksApi {
         id: Path<i64>,
         #[oai(name = "Last-Event-ID")] last_event_id: Header<Option<i64>>,
         after: Query<Option<i64>>,
+        log_step: Query<Option<i64>>,
+        log_host: Query<Option<String>>,
     ) -> ApiResult<EventStream<std::pin::Pin<Box<dyn futures_util::Stream<Item = TaskEvent> + Send>>>> {
         let from = last_event_id.0.or(after.0).unwrap_or(0);
-        let stream = runs::events(&state, auth.principal(), id.0, from).await?;
+        let logs_of = match (log_step.0, log_host.0) {
+            (Some(step), Some(host)) => Some((step, host)),
+            (None, None) => None,
+            (Some(_), None) => return Err(crate::error::ServiceError::validation("log_host", "log_step and log_host go together").into()),
+            (None, Some(_)) => return Err(crate::error::ServiceError::validation("log_step", "log_step and log_host go together").into()),
+        };
+        let stream = runs::events(&state, auth.principal(), id.0, from, logs_of).await?;
         let boxed: std::pin::Pin<Box<dyn futures_util::Stream<Item = TaskEvent> + Send>> = Box::pin(stream);
         Ok(EventStream::new(boxed).keep_alive(std::time::Duration::from_secs(15)).to_event(|e| {
             let kind = e.kind.clone();

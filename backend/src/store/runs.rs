@@ -643,10 +643,16 @@ pub struct EventRow {
 #[derive(Debug, Default)]
 pub struct EventFilter {
     pub after: i64,
+    /// Only events numbered below this one.
+    pub before: Option<i64>,
+    /// The last `limit` events (still answered in order) rather than the first.
+    pub newest: bool,
     pub kind: Option<&'static str>,
     pub step: Option<i64>,
     pub host: Option<String>,
     pub attempt: Option<i64>,
+    /// Every state event, but log lines of this (step, host) only.
+    pub logs_of: Option<(i64, String)>,
     pub limit: i64,
 }
 
@@ -666,6 +672,9 @@ pub async fn events(db: &Db, task_id: i64, f: &EventFilter) -> StoreResult<Vec<E
         n += 1;
         format!("${n}")
     };
+    if f.before.is_some() {
+        clauses.push(format!("task_seq < {}", next()));
+    }
     if f.kind.is_some() {
         clauses.push(format!("kind = {}", next()));
     }
@@ -678,13 +687,21 @@ pub async fn events(db: &Db, task_id: i64, f: &EventFilter) -> StoreResult<Vec<E
     if f.attempt.is_some() {
         clauses.push(format!("attempt = {}", next()));
     }
+    if f.logs_of.is_some() {
+        let (step, host) = (next(), next());
+        clauses.push(format!("(kind <> 'log' OR (step_index = {step} AND host = {host}))"));
+    }
     let limit = next();
+    let order = if f.newest { "DESC" } else { "ASC" };
     let sql = format!(
         "SELECT task_seq AS id, task_id, attempt, step_index, host, kind, stream, seq, body, at FROM task_events
-         WHERE {} ORDER BY task_seq LIMIT {limit}",
+         WHERE {} ORDER BY task_seq {order} LIMIT {limit}",
         clauses.join(" AND ")
     );
     let mut q = sqlx::query_as::<_, EventRow>(AssertSqlSafe(sql)).bind(task_id).bind(f.after);
+    if let Some(b) = f.before {
+        q = q.bind(b);
+    }
     if let Some(k) = f.kind {
         q = q.bind(k);
     }
@@ -697,5 +714,26 @@ pub async fn events(db: &Db, task_id: i64, f: &EventFilter) -> StoreResult<Vec<E
     if let Some(a) = f.attempt {
         q = q.bind(a);
     }
-    Ok(q.bind(f.limit).fetch_all(&db.pool).await?)
+    if let Some((step, host)) = &f.logs_of {
+        q = q.bind(*step).bind(host.clone());
+    }
+    let mut rows = q.bind(f.limit).fetch_all(&db.pool).await?;
+    if f.newest {
+        rows.reverse();
+    }
+    Ok(rows)
+}
+
+/// The latest attempt with log lines of the task (of one step and host when given).
+pub async fn latest_log_attempt(db: &Db, task_id: i64, step: Option<i64>, host: Option<&str>) -> StoreResult<i64> {
+    let attempt: Option<i64> = sqlx::query_scalar(
+        "SELECT MAX(attempt) FROM task_events WHERE task_id = $1 AND kind = 'log'
+           AND ($2 IS NULL OR step_index = $2) AND ($3 IS NULL OR host = $3)",
+    )
+    .bind(task_id)
+    .bind(step)
+    .bind(host)
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(attempt.unwrap_or(1))
 }

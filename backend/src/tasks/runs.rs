@@ -292,6 +292,8 @@ pub const LOG_LIMIT_MAX: i64 = 5000;
 
 pub struct LogQuery {
     pub after: i64,
+    /// Only lines numbered below this one, the last `limit` of them (paging backwards).
+    pub before: Option<i64>,
     pub step: Option<i64>,
     pub host: Option<String>,
     pub attempt: Option<i64>,
@@ -312,30 +314,121 @@ pub async fn logs(state: &AppState, who: &Principal, id: i64, q: LogQuery) -> Se
     if !(1..=LOG_LIMIT_MAX).contains(&q.limit) {
         return Err(ServiceError::validation("limit", format!("must be between 1 and {LOG_LIMIT_MAX}")));
     }
+    if q.before.is_some_and(|b| b < 1) {
+        return Err(ServiceError::validation("before", "must be 1 or more"));
+    }
     let filter = EventFilter {
         after: q.after.max(0),
+        before: q.before,
+        newest: q.before.is_some(),
         kind: Some("log"),
         step: q.step,
         host: q.host,
         attempt: q.attempt,
+        logs_of: None,
         limit: q.limit,
     };
     let rows = runs::events(&state.db, id, &filter).await?;
     let next_after = rows.last().map(|r| r.id).unwrap_or(q.after);
-    let lines = rows
-        .into_iter()
-        .map(|r| LogLine {
-            id: r.id,
-            attempt: r.attempt,
-            step: r.step_index,
-            host: r.host,
-            stream: stream_of(&r.stream),
-            seq: r.seq,
-            text: r.body,
-            at: rfc3339(r.at),
-        })
-        .collect();
+    let lines = rows.into_iter().map(line_of).collect();
     Ok(LogPage { lines, next_after })
+}
+
+fn line_of(r: EventRow) -> LogLine {
+    LogLine {
+        id: r.id,
+        attempt: r.attempt,
+        step: r.step_index,
+        host: r.host,
+        stream: stream_of(&r.stream),
+        seq: r.seq,
+        text: r.body,
+        at: rfc3339(r.at),
+    }
+}
+
+/// What a log download covers: one pair's log, or every pair's, of one attempt.
+pub struct LogTextQuery {
+    pub step: Option<i64>,
+    pub host: Option<String>,
+    /// The latest attempt with lines when not given.
+    pub attempt: Option<i64>,
+}
+
+/// Lines read from the database per round of a download: memory stays flat whatever the
+/// log's size.
+const DOWNLOAD_PAGE: i64 = 2000;
+
+/// A log as plain text, streamed page by page: one pair's lines as they were written, or
+/// every pair's of the attempt, each prefixed with its host and step. Returns the file
+/// name to offer and the stream.
+pub async fn log_text(
+    state: &AppState,
+    who: &Principal,
+    id: i64,
+    q: LogTextQuery,
+) -> ServiceResult<(String, impl FutStream<Item = std::io::Result<Vec<u8>>> + Send + 'static)> {
+    who.require(Scope::Read)?;
+    task_row(state, id).await?;
+    if q.step.is_some() != q.host.is_some() {
+        let field = if q.step.is_some() { "host" } else { "step" };
+        return Err(ServiceError::validation(field, "step and host go together: give both for one pair's log, neither for the whole attempt"));
+    }
+    if q.attempt.is_some_and(|a| a < 1) {
+        return Err(ServiceError::validation("attempt", "must be 1 or more"));
+    }
+    let attempt = match q.attempt {
+        Some(a) => a,
+        None => runs::latest_log_attempt(&state.db, id, q.step, q.host.as_deref()).await?,
+    };
+    let pair = q.step.zip(q.host);
+    let name = match &pair {
+        Some((step, host)) => format!("task-{id}-attempt-{attempt}-step-{}-{}.log", step + 1, file_safe(host)),
+        None => format!("task-{id}-attempt-{attempt}.log"),
+    };
+    let db = state.db.clone();
+    let stream = futures_util::stream::unfold(Some(0i64), move |after| {
+        let (db, pair) = (db.clone(), pair.clone());
+        async move {
+            let after = after?;
+            let filter = EventFilter {
+                after,
+                kind: Some("log"),
+                step: pair.as_ref().map(|p| p.0),
+                host: pair.as_ref().map(|p| p.1.clone()),
+                attempt: Some(attempt),
+                limit: DOWNLOAD_PAGE,
+                ..Default::default()
+            };
+            match runs::events(&db, id, &filter).await {
+                Ok(rows) if rows.is_empty() => None,
+                Ok(rows) => {
+                    let next = (rows.len() as i64 == DOWNLOAD_PAGE).then(|| rows.last().map_or(after, |r| r.id));
+                    let mut out = Vec::with_capacity(rows.iter().map(|r| r.body.len() + 24).sum());
+                    for r in rows {
+                        if pair.is_none() {
+                            out.extend_from_slice(format!("{} step {}: ", r.host, r.step_index + 1).as_bytes());
+                        }
+                        out.extend_from_slice(r.body.as_bytes());
+                        out.push(b'\n');
+                    }
+                    Some((Ok(out), next))
+                }
+                Err(e) => {
+                    // The answer has begun: all that is left is to cut it short, which
+                    // the client sees as a broken transfer rather than a complete file.
+                    tracing::warn!(task = id, error = %e, "reading a log for download failed");
+                    Some((Err(std::io::Error::other(e.to_string())), None))
+                }
+            }
+        }
+    });
+    Ok((name, stream))
+}
+
+/// A host name made safe for a file name: letters, digits, `.`, `-` and `_` kept, the rest `_`.
+fn file_safe(s: &str) -> String {
+    s.chars().take(100).map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' }).collect()
 }
 
 fn event_to_api(r: EventRow) -> TaskEvent {
@@ -372,6 +465,7 @@ pub async fn events(
     who: &Principal,
     id: i64,
     after: i64,
+    logs_of: Option<(i64, String)>,
 ) -> ServiceResult<impl FutStream<Item = TaskEvent> + Send + 'static> {
     who.require(Scope::Read)?;
     task_row(state, id).await?;
@@ -388,6 +482,7 @@ pub async fn events(
         state: state.clone(),
         who: who.clone(),
         after: after.max(0),
+        logs_of,
         buf: std::collections::VecDeque::new(),
         rx,
         done: false,
@@ -411,7 +506,7 @@ pub async fn events(
                     }
                 }
             }
-            let filter = EventFilter { after: s.after, limit: 500, ..Default::default() };
+            let filter = EventFilter { after: s.after, logs_of: s.logs_of.clone(), limit: 500, ..Default::default() };
             match runs::events(&s.state.db, id, &filter).await {
                 Ok(rows) if !rows.is_empty() => {
                     s.after = rows.last().map(|r| r.id).unwrap_or(s.after);
@@ -463,6 +558,8 @@ struct LiveStream {
     state: AppState,
     who: Principal,
     after: i64,
+    /// Log lines of this (step, host) only; every state event still.
+    logs_of: Option<(i64, String)>,
     buf: std::collections::VecDeque<TaskEvent>,
     rx: tokio::sync::broadcast::Receiver<i64>,
     done: bool,
