@@ -246,8 +246,16 @@ impl TasksApi {
         let logs_of = match (log_step.0, log_host.0) {
             (Some(step), Some(host)) => Some((step, host)),
             (None, None) => None,
-            (Some(_), None) => return Err(crate::error::ServiceError::validation("log_host", "log_step and log_host go together").into()),
-            (None, Some(_)) => return Err(crate::error::ServiceError::validation("log_step", "log_step and log_host go together").into()),
+            (Some(_), None) => {
+                return Err(
+                    crate::error::ServiceError::validation("log_host", "log_step and log_host go together").into()
+                )
+            }
+            (None, Some(_)) => {
+                return Err(
+                    crate::error::ServiceError::validation("log_step", "log_step and log_host go together").into()
+                )
+            }
         };
         let stream = runs::events(&state, auth.principal(), id.0, from, logs_of).await?;
         let boxed: std::pin::Pin<Box<dyn futures_util::Stream<Item = TaskEvent> + Send>> = Box::pin(stream);

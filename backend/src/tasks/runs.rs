@@ -372,7 +372,10 @@ pub async fn log_text(
     task_row(state, id).await?;
     if q.step.is_some() != q.host.is_some() {
         let field = if q.step.is_some() { "host" } else { "step" };
-        return Err(ServiceError::validation(field, "step and host go together: give both for one pair's log, neither for the whole attempt"));
+        return Err(ServiceError::validation(
+            field,
+            "step and host go together: give both for one pair's log, neither for the whole attempt",
+        ));
     }
     if q.attempt.is_some_and(|a| a < 1) {
         return Err(ServiceError::validation("attempt", "must be 1 or more"));
@@ -428,7 +431,10 @@ pub async fn log_text(
 
 /// A host name made safe for a file name: letters, digits, `.`, `-` and `_` kept, the rest `_`.
 fn file_safe(s: &str) -> String {
-    s.chars().take(100).map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' }).collect()
+    s.chars()
+        .take(100)
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .collect()
 }
 
 fn event_to_api(r: EventRow) -> TaskEvent {

@@ -44,7 +44,7 @@ async fn the_log_pages_backwards_from_its_end_to_its_start(backend: Backend) {
     let mut pages = vec![page(i64::MAX).await];
     let last = texts(&pages[0]["lines"]);
     assert_eq!(last.len(), 120);
-    assert!(last.iter().filter(|t| t.starts_with("a ")).last().is_some_and(|t| t == "a 300"), "{last:?}");
+    assert!(last.iter().rfind(|t| t.starts_with("a ")).is_some_and(|t| t == "a 300"), "{last:?}");
     // Each page before the first line shown, until a short one: the whole log, once.
     while pages.last().unwrap()["lines"].as_array().unwrap().len() == 120 {
         let first = pages.last().unwrap()["lines"][0]["id"].as_i64().unwrap();
@@ -130,8 +130,9 @@ async fn a_log_downloads_as_plain_text_for_a_pair_and_for_the_attempt(backend: B
         format!("attachment; filename=\"task-{id}-attempt-1-step-1-local.log\"")
     );
     let text = resp.text().await.unwrap();
-    let logged =
-        app.get(&format!("/api/v1/tasks/{id}/logs?step=0&host=local&limit=5000"), token).await.expect(200)["lines"].clone();
+    let logged = app.get(&format!("/api/v1/tasks/{id}/logs?step=0&host=local&limit=5000"), token).await.expect(200)
+        ["lines"]
+        .clone();
     let expected: String = texts(&logged).iter().map(|t| format!("{t}\n")).collect();
     assert_eq!(text, expected);
     assert!(text.contains("a 1\na 2\n") && text.contains("a 300\n"));
@@ -165,7 +166,8 @@ async fn a_log_downloads_as_plain_text_for_a_pair_and_for_the_attempt(backend: B
     assert!(!disposition.contains('/') && !disposition.contains('\r') && !resp.headers().contains_key("set-cookie"));
     assert_eq!(resp.text().await.unwrap(), "", "no such pair: nothing to send");
     assert_eq!(get(format!("access_token={token}")).await.status(), 200);
-    let missing = app.client.get(app.url(&format!("/api/v1/tasks/999999/logs/text?access_token={token}"))).send().await.unwrap();
+    let missing =
+        app.client.get(app.url(&format!("/api/v1/tasks/999999/logs/text?access_token={token}"))).send().await.unwrap();
     assert_eq!(missing.status(), 404);
 }
 

@@ -28,4 +28,5 @@ mod shells;
 mod spec;
 mod tasks;
 mod ui;
+mod ui_fleet;
 mod ui_lists;

@@ -1,8 +1,10 @@
 pub mod approvals;
 pub mod audit;
 pub mod dashboard;
+pub mod fleet;
 pub mod gitlab;
 pub mod library;
+pub mod log_view;
 pub mod login;
 pub mod mail;
 pub mod schedules;

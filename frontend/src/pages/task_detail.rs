@@ -1,23 +1,25 @@
-//! One task: its facts, a grid of steps × hosts coloured live, a log pane that tails the
-//! chosen (step, host) over Server-Sent Events, and the actions the user may take.
-
-use std::collections::BTreeMap;
+//! One task: its facts, what failed and what waits, the hosts × steps grid (virtualised,
+//! see [`super::fleet`]) coloured live, the chosen pair's log, and the actions the server
+//! says the user may take. One event stream per page; its events are applied in batches.
 
 use api_types::{
-    Decision, LogLine, LogPage, Pair, PairSelector, PairStatus, RedoMode, RedoRequest, Task, TaskAction, TaskEvent,
-    TaskRun,
+    Decision, LogLine, PairSelector, PairStatus, RedoMode, RedoRequest, Task, TaskAction, TaskEvent, TaskRun,
+    TaskStatus,
 };
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 
+use super::fleet::{self, Fleet, FleetGrid};
+use super::log_view::{LogState, LogView};
 use crate::api::{self, ApiError};
 use crate::components::{local_time, Field};
 
-/// Lines kept in the log pane; older ones are dropped from view (the server keeps all).
-const PANE_LINES: usize = 5000;
-const PAGE: i64 = 1000;
+/// Failed pairs listed by name at the top of the page.
+const FAILURES_SHOWN: usize = 5;
+/// Events wait this long to be applied together (one redraw per batch).
+const BATCH: std::time::Duration = std::time::Duration::from_millis(50);
 
 fn json(body: &impl serde::Serialize) -> serde_json::Value {
     serde_json::to_value(body).unwrap_or_default()
@@ -36,162 +38,149 @@ impl Drop for Live {
     }
 }
 
-/// Rows of the grid: each step with the hosts of its group, from the run's pairs or, before
-/// the first run, from the template snapshot and the task's hosts.
-fn grid_rows(task: &Task, run: Option<&TaskRun>) -> Vec<(i64, String, String, Vec<Pair>)> {
-    let mut rows: BTreeMap<i64, (String, String, Vec<Pair>)> = BTreeMap::new();
-    if let Some(run) = run.filter(|r| !r.pairs.is_empty()) {
-        for p in &run.pairs {
-            rows.entry(p.step).or_insert_with(|| (p.step_name.clone(), p.group.clone(), vec![])).2.push(p.clone());
-        }
-    } else {
-        for (i, s) in task.template_snapshot.steps.iter().enumerate() {
-            let (name, group) = (s.name.clone(), s.group.clone());
-            let hosts = if group == "local" {
-                vec!["local".to_string()]
-            } else {
-                task.hosts.get(&group).cloned().unwrap_or_default()
-            };
-            let pairs = hosts
-                .into_iter()
-                .map(|host| Pair {
-                    step: i as i64,
-                    step_name: name.clone(),
-                    group: group.clone(),
-                    host,
-                    status: PairStatus::Pending,
-                    attempt: 0,
-                    tries: 0,
-                    exit_code: None,
-                    started_at: None,
-                    finished_at: None,
-                    message: String::new(),
-                    kill_confirmed: None,
-                })
-                .collect();
-            rows.insert(i as i64, (name, group, pairs));
-        }
-    }
-    rows.into_iter().map(|(i, (name, group, pairs))| (i, name, group, pairs)).collect()
+/// Events received and not yet applied.
+#[derive(Default)]
+struct Batch {
+    pairs: Vec<TaskEvent>,
+    lines: Vec<LogLine>,
+    due: bool,
 }
+
+/// The run's times: `(attempt, started, finished)`.
+type RunTimes = (i64, Option<String>, Option<String>);
 
 #[component]
 pub fn TaskDetail() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.with(|p| p.get("id").and_then(|s| s.parse::<i64>().ok()).unwrap_or(0));
+    // The id as it is now, outside reactive code (0 once the page is gone).
+    let id_now =
+        move || params.try_with_untracked(|p| p.get("id").and_then(|s| s.parse::<i64>().ok())).flatten().unwrap_or(0);
 
     let task = RwSignal::new(None::<Result<Task, ApiError>>);
-    let run = RwSignal::new(None::<TaskRun>);
+    let times = RwSignal::new(None::<RunTimes>);
+    let fleet = StoredValue::new_local(Fleet::default());
+    let tick = RwSignal::new(0u64);
+    let filter = RwSignal::new(None::<PairStatus>);
     let selected = RwSignal::new(None::<(i64, String)>);
-    let lines = RwSignal::new(Vec::<LogLine>::new());
-    // Lines of the chosen pair left out of the pane (it keeps the last PANE_LINES).
-    let dropped = RwSignal::new(0usize);
-    // The pane keeps its end in view while following; scrolling up stops that.
-    let follow = RwSignal::new(true);
-    let pane_ref = NodeRef::<leptos::html::Pre>::new();
-    let log_busy = RwSignal::new(false);
+    let log = LogState::new();
     let live = StoredValue::new_local(None::<Live>);
+    let batch = StoredValue::new_local(Batch::default());
+    // The latest event applied: a stream opened again goes on from it.
+    let last_seen = StoredValue::new(0i64);
     let action_error = RwSignal::new(None::<String>);
-    let busy = RwSignal::new(None::<&'static str>);
+    let busy = RwSignal::new(None::<String>);
     let comment = RwSignal::new(String::new());
     let redo_step = RwSignal::new(String::from("0"));
 
     on_cleanup(move || live.set_value(None));
 
-    // Appends lines of the chosen pair, in id order, once each.
-    let add_lines = move |new: Vec<LogLine>| {
-        lines.update(|all| {
-            all.extend(new);
-            all.sort_by_key(|l| l.id);
-            all.dedup_by_key(|l| l.id);
-            if all.len() > PANE_LINES {
-                let extra = all.len() - PANE_LINES;
-                all.drain(..extra);
-                dropped.update(|d| *d += extra);
-            }
-        })
-    };
-    let to_end = move || {
-        if let Some(el) = pane_ref.get_untracked() {
-            el.set_scroll_top(el.scroll_height());
-        }
-    };
-    // After each change of the lines (once drawn), back to the end while following: a
-    // finished log opens at its end, a live one follows its output.
-    Effect::new(move |_| {
-        lines.track();
-        if follow.get_untracked() {
-            // Checked again when the frame comes: the reader may have scrolled up meanwhile.
-            request_animation_frame(move || {
-                if follow.get_untracked() {
-                    to_end();
-                }
-            });
-        }
-    });
-
+    let over = Signal::derive(move || task.with(|t| matches!(t, Some(Ok(t)) if t.status.is_final())));
     // The chosen pair and the attempt it is at: a redo of it shows the new attempt's log.
     let chosen = Memo::new(move |_| {
         let (step, host) = selected.get()?;
-        let attempt = run.with(|r| {
-            r.as_ref().and_then(|r| r.pairs.iter().find(|p| p.step == step && p.host == host)).map_or(0, |p| p.attempt)
-        });
+        tick.track();
+        let attempt = fleet.with_value(|f| f.pair(step, &host).map_or(0, |p| p.attempt));
         Some((step, host, attempt))
     });
 
-    let on_event = move |e: TaskEvent| match e.kind.as_str() {
-        "log" => {
-            let wanted = chosen.with_untracked(|c| {
-                c.as_ref().is_some_and(|(st, h, a)| *st == e.step && *h == e.host && (*a == e.attempt || *a == 0))
-            });
-            if wanted {
-                add_lines(vec![LogLine {
-                    id: e.id,
-                    attempt: e.attempt,
-                    step: e.step,
-                    host: e.host,
-                    stream: e.stream.unwrap_or(api_types::Stream::Stdout),
-                    seq: e.seq.unwrap_or_default(),
-                    text: e.text.unwrap_or_default(),
-                    at: e.at,
-                }]);
-            }
+    let refresh = StoredValue::new_local(None::<std::rc::Rc<dyn Fn(bool)>>);
+    let reload = move |with_run: bool| {
+        if let Some(f) = refresh.try_get_value().flatten() {
+            f(with_run);
         }
-        "pair" => run.update(|r| {
-            let Some(r) = r else { return };
-            if let Some(p) = r.pairs.iter_mut().find(|p| p.step == e.step && p.host == e.host) {
-                if let Some(s) = e.status.as_deref().and_then(PairStatus::parse) {
-                    p.status = s;
-                }
-                p.attempt = e.attempt;
-                p.exit_code = e.exit_code.or(p.exit_code);
-                if let Some(m) = e.message.clone() {
-                    p.message = m;
-                }
-            }
-        }),
-        _ => {}
     };
 
-    let refresh = StoredValue::new_local(None::<std::rc::Rc<dyn Fn()>>);
-    // The id as it is now, outside reactive code (0 once the page is gone).
-    let id_now =
-        move || params.try_with_untracked(|p| p.get("id").and_then(|s| s.parse::<i64>().ok())).flatten().unwrap_or(0);
+    // Applies what arrived since the last batch: the pairs to the model (one redraw), the
+    // chosen pair's lines to the log.
+    let flush = move || {
+        let Some(Batch { pairs, lines, .. }) = batch.try_update_value(std::mem::take) else { return };
+        let mut stale = false;
+        if !pairs.is_empty() {
+            fleet.update_value(|f| {
+                for e in &pairs {
+                    stale |= !f.apply(e);
+                }
+            });
+            tick.update(|t| *t += 1);
+        }
+        if !lines.is_empty() {
+            log.append(lines);
+        }
+        if stale {
+            reload(true);
+        }
+    };
+    let queue = move |add: &dyn Fn(&mut Batch)| {
+        let due = batch.try_update_value(|b| {
+            add(b);
+            std::mem::replace(&mut b.due, true)
+        });
+        if due == Some(false) {
+            set_timeout(flush, BATCH);
+        }
+    };
+
+    let on_event = move |e: TaskEvent| {
+        last_seen.update_value(|s| *s = (*s).max(e.id));
+        match e.kind.as_str() {
+            "log" => {
+                let wanted = chosen.with_untracked(|c| {
+                    c.as_ref().is_some_and(|(st, h, a)| *st == e.step && *h == e.host && (*a == e.attempt || *a == 0))
+                });
+                if wanted {
+                    let line = LogLine {
+                        id: e.id,
+                        attempt: e.attempt,
+                        step: e.step,
+                        host: e.host,
+                        stream: e.stream.unwrap_or(api_types::Stream::Stdout),
+                        seq: e.seq.unwrap_or_default(),
+                        text: e.text.unwrap_or_default(),
+                        at: e.at,
+                    };
+                    queue(&move |b| b.lines.push(line.clone()));
+                }
+            }
+            "pair" => queue(&move |b| b.pairs.push(e.clone())),
+            "task" => {
+                // What came before it first, then the new status at once; the task is read
+                // again for what may be done now, the run only when a new attempt began.
+                flush();
+                let status = e.status.as_deref().and_then(TaskStatus::parse);
+                task.update(|t| {
+                    if let (Some(Ok(t)), Some(s)) = (t, status) {
+                        t.status = s;
+                    }
+                });
+                if status.is_some_and(TaskStatus::is_final) {
+                    times.update(|t| {
+                        if let Some(t) = t {
+                            t.2 = Some(e.at.clone());
+                        }
+                    });
+                }
+                let new_attempt = fleet.with_value(|f| f.attempt != e.attempt);
+                reload(new_attempt);
+            }
+            _ => {}
+        }
+    };
+
     let connect = move |task_id: i64, after: i64| {
         let token = api::stored_token().unwrap_or_default();
-        let url = format!("/api/v1/tasks/{task_id}/events?after={after}&access_token={}", api::q(&token));
+        // Status changes of every pair, log lines of the chosen one only.
+        let logs_of = selected
+            .get_untracked()
+            .map(|(step, host)| format!("&log_step={step}&log_host={}", api::q(&host)))
+            .unwrap_or_default();
+        let url = format!("/api/v1/tasks/{task_id}/events?after={after}{logs_of}&access_token={}", api::q(&token));
         let Ok(source) = web_sys::EventSource::new(&url) else { return };
         let mut handlers = vec![];
         for kind in ["log", "pair", "task"] {
             let handler = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |m: web_sys::MessageEvent| {
                 let Some(data) = m.data().as_string() else { return };
-                let Ok(event) = serde_json::from_str::<TaskEvent>(&data) else { return };
-                if event.kind == "task" {
-                    // The task changed state: read it again (this also ends the stream when it is over).
-                    if let Some(f) = refresh.try_get_value().flatten() {
-                        f();
-                    }
-                } else {
+                if let Ok(event) = serde_json::from_str::<TaskEvent>(&data) {
                     on_event(event);
                 }
             });
@@ -207,9 +196,7 @@ pub fn TaskDetail() -> impl IntoView {
             set_timeout(
                 move || {
                     live.try_set_value(None);
-                    if let Some(f) = refresh.try_get_value().flatten() {
-                        f();
-                    }
+                    reload(true);
                 },
                 std::time::Duration::from_secs(1),
             );
@@ -217,70 +204,66 @@ pub fn TaskDetail() -> impl IntoView {
         source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         live.set_value(Some(Live { source, _handlers: handlers, _on_error: on_error }));
     };
-    let reload = move || {
+
+    // Reads the task (and the run when asked, or when the page has none yet) and keeps
+    // the stream open while it is not over.
+    let read = move |with_run: bool| {
         let task_id = id_now();
+        let with_run = with_run || times.get_untracked().is_none();
         leptos::task::spawn_local(async move {
             // The run first: its event position is older than the task read next, so the
             // stream opened from it repeats rather than misses what happens in between.
-            let state = api::get::<TaskRun>(&format!("/tasks/{task_id}/run")).await;
+            let state = if with_run { Some(api::get::<TaskRun>(&format!("/tasks/{task_id}/run")).await) } else { None };
             let answer = api::get::<Task>(&format!("/tasks/{task_id}")).await;
             if id_now() != task_id {
                 return; // the page moved on (or is gone)
             }
-            if let Ok(r) = &state {
-                let over = answer.as_ref().map_or(r.status.is_final(), |t| t.status.is_final());
-                if over {
-                    live.try_set_value(None);
-                } else if live.try_with_value(Option::is_none).unwrap_or(false) {
-                    connect(task_id, r.last_event_id);
+            let from = match (&state, &answer) {
+                (Some(Ok(r)), Ok(t)) => {
+                    batch.update_value(|b| b.pairs.clear());
+                    fleet.set_value(Fleet::build(t, Some(r)));
+                    times.set(Some((r.attempt, r.started_at.clone(), r.finished_at.clone())));
+                    last_seen.set_value(r.last_event_id);
+                    tick.update(|n| *n += 1);
+                    Some(r.last_event_id)
                 }
-                if selected.try_get_untracked().flatten().is_none() {
-                    if let Some(p) = r.pairs.iter().find(|p| p.status != PairStatus::Pending).or(r.pairs.first()) {
-                        selected.try_set(Some((p.step, p.host.clone())));
-                    }
+                (None, _) => Some(last_seen.get_value()),
+                _ => None,
+            };
+            if let (Ok(t), Some(from)) = (&answer, from) {
+                if t.status.is_final() {
+                    live.set_value(None);
+                } else if live.with_value(Option::is_none) {
+                    connect(task_id, from);
+                }
+                if selected.get_untracked().is_none() {
+                    selected.set(fleet.with_value(Fleet::first_of_interest));
                 }
             }
-            task.try_set(Some(answer));
-            run.try_set(state.ok());
+            task.set(Some(answer));
         });
     };
-    refresh.set_value(Some(std::rc::Rc::new(reload)));
+    refresh.set_value(Some(std::rc::Rc::new(read)));
     Effect::new(move |_| {
         let _ = id();
         live.set_value(None);
         selected.set(None);
-        reload();
+        filter.set(None);
+        times.set(None);
+        read(true);
+    });
+    // Another pair chosen while live: the stream goes on from where it was, with that
+    // pair's lines.
+    Effect::new(move |prev: Option<Option<(i64, String)>>| {
+        let now = selected.get();
+        if prev.is_some_and(|p| p != now) && live.with_value(Option::is_some) {
+            live.set_value(None);
+            connect(id_now(), last_seen.get_value());
+        }
+        now
     });
 
-    // The chosen pair's log so far, page by page; live lines join it from the stream.
-    Effect::new(move |_| {
-        let Some((step, host, attempt)) = chosen.get() else { return };
-        lines.set(vec![]);
-        dropped.set(0);
-        follow.set(true);
-        log_busy.set(true);
-        let (task_id, attempt_number) = (id(), attempt);
-        leptos::task::spawn_local(async move {
-            let mut after = 0;
-            let attempt = if attempt > 0 { format!("&attempt={attempt}") } else { String::new() };
-            loop {
-                let path = format!(
-                    "/tasks/{task_id}/logs?step={step}&host={}{attempt}&after={after}&limit={PAGE}",
-                    api::q(&host)
-                );
-                let Ok(page) = api::get::<LogPage>(&path).await else { break };
-                let full = page.lines.len() as i64 == PAGE;
-                after = page.next_after;
-                add_lines(page.lines);
-                if !full || chosen.try_get_untracked().flatten() != Some((step, host.clone(), attempt_number)) {
-                    break;
-                }
-            }
-            log_busy.try_set(false);
-        });
-    });
-
-    let act = move |label: &'static str, verb: &'static str, body: serde_json::Value| {
+    let act = move |label: String, verb: &'static str, body: serde_json::Value| {
         if busy.get_untracked().is_some() {
             return;
         }
@@ -293,7 +276,7 @@ pub fn TaskDetail() -> impl IntoView {
             match answer {
                 Ok(_) => {
                     live.try_set_value(None);
-                    reload();
+                    reload(true);
                 }
                 Err(e) => {
                     action_error.try_set(Some(e.message()));
@@ -301,22 +284,23 @@ pub fn TaskDetail() -> impl IntoView {
             }
         });
     };
+    let button = move |label: String, class: &'static str, verb: &'static str, body: serde_json::Value| {
+        let shown = label.clone();
+        let mine = label.clone();
+        view! {
+            <button type="button" class=class disabled=move || busy.get().is_some()
+                on:click=move |_| act(label.clone(), verb, body.clone())>
+                {move || if busy.with(|b| b.as_deref() == Some(mine.as_str())) { format!("{shown}…") } else { shown.clone() }}
+            </button>
+        }
+    };
 
     let actions = move || {
         let Some(Ok(t)) = task.get() else { return ().into_any() };
         // The server says what this user may do now; the page offers exactly that.
         let may = |a: TaskAction| t.actions.contains(&a);
-        let pair = selected.get().and_then(|(step, host)| {
-            run.with(|r| r.as_ref().and_then(|r| r.pairs.iter().find(|p| p.step == step && p.host == host).cloned()))
-        });
-        let button = move |label: &'static str, class: &'static str, verb: &'static str, body: serde_json::Value| {
-            view! {
-                <button type="button" class=class disabled=move || busy.get().is_some()
-                    on:click=move |_| act(label, verb, body.clone())>
-                    {move || if busy.get() == Some(label) { format!("{label}…") } else { label.to_string() }}
-                </button>
-            }
-        };
+        tick.track();
+        let pair = selected.get().and_then(|(step, host)| fleet.with_value(|f| f.pair(step, &host).cloned()));
         let decision = move || json(&Decision { comment: Some(comment.get_untracked()).filter(|c| !c.is_empty()) });
         let mut out = vec![];
         if may(TaskAction::Approve) || may(TaskAction::Reject) {
@@ -326,7 +310,7 @@ pub fn TaskDetail() -> impl IntoView {
             out.push(
                 view! {
                     <button type="button" class="primary" disabled=move || busy.get().is_some()
-                        on:click=move |_| act("Approve", "approve", decision())>"Approve"</button>
+                        on:click=move |_| act("Approve".into(), "approve", decision())>"Approve"</button>
                 }
                 .into_any(),
             );
@@ -335,22 +319,22 @@ pub fn TaskDetail() -> impl IntoView {
             out.push(
                 view! {
                     <button type="button" class="danger" disabled=move || busy.get().is_some()
-                        on:click=move |_| act("Reject", "reject", decision())>"Reject"</button>
+                        on:click=move |_| act("Reject".into(), "reject", decision())>"Reject"</button>
                 }
                 .into_any(),
             );
         }
         if may(TaskAction::Cancel) {
-            out.push(button("Cancel task", "danger", "cancel", serde_json::json!({})).into_any());
+            out.push(button("Cancel task".into(), "danger", "cancel", serde_json::json!({})).into_any());
         }
         if may(TaskAction::Abort) {
-            out.push(button("Abort", "danger", "abort", serde_json::json!({})).into_any());
+            out.push(button("Abort".into(), "danger", "abort", serde_json::json!({})).into_any());
         }
         let redoable = may(TaskAction::Redo);
         if redoable {
             out.push(
                 button(
-                    "Redo failed",
+                    "Redo failed".into(),
                     "primary",
                     "redo",
                     json(&RedoRequest { mode: RedoMode::Failed, hosts: None, step: None }),
@@ -358,20 +342,24 @@ pub fn TaskDetail() -> impl IntoView {
                 .into_any(),
             );
             out.push(
-                button("Redo all", "", "redo", json(&RedoRequest { mode: RedoMode::All, hosts: None, step: None }))
-                    .into_any(),
+                button(
+                    "Redo all".into(),
+                    "",
+                    "redo",
+                    json(&RedoRequest { mode: RedoMode::All, hosts: None, step: None }),
+                )
+                .into_any(),
             );
-            let steps: Vec<(String, String)> = grid_rows(&t, run.get().as_ref())
-                .into_iter()
-                .map(|(i, name, _, _)| (i.to_string(), format!("{}. {name}", i + 1)))
-                .collect();
+            let steps: Vec<(String, String)> = fleet.with_value(|f| {
+                f.steps.iter().enumerate().map(|(i, s)| (i.to_string(), format!("{}. {}", i + 1, s.name))).collect()
+            });
             out.push(
                 view! {
                     <span class="inline-group">
                         <crate::components::Select label="From step" value=redo_step options=steps />
                         <button type="button" disabled=move || busy.get().is_some() on:click=move |_| {
                             let step = redo_step.get_untracked().parse().unwrap_or(0);
-                            act("Redo from step", "redo", json(&RedoRequest { mode: RedoMode::FromStep, hosts: None, step: Some(step) }))
+                            act("Redo from step".into(), "redo", json(&RedoRequest { mode: RedoMode::FromStep, hosts: None, step: Some(step) }))
                         }>"Redo from step"</button>
                     </span>
                 }
@@ -380,22 +368,18 @@ pub fn TaskDetail() -> impl IntoView {
         }
         if let Some(p) = pair {
             let sel = json(&PairSelector { step: p.step, host: Some(p.host.clone()) });
+            let at = format!("step {} on {}", p.step + 1, p.host);
             if may(TaskAction::Skip) && p.status.can_skip() {
-                out.push(button("Skip", "", "skip", sel.clone()).into_any());
+                out.push(button(format!("Skip {at}"), "", "skip", sel.clone()).into_any());
             }
-            let manual =
-                t.template_snapshot.steps.get(p.step as usize).is_some_and(|s| s.trigger == api_types::Trigger::Manual);
+            let manual = fleet.with_value(|f| f.steps.get(p.step as usize).is_some_and(|s| s.manual));
             if may(TaskAction::Release) && manual && p.status == PairStatus::Waiting {
-                out.push(button("Release", "primary", "release", sel).into_any());
-                out.push(
-                    button("Release all hosts", "", "release", json(&PairSelector { step: p.step, host: None }))
-                        .into_any(),
-                );
+                out.push(button(format!("Release {at}"), "primary", "release", sel).into_any());
             }
             if redoable {
                 out.push(
                     button(
-                        "Redo this host",
+                        format!("Redo every step on {}", p.host),
                         "",
                         "redo",
                         json(&RedoRequest { mode: RedoMode::Hosts, hosts: Some(vec![p.host.clone()]), step: None }),
@@ -407,100 +391,67 @@ pub fn TaskDetail() -> impl IntoView {
         out.into_iter().collect_view().into_any()
     };
 
-    let grid = move || {
+    // What failed (and why) and what waits for a person, above the grid.
+    let summary = move || {
         let Some(Ok(t)) = task.get() else { return ().into_any() };
-        let r = run.get();
-        let rows = grid_rows(&t, r.as_ref());
-        let mut hosts: Vec<String> = vec![];
-        for (_, _, _, pairs) in &rows {
-            for p in pairs {
-                if !hosts.contains(&p.host) {
-                    hosts.push(p.host.clone());
+        tick.track();
+        let may_release = t.actions.contains(&TaskAction::Release);
+        let ((failed, total), waiting, steps) = fleet.with_value(|f| {
+            (f.failures(FAILURES_SHOWN), f.waiting_manual(), f.steps.iter().map(|s| s.name.clone()).collect::<Vec<_>>())
+        });
+        let mut out = vec![];
+        for (step, hosts) in waiting {
+            let name = steps.get(step as usize).cloned().unwrap_or_default();
+            out.push(
+                view! {
+                    <div class="notice waiting" data-testid=format!("waiting-{step}")>
+                        <span>{format!("Step {} ({name}) waits for release on {hosts} host{}.", step + 1, if hosts == 1 { "" } else { "s" })}</span>
+                        {may_release.then(|| button(
+                            format!("Release step {} on all hosts", step + 1), "primary", "release",
+                            json(&PairSelector { step, host: None }),
+                        ))}
+                    </div>
                 }
-            }
+                .into_any(),
+            );
         }
-        let total = rows.iter().map(|r| r.3.len()).sum::<usize>();
-        let done = rows.iter().flat_map(|r| r.3.iter()).filter(|p| p.status.is_ok() || p.status.is_failure()).count();
-        let header = hosts.iter().map(|h| view! { <th class="host">{h.clone()}</th> }).collect_view();
-        let body = rows
-            .into_iter()
-            .map(|(i, name, group, pairs)| {
-                let cells = hosts
-                    .iter()
-                    .map(|h| match pairs.iter().find(|p| &p.host == h) {
-                        None => view! { <td class="none">"—"</td> }.into_any(),
-                        Some(p) => {
-                            let key = (p.step, p.host.clone());
-                            let status = p.status.as_str();
-                            let is_chosen = { let key = key.clone(); move || selected.get().as_ref() == Some(&key) };
-                            let title = format!("{} on {}: {}{}", p.step_name, p.host, status, if p.message.is_empty() { String::new() } else { format!(" ({})", p.message) });
-                            let text = match p.exit_code { Some(c) if p.status.is_failure() => format!("{status} ({c})"), _ => status.to_string() };
-                            view! {
-                                <td>
-                                    <button type="button" class=format!("cell st-{status}") class:chosen=is_chosen
-                                        data-testid=format!("cell-{}-{}", p.step, p.host) data-status=status title=title
-                                        on:click=move |_| selected.set(Some(key.clone()))>
-                                        {text}
-                                    </button>
-                                </td>
-                            }
-                            .into_any()
-                        }
-                    })
-                    .collect_view();
-                view! { <tr><th class="step">{format!("{}. {name}", i + 1)}<span class="muted small">{format!(" group {group}")}</span></th>{cells}</tr> }
-            })
-            .collect_view();
-        view! {
-            <div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax=total aria-valuenow=done>
-                <div class="bar" style=format!("width: {}%", (done * 100).checked_div(total).unwrap_or(0))></div>
-                <span>{format!("{done} of {total} step × host pairs finished")}</span>
-            </div>
-            <div class="grid-wrap">
-                <table class="grid">
-                    <thead><tr><th>"Step"</th>{header}</tr></thead>
-                    <tbody>{body}</tbody>
-                </table>
-            </div>
-        }
-        .into_any()
-    };
-
-    let pane = move || {
-        let title = match selected.get() {
-            Some((step, host)) => format!("Log of step {} on {host}", step + 1),
-            None => "Choose a cell to see its log".to_string(),
-        };
-        view! {
-            <h2>{title}{move || log_busy.get().then(|| view! { <span class="muted small" aria-busy="true">" loading…"</span> })}</h2>
-            <label class="inline-check">
-                <input type="checkbox" data-testid="log-follow" prop:checked=move || follow.get()
-                    on:change=move |ev| {
-                        let on = event_target_checked(&ev);
-                        follow.set(on);
-                        if on {
-                            to_end();
-                        }
-                    } />
-                " Follow new output"
-            </label>
-            {move || (dropped.get() > 0).then(|| view! {
-                <p class="muted small" data-testid="log-dropped">
-                    {format!("{} earlier lines are not shown here: the pane keeps the last {PANE_LINES}.", dropped.get())}
-                </p>
-            })}
-            <pre class="log" data-testid="log-pane" node_ref=pane_ref on:scroll=move |_| {
-                if let Some(el) = pane_ref.get_untracked() {
-                    // At the end (within a few pixels) means following; above it, reading.
-                    follow.set(el.scroll_top() + el.client_height() >= el.scroll_height() - 8);
+        if total > 0 {
+            let items = failed
+                .into_iter()
+                .map(|p| {
+                    let key = (p.step, p.host.clone());
+                    let code = p.exit_code.map(|c| format!(", exit {c}")).unwrap_or_default();
+                    let why = if p.message.is_empty() { String::new() } else { format!(": {}", p.message) };
+                    view! {
+                        <li>
+                            <button type="button" class="link" on:click=move |_| selected.set(Some(key.clone()))>
+                                {format!("step {} ({}) on {}", p.step + 1, p.step_name, p.host)}
+                            </button>
+                            {format!(" {}{code}{why}", p.status.as_str())}
+                        </li>
+                    }
+                })
+                .collect_view();
+            let more = (total > FAILURES_SHOWN).then(|| {
+                view! {
+                    <li>
+                        <button type="button" class="link" on:click=move |_| filter.set(Some(PairStatus::Failed))>
+                            {format!("and {} more: show the failed hosts", total - FAILURES_SHOWN)}
+                        </button>
+                    </li>
                 }
-            }>
-                {move || lines.get().into_iter().map(|l| {
-                    let class = match l.stream { api_types::Stream::Stderr => "log-line err", api_types::Stream::System => "log-line sys", _ => "log-line" };
-                    view! { <span class=class>{l.text}"\n"</span> }
-                }).collect_view()}
-            </pre>
+            });
+            out.push(
+                view! {
+                    <div class="notice failed" data-testid="failure-summary" role="status">
+                        <strong>{format!("{total} pair{} failed", if total == 1 { "" } else { "s" })}</strong>
+                        <ul>{items}{more}</ul>
+                    </div>
+                }
+                .into_any(),
+            );
         }
+        out.collect_view().into_any()
     };
 
     let facts = move || {
@@ -511,7 +462,13 @@ pub fn TaskDetail() -> impl IntoView {
             Ok(t) => t,
             Err(e) => return view! { <p class="form-error" role="alert">{e.message()}</p> }.into_any(),
         };
-        let attempt = run.with(|r| r.as_ref().map_or(0, |r| r.attempt));
+        let run_times = times.get();
+        let host_count: usize = t.hosts.values().map(Vec::len).sum();
+        let took = run_times.as_ref().and_then(|(_, start, end)| {
+            let start = fleet::millis(start.as_deref()?)?;
+            let end = end.as_deref().and_then(fleet::millis)?;
+            Some(fleet::duration(end - start))
+        });
         view! {
             <h1>
                 {format!("#{} {} ", t.id, t.name)}
@@ -528,8 +485,22 @@ pub fn TaskDetail() -> impl IntoView {
                     None => "not needed".into(),
                 }}</dd>
                 <dt>"Arguments"</dt><dd class="mono">{t.args.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("  ")}</dd>
-                <dt>"Hosts"</dt><dd class="mono">{t.hosts.iter().map(|(g, h)| format!("{g}: {}", h.join(", "))).collect::<Vec<_>>().join("  ")}</dd>
-                <dt>"Attempt"</dt><dd>{attempt}</dd>
+                <dt>"Hosts"</dt>
+                <dd>
+                    <details>
+                        <summary>{format!("{host_count} host{} in {} group{}", if host_count == 1 { "" } else { "s" }, t.hosts.len(), if t.hosts.len() == 1 { "" } else { "s" })}</summary>
+                        <div class="mono">{t.hosts.iter().map(|(g, h)| format!("{g}: {}", h.join(", "))).collect::<Vec<_>>().join("  ")}</div>
+                    </details>
+                </dd>
+                {run_times.map(|(attempt, start, end)| view! {
+                    <dt>"Attempt"</dt><dd>{attempt}</dd>
+                    <dt>"Started"</dt><dd data-testid="task-started">{start.as_deref().map(local_time).unwrap_or_else(|| "not yet".into())}</dd>
+                    <dt>"Finished"</dt>
+                    <dd data-testid="task-finished">{match end.as_deref() {
+                        Some(e) => format!("{}{}", local_time(e), took.map(|d| format!(" (took {d})")).unwrap_or_default()),
+                        None => "not yet".into(),
+                    }}</dd>
+                })}
                 {(!t.details.is_empty()).then(|| view! { <dt>"Details"</dt><dd>{t.details.clone()}</dd> })}
             </dl>
         }
@@ -537,15 +508,23 @@ pub fn TaskDetail() -> impl IntoView {
     };
 
     let found = move || matches!(task.get(), Some(Ok(_)));
+    // The grid is drawn anew when the run is read again (a new model); events only tick.
+    let generation = Memo::new(move |_| {
+        times.track();
+        fleet.with_value(|f| (f.attempt, f.hosts.len(), f.steps.len()))
+    });
     view! {
         {facts}
         <Show when=found>
+        {summary}
         <div class="card actions-bar">
             {actions}
             {move || action_error.get().map(|m| view! { <p class="form-error" role="alert">{m}</p> })}
         </div>
-        <div class="card">{grid}</div>
-        <div class="card">{pane}</div>
+        <div class="card">
+            {move || { generation.track(); view! { <FleetGrid fleet tick selected filter over /> } }}
+        </div>
+        <div class="card"><LogView log task_id=Signal::derive(id) chosen=chosen /></div>
         <p class="muted small">"Updates arrive as they happen over a live stream; nothing here polls."</p>
         </Show>
     }
