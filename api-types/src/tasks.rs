@@ -365,6 +365,16 @@ pub struct TaskPage {
     pub per_page: i64,
 }
 
+/// A task that changed (was submitted, decided, started, finished, edited): one event of
+/// the live stream of all tasks (`GET /api/v1/tasks/changes`, SSE `event` = `task`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct TaskChange {
+    pub id: i64,
+    pub status: TaskStatus,
+    pub updated_at: String,
+}
+
 /// How many tasks are in one status.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]

@@ -59,10 +59,20 @@ async function main() {
             await page.goto(`${base}/tasks/${cfg.finished_task}`);
             await page.getByTestId('cell-0-local').click();
             const pane = page.getByTestId('log-pane');
-            await pane.locator('.log-line', { hasText: 'line 400' }).waitFor();
+            await pane.locator('.log-line', { hasText: 'line 2500' }).waitFor();
             await waitUntil('the pane at its end', async () => pane.evaluate((el) => el.scrollHeight - el.clientHeight - el.scrollTop), (gap) => gap <= 8);
+            await page.getByTestId('log-earlier').waitFor();
             await pane.evaluate((el) => { el.scrollTop = 0; });
             await waitUntil('follow turned off', async () => page.getByTestId('log-follow').isChecked(), (on) => !on);
+            // The start of the log is paged in by scrolling up (1,000 lines a page); each
+            // line shows its number.
+            await waitUntil('the first line paged in', async () => {
+                await pane.evaluate((el) => { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')); });
+                return pane.locator('.log-line .tx', { hasText: /^line 1$/ }).count();
+            }, (n) => n === 1, 30_000);
+            const numbers = await pane.locator('.log-line .ln').allInnerTexts();
+            if (numbers.length < 2500 || numbers[0] !== '1') throw new Error(`lines shown: ${numbers.length}, first number ${numbers[0]}`);
+            await page.getByTestId('log-earlier').waitFor({ state: 'detached' });
             await screenshot(page, 'log-finished');
         });
         await step('a live log follows its output', async () => {
@@ -81,6 +91,35 @@ async function main() {
             const gap = await pane.evaluate((el) => el.scrollHeight - el.clientHeight - el.scrollTop);
             if (gap > 40) throw new Error(`the live log is ${gap} px above its end`);
             await screenshot(page, 'log-live');
+        });
+        // Submits (or acts on) a task as someone else would: from outside the page's code.
+        const api = (path, body) => page.evaluate(async ({ path, body }) => {
+            const token = localStorage.getItem('taskgate.token');
+            const r = await fetch(`/api/v1${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+                body: JSON.stringify(body) });
+            return r.json();
+        }, { path, body });
+        await step('the dashboard and the task list update when a task is submitted elsewhere', async () => {
+            await page.goto(`${base}/`);
+            const count = page.getByTestId('count-success');
+            await count.waitFor();
+            const before = Number(await count.locator('.n').innerText());
+            const submitted = await api('/tasks', { template_id: cfg.finished_template, schedule: 'ready' });
+            await page.getByTestId(`task-${submitted.id}`).waitFor({ timeout: 30_000 });
+            await waitUntil('the success counter to grow', async () => Number(await count.locator('.n').innerText()), (n) => n === before + 1, 30_000);
+            await screenshot(page, 'dashboard-live');
+            await page.goto(`${base}/tasks`);
+            await waitUntil('the first page', async () => (await rows(page)).length, (n) => n > 0);
+            const another = await api('/tasks', { template_id: cfg.finished_template, schedule: 'ready' });
+            await page.getByTestId(`task-${another.id}`).waitFor({ timeout: 30_000 });
+        });
+        await step('a finished task page notices a redo started elsewhere', async () => {
+            await page.goto(`${base}/tasks/${cfg.finished_task}`);
+            await page.getByText('Log of step 1 on local, attempt 1').waitFor();
+            await api(`/tasks/${cfg.finished_task}/redo`, { mode: 'all' });
+            await page.getByText('Log of step 1 on local, attempt 2').waitFor({ timeout: 30_000 });
+            await page.getByTestId('log-pane').locator('.log-line', { hasText: 'line 2500' }).waitFor({ timeout: 30_000 });
+            await waitUntil('success again', async () => page.getByTestId('task-status').innerText(), (t) => t.trim() === 'success', 30_000);
         });
         await step('no console errors', async () => assertNoConsoleErrors());
     } finally {

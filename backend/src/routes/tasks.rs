@@ -1,8 +1,8 @@
 //! `/api/v1/tasks`.
 
 use api_types::{
-    Decision, LogPage, PairSelector, RedoRequest, StatusCount, Task, TaskEvent, TaskPage, TaskRun, TaskSubmit,
-    TaskUpdate,
+    Decision, LogPage, PairSelector, RedoRequest, StatusCount, Task, TaskChange, TaskEvent, TaskPage, TaskRun,
+    TaskSubmit, TaskUpdate,
 };
 use poem::web::sse::Event;
 use poem::web::Data;
@@ -68,6 +68,22 @@ impl TasksApi {
     }
 
     /// How many tasks are in each status (every status, zeros included).
+    /// Live changes of all tasks (Server-Sent Events, `event: task`): one event whenever a
+    /// task is submitted, edited, decided, started or finished, from now on. A page keeps
+    /// its lists and counters current with it. Browsers may pass `?access_token=`.
+    #[oai(path = "/changes", method = "get", operation_id = "task_changes")]
+    async fn changes(
+        &self,
+        state: Data<&AppState>,
+        auth: StreamAuth,
+    ) -> ApiResult<EventStream<std::pin::Pin<Box<dyn futures_util::Stream<Item = TaskChange> + Send>>>> {
+        let stream = tasks::changes::follow(&state, auth.principal()).await?;
+        let boxed: std::pin::Pin<Box<dyn futures_util::Stream<Item = TaskChange> + Send>> = Box::pin(stream);
+        Ok(EventStream::new(boxed)
+            .keep_alive(std::time::Duration::from_secs(15))
+            .to_event(|c| Event::message(serde_json::to_string(&c).unwrap_or_default()).event_type("task")))
+    }
+
     #[oai(path = "/counts", method = "get", operation_id = "task_counts")]
     async fn counts(&self, state: Data<&AppState>, auth: BearerAuth) -> ApiResult<Json<Vec<StatusCount>>> {
         Ok(Json(tasks::counts(&state, &auth.0).await?))

@@ -336,3 +336,22 @@ pub async fn next_approval_deadline(db: &Db) -> StoreResult<Option<i64>> {
 pub async fn count_by_status(db: &Db) -> StoreResult<Vec<(String, i64)>> {
     Ok(sqlx::query_as("SELECT status, COUNT(*) FROM tasks GROUP BY status").fetch_all(&db.pool).await?)
 }
+
+/// Tasks changed at or after `since` (ms), the oldest change first, at most `limit`:
+/// `(id, status, updated_at)`.
+pub async fn changed_since(db: &Db, since: i64, limit: i64) -> StoreResult<Vec<(i64, TaskStatus, i64)>> {
+    let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+        "SELECT id, status, updated_at FROM tasks WHERE updated_at >= $1 ORDER BY updated_at, id LIMIT $2",
+    )
+    .bind(since)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows.into_iter().filter_map(|(id, s, at)| Some((id, TaskStatus::parse(&s)?, at))).collect())
+}
+
+/// The latest change of any task (ms; 0 when there is none).
+pub async fn last_change(db: &Db) -> StoreResult<i64> {
+    let at: Option<i64> = sqlx::query_scalar("SELECT MAX(updated_at) FROM tasks").fetch_one(&db.pool).await?;
+    Ok(at.unwrap_or(0))
+}

@@ -2,6 +2,7 @@
 //! it runs.
 
 pub mod actions;
+pub mod changes;
 pub mod decisions;
 pub mod expiry;
 pub mod inputs;

@@ -19,6 +19,7 @@ mod fences;
 mod gitlab_hook;
 mod hostile_input;
 mod integrations;
+mod live_lists;
 mod log_reading;
 mod mail;
 mod run_actions;

@@ -35,7 +35,7 @@ async fn task_paging_search_and_the_audit_log_work_in_chromium() {
             "/api/v1/templates",
             &app.admin_token,
             &json!({"name": "chatty", "steps": [{"name": "count", "group": "local",
-                    "script": "i=1; while [ $i -le 400 ]; do echo \"line $i\"; i=$((i + 1)); done"}]}),
+                    "script": "i=1; while [ $i -le 2500 ]; do echo \"line $i\"; i=$((i + 1)); done"}]}),
         )
         .await
         .expect(201)["id"]
@@ -60,7 +60,8 @@ async fn task_paging_search_and_the_audit_log_work_in_chromium() {
     std::fs::create_dir_all(&artifacts).unwrap();
     let config = work.path().join("config.json");
     let cfg = json!({"base_url": app.base, "artifacts_dir": artifacts, "admin_password": ADMIN_PASSWORD,
-                     "tasks": TASKS + 1, "needle": needle, "finished_task": finished, "slow_template": slow});
+                     "tasks": TASKS + 1, "needle": needle, "finished_task": finished, "finished_template": chatty,
+                     "slow_template": slow});
     std::fs::write(&config, cfg.to_string()).unwrap();
 
     let status = crate::ui::run_e2e("lists.mjs", &root, &config, &artifacts, TIMEOUT).await;

@@ -10,19 +10,33 @@ use crate::session::use_session;
 #[component]
 pub fn Approvals() -> impl IntoView {
     let pending = LocalResource::new(|| api::get::<TaskPage>("/tasks?status=new&per_page=100"));
+    // A task submitted, decided or changed anywhere joins or leaves the queue at once;
+    // the cards already shown stay as they are (a comment being typed is kept).
+    let shown = StoredValue::new(Vec::<i64>::new());
+    crate::live::refresh_on_change(
+        move |c| c.status == api_types::TaskStatus::New || shown.with_value(|s| s.contains(&c.id)),
+        move || pending.refetch(),
+    );
+    let items = Memo::new(move |_| {
+        let items = pending.get().and_then(Result::ok).map(|p| p.items);
+        if let Some(items) = &items {
+            shown.set_value(items.iter().map(|t| t.id).collect());
+        }
+        items
+    });
     view! {
         <h1>"Approvals"</h1>
         <p class="muted">"Tasks waiting for a second person. You cannot approve your own."</p>
-        {move || loaded(pending.get(), move |page: TaskPage| {
-            if page.items.is_empty() {
-                return view! { <p class="card muted">"Nothing is waiting for approval."</p> }.into_any();
+        {move || match pending.get() {
+            None => view! { <p class="muted" aria-busy="true">"Loading…"</p> }.into_any(),
+            Some(Err(e)) => view! { <p class="form-error" role="alert">{e.message()}</p> }.into_any(),
+            Some(Ok(page)) if page.items.is_empty() => {
+                view! { <p class="card muted">"Nothing is waiting for approval."</p> }.into_any()
             }
-            page.items
-                .into_iter()
-                .map(|t| view! { <ApprovalCard task=t on_done=move || pending.refetch() /> })
-                .collect_view()
-                .into_any()
-        })}
+            Some(Ok(_)) => ().into_any(),
+        }}
+        <For each=move || items.get().unwrap_or_default() key=|t| t.id
+            children=move |t| view! { <ApprovalCard task=t on_done=move || pending.refetch() /> } />
     }
 }
 

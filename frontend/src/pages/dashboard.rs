@@ -14,6 +14,15 @@ pub fn Dashboard() -> impl IntoView {
     let counts = LocalResource::new(|| api::get::<Vec<StatusCount>>("/tasks/counts"));
     let recent = LocalResource::new(|| api::get::<TaskPage>("/tasks?per_page=10"));
     let pending = LocalResource::new(|| api::get::<TaskPage>("/tasks?status=new&per_page=50"));
+    // Submissions, decisions and runs anywhere show up here as they happen.
+    crate::live::refresh_on_change(
+        |_| true,
+        move || {
+            counts.refetch();
+            recent.refetch();
+            pending.refetch();
+        },
+    );
     let me = session.username_now();
     let mine = move || {
         let me = me.clone();

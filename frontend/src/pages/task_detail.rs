@@ -65,6 +65,9 @@ pub fn TaskDetail() -> impl IntoView {
     let selected = RwSignal::new(None::<(i64, String)>);
     let log = LogState::new();
     let live = StoredValue::new_local(None::<Live>);
+    // While the task's own stream is closed (the task is over): the stream of all tasks,
+    // so a redo started elsewhere is seen.
+    let watch = StoredValue::new_local(None::<crate::live::Watch>);
     let batch = StoredValue::new_local(Batch::default());
     // The latest event applied: a stream opened again goes on from it.
     let last_seen = StoredValue::new(0i64);
@@ -73,7 +76,10 @@ pub fn TaskDetail() -> impl IntoView {
     let comment = RwSignal::new(String::new());
     let redo_step = RwSignal::new(String::from("0"));
 
-    on_cleanup(move || live.set_value(None));
+    on_cleanup(move || {
+        live.set_value(None);
+        watch.set_value(None);
+    });
 
     let over = Signal::derive(move || task.with(|t| matches!(t, Some(Ok(t)) if t.status.is_final())));
     // The chosen pair and the attempt it is at: a redo of it shows the new attempt's log.
@@ -176,6 +182,7 @@ pub fn TaskDetail() -> impl IntoView {
             .unwrap_or_default();
         let url = format!("/api/v1/tasks/{task_id}/events?after={after}{logs_of}&access_token={}", api::q(&token));
         let Ok(source) = web_sys::EventSource::new(&url) else { return };
+        watch.set_value(None);
         let mut handlers = vec![];
         for kind in ["log", "pair", "task"] {
             let handler = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |m: web_sys::MessageEvent| {
@@ -233,6 +240,20 @@ pub fn TaskDetail() -> impl IntoView {
             if let (Ok(t), Some(from)) = (&answer, from) {
                 if t.status.is_final() {
                     live.set_value(None);
+                    if watch.with_value(Option::is_none) {
+                        // A redo made before the stream opened is caught by reading the
+                        // task once it is open.
+                        let opened = crate::live::Watch::open(
+                            move |c| {
+                                // Even a final status: a quick redo may be over by the time it is seen.
+                                if c.id == task_id {
+                                    reload(true);
+                                }
+                            },
+                            move || reload(true),
+                        );
+                        watch.set_value(opened);
+                    }
                 } else if live.with_value(Option::is_none) {
                     connect(task_id, from);
                 }

@@ -73,6 +73,7 @@ pub fn TaskList() -> impl IntoView {
             api::get::<TaskPage>(&path).await
         }
     });
+    crate::live::refresh_on_change(|_| true, move || tasks.refetch());
     let total = Signal::derive(move || tasks.get().and_then(Result::ok).map_or(0, |p| p.total));
     {
         let go = go.clone();

@@ -1,0 +1,100 @@
+//! The live stream of all tasks: an event whenever a task is submitted, edited, decided,
+//! started or finished, so lists and counters stay current without polling.
+//!
+//! It reads the database (tasks changed since a moment) rather than listening to this
+//! instance alone: a change made by another instance is seen within a second.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use api_types::{Scope, TaskChange};
+use futures_util::Stream as FutStream;
+
+use crate::accounts::{self, Principal};
+use crate::error::{ServiceError, ServiceResult};
+use crate::state::AppState;
+use crate::store::{self, rfc3339};
+
+/// How far back each look reaches: a change stamped by an instance whose clock is behind
+/// by up to this much is still seen.
+const SKEW_MS: i64 = 5_000;
+/// Rows read per look; more changes than this within the window are sent next time.
+const BATCH: i64 = 500;
+/// The longest wait between looks (a local change wakes the stream sooner).
+const PERIOD: Duration = Duration::from_secs(1);
+
+struct Follow {
+    _guard: crate::state::StreamGuard,
+    state: AppState,
+    who: Principal,
+    /// Start of the window looked at.
+    since: i64,
+    /// What each task in the window looked like at the last look: `(status, updated_at)`.
+    seen: HashMap<i64, (api_types::TaskStatus, i64)>,
+    buf: std::collections::VecDeque<TaskChange>,
+    rx: tokio::sync::broadcast::Receiver<i64>,
+}
+
+/// Changes from now on (what exists already is not repeated).
+pub async fn follow(
+    state: &AppState,
+    who: &Principal,
+) -> ServiceResult<impl FutStream<Item = TaskChange> + Send + 'static> {
+    who.require(Scope::Read)?;
+    let guard = state.streams.open(who.user_id).ok_or_else(|| {
+        ServiceError::Busy(format!(
+            "{} already has {} live streams open; close one (or wait for it to end) first",
+            who.username,
+            crate::state::MAX_STREAMS_PER_USER
+        ))
+    })?;
+    let rx = state.events.subscribe();
+    let since = store::tasks::last_change(&state.db).await?.saturating_sub(SKEW_MS);
+    let seen = store::tasks::changed_since(&state.db, since, BATCH)
+        .await?
+        .into_iter()
+        .map(|(id, status, at)| (id, (status, at)))
+        .collect();
+    let f = Follow { _guard: guard, state: state.clone(), who: who.clone(), since, seen, buf: Default::default(), rx };
+    Ok(futures_util::stream::unfold(f, |mut f| async move {
+        loop {
+            if let Some(c) = f.buf.pop_front() {
+                return Some((c, f));
+            }
+            let rx = &mut f.rx;
+            let _ = tokio::time::timeout(PERIOD, async {
+                // Any local task event, or a lag (many events): look now.
+                let _ = rx.recv().await;
+            })
+            .await;
+            match accounts::tokens::recheck(&f.state, &f.who).await {
+                Ok(()) => {}
+                Err(ServiceError::Unauthorized(_)) => return None,
+                Err(e) => tracing::warn!(error = ?e.to_string(), "checking a stream's credential failed"),
+            }
+            match store::tasks::changed_since(&f.state.db, f.since, BATCH).await {
+                Ok(rows) => {
+                    for (id, status, at) in &rows {
+                        if f.seen.get(id) != Some(&(*status, *at)) {
+                            f.buf.push_back(TaskChange { id: *id, status: *status, updated_at: rfc3339(*at) });
+                        }
+                    }
+                    let latest = rows.iter().map(|r| r.2).max().unwrap_or(f.since);
+                    // Slide the window, keeping what it still covers.
+                    let since =
+                        if rows.len() as i64 == BATCH { latest } else { latest.saturating_sub(SKEW_MS).max(f.since) };
+                    f.seen.retain(|_, (_, at)| *at >= since);
+                    for (id, status, at) in rows {
+                        if at >= since {
+                            f.seen.insert(id, (status, at));
+                        }
+                    }
+                    f.since = since;
+                }
+                Err(e) => tracing::warn!(error = %e, "reading changed tasks failed"),
+            }
+            // A pause between looks, so a burst of events costs one read a quarter second.
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }))
+}
