@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the web UI (frontend/, a leptos app compiled to wasm32) into static/pkg:
-# taskgate-ui.js and taskgate-ui_bg.wasm, which static/index.html loads.
+# HASH/taskgate-ui.js and HASH/taskgate-ui_bg.wasm (with .br and .gz copies), and
+# start.js naming them, which static/boot.js loads.
 #
 # Installs what is missing: the wasm32 target, wasm-bindgen-cli at the version Cargo.lock
 # pins, and (for wasm-opt) the npm package binaryen in frontend/e2e. Debian's binaryen is
@@ -90,12 +91,40 @@ if [ "$profile" != dev ]; then
     fi
 fi
 
+# The bundle's files go in a directory named after their content (static/pkg/HASH/), so the
+# server lets browsers keep them for good; static/pkg/start.js (revalidated on every load)
+# says which directory is current. Each is also stored brotli- and gzip-compressed, sent
+# to browsers that accept it.
+hash=$(cat "$staging/taskgate-ui.js" "$staging/taskgate-ui_bg.wasm" | sha256sum | cut -c1-16)
+mkdir "$staging/$hash"
+mv "$staging/taskgate-ui.js" "$staging/taskgate-ui_bg.wasm" "$staging/$hash/"
+cat >"$staging/start.js" <<JS
+// Written by scripts/build-ui.sh: this build's files (their directory changes with their content).
+export { default } from "/pkg/$hash/taskgate-ui.js";
+export const wasm = "/pkg/$hash/taskgate-ui_bg.wasm";
+JS
+if command -v node >/dev/null; then
+    node -e '
+        const fs = require("fs"), zlib = require("zlib");
+        for (const f of process.argv.slice(1)) {
+            const data = fs.readFileSync(f);
+            fs.writeFileSync(f + ".gz", zlib.gzipSync(data, { level: 9 }));
+            fs.writeFileSync(f + ".br", zlib.brotliCompressSync(data, { params: {
+                [zlib.constants.BROTLI_PARAM_QUALITY]: 11, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length } }));
+        }' "$staging/$hash/taskgate-ui.js" "$staging/$hash/taskgate-ui_bg.wasm"
+else
+    warn "no node: the bundle is not precompressed (sent uncompressed)"
+fi
+
 rm -rf static/pkg
 mv "$staging" static/pkg
 
 kb() { echo $((($1 + 1023) / 1024)); }
-wasm_bytes=$(wc -c <static/pkg/taskgate-ui_bg.wasm)
-gzip_bytes=$(gzip -9 -c static/pkg/taskgate-ui_bg.wasm | wc -c)
-js_bytes=$(wc -c <static/pkg/taskgate-ui.js)
-say "bundle: taskgate-ui_bg.wasm $(kb "$wasm_bytes") KB ($(kb "$gzip_bytes") KB gzip), taskgate-ui.js $(kb "$js_bytes") KB" \
-    "[$wasm_bytes, $gzip_bytes gzip -9, $js_bytes bytes]"
+size() { if [ -f "$1" ]; then wc -c <"$1"; else echo 0; fi; }
+pkg="static/pkg/$hash"
+wasm_bytes=$(size "$pkg/taskgate-ui_bg.wasm")
+br_bytes=$(size "$pkg/taskgate-ui_bg.wasm.br")
+gzip_bytes=$(size "$pkg/taskgate-ui_bg.wasm.gz")
+js_bytes=$(size "$pkg/taskgate-ui.js")
+say "bundle $hash: taskgate-ui_bg.wasm $(kb "$wasm_bytes") KB ($(kb "$br_bytes") KB brotli, $(kb "$gzip_bytes") KB gzip)," \
+    "taskgate-ui.js $(kb "$js_bytes") KB [$wasm_bytes, $br_bytes br, $gzip_bytes gz, $js_bytes bytes]"

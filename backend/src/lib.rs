@@ -141,7 +141,10 @@ pub fn app(state: AppState, server_url: &str, static_dir: &str) -> impl poem::En
     });
     let docs = api.swagger_ui();
     let max_body = state.settings.max_body_bytes;
-    let spa = Arc::new(StaticFilesEndpoint::new(static_dir).index_file("index.html").fallback_to_index());
+    let spa = Arc::new(Spa {
+        files: StaticFilesEndpoint::new(static_dir).index_file("index.html").fallback_to_index(),
+        bundle: http::bundle::Bundle::new(std::path::Path::new(static_dir)),
+    });
     let docs_csp = Arc::new(OnceLock::new());
     Route::new()
         .nest("/", api)
@@ -174,7 +177,7 @@ pub fn app(state: AppState, server_url: &str, static_dir: &str) -> impl poem::En
 async fn serve(
     ep: Arc<impl Endpoint>,
     mut req: poem::Request,
-    spa: &StaticFilesEndpoint,
+    spa: &Spa,
     spec: &http::spec::Spec,
     max_body: usize,
 ) -> Response {
@@ -226,10 +229,19 @@ async fn serve(
     answer
 }
 
+/// The web UI: its build's files, and the rest of the static directory.
+struct Spa {
+    files: StaticFilesEndpoint,
+    bundle: http::bundle::Bundle,
+}
+
 /// The SPA's files. Its errors say what went wrong, never where the files are: poem's own
 /// 403 answer (`/..%2f..%2fetc`) names the absolute path it refused.
-async fn spa_answer(spa: &StaticFilesEndpoint, req: poem::Request) -> Response {
-    match spa.call(req).await {
+async fn spa_answer(spa: &Spa, req: poem::Request) -> Response {
+    if let Some(answer) = spa.bundle.answer(&req).await {
+        return answer;
+    }
+    match spa.files.call(req).await {
         // The files keep their names from one release to the next: a browser asks again
         // each time (a 304 when nothing changed, by ETag or date), so an upgrade is never
         // mixed with a cached older UI.

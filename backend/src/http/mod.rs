@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by every route: error mapping, JSON bodies, authentication.
 
 pub mod auth;
+pub mod bundle;
 pub mod error;
 pub mod headers;
 pub mod payload;

@@ -121,6 +121,39 @@ async fn the_ui_files_are_revalidated_so_an_upgrade_is_never_mixed_with_a_cached
         let again = app.client.get(app.url(path)).header("if-none-match", &etag).send().await.unwrap();
         assert_eq!(again.status(), 304, "{path}: unchanged files are not sent again");
     }
+    // The build's files live in a directory named after their content: kept for good, and
+    // sent compressed as the browser accepts (the copies scripts/build-ui.sh made).
+    let start = app.client.get(app.url("/pkg/start.js")).send().await.unwrap();
+    assert_eq!(start.headers()["cache-control"], "no-cache");
+    let start = start.text().await.unwrap();
+    let wasm_path = start.split('"').find(|s| s.ends_with("_bg.wasm")).expect("start.js names the wasm").to_string();
+    let on_disk = root.join(wasm_path.trim_start_matches('/'));
+    for (accept, encoding, suffix) in
+        [("gzip, deflate, br", Some("br"), ".br"), ("gzip", Some("gzip"), ".gz"), ("br;q=0", None, "")]
+    {
+        let r = app.client.get(app.url(&wasm_path)).header("accept-encoding", accept).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{accept}");
+        assert_eq!(r.headers()["cache-control"], "public, max-age=31536000, immutable");
+        assert_eq!(r.headers()["content-type"], "application/wasm");
+        assert_eq!(r.headers()["vary"], "accept-encoding");
+        assert_eq!(r.headers().get("content-encoding").map(|v| v.to_str().unwrap()), encoding, "{accept}");
+        let etag = r.headers()["etag"].to_str().unwrap().to_string();
+        let mut file = on_disk.clone().into_os_string();
+        file.push(suffix);
+        assert_eq!(r.bytes().await.unwrap(), std::fs::read(&file).unwrap(), "{accept}: the file as stored");
+        let again =
+            app.client.get(app.url(&wasm_path)).header("accept-encoding", accept).header("if-none-match", &etag).send();
+        assert_eq!(again.await.unwrap().status(), 304);
+    }
+    assert!(std::fs::read(&on_disk).unwrap().starts_with(b"\0asm"));
+    // A build that is gone is a 404, never index.html (which a stale page would run as code).
+    for gone in
+        ["/pkg/0123456789abcdef/taskgate-ui.js", &wasm_path.replace("_bg.wasm", "_bg.wasm%2f..%2f..%2fstart.js")]
+    {
+        let r = app.client.get(app.url(gone)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{gone}");
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/json"), "{gone}");
+    }
 }
 
 async fn static_errors_reveal_no_paths(backend: Backend) {

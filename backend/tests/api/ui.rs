@@ -20,7 +20,7 @@ fn repo_root() -> PathBuf {
 
 /// Fails with what to run when the bundle, playwright-core or Chromium is missing.
 pub fn check_prerequisites(root: &Path) {
-    let wasm = root.join("static/pkg/taskgate-ui_bg.wasm");
+    let wasm = root.join("static/pkg/start.js");
     assert!(wasm.exists(), "{} is missing: run `bash scripts/build-ui.sh` first", wasm.display());
     let playwright = root.join("frontend/e2e/node_modules/playwright-core");
     assert!(
