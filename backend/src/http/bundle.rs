@@ -96,8 +96,7 @@ fn accepted_encodings(header: &str) -> Vec<&str> {
         .filter_map(|part| {
             let mut bits = part.split(';').map(str::trim);
             let coding = bits.next()?;
-            let refused =
-                bits.any(|p| p.strip_prefix("q=").is_some_and(|q| q.parse::<f32>().map_or(false, |q| q <= 0.0)));
+            let refused = bits.any(|p| p.strip_prefix("q=").is_some_and(|q| q.parse::<f32>().is_ok_and(|q| q <= 0.0)));
             (!coding.is_empty() && !refused).then_some(coding)
         })
         .collect()
