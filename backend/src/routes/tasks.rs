@@ -67,7 +67,6 @@ impl TasksApi {
         Ok(Json(tasks::list(&state, &auth.0, query).await?))
     }
 
-    /// How many tasks are in each status (every status, zeros included).
     /// Live changes of all tasks (Server-Sent Events, `event: task`): one event whenever a
     /// task is submitted, edited, decided, started or finished, from now on. A page keeps
     /// its lists and counters current with it. Browsers may pass `?access_token=`.
@@ -84,6 +83,7 @@ impl TasksApi {
             .to_event(|c| Event::message(serde_json::to_string(&c).unwrap_or_default()).event_type("task")))
     }
 
+    /// How many tasks are in each status (every status, zeros included).
     #[oai(path = "/counts", method = "get", operation_id = "task_counts")]
     async fn counts(&self, state: Data<&AppState>, auth: BearerAuth) -> ApiResult<Json<Vec<StatusCount>>> {
         Ok(Json(tasks::counts(&state, &auth.0).await?))

@@ -356,8 +356,8 @@ pub struct LogTextQuery {
 }
 
 /// Lines read from the database per round of a download: memory stays flat whatever the
-/// log's size.
-const DOWNLOAD_PAGE: i64 = 2000;
+/// log's size (at most this many lines of up to 16 KiB each, 4 MiB).
+const DOWNLOAD_PAGE: i64 = 256;
 
 /// A log as plain text, streamed page by page: one pair's lines as they were written, or
 /// every pair's of the attempt, each prefixed with its host and step. Returns the file
@@ -386,14 +386,31 @@ pub async fn log_text(
     };
     let pair = q.step.zip(q.host);
     let name = match &pair {
-        Some((step, host)) => format!("task-{id}-attempt-{attempt}-step-{}-{}.log", step + 1, file_safe(host)),
+        Some((step, host)) => {
+            format!("task-{id}-attempt-{attempt}-step-{}-{}.log", step.saturating_add(1), file_safe(host))
+        }
         None => format!("task-{id}-attempt-{attempt}.log"),
     };
-    let db = state.db.clone();
+    // A download holds a place among its user's live streams while it is sent, and ends
+    // when the credential it was asked with no longer holds.
+    let guard = std::sync::Arc::new(state.streams.open(who.user_id).ok_or_else(|| {
+        ServiceError::Busy(format!(
+            "{} already has {} live streams or downloads open; close one (or wait for it to end) first",
+            who.username,
+            crate::state::MAX_STREAMS_PER_USER
+        ))
+    })?);
+    let (state, who) = (state.clone(), who.clone());
     let stream = futures_util::stream::unfold(Some(0i64), move |after| {
-        let (db, pair) = (db.clone(), pair.clone());
+        let (state, who, pair, guard) = (state.clone(), who.clone(), pair.clone(), guard.clone());
         async move {
+            let _held = guard;
             let after = after?;
+            if let Err(e @ ServiceError::Unauthorized(_)) = accounts::tokens::recheck(&state, &who).await {
+                tracing::info!(task = id, reason = ?e.to_string(), "log download ended");
+                return Some((Err(std::io::Error::other("the credential no longer holds")), None));
+            }
+            let db = &state.db;
             let filter = EventFilter {
                 after,
                 kind: Some("log"),
@@ -403,7 +420,7 @@ pub async fn log_text(
                 limit: DOWNLOAD_PAGE,
                 ..Default::default()
             };
-            match runs::events(&db, id, &filter).await {
+            match runs::events(db, id, &filter).await {
                 Ok(rows) if rows.is_empty() => None,
                 Ok(rows) => {
                     let next = (rows.len() as i64 == DOWNLOAD_PAGE).then(|| rows.last().map_or(after, |r| r.id));
@@ -512,14 +529,36 @@ pub async fn events(
                     }
                 }
             }
-            let filter = EventFilter { after: s.after, logs_of: s.logs_of.clone(), limit: 500, ..Default::default() };
-            match runs::events(&s.state.db, id, &filter).await {
-                Ok(rows) if !rows.is_empty() => {
-                    s.after = rows.last().map(|r| r.id).unwrap_or(s.after);
-                    s.buf.extend(rows.into_iter().map(event_to_api));
-                    continue;
+            // Every event up to the task's last committed one is visible: read up to it, and
+            // go on from it even when the filter left nothing (a quiet pair's stream does not
+            // scan the other pairs' lines again at every turn).
+            let seen_up_to = match runs::last_event_id(&s.state.db, id).await {
+                Ok(last) => last,
+                Err(e) => {
+                    tracing::warn!(task = id, error = %e, "reading events failed");
+                    s.after
                 }
-                Ok(_) => {}
+            };
+            const PAGE: i64 = 500;
+            let filter = EventFilter {
+                after: s.after,
+                before: Some(seen_up_to.saturating_add(1)),
+                logs_of: s.logs_of.clone(),
+                limit: PAGE,
+                ..Default::default()
+            };
+            match runs::events(&s.state.db, id, &filter).await {
+                Ok(rows) => {
+                    let full = rows.len() as i64 == PAGE;
+                    s.after = match rows.last() {
+                        Some(last) if full => last.id,
+                        _ => s.after.max(seen_up_to),
+                    };
+                    if !rows.is_empty() {
+                        s.buf.extend(rows.into_iter().map(event_to_api));
+                        continue;
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(task = id, error = %e, "reading events failed");
                 }

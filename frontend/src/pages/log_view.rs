@@ -49,8 +49,9 @@ impl LogState {
         self.follow.set(true);
     }
 
-    /// Adds lines (live ones or a page), in order, once each. While following, a pane
-    /// over [`KEEP`] lines lets its oldest go (they can be paged in again).
+    /// Adds lines (live ones or a page), in order, once each. A pane over [`KEEP`] lines
+    /// (four times that while the reader is above the end) lets its oldest go (they can be
+    /// paged in again).
     pub fn append(self, new: Vec<LogLine>) {
         if new.is_empty() {
             return;
@@ -64,8 +65,11 @@ impl LogState {
                 all.sort_by_key(|l| l.id);
                 all.dedup_by_key(|l| l.id);
             }
-            if follow && all.len() > KEEP {
-                all.drain(..all.len() - KEEP);
+            // While following, the pane keeps KEEP lines; while the reader is above, up to
+            // four times that before the oldest go (all can be paged in again).
+            let keep = if follow { KEEP } else { KEEP * 4 };
+            if all.len() > keep {
+                all.drain(..all.len() - keep);
                 cut = true;
             }
         });

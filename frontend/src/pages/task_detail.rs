@@ -71,6 +71,12 @@ pub fn TaskDetail() -> impl IntoView {
     let batch = StoredValue::new_local(Batch::default());
     // The latest event applied: a stream opened again goes on from it.
     let last_seen = StoredValue::new(0i64);
+    // Seconds to wait before the stream is opened again after it failed.
+    let retry = StoredValue::new(1u64);
+    // Numbers the reads of the task, so that an answer overtaken by a later read is dropped.
+    let reads = StoredValue::new(0u64);
+    // When an unknown pair last made the page read the run again (ms).
+    let stale_read = StoredValue::new(0f64);
     let action_error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(None::<String>);
     let comment = RwSignal::new(String::new());
@@ -110,10 +116,21 @@ pub fn TaskDetail() -> impl IntoView {
             });
             tick.update(|t| *t += 1);
         }
+        // Lines queued for a pair chosen before are not this pane's.
+        let lines: Vec<LogLine> = chosen.with_untracked(|c| match c {
+            Some((step, host, attempt)) => lines
+                .into_iter()
+                .filter(|l| l.step == *step && l.host == *host && (l.attempt == *attempt || *attempt == 0))
+                .collect(),
+            None => vec![],
+        });
         if !lines.is_empty() {
             log.append(lines);
         }
-        if stale {
+        // At most one such read every 5 s: an event the run as read still does not know
+        // must not start a loop of reads.
+        if stale && js_sys::Date::now() - stale_read.get_value() > 5000.0 {
+            stale_read.set_value(js_sys::Date::now());
             reload(true);
         }
     };
@@ -188,6 +205,7 @@ pub fn TaskDetail() -> impl IntoView {
             let handler = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |m: web_sys::MessageEvent| {
                 let Some(data) = m.data().as_string() else { return };
                 if let Ok(event) = serde_json::from_str::<TaskEvent>(&data) {
+                    retry.try_set_value(1);
                     on_event(event);
                 }
             });
@@ -197,15 +215,18 @@ pub fn TaskDetail() -> impl IntoView {
         // The stream ended (the task is over, or decided without a run, or the network
         // dropped): rather than let the browser reconnect from an old position forever,
         // read the task again after a pause; that reconnects while it is still going.
+        // Each failure in a row waits twice as long (1 s up to 30 s); an event resets it.
         let closer = source.clone();
         let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
             closer.close();
+            let wait = retry.try_get_value().unwrap_or(1);
+            retry.try_set_value((wait * 2).min(30));
             set_timeout(
                 move || {
                     live.try_set_value(None);
                     reload(true);
                 },
-                std::time::Duration::from_secs(1),
+                std::time::Duration::from_secs(wait),
             );
         });
         source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
@@ -217,17 +238,22 @@ pub fn TaskDetail() -> impl IntoView {
     let read = move |with_run: bool| {
         let task_id = id_now();
         let with_run = with_run || times.get_untracked().is_none();
+        reads.update_value(|n| *n += 1);
+        let this_read = reads.get_value();
         leptos::task::spawn_local(async move {
             // The run first: its event position is older than the task read next, so the
             // stream opened from it repeats rather than misses what happens in between.
             let state = if with_run { Some(api::get::<TaskRun>(&format!("/tasks/{task_id}/run")).await) } else { None };
             let answer = api::get::<Task>(&format!("/tasks/{task_id}")).await;
-            if id_now() != task_id {
-                return; // the page moved on (or is gone)
+            if id_now() != task_id || reads.try_get_value() != Some(this_read) {
+                return; // the page moved on (or is gone), or a later read is under way
             }
             let from = match (&state, &answer) {
                 (Some(Ok(r)), Ok(t)) => {
+                    // The model starts again from the run as read: the stream goes on from
+                    // that point too (what it brought since is sent again, not lost).
                     batch.update_value(|b| b.pairs.clear());
+                    live.set_value(None);
                     fleet.set_value(Fleet::build(t, Some(r)));
                     times.set(Some((r.attempt, r.started_at.clone(), r.finished_at.clone())));
                     last_seen.set_value(r.last_event_id);

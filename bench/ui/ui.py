@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""bench/ui: the task page on a run of N loopback hosts x 3 steps, watched in headless
+Chromium with a long-task observer, beside the floor: a bare page that only receives the
+same event stream. Reports the longest main-thread task, the total blocked time (the part
+of each long task over 50 ms), the delay from the server's end of the task to the page
+showing it, and the tab's JS heap. Writes its section of docs/benchmarks.md. Run through
+bench/ui/run.sh (which builds the release server and the UI)."""
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "fanout"))
+import fanout  # noqa: E402  (the same loopback sshds and server harness)
+
+STEPS = [("prepare", "echo one", "manual"), ("install", "echo two", None), ("check", "echo three", None)]
+
+
+def ms(rfc3339):
+    return datetime.datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp() * 1000
+
+
+def one_run(binary, sshds, n, work, mode):
+    tg = fanout.Taskgate(binary, work, n)
+    try:
+        cred = tg.call("POST", "/api/v1/credentials", {"name": "bench", "kind": "private_key", "secret": open(sshds.key).read()})
+        names = []
+        for i in range(n):
+            tg.call("POST", "/api/v1/hosts", {"name": f"h{i:04}", "address": fanout.address(i), "port": fanout.PORT,
+                                               "user": sshds.user, "credential_id": cred["id"],
+                                               "host_key_fingerprint": sshds.fingerprint})
+            names.append(f"h{i:04}")
+        steps = [dict({"name": name, "group": "1", "script": script}, **({"trigger": t} if t else {})) for name, script, t in STEPS]
+        tpl = tg.call("POST", "/api/v1/templates", {"name": "three steps", "steps": steps})
+        task = tg.call("POST", "/api/v1/tasks", {"template_id": tpl["id"], "schedule": "ready", "hosts": {"1": names},
+                                                 "concurrency": min(n, 1000)})["id"]
+        while not any(p["status"] == "waiting" for p in tg.call("GET", f"/api/v1/tasks/{task}/run")["pairs"]):
+            time.sleep(0.1)
+        watch = subprocess.Popen(["node", os.path.join(HERE, "watch.mjs"), tg.base, tg.token, str(task), mode, str(n)],
+                                 stdout=subprocess.PIPE, text=True, cwd=HERE)
+        if mode == "stream":
+            assert json.loads(watch.stdout.readline()).get("ready")
+            tg.call("POST", f"/api/v1/tasks/{task}/release", {"step": 0})
+        out, _ = watch.communicate(timeout=1800)
+        assert watch.returncode == 0, f"watch.mjs failed: {out}"
+        figures = json.loads(out.strip().splitlines()[-1])
+        run = tg.call("GET", f"/api/v1/tasks/{task}/run")
+        ok = sum(1 for p in run["pairs"] if p["status"] == "success")
+        assert ok == 3 * n, f"{ok} of {3 * n} pairs succeeded"
+        figures["run_s"] = (ms(run["finished_at"]) - ms(run["started_at"])) / 1000
+        figures["delay_ms"] = figures["shown_at_ms"] - ms(run["finished_at"])
+        return figures
+    finally:
+        tg.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="1000,5000")
+    ap.add_argument("--taskgate", default=os.path.join(fanout.ROOT, "target", "release", "taskgate"))
+    ap.add_argument("--command", default="bash bench/ui/run.sh")
+    a = ap.parse_args()
+    # The server (started in a scratch directory) serves the repository's UI build.
+    os.environ["TASKGATE_STATIC_DIR"] = os.path.join(fanout.ROOT, "static")
+    sizes = [int(s) for s in a.sizes.split(",")]
+    rows = []
+    with tempfile.TemporaryDirectory() as work:
+        sshds = fanout.Sshds(max(sizes), work)
+        try:
+            for n in sizes:
+                for mode in ("page", "stream"):
+                    w = os.path.join(work, f"n{n}-{mode}")
+                    os.makedirs(w)
+                    f = one_run(os.path.abspath(a.taskgate), sshds, n, w, mode)
+                    rows.append((n, mode, f))
+                    print(f"N={n} {mode}: {json.dumps(f)}", flush=True)
+        finally:
+            sshds.stop()
+    m = fanout.machine()
+    chromium = subprocess.run(["/usr/bin/chromium", "--version"], capture_output=True, text=True).stdout.strip()
+    lines = [
+        "## ui: the task page on a live run of N hosts",
+        "",
+        f"Command: `{a.command}` (sizes {a.sizes}); measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        f"Machine: {m['cores']} cores ({m['cpu']}), {m['mem_gib']} GiB, Linux {m['kernel']}; {chromium}, headless, "
+        "1280×900; release server on SQLite; the browser, the server and the sshds share the two cores.",
+        "",
+        "A task of N hosts × 3 steps (`echo one`, `echo two`, `echo three`; the first step manual, so the page is open "
+        "before anything runs) on the loopback sshds of bench/fanout. *page*: the Taskgate task page, released with its "
+        "own button and watched to the end. *stream*: the floor, a bare page that only receives the same event stream "
+        "(status changes of every pair, log lines of one) and parses each event. Long tasks are those a "
+        "PerformanceObserver reports (over 50 ms); blocked is the sum of their part over 50 ms; delay runs from the "
+        "server's `finished_at` to the final status on screen (the same clock); heap is Chromium's JSHeapUsedSize at "
+        "the end. Targets (issue 11): longest task < 50 ms and delay < 500 ms at 5,000 hosts.",
+        "",
+        "| N hosts | watched by | run | long tasks | longest | blocked | delay to screen | JS heap | DOM nodes |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for n, mode, f in rows:
+        who = "Taskgate task page" if mode == "page" else "bare event stream (floor)"
+        lines.append(f"| {n} | {who} | {f['run_s']:.1f} s | {f['long_tasks']} | {f['longest_ms']:.0f} ms | "
+                     f"{f['blocked_ms']:.0f} ms | {f['delay_ms']:.0f} ms | {f['heap_mb']:.1f} MB | {f['nodes']:.0f} |")
+    fanout.write_section("\n".join(lines), "ui")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+// bench/ui: watches one run in headless Chromium and prints JSON figures. Run by ui.py.
+// argv: base token task mode(page|stream) hosts
+// page:   the Taskgate task page; the run is released with its "Release step 1 on all hosts".
+// stream: the floor: a bare page that only receives the same event stream (same filter)
+//         and parses each event; ui.py releases the run.
+import { chromium } from '../../frontend/e2e/node_modules/playwright-core/index.mjs';
+
+const [base, token, task, mode, hosts] = process.argv.slice(2);
+const browser = await chromium.launch({
+    executablePath: process.env.TASKGATE_CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
+});
+try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await context.addInitScript(() => {
+        window.__long = [];
+        new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__long.push(e.duration); })
+            .observe({ type: 'longtask', buffered: true });
+    });
+    const page = await context.newPage();
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Performance.enable');
+    if (mode === 'page') {
+        await page.goto(`${base}/login`);
+        await page.evaluate((t) => localStorage.setItem('taskgate.token', t), token);
+        await page.goto(`${base}/tasks/${task}`);
+        const release = page.getByRole('button', { name: 'Release step 1 on all hosts', exact: true });
+        await release.waitFor({ timeout: 120_000 });
+        await page.evaluate(() => {
+            window.__long = [];
+            const badge = () => document.querySelector('[data-testid="task-status"]');
+            new MutationObserver(() => {
+                const b = badge();
+                if (!window.__shown && b && /st-(success|failed)/.test(b.className)) window.__shown = Date.now();
+            }).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
+        });
+        await release.click();
+    } else {
+        await page.goto(`${base}/healthz`);
+        await page.evaluate(({ task, token }) => {
+            window.__long = [];
+            window.__events = 0;
+            const s = new EventSource(`/api/v1/tasks/${task}/events?log_step=0&log_host=h0000&access_token=${encodeURIComponent(token)}`);
+            const on = (m) => {
+                window.__events++;
+                const e = JSON.parse(m.data);
+                if (e.kind === 'task' && (e.status === 'success' || e.status === 'failed')) { window.__shown = Date.now(); s.close(); }
+            };
+            for (const k of ['log', 'pair', 'task']) s.addEventListener(k, on);
+        }, { task, token });
+        console.log(JSON.stringify({ ready: true }));
+    }
+    await page.waitForFunction(() => window.__shown, null, { timeout: 900_000, polling: 100 });
+    const long = await page.evaluate(() => window.__long);
+    const metrics = Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value]));
+    console.log(JSON.stringify({
+        shown_at_ms: await page.evaluate(() => window.__shown),
+        long_tasks: long.length,
+        longest_ms: Math.max(0, ...long),
+        blocked_ms: long.reduce((s, d) => s + Math.max(0, d - 50), 0),
+        heap_mb: metrics.JSHeapUsedSize / 1048576,
+        nodes: metrics.Nodes,
+    }));
+} finally {
+    await browser.close();
+}
