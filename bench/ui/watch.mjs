@@ -14,7 +14,7 @@ try {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     await context.addInitScript(() => {
         window.__long = [];
-        new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__long.push(e.duration); })
+        new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__long.push([e.startTime, e.duration]); })
             .observe({ type: 'longtask', buffered: true });
     });
     const page = await context.newPage();
@@ -36,7 +36,8 @@ try {
         });
         await release.click();
     } else {
-        await page.goto(`${base}/healthz`);
+        // A page of this server under the web UI's policy (the API's allows no connections).
+        await page.goto(`${base}/style.css`);
         await page.evaluate(({ task, token }) => {
             window.__long = [];
             window.__events = 0;
@@ -50,8 +51,18 @@ try {
         }, { task, token });
         console.log(JSON.stringify({ ready: true }));
     }
-    await page.waitForFunction(() => window.__shown, null, { timeout: 900_000, polling: 100 });
-    const long = await page.evaluate(() => window.__long);
+    try {
+        await page.waitForFunction(() => window.__shown, null, { timeout: Number(process.env.WATCH_TIMEOUT_MS || 900_000), polling: 100 });
+    } catch (e) {
+        // Leave what the page showed behind, for whoever reads the failure.
+        const dir = process.env.WATCH_ARTIFACTS || '/tmp';
+        await page.screenshot({ path: `${dir}/bench-ui-${mode}-${hosts}.png` });
+        (await import('node:fs')).writeFileSync(`${dir}/bench-ui-${mode}-${hosts}.html`, await page.content());
+        throw e;
+    }
+    const spans = await page.evaluate(() => window.__long);
+    if (process.env.WATCH_VERBOSE) console.error(JSON.stringify(spans));
+    const long = spans.map(([, d]) => d);
     const metrics = Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value]));
     console.log(JSON.stringify({
         shown_at_ms: await page.evaluate(() => window.__shown),
