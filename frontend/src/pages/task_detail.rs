@@ -276,7 +276,20 @@ pub fn TaskDetail() -> impl IntoView {
                                     reload(true);
                                 }
                             },
-                            move || reload(true),
+                            move || {
+                                // The run is read again only if the task changed since it was read.
+                                let held = task.with_untracked(|t| match t {
+                                    Some(Ok(t)) => t.updated_at.clone(),
+                                    _ => String::new(),
+                                });
+                                leptos::task::spawn_local(async move {
+                                    if let Ok(now) = api::get::<Task>(&format!("/tasks/{task_id}")).await {
+                                        if now.updated_at != held {
+                                            reload(true);
+                                        }
+                                    }
+                                });
+                            },
                         );
                         watch.set_value(opened);
                     }
@@ -321,10 +334,9 @@ pub fn TaskDetail() -> impl IntoView {
             let answer = api::post::<serde_json::Value>(&path, &body).await;
             busy.try_set(None);
             match answer {
-                Ok(_) => {
-                    live.try_set_value(None);
-                    reload(true);
-                }
+                // What the action changes arrives over the stream (a new attempt makes the
+                // page read the run); the task is read again for what may be done now.
+                Ok(_) => reload(false),
                 Err(e) => {
                     action_error.try_set(Some(e.message()));
                 }
