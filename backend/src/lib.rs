@@ -26,7 +26,6 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use poem::endpoint::StaticFilesEndpoint;
 use poem::http::StatusCode;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{get, Endpoint, EndpointExt, IntoResponse, Response, Route};
@@ -35,6 +34,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::error::{ServiceError, ServiceResult};
+pub use crate::http::ui::UiSource;
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::store::Db;
@@ -129,10 +129,10 @@ fn is_api_path(path: &str) -> bool {
     path == "/api" || path.starts_with("/api/") || path == "/healthz" || path == "/metrics"
 }
 
-/// The whole HTTP surface: API, Swagger UI, CODO compatibility, health, and the SPA
-/// (whose client-side routes such as `/tasks/42` fall back to `index.html`). Every answer
-/// carries the security headers of [`http::headers`].
-pub fn app(state: AppState, server_url: &str, static_dir: &str) -> impl poem::Endpoint {
+/// The whole HTTP surface: API, Swagger UI, CODO compatibility, health, and the SPA from
+/// `ui` (whose client-side routes such as `/tasks/42` fall back to `index.html`). Every
+/// answer carries the security headers of [`http::headers`].
+pub fn app(state: AppState, server_url: &str, ui: &UiSource) -> impl poem::Endpoint {
     let api = routes::openapi_service(&format!("{server_url}/"));
     let spec = Arc::new(http::spec::Spec::new(&api.spec()));
     let document = spec.clone();
@@ -141,10 +141,7 @@ pub fn app(state: AppState, server_url: &str, static_dir: &str) -> impl poem::En
     });
     let docs = api.swagger_ui();
     let max_body = state.settings.max_body_bytes;
-    let spa = Arc::new(Spa {
-        files: StaticFilesEndpoint::new(static_dir).index_file("index.html").fallback_to_index(),
-        bundle: http::bundle::Bundle::new(std::path::Path::new(static_dir)),
-    });
+    let spa = Arc::new(http::ui::Spa::new(ui));
     let docs_csp = Arc::new(OnceLock::new());
     Route::new()
         .nest("/", api)
@@ -177,7 +174,7 @@ pub fn app(state: AppState, server_url: &str, static_dir: &str) -> impl poem::En
 async fn serve(
     ep: Arc<impl Endpoint>,
     mut req: poem::Request,
-    spa: &Spa,
+    spa: &http::ui::Spa,
     spec: &http::spec::Spec,
     max_body: usize,
 ) -> Response {
@@ -222,42 +219,11 @@ async fn serve(
     let answer = if is_api_path(&path) {
         http::error::json_errors(ep, req, spec).await.unwrap_or_else(|e| e.into_response())
     } else {
-        spa_answer(spa, req).await
+        spa.answer(&req).await
     };
     // The path only: query strings may carry tokens (CODO's `?auth_key=`).
     tracing::debug!(%method, path, status = answer.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
     answer
-}
-
-/// The web UI: its build's files, and the rest of the static directory.
-struct Spa {
-    files: StaticFilesEndpoint,
-    bundle: http::bundle::Bundle,
-}
-
-/// The SPA's files. Its errors say what went wrong, never where the files are: poem's own
-/// 403 answer (`/..%2f..%2fetc`) names the absolute path it refused.
-async fn spa_answer(spa: &Spa, req: poem::Request) -> Response {
-    if let Some(answer) = spa.bundle.answer(&req).await {
-        return answer;
-    }
-    match spa.files.call(req).await {
-        // The files keep their names from one release to the next: a browser asks again
-        // each time (a 304 when nothing changed, by ETag or date), so an upgrade is never
-        // mixed with a cached older UI.
-        Ok(mut resp) => {
-            resp.headers_mut()
-                .entry(poem::http::header::CACHE_CONTROL)
-                .or_insert(poem::http::HeaderValue::from_static("no-cache"));
-            resp
-        }
-        Err(e) if e.status() == StatusCode::FORBIDDEN => http::error::json_error(StatusCode::FORBIDDEN, "forbidden"),
-        Err(e) if e.status().is_server_error() => {
-            tracing::error!(error = %e, "serving a static file failed");
-            http::error::json_error(e.status(), "internal error")
-        }
-        Err(e) => e.into_response(),
-    }
 }
 
 /// Reads a body of at most `limit` bytes; `None` when it is larger. The rest of a larger
@@ -315,8 +281,9 @@ impl Running {
     }
 }
 
-/// Starts the server on `settings.bind` and returns once it is listening.
-pub async fn start(settings: Settings, static_dir: &str) -> anyhow::Result<Running> {
+/// Starts the server on `settings.bind`, sending the web UI from `ui`, and returns once it
+/// is listening.
+pub async fn start(settings: Settings, ui: UiSource) -> anyhow::Result<Running> {
     let bind = settings.bind.clone();
     let public_url = settings.public_url.clone();
     let state = open_state(settings, SecretKey::CreateIfMissing).await?;
@@ -346,7 +313,7 @@ pub async fn start(settings: Settings, static_dir: &str) -> anyhow::Result<Runni
         tokio::spawn(mail::run(state.clone(), stop_rx.clone())),
         tokio::spawn(codo::csrf::sweep(state.clone(), stop_rx.clone())),
     ];
-    let endpoint = app(state.clone(), &url, static_dir);
+    let endpoint = app(state.clone(), &url, &ui);
     let mut shutdown = stop_rx.clone();
     let server = tokio::spawn(async move {
         poem::Server::new_with_acceptor(acceptor)

@@ -9,7 +9,7 @@ use tracing_subscriber::EnvFilter;
 
 use taskgate::accounts::service::{create_user, mint_token, system_principal};
 use taskgate::settings::Settings;
-use taskgate::{open_db, open_state, store, SecretKey};
+use taskgate::{open_db, open_state, store, SecretKey, UiSource};
 
 #[derive(Parser)]
 #[command(name = "taskgate", version, about = "Self-hosted operations task platform")]
@@ -25,9 +25,10 @@ struct Cli {
 enum Command {
     /// Run the server (API, UI, scheduler) until SIGTERM or Ctrl-C.
     Serve {
-        /// Directory of the web UI bundle.
-        #[arg(long, env = "TASKGATE_STATIC_DIR", default_value = "static")]
-        static_dir: String,
+        /// Serve the web UI from this directory (laid out like static/) instead of the
+        /// copy built into the binary: for developing the UI.
+        #[arg(long, env = "TASKGATE_STATIC_DIR")]
+        static_dir: Option<PathBuf>,
     },
     /// Create or upgrade the database schema, then exit.
     Migrate,
@@ -95,7 +96,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Serve { static_dir } => serve(settings, &static_dir).await,
+        Command::Serve { static_dir } => serve(settings, static_dir.map_or(UiSource::Embedded, UiSource::Dir)).await,
         Command::Migrate => {
             open_db(&settings).await?;
             println!("database is up to date");
@@ -128,8 +129,8 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn serve(settings: Settings, static_dir: &str) -> anyhow::Result<()> {
-    let running = taskgate::start(settings, static_dir).await?;
+async fn serve(settings: Settings, ui: UiSource) -> anyhow::Result<()> {
+    let running = taskgate::start(settings, ui).await?;
     let stop = running.stopper();
     tokio::spawn(async move {
         shutdown_signal().await;

@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::{AnyConnection, Connection, Executor};
 use taskgate::settings::Settings;
-use taskgate::Running;
+use taskgate::{Running, UiSource};
 
 pub const ADMIN_PASSWORD: &str = "admin-password-1";
 pub const PASSWORD: &str = "user-password-1";
@@ -107,7 +107,7 @@ pub struct TestApp {
     pub admin_token: String,
     settings: Settings,
     running: Option<Running>,
-    static_dir: PathBuf,
+    ui: UiSource,
     _db: TestDb,
     _dir: tempfile::TempDir,
 }
@@ -124,13 +124,21 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
 /// Starts the server serving the SPA from `static_dir` (the repository's `static/` for the
 /// browser test) instead of an empty temporary directory.
 pub async fn spawn_app_serving(backend: Backend, static_dir: &Path) -> TestApp {
-    start_app(backend, Some(static_dir), |_| {}).await
+    start_app(backend, Some(UiSource::Dir(static_dir.to_path_buf())), |_| {}).await
 }
 
-async fn start_app(backend: Backend, static_dir: Option<&Path>, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+/// Starts the server serving the UI built into it, as `taskgate serve` does without
+/// `--static-dir` (a test build reads the repository's `static/` at run time).
+pub async fn spawn_app_embedded(backend: Backend) -> TestApp {
+    start_app(backend, Some(UiSource::Embedded), |_| {}).await
+}
+
+/// Starts the server; without `ui`, serving the SPA from an empty temporary directory that
+/// a test may fill (see [`TestApp::static_dir`]).
+async fn start_app(backend: Backend, ui: Option<UiSource>, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     init_logs();
     let dir = tempfile::tempdir().expect("temp dir");
-    let static_dir = static_dir.unwrap_or(dir.path()).to_path_buf();
+    let ui = ui.unwrap_or_else(|| UiSource::Dir(dir.path().to_path_buf()));
     let db = TestDb::create(backend, dir.path()).await;
     let mut settings = Settings::from_sources(None, None, |_| None).expect("default settings");
     settings.bind = "127.0.0.1:0".into();
@@ -140,14 +148,14 @@ async fn start_app(backend: Backend, static_dir: Option<&Path>, tweak: impl FnOn
     settings.admin_password = Some(ADMIN_PASSWORD.to_string().into());
     settings.max_body_bytes = 256 * 1024;
     tweak(&mut settings);
-    let running = taskgate::start(settings.clone(), static_dir.to_str().unwrap()).await.expect("server starts");
+    let running = taskgate::start(settings.clone(), ui.clone()).await.expect("server starts");
     let mut app = TestApp {
         base: format!("http://{}", running.addr),
         client: reqwest::Client::new(),
         admin_token: String::new(),
         settings,
         running: Some(running),
-        static_dir,
+        ui,
         _db: db,
         _dir: dir,
     };
@@ -304,7 +312,7 @@ impl TestApp {
     pub async fn start_again(&mut self) {
         let mut settings = self.settings.clone();
         settings.bind = "127.0.0.1:0".into();
-        let running = taskgate::start(settings, self.static_dir.to_str().unwrap()).await.expect("server restarts");
+        let running = taskgate::start(settings, self.ui.clone()).await.expect("server restarts");
         self.base = format!("http://{}", running.addr);
         self.running = Some(running);
     }
@@ -332,7 +340,26 @@ impl TestApp {
 impl TestApp {
     /// The directory this server serves the SPA from.
     pub fn static_dir(&self) -> PathBuf {
-        self.static_dir.clone()
+        match &self.ui {
+            UiSource::Dir(dir) => dir.clone(),
+            UiSource::Embedded => panic!("this server sends the UI built into it, not a directory"),
+        }
+    }
+
+    /// Sends `GET path` as written, over a plain connection: no client normalises `..` or
+    /// `%2e%2e` first. Returns the status and the body.
+    pub async fn raw_get(&self, path: &str) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.base.trim_start_matches("http://");
+        let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connects");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        conn.write_all(request.as_bytes()).await.expect("sends");
+        let mut answer = Vec::new();
+        conn.read_to_end(&mut answer).await.expect("reads");
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
+        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status line");
+        (status, body.to_string())
     }
 }
 

@@ -29,5 +29,6 @@ mod shells;
 mod spec;
 mod tasks;
 mod ui;
+mod ui_files;
 mod ui_fleet;
 mod ui_lists;
