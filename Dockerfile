@@ -5,6 +5,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm && r
 COPY . .
 # The web UI bundle (static/pkg): wasm32 target, wasm-bindgen-cli, wasm-opt from npm.
 RUN bash scripts/build-ui.sh
+# After the UI: the release binary carries static/ (one file to deploy).
 RUN cargo build --release -p taskgate
 
 FROM debian:bookworm-slim
@@ -12,7 +13,6 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
     && rm -rf /var/lib/apt/lists/* && useradd --system --home /var/lib/taskgate taskgate \
     && mkdir -p /var/lib/taskgate/data && chown taskgate /var/lib/taskgate/data
 COPY --from=build /src/target/release/taskgate /usr/local/bin/taskgate
-COPY --from=build /src/static /var/lib/taskgate/static
 USER taskgate
 WORKDIR /var/lib/taskgate
 ENV TASKGATE_BIND=0.0.0.0:8080
