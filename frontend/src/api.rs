@@ -9,6 +9,8 @@ use serde::Serialize;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
+use crate::i18n::{self, td_string};
+
 const TOKEN_KEY: &str = "taskgate.token";
 
 #[derive(Debug, Clone, PartialEq)]
@@ -47,7 +49,8 @@ pub fn store_token(token: Option<&str>) {
 
 fn unreachable(e: JsValue) -> ApiError {
     let detail = e.as_string().or_else(|| js_sys::JSON::stringify(&e).ok().and_then(|s| s.as_string()));
-    ApiError::local("unreachable", format!("the server could not be reached ({})", detail.unwrap_or_default()))
+    let detail = detail.unwrap_or_default();
+    ApiError::local("unreachable", i18n::fill(td_string!(i18n::current(), common.errors.unreachable), &[("detail", &detail)]))
 }
 
 /// Called when the server refuses the session (expired or revoked): back to the login page.
@@ -81,13 +84,13 @@ pub async fn call<T: DeserializeOwned>(method: &str, path: &str, body: Option<St
     if (200..300).contains(&status) {
         let text = if text.trim().is_empty() { "null" } else { text.as_str() };
         return serde_json::from_str(text)
-            .map_err(|e| ApiError::local("bad_answer", format!("unexpected answer from the server: {e}")));
+            .map_err(|e| ApiError::local("bad_answer", i18n::fill(td_string!(i18n::current(), common.errors.bad_answer), &[("detail", &e)])));
     }
     if status == 401 && token.is_some() {
         session_refused();
     }
     let body = serde_json::from_str::<ErrorBody>(&text)
-        .unwrap_or_else(|_| ErrorBody::new("http", format!("the server answered HTTP {status}")));
+        .unwrap_or_else(|_| ErrorBody::new("http", i18n::fill(td_string!(i18n::current(), common.errors.http), &[("status", &status)])));
     Err(ApiError { status, body })
 }
 

@@ -7,6 +7,7 @@ use api_types::FieldError;
 use leptos::prelude::*;
 
 use crate::api::ApiError;
+use crate::i18n::*;
 
 /// The errors of one form: `(field, message)`, where the field is an API path such as
 /// `steps[2].timeout_secs` and "" means the form as a whole. Each [`Field`] claims its
@@ -165,8 +166,9 @@ pub fn Select(
 pub fn template_options(
     templates: LocalResource<Result<Vec<api_types::Template>, ApiError>>,
 ) -> Signal<Vec<(String, String)>> {
+    let i18n = use_i18n();
     Signal::derive(move || {
-        let mut o = vec![(String::new(), "Choose a template…".to_string())];
+        let mut o = vec![(String::new(), t_string!(i18n, common.choose_template).to_string())];
         if let Some(Ok(list)) = templates.get() {
             o.extend(list.into_iter().map(|t| (t.id.to_string(), t.name)));
         }
@@ -191,10 +193,55 @@ pub fn Check(#[prop(into)] label: String, value: RwSignal<bool>) -> impl IntoVie
     }
 }
 
-/// A task or pair status as a coloured badge.
+/// A task or pair status as a coloured badge, named in the reader's language.
 #[component]
 pub fn Badge(#[prop(into)] status: String) -> impl IntoView {
-    view! { <span class=format!("badge st-{status}") data-status=status.clone()>{status.clone()}</span> }
+    let text = status_text(&status);
+    view! { <span class=format!("badge st-{status}") data-status=status.clone()>{text}</span> }
+}
+
+/// A task or pair status (`running`, `not_run`, …) in the reader's language; an unknown
+/// one as it is.
+pub fn status_text(status: &str) -> String {
+    let l = crate::i18n::current();
+    let text = match status {
+        "new" => td_string!(l, common.status.new),
+        "ready" => td_string!(l, common.status.ready),
+        "running" => td_string!(l, common.status.running),
+        "success" => td_string!(l, common.status.success),
+        "failed" => td_string!(l, common.status.failed),
+        "aborted" => td_string!(l, common.status.aborted),
+        "rejected" => td_string!(l, common.status.rejected),
+        "cancelled" => td_string!(l, common.status.cancelled),
+        "expired" => td_string!(l, common.status.expired),
+        "interrupted" => td_string!(l, common.status.interrupted),
+        "pending" => td_string!(l, common.status.pending),
+        "waiting" => td_string!(l, common.status.waiting),
+        "timeout" => td_string!(l, common.status.timeout),
+        "unreachable" => td_string!(l, common.status.unreachable),
+        "skipped" => td_string!(l, common.status.skipped),
+        "not_run" | "not run" => td_string!(l, common.status.not_run),
+        other => return other.to_string(),
+    };
+    text.to_string()
+}
+
+/// A role in the reader's language.
+pub fn role_text(role: api_types::Role) -> String {
+    let l = crate::i18n::current();
+    match role {
+        api_types::Role::Viewer => td_string!(l, common.role.viewer),
+        api_types::Role::Operator => td_string!(l, common.role.operator),
+        api_types::Role::Approver => td_string!(l, common.role.approver),
+        api_types::Role::Admin => td_string!(l, common.role.admin),
+    }
+    .to_string()
+}
+
+/// A whole number as the reader's language writes it (`12,345`).
+pub fn number(n: i64) -> String {
+    let locale = crate::i18n::current().as_str();
+    js_sys::Number::from(n as f64).to_locale_string(locale).as_string().unwrap_or_else(|| n.to_string())
 }
 
 /// Runs `work` unless it is already running: `busy` is set meanwhile, errors go to
@@ -220,21 +267,26 @@ pub fn run<T: 'static>(
     });
 }
 
-/// An RFC 3339 time in the browser's time zone, `YYYY-mm-dd HH:MM:SS`.
+/// An RFC 3339 time in the browser's time zone, written the way the reader's language
+/// writes dates (24-hour clock, seconds shown).
 pub fn local_time(rfc3339: &str) -> String {
     let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(rfc3339));
     if d.get_time().is_nan() {
         return rfc3339.to_string();
     }
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        d.get_full_year(),
-        d.get_month() + 1,
-        d.get_date(),
-        d.get_hours(),
-        d.get_minutes(),
-        d.get_seconds()
-    )
+    let options = js_sys::Object::new();
+    for (key, value) in [
+        ("year", "numeric"),
+        ("month", "2-digit"),
+        ("day", "2-digit"),
+        ("hour", "2-digit"),
+        ("minute", "2-digit"),
+        ("second", "2-digit"),
+        ("hourCycle", "h23"),
+    ] {
+        let _ = js_sys::Reflect::set(&options, &key.into(), &value.into());
+    }
+    d.to_locale_string(crate::i18n::current().as_str(), &options).into()
 }
 
 /// A `datetime-local` input's value (browser time) as RFC 3339 UTC; `None` when empty.
@@ -257,6 +309,7 @@ pub fn split_list(text: &str) -> Vec<String> {
 /// Previous / next page buttons for a list of `total` items.
 #[component]
 pub fn Pager(page: RwSignal<i64>, per_page: i64, #[prop(into)] total: Signal<i64>) -> impl IntoView {
+    let i18n = use_i18n();
     let pages = move || ((total.get() + per_page - 1) / per_page).max(1);
     // Comparisons stay outside `view!`, where `<` and `>` read as tags.
     let first = move || page.get() <= 1;
@@ -264,11 +317,14 @@ pub fn Pager(page: RwSignal<i64>, per_page: i64, #[prop(into)] total: Signal<i64
     view! {
         <div class="pager">
             <button type="button" disabled=first on:click=move |_| page.update(|p| *p -= 1)>
-                "Previous"
+                {t!(i18n, common.pager.previous)}
             </button>
-            <span>{move || format!("Page {} of {} ({} in all)", page.get(), pages(), total.get())}</span>
+            <span>{move || fill(
+                    t_string!(i18n, common.pager.page_of),
+                    &[("page", &number(page.get())), ("pages", &number(pages())), ("total", &number(total.get()))],
+                )}</span>
             <button type="button" disabled=last on:click=move |_| page.update(|p| *p += 1)>
-                "Next"
+                {t!(i18n, common.pager.next)}
             </button>
         </div>
     }
@@ -280,7 +336,10 @@ pub fn loaded<T: Clone + 'static, V: IntoView + 'static>(
     show: impl FnOnce(T) -> V,
 ) -> AnyView {
     match state {
-        None => view! { <p class="muted" aria-busy="true">"Loading…"</p> }.into_any(),
+        None => {
+            let l = crate::i18n::current();
+            view! { <p class="muted" aria-busy="true">{td_string!(l, common.loading)}</p> }.into_any()
+        }
         Some(Err(e)) => view! { <p class="form-error" role="alert">{e.message()}</p> }.into_any(),
         Some(Ok(v)) => show(v).into_any(),
     }

@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 
 use crate::api;
 use crate::components::{run, Errors, FormErrors};
+use crate::i18n::*;
 use crate::session::use_session;
 
 /// What a list page needs to know about its items and their form.
@@ -15,7 +16,6 @@ pub trait Editor: Copy + Send + Sync + 'static {
     type Item: Clone + DeserializeOwned + Send + Sync + 'static;
     /// Collection path under `/api/v1`, e.g. `/commands`.
     const PATH: &'static str;
-    const NOUN: &'static str;
     /// Least role that may create, change and delete.
     const WRITE_ROLE: Role = Role::Admin;
     const DELETABLE: bool = true;
@@ -27,7 +27,10 @@ pub trait Editor: Copy + Send + Sync + 'static {
     /// The request body, after the checks that need no server; `editing` is true for PUT.
     fn body(self, editing: bool) -> Result<serde_json::Value, FieldError>;
     fn form(self, errors: Errors) -> AnyView;
-    fn headers() -> &'static [&'static str];
+    /// What one item is called, in the reader's language ("command", "命令").
+    fn noun() -> String;
+    /// The table's column headings, in the reader's language.
+    fn headers() -> Vec<String>;
     fn cells(item: &Self::Item) -> AnyView;
     fn id(item: &Self::Item) -> i64;
     fn name(item: &Self::Item) -> String;
@@ -44,7 +47,10 @@ pub fn opt_int(field: &str, text: &str) -> Result<Option<i64>, FieldError> {
     if text.is_empty() {
         return Ok(None);
     }
-    text.parse().map(Some).map_err(|_| FieldError::new(field, format!("{text:?} is not a whole number")))
+    let i18n = use_i18n();
+    text.parse()
+        .map(Some)
+        .map_err(|_| FieldError::new(field, fill(t_string!(i18n, common.crud.not_whole_number), &[("text", &format!("{text:?}"))])))
 }
 
 /// `Some(text)` unless it is blank.
@@ -53,8 +59,11 @@ pub fn opt_text(text: String) -> Option<String> {
     (!t.is_empty()).then(|| t.to_string())
 }
 
-pub fn crud_page<E: Editor>(title: &'static str, intro: &'static str) -> impl IntoView {
+/// The page of `E`'s items; `title` and `intro` are in the reader's language.
+pub fn crud_page<E: Editor>(title: String, intro: String) -> impl IntoView {
     let session = use_session();
+    let i18n = use_i18n();
+    let noun = E::noun();
     let items = LocalResource::new(|| api::get::<Vec<E::Item>>(E::PATH));
     let editor = E::new();
     let editing = RwSignal::new(None::<i64>);
@@ -107,9 +116,9 @@ pub fn crud_page<E: Editor>(title: &'static str, intro: &'static str) -> impl In
             }
             if confirming.get() == Some(id) {
                 return view! {
-                    <span class="muted">"Really delete?"</span>
-                    <button type="button" class="danger" on:click=move |_| remove(id)>"Yes, delete"</button>
-                    <button type="button" on:click=move |_| confirming.set(None)>"Keep"</button>
+                    <span class="muted">{t!(i18n, common.crud.really_delete)}</span>
+                    <button type="button" class="danger" on:click=move |_| remove(id)>{t!(i18n, common.crud.yes_delete)}</button>
+                    <button type="button" on:click=move |_| confirming.set(None)>{t!(i18n, common.crud.keep)}</button>
                 }
                 .into_any();
             }
@@ -119,9 +128,9 @@ pub fn crud_page<E: Editor>(title: &'static str, intro: &'static str) -> impl In
                     editing.set(Some(id));
                     editor.fill(Some(&item));
                     errors.clear();
-                }>"Edit"</button>
+                }>{t!(i18n, common.crud.edit)}</button>
                 {E::DELETABLE.then(|| view! {
-                    <button type="button" class="danger" on:click=move |_| confirming.set(Some(id))>"Delete"</button>
+                    <button type="button" class="danger" on:click=move |_| confirming.set(Some(id))>{t!(i18n, common.crud.delete)}</button>
                 })}
             }
             .into_any()
@@ -137,26 +146,28 @@ pub fn crud_page<E: Editor>(title: &'static str, intro: &'static str) -> impl In
         }
     };
 
+    let form_noun = noun.clone();
     let form = move || {
+        let noun = form_noun.clone();
         may_write().then(|| {
             view! {
                 <form class="card form" on:submit=save>
                     <h2>{move || match editing.get() {
-                        Some(id) => format!("Edit {} #{id}", E::NOUN),
-                        None => format!("New {}", E::NOUN),
+                        Some(id) => fill(t_string!(i18n, common.crud.edit_item), &[("noun", &noun), ("id", &id)]),
+                        None => fill(t_string!(i18n, common.crud.new_item), &[("noun", &noun)]),
                     }}</h2>
                     {editor.form(errors)}
                     <FormErrors errors=errors />
                     <div class="buttons">
                         <button type="submit" class="primary" disabled=move || busy.get()>
                             {move || match (busy.get(), editing.get().is_some()) {
-                                (true, _) => "Saving…",
-                                (false, true) => "Save",
-                                (false, false) => "Create",
+                                (true, _) => t_string!(i18n, common.crud.saving),
+                                (false, true) => t_string!(i18n, common.crud.save),
+                                (false, false) => t_string!(i18n, common.crud.create),
                             }}
                         </button>
                         {move || editing.get().is_some().then(|| view! {
-                            <button type="button" on:click=move |_| reset()>"Cancel"</button>
+                            <button type="button" on:click=move |_| reset()>{t!(i18n, common.crud.cancel)}</button>
                         })}
                     </div>
                 </form>
@@ -172,12 +183,13 @@ pub fn crud_page<E: Editor>(title: &'static str, intro: &'static str) -> impl In
             <div class="card wide">
                 {move || crate::components::loaded(items.get(), |list: Vec<E::Item>| {
                     if list.is_empty() {
-                        return view! { <p class="muted">{format!("No {} yet.", E::NOUN)}</p> }.into_any();
+                        let empty = fill(t_string!(i18n, common.crud.no_items), &[("noun", &noun)]);
+                        return view! { <p class="muted">{empty}</p> }.into_any();
                     }
                     view! {
                         <table>
                             <thead><tr>
-                                {E::headers().iter().map(|h| view! { <th>{*h}</th> }).collect_view()}
+                                {E::headers().into_iter().map(|h| view! { <th>{h}</th> }).collect_view()}
                                 <th></th>
                             </tr></thead>
                             <tbody>{list.into_iter().map(row).collect_view()}</tbody>

@@ -4,6 +4,7 @@ mod api;
 mod app;
 mod components;
 mod crud;
+mod i18n;
 mod live;
 mod pages;
 mod session;

@@ -24,7 +24,9 @@ struct RuleEditor {
 impl Editor for RuleEditor {
     type Item = GitlabRule;
     const PATH: &'static str = "/gitlab/rules";
-    const NOUN: &'static str = "GitLab rule";
+    fn noun() -> String {
+        "GitLab rule".to_string()
+    }
 
     fn new() -> Self {
         RuleEditor {
@@ -93,8 +95,8 @@ impl Editor for RuleEditor {
         .into_any()
     }
 
-    fn headers() -> &'static [&'static str] {
-        &["Name", "Project", "Tags", "Template", "Creates"]
+    fn headers() -> Vec<String> {
+        ["Name", "Project", "Tags", "Template", "Creates"].map(String::from).to_vec()
     }
 
     fn cells(r: &GitlabRule) -> AnyView {
@@ -119,8 +121,5 @@ impl Editor for RuleEditor {
 
 #[component]
 pub fn GitlabRules() -> impl IntoView {
-    crud_page::<RuleEditor>(
-        "GitLab rules",
-        "Tag pushes to a project (webhook POST /api/v1/hooks/gitlab) create tasks from a template.",
-    )
+    crud_page::<RuleEditor>("GitLab rules".to_string(), "Tag pushes to a project (webhook POST /api/v1/hooks/gitlab) create tasks from a template.".to_string())
 }

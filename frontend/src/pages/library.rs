@@ -22,7 +22,9 @@ struct CommandEditor {
 impl Editor for CommandEditor {
     type Item = Command;
     const PATH: &'static str = "/commands";
-    const NOUN: &'static str = "command";
+    fn noun() -> String {
+        "command".to_string()
+    }
 
     fn new() -> Self {
         CommandEditor {
@@ -69,8 +71,8 @@ impl Editor for CommandEditor {
         .into_any()
     }
 
-    fn headers() -> &'static [&'static str] {
-        &["Name", "Body", "Parameters", "Timeout"]
+    fn headers() -> Vec<String> {
+        ["Name", "Body", "Parameters", "Timeout"].map(String::from).to_vec()
     }
 
     fn cells(c: &Command) -> AnyView {
@@ -94,7 +96,7 @@ impl Editor for CommandEditor {
 
 #[component]
 pub fn Commands() -> impl IntoView {
-    crud_page::<CommandEditor>("Commands", "Shell commands that template steps run on each host.")
+    crud_page::<CommandEditor>("Commands".to_string(), "Shell commands that template steps run on each host.".to_string())
 }
 
 #[derive(Clone, Copy)]
@@ -115,7 +117,9 @@ struct AliasEditor {
 impl Editor for AliasEditor {
     type Item = Alias;
     const PATH: &'static str = "/aliases";
-    const NOUN: &'static str = "alias";
+    fn noun() -> String {
+        "alias".to_string()
+    }
 
     fn new() -> Self {
         AliasEditor {
@@ -192,8 +196,8 @@ impl Editor for AliasEditor {
         .into_any()
     }
 
-    fn headers() -> &'static [&'static str] {
-        &["Key", "Label", "Type", "Default", "Checks"]
+    fn headers() -> Vec<String> {
+        ["Key", "Label", "Type", "Default", "Checks"].map(String::from).to_vec()
     }
 
     fn cells(a: &Alias) -> AnyView {
@@ -228,10 +232,7 @@ impl Editor for AliasEditor {
 
 #[component]
 pub fn Aliases() -> impl IntoView {
-    crud_page::<AliasEditor>(
-        "Parameter aliases",
-        "How each parameter is labelled, defaulted and checked on the submit form.",
-    )
+    crud_page::<AliasEditor>("Parameter aliases".to_string(), "How each parameter is labelled, defaulted and checked on the submit form.".to_string())
 }
 
 #[derive(Clone, Copy)]
@@ -249,7 +250,9 @@ struct HostEditor {
 impl Editor for HostEditor {
     type Item = Host;
     const PATH: &'static str = "/hosts";
-    const NOUN: &'static str = "host";
+    fn noun() -> String {
+        "host".to_string()
+    }
 
     fn new() -> Self {
         HostEditor {
@@ -319,8 +322,8 @@ impl Editor for HostEditor {
         .into_any()
     }
 
-    fn headers() -> &'static [&'static str] {
-        &["Name", "Address", "Labels", "Host key"]
+    fn headers() -> Vec<String> {
+        ["Name", "Address", "Labels", "Host key"].map(String::from).to_vec()
     }
 
     fn cells(h: &Host) -> AnyView {
@@ -349,7 +352,7 @@ impl Editor for HostEditor {
 
 #[component]
 pub fn Hosts() -> impl IntoView {
-    crud_page::<HostEditor>("Hosts", "Machines tasks run on, each with its login and pinned host key.")
+    crud_page::<HostEditor>("Hosts".to_string(), "Machines tasks run on, each with its login and pinned host key.".to_string())
 }
 
 #[derive(Clone, Copy)]
@@ -365,7 +368,9 @@ struct CredentialEditor {
 impl Editor for CredentialEditor {
     type Item = Credential;
     const PATH: &'static str = "/credentials";
-    const NOUN: &'static str = "credential";
+    fn noun() -> String {
+        "credential".to_string()
+    }
 
     fn new() -> Self {
         CredentialEditor {
@@ -424,8 +429,8 @@ impl Editor for CredentialEditor {
         .into_any()
     }
 
-    fn headers() -> &'static [&'static str] {
-        &["Name", "Kind", "Username", "Description"]
+    fn headers() -> Vec<String> {
+        ["Name", "Kind", "Username", "Description"].map(String::from).to_vec()
     }
 
     fn cells(c: &Credential) -> AnyView {
@@ -453,5 +458,5 @@ impl Editor for CredentialEditor {
 
 #[component]
 pub fn Credentials() -> impl IntoView {
-    crud_page::<CredentialEditor>("Credentials", "SSH keys and passwords, encrypted at rest and never shown again.")
+    crud_page::<CredentialEditor>("Credentials".to_string(), "SSH keys and passwords, encrypted at rest and never shown again.".to_string())
 }

@@ -4,11 +4,13 @@ use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 
 use crate::components::{run, Errors, Field, FormErrors};
+use crate::i18n::*;
 use crate::session::use_session;
 
 #[component]
 pub fn Login() -> impl IntoView {
     let session = use_session();
+    let i18n = use_i18n();
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let errors = Errors::new();
@@ -21,12 +23,12 @@ pub fn Login() -> impl IntoView {
         <div class="login">
             <form class="card form" on:submit=submit>
                 <h1>"Taskgate"</h1>
-                <p class="muted">"Sign in to submit, approve and watch tasks."</p>
-                <Field label="Username" value=username errors=errors field="username" />
-                <Field label="Password" value=password errors=errors field="password" kind="password" />
+                <p class="muted">{t!(i18n, common.login.intro)}</p>
+                <Field label=t_string!(i18n, common.login.username) value=username errors=errors field="username" />
+                <Field label=t_string!(i18n, common.login.password) value=password errors=errors field="password" kind="password" />
                 <FormErrors errors=errors />
                 <button type="submit" class="primary" disabled=move || busy.get()>
-                    {move || if busy.get() { "Signing in…" } else { "Sign in" }}
+                    {move || if busy.get() { t_string!(i18n, common.login.signing_in) } else { t_string!(i18n, common.login.sign_in) }}
                 </button>
             </form>
         </div>

@@ -49,7 +49,9 @@ pub fn parse_hosts(text: &str) -> Result<BTreeMap<String, Vec<String>>, FieldErr
 impl Editor for ScheduleEditor {
     type Item = ScheduleView;
     const PATH: &'static str = "/schedules";
-    const NOUN: &'static str = "schedule";
+    fn noun() -> String {
+        "schedule".to_string()
+    }
     const WRITE_ROLE: Role = Role::Operator;
 
     fn new() -> Self {
@@ -118,8 +120,8 @@ impl Editor for ScheduleEditor {
         .into_any()
     }
 
-    fn headers() -> &'static [&'static str] {
-        &["Name", "When", "Template", "Next", "Last fired"]
+    fn headers() -> Vec<String> {
+        ["Name", "When", "Template", "Next", "Last fired"].map(String::from).to_vec()
     }
 
     fn cells(s: &ScheduleView) -> AnyView {
@@ -145,5 +147,5 @@ impl Editor for ScheduleEditor {
 
 #[component]
 pub fn Schedules() -> impl IntoView {
-    crud_page::<ScheduleEditor>("Schedules", "Recurring tasks: each fire submits a task from the template.")
+    crud_page::<ScheduleEditor>("Schedules".to_string(), "Recurring tasks: each fire submits a task from the template.".to_string())
 }

@@ -21,7 +21,9 @@ struct UserEditor {
 impl Editor for UserEditor {
     type Item = User;
     const PATH: &'static str = "/users";
-    const NOUN: &'static str = "user";
+    fn noun() -> String {
+        "user".to_string()
+    }
     const DELETABLE: bool = false;
 
     fn new() -> Self {
@@ -94,8 +96,8 @@ impl Editor for UserEditor {
         .into_any()
     }
 
-    fn headers() -> &'static [&'static str] {
-        &["User", "Role", "Email", "Groups", "Since"]
+    fn headers() -> Vec<String> {
+        ["User", "Role", "Email", "Groups", "Since"].map(String::from).to_vec()
     }
 
     fn cells(u: &User) -> AnyView {
@@ -121,5 +123,5 @@ impl Editor for UserEditor {
 
 #[component]
 pub fn Users() -> impl IntoView {
-    crud_page::<UserEditor>("Users", "Roles: viewer < operator < approver < admin. Disable rather than delete.")
+    crud_page::<UserEditor>("Users".to_string(), "Roles: viewer < operator < approver < admin. Disable rather than delete.".to_string())
 }
