@@ -50,7 +50,10 @@ pub fn store_token(token: Option<&str>) {
 fn unreachable(e: JsValue) -> ApiError {
     let detail = e.as_string().or_else(|| js_sys::JSON::stringify(&e).ok().and_then(|s| s.as_string()));
     let detail = detail.unwrap_or_default();
-    ApiError::local("unreachable", i18n::fill(td_string!(i18n::current(), common.errors.unreachable), &[("detail", &detail)]))
+    ApiError::local(
+        "unreachable",
+        i18n::fill(td_string!(i18n::current(), common.errors.unreachable), &[("detail", &detail)]),
+    )
 }
 
 /// Called when the server refuses the session (expired or revoked): back to the login page.
@@ -83,14 +86,19 @@ pub async fn call<T: DeserializeOwned>(method: &str, path: &str, body: Option<St
     let text = text.as_string().unwrap_or_default();
     if (200..300).contains(&status) {
         let text = if text.trim().is_empty() { "null" } else { text.as_str() };
-        return serde_json::from_str(text)
-            .map_err(|e| ApiError::local("bad_answer", i18n::fill(td_string!(i18n::current(), common.errors.bad_answer), &[("detail", &e)])));
+        return serde_json::from_str(text).map_err(|e| {
+            ApiError::local(
+                "bad_answer",
+                i18n::fill(td_string!(i18n::current(), common.errors.bad_answer), &[("detail", &e)]),
+            )
+        });
     }
     if status == 401 && token.is_some() {
         session_refused();
     }
-    let body = serde_json::from_str::<ErrorBody>(&text)
-        .unwrap_or_else(|_| ErrorBody::new("http", i18n::fill(td_string!(i18n::current(), common.errors.http), &[("status", &status)])));
+    let body = serde_json::from_str::<ErrorBody>(&text).unwrap_or_else(|_| {
+        ErrorBody::new("http", i18n::fill(td_string!(i18n::current(), common.errors.http), &[("status", &status)]))
+    });
     Err(ApiError { status, body })
 }
 

@@ -134,6 +134,7 @@ fn Shell() -> impl IntoView {
                 <Route path=path!("/users") view=pages::users::Users />
                 <Route path=path!("/mail") view=pages::mail::Mail />
                 <Route path=path!("/audit") view=pages::audit::Audit />
+                <Route path=path!("/me") view=pages::me::Me />
             </Routes>
         </main>
     }

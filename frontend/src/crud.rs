@@ -48,9 +48,9 @@ pub fn opt_int(field: &str, text: &str) -> Result<Option<i64>, FieldError> {
         return Ok(None);
     }
     let i18n = use_i18n();
-    text.parse()
-        .map(Some)
-        .map_err(|_| FieldError::new(field, fill(t_string!(i18n, common.crud.not_whole_number), &[("text", &format!("{text:?}"))])))
+    text.parse().map(Some).map_err(|_| {
+        FieldError::new(field, fill(t_string!(i18n, common.crud.not_whole_number), &[("text", &format!("{text:?}"))]))
+    })
 }
 
 /// `Some(text)` unless it is blank.

@@ -7,6 +7,7 @@ pub mod library;
 pub mod log_view;
 pub mod login;
 pub mod mail;
+pub mod me;
 pub mod schedules;
 pub mod submit;
 pub mod task_detail;
