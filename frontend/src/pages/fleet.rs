@@ -10,6 +10,9 @@ use std::collections::HashMap;
 use api_types::{Pair, PairStatus, Task, TaskEvent, TaskRun, Trigger};
 use leptos::prelude::*;
 
+use crate::components::{number, status_text};
+use crate::i18n::*;
+
 /// Height of one host row in pixels (`.frow` in style.css matches).
 pub const ROW: i32 = 34;
 /// Rows drawn above and below the visible ones, so a quick scroll shows no gap.
@@ -236,19 +239,20 @@ pub fn millis(rfc3339: &str) -> Option<f64> {
     (!ms.is_nan()).then_some(ms)
 }
 
-/// A duration as `850 ms`, `12.3 s`, `4 min 05 s` or `2 h 03 min`.
+/// A duration as `850 ms`, `12.3 s`, `4 min 05 s` or `2 h 03 min` (in the reader's language).
 pub fn duration(ms: f64) -> String {
+    let l = crate::i18n::current();
     let ms = ms.max(0.0);
     if ms < 1000.0 {
-        format!("{ms:.0} ms")
+        fill(td_string!(l, task.duration.ms), &[("n", &format!("{ms:.0}"))])
     } else if ms < 60_000.0 {
-        format!("{:.1} s", ms / 1000.0)
+        fill(td_string!(l, task.duration.s), &[("n", &format!("{:.1}", ms / 1000.0))])
     } else if ms < 3_600_000.0 {
         let s = (ms / 1000.0) as u64;
-        format!("{} min {:02} s", s / 60, s % 60)
+        fill(td_string!(l, task.duration.min_s), &[("m", &(s / 60)), ("s", &format!("{:02}", s % 60))])
     } else {
         let m = (ms / 60_000.0) as u64;
-        format!("{} h {:02} min", m / 60, m % 60)
+        fill(td_string!(l, task.duration.h_min), &[("h", &(m / 60)), ("m", &format!("{:02}", m % 60))])
     }
 }
 
@@ -262,12 +266,23 @@ pub fn pair_duration(p: &Pair, now: Option<f64>) -> Option<String> {
     Some(duration(end - start))
 }
 
-/// The word shown for a status: a pending pair of a task that is over never ran.
+/// The status shown (as a word of [`status_text`]): a pending pair of a task that is over never ran.
 pub fn status_label(status: PairStatus, over: bool) -> &'static str {
     if over && status == PairStatus::Pending {
-        "not run"
+        "not_run"
     } else {
         status.as_str()
+    }
+}
+
+/// A pair's status with its exit code, if any: `failed, exit 2`.
+pub fn status_with_exit(status: &str, exit_code: Option<i64>) -> String {
+    let status = status_text(status);
+    match exit_code {
+        Some(code) => {
+            fill(td_string!(crate::i18n::current(), task.pair.status_exit), &[("status", &status), ("code", &code)])
+        }
+        None => status,
     }
 }
 
@@ -284,6 +299,7 @@ pub fn FleetGrid(
     #[prop(into)]
     over: Signal<bool>,
 ) -> impl IntoView {
+    let i18n = use_i18n();
     let failed_first = RwSignal::new(false);
     let scroll_top = RwSignal::new(0i32);
     let view_height = RwSignal::new(600i32);
@@ -344,13 +360,20 @@ pub fn FleetGrid(
     let chips = move || {
         let (hosts, counts) = counts.get();
         let is_over = over.get();
-        let mut out = vec![chip(None, format!("all hosts {hosts}")).into_any()];
+        let all = fill(t_string!(i18n, task.fleet.chip_all), &[("n", &number(hosts as i64))]);
+        let text = |s: PairStatus, n: usize| {
+            fill(
+                t_string!(i18n, task.fleet.chip_status),
+                &[("status", &status_text(status_label(s, is_over))), ("n", &number(n as i64))],
+            )
+        };
+        let mut out = vec![chip(None, all).into_any()];
         // The chosen chip stays, at 0, when its last host moved on.
         if let Some(s) = filter.get().filter(|s| !counts.iter().any(|(c, _)| c == s)) {
-            out.push(chip(Some(s), format!("{} 0", status_label(s, is_over))).into_any());
+            out.push(chip(Some(s), text(s, 0)).into_any());
         }
         for (s, n) in counts {
-            out.push(chip(Some(s), format!("{} {n}", status_label(s, is_over))).into_any());
+            out.push(chip(Some(s), text(s, n)).into_any());
         }
         out.collect_view()
     };
@@ -363,18 +386,25 @@ pub fn FleetGrid(
             move || selected.with(|s| s.as_ref() == Some(&key))
         };
         let took = pair_duration(p, None);
-        let mut title = format!("step {} ({}) on {}: {}", p.step + 1, p.step_name, p.host, status.as_str());
-        if let Some(c) = p.exit_code {
-            title.push_str(&format!(", exit {c}"));
-        }
+        let mut title = fill(
+            t_string!(i18n, task.pair.title),
+            &[
+                ("step", &(p.step + 1)),
+                ("name", &p.step_name),
+                ("host", &p.host),
+                ("status", &status_with_exit(status.as_str(), p.exit_code)),
+            ],
+        );
         if let Some(s) = &p.started_at {
-            title.push_str(&format!("\nstarted {}", crate::components::local_time(s)));
+            let at = fill(t_string!(i18n, task.pair.started_at), &[("time", &crate::components::local_time(s))]);
+            title.push_str(&format!("\n{at}"));
         }
         if let Some(f) = &p.finished_at {
-            title.push_str(&format!("\nfinished {}", crate::components::local_time(f)));
+            let at = fill(t_string!(i18n, task.pair.finished_at), &[("time", &crate::components::local_time(f))]);
+            title.push_str(&format!("\n{at}"));
         }
         if let Some(t) = &took {
-            title.push_str(&format!(" ({t})"));
+            title = fill(t_string!(i18n, task.pair.with_duration), &[("text", &title), ("duration", t)]);
         }
         if !p.message.is_empty() {
             title.push_str(&format!("\n{}", p.message));
@@ -385,7 +415,7 @@ pub fn FleetGrid(
                 <button type="button" class=format!("cell st-{}", status.as_str()) class:chosen=chosen
                     data-testid=format!("cell-{}-{}", p.step, p.host) data-status=status.as_str() title=title
                     on:click=move |_| selected.set(Some(key.clone()))>
-                    {move || status_label(status, over.get())}{code}
+                    {move || status_text(status_label(status, over.get()))}{code}
                     {took.map(|t| view! { <span class="took">{t}</span> })}
                 </button>
             </div>
@@ -398,8 +428,8 @@ pub fn FleetGrid(
                 .map(|s| match cells.get(s).and_then(Option::as_ref) {
                     Some(p) => cell(p).into_any(),
                     None => {
-                        view! { <div class="fcell none" role="gridcell" title="not in this step's group">"—"</div> }
-                            .into_any()
+                        let title = t_string!(i18n, task.fleet.not_in_group);
+                        view! { <div class="fcell none" role="gridcell" title=title>"—"</div> }.into_any()
                     }
                 })
                 .collect_view();
@@ -419,8 +449,9 @@ pub fn FleetGrid(
             .iter()
             .enumerate()
             .map(|(i, s)| {
+                let title = fill(t_string!(i18n, task.fleet.step_group), &[("group", &s.group)]);
                 view! {
-                    <div class="fstep" role="columnheader" title=format!("group {}", s.group)>
+                    <div class="fstep" role="columnheader" title=title>
                         {format!("{}. {}", i + 1, s.name)}<span class="muted small">{format!(" {}", s.group)}</span>
                     </div>
                 }
@@ -444,16 +475,23 @@ pub fn FleetGrid(
             }></div>
             <span>{move || {
                 let (done, total) = done_total.get();
-                let left = if over.get() && done < total { format!(", {} not run", total - done) } else { String::new() };
-                format!("{done} of {total} step × host pairs finished{left}")
+                let (done_n, total_n) = (number(done as i64), number(total as i64));
+                if over.get() && done < total {
+                    fill(
+                        t_string!(i18n, task.fleet.progress_not_run),
+                        &[("done", &done_n), ("total", &total_n), ("left", &number((total - done) as i64))],
+                    )
+                } else {
+                    fill(t_string!(i18n, task.fleet.progress), &[("done", &done_n), ("total", &total_n)])
+                }
             }}</span>
         </div>
-        <div class="chips" role="group" aria-label="Show hosts by status">
+        <div class="chips" role="group" aria-label=move || t_string!(i18n, task.fleet.chips_label)>
             {chips}
             <label class="inline-check">
                 <input type="checkbox" data-testid="failed-first" prop:checked=move || failed_first.get()
                     on:change=move |ev| failed_first.set(event_target_checked(&ev)) />
-                " failed first"
+                " "{t!(i18n, task.fleet.failed_first)}
             </label>
         </div>
         <div class="fleet" role="grid" aria-rowcount=move || shown.get() data-testid="fleet" node_ref=scroller style=columns
@@ -463,13 +501,16 @@ pub fn FleetGrid(
                     view_height.set(el.client_height());
                 }
             }>
-            <div class="frow fhead" role="row"><div class="fhost" role="columnheader">"Host"</div>{header}</div>
+            <div class="frow fhead" role="row">
+                <div class="fhost" role="columnheader">{t!(i18n, task.fleet.host)}</div>
+                {header}
+            </div>
             <div class="fbody" style=move || format!("height: {}px", shown.get() as i32 * ROW)>
                 <div class="frows" style=move || format!("transform: translateY({}px)", window.with(|w| w.0) as i32 * ROW)>
                     <For each=move || window.get().1 key=|k| *k children=move |(h, _)| row(h) />
                 </div>
             </div>
-            {move || (shown.get() == 0).then(|| view! { <p class="muted empty">"No host matches this filter."</p> })}
+            {move || (shown.get() == 0).then(|| view! { <p class="muted empty">{t!(i18n, task.fleet.no_match)}</p> })}
         </div>
     }
 }

@@ -9,6 +9,8 @@ use api_types::{LogLine, LogPage, Stream};
 use leptos::prelude::*;
 
 use crate::api;
+use crate::components::number;
+use crate::i18n::*;
 
 /// Lines asked for per page.
 const PAGE: i64 = 1000;
@@ -222,6 +224,7 @@ pub fn LogView(
     #[prop(into)] task_id: Signal<i64>,
     #[prop(into)] chosen: Signal<Option<(i64, String, i64)>>,
 ) -> impl IntoView {
+    let i18n = use_i18n();
     let pane = NodeRef::<leptos::html::Div>::new();
     let search = RwSignal::new(String::new());
     let times = RwSignal::new(true);
@@ -321,7 +324,7 @@ pub fn LogView(
         (!needle.is_empty()).then(|| {
             let (n, all) =
                 log.lines.with(|l| (l.iter().filter(|l| l.text.to_lowercase().contains(&needle)).count(), l.len()));
-            format!("{n} of {all} loaded lines match")
+            fill(t_string!(i18n, task.log.matches), &[("n", &number(n as i64)), ("all", &number(all as i64))])
         })
     };
     let line = move |l: Arc<LogLine>| {
@@ -340,12 +343,20 @@ pub fn LogView(
     };
 
     let title = move || match chosen.get() {
-        Some((step, host, attempt)) if attempt > 0 => format!("Log of step {} on {host}, attempt {attempt}", step + 1),
-        Some((step, host, _)) => format!("Log of step {} on {host}", step + 1),
-        None => "Choose a cell to see its log".to_string(),
+        Some((step, host, attempt)) if attempt > 0 => fill(
+            t_string!(i18n, task.log.title_attempt),
+            &[("step", &(step + 1)), ("host", &host), ("attempt", &attempt)],
+        ),
+        Some((step, host, _)) => fill(t_string!(i18n, task.log.title), &[("step", &(step + 1)), ("host", &host)]),
+        None => t_string!(i18n, task.log.choose_cell).to_string(),
     };
     view! {
-        <h2>{title}{move || log.busy.get().then(|| view! { <span class="muted small" aria-busy="true">" loading…"</span> })}</h2>
+        <h2>
+            {title}
+            {move || log.busy.get().then(|| view! {
+                <span class="muted small" aria-busy="true">" "{t!(i18n, task.log.loading)}</span>
+            })}
+        </h2>
         <div class="log-tools">
             <label class="inline-check">
                 <input type="checkbox" data-testid="log-follow" prop:checked=move || log.follow.get()
@@ -356,21 +367,26 @@ pub fn LogView(
                             to_end();
                         }
                     } />
-                " Follow new output"
+                " "{t!(i18n, task.log.follow)}
             </label>
             <label class="inline-check">
                 <input type="checkbox" data-testid="log-times" prop:checked=move || times.get()
                     on:change=move |ev| times.set(event_target_checked(&ev)) />
-                " Times"
+                " "{t!(i18n, task.log.times)}
             </label>
-            <input type="search" class="log-search" placeholder="Search this log" aria-label="Search this log"
+            <input type="search" class="log-search" placeholder=move || t_string!(i18n, task.log.search)
+                aria-label=move || t_string!(i18n, task.log.search)
                 data-testid="log-search" prop:value=move || search.get() on:input=move |ev| search.set(event_target_value(&ev)) />
             {move || matches().map(|m| view! { <span class="muted small" data-testid="log-matches">{m}</span> })}
-            <a class="button" data-testid="log-download" href=move || download(false) download="">"Download"</a>
-            <a class="button" data-testid="log-download-all" href=move || download(true) download="">"Download the whole attempt"</a>
+            <a class="button" data-testid="log-download" href=move || download(false) download="">
+                {t!(i18n, task.log.download)}
+            </a>
+            <a class="button" data-testid="log-download-all" href=move || download(true) download="">
+                {t!(i18n, task.log.download_attempt)}
+            </a>
         </div>
         {move || log.more_before.get().then(|| view! {
-            <p class="muted small" data-testid="log-earlier">"Earlier lines are loaded as you scroll up."</p>
+            <p class="muted small" data-testid="log-earlier">{t!(i18n, task.log.earlier)}</p>
         })}
         <div class="log" class:no-times=move || !times.get() data-testid="log-pane" node_ref=pane tabindex="0" on:scroll=move |_| {
             if let Some(el) = pane.get_untracked() {

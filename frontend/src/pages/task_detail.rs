@@ -14,7 +14,8 @@ use wasm_bindgen::JsCast;
 use super::fleet::{self, Fleet, FleetGrid};
 use super::log_view::{LogState, LogView};
 use crate::api::{self, ApiError};
-use crate::components::{local_time, Field};
+use crate::components::{local_time, number, status_text, Field};
+use crate::i18n::*;
 
 /// Failed pairs listed by name at the top of the page.
 const FAILURES_SHOWN: usize = 5;
@@ -51,6 +52,7 @@ type RunTimes = (i64, Option<String>, Option<String>);
 
 #[component]
 pub fn TaskDetail() -> impl IntoView {
+    let i18n = use_i18n();
     let params = use_params_map();
     let id = move || params.with(|p| p.get("id").and_then(|s| s.parse::<i64>().ok()).unwrap_or(0));
     // The id as it is now, outside reactive code (0 once the page is gone).
@@ -349,7 +351,11 @@ pub fn TaskDetail() -> impl IntoView {
         view! {
             <button type="button" class=class disabled=move || busy.get().is_some()
                 on:click=move |_| act(label.clone(), verb, body.clone())>
-                {move || if busy.with(|b| b.as_deref() == Some(mine.as_str())) { format!("{shown}…") } else { shown.clone() }}
+                {move || if busy.with(|b| b.as_deref() == Some(mine.as_str())) {
+                    fill(t_string!(i18n, task.actions.busy), &[("action", &shown)])
+                } else {
+                    shown.clone()
+                }}
             </button>
         }
     };
@@ -363,13 +369,15 @@ pub fn TaskDetail() -> impl IntoView {
         let decision = move || json(&Decision { comment: Some(comment.get_untracked()).filter(|c| !c.is_empty()) });
         let mut out = vec![];
         if may(TaskAction::Approve) || may(TaskAction::Reject) {
-            out.push(view! { <Field label="Comment" value=comment /> }.into_any());
+            out.push(view! { <Field label=t_string!(i18n, task.actions.comment) value=comment /> }.into_any());
         }
         if may(TaskAction::Approve) {
             out.push(
                 view! {
                     <button type="button" class="primary" disabled=move || busy.get().is_some()
-                        on:click=move |_| act("Approve".into(), "approve", decision())>"Approve"</button>
+                        on:click=move |_| act(t_string!(i18n, task.actions.approve).into(), "approve", decision())>
+                        {t!(i18n, task.actions.approve)}
+                    </button>
                 }
                 .into_any(),
             );
@@ -378,22 +386,29 @@ pub fn TaskDetail() -> impl IntoView {
             out.push(
                 view! {
                     <button type="button" class="danger" disabled=move || busy.get().is_some()
-                        on:click=move |_| act("Reject".into(), "reject", decision())>"Reject"</button>
+                        on:click=move |_| act(t_string!(i18n, task.actions.reject).into(), "reject", decision())>
+                        {t!(i18n, task.actions.reject)}
+                    </button>
                 }
                 .into_any(),
             );
         }
         if may(TaskAction::Cancel) {
-            out.push(button("Cancel task".into(), "danger", "cancel", serde_json::json!({})).into_any());
+            out.push(
+                button(t_string!(i18n, task.actions.cancel_task).into(), "danger", "cancel", serde_json::json!({}))
+                    .into_any(),
+            );
         }
         if may(TaskAction::Abort) {
-            out.push(button("Abort".into(), "danger", "abort", serde_json::json!({})).into_any());
+            out.push(
+                button(t_string!(i18n, task.actions.abort).into(), "danger", "abort", serde_json::json!({})).into_any(),
+            );
         }
         let redoable = may(TaskAction::Redo);
         if redoable {
             out.push(
                 button(
-                    "Redo failed".into(),
+                    t_string!(i18n, task.actions.redo_failed).into(),
                     "primary",
                     "redo",
                     json(&RedoRequest { mode: RedoMode::Failed, hosts: None, step: None }),
@@ -402,7 +417,7 @@ pub fn TaskDetail() -> impl IntoView {
             );
             out.push(
                 button(
-                    "Redo all".into(),
+                    t_string!(i18n, task.actions.redo_all).into(),
                     "",
                     "redo",
                     json(&RedoRequest { mode: RedoMode::All, hosts: None, step: None }),
@@ -415,11 +430,13 @@ pub fn TaskDetail() -> impl IntoView {
             out.push(
                 view! {
                     <span class="inline-group">
-                        <crate::components::Select label="From step" value=redo_step options=steps />
+                        <crate::components::Select label=t_string!(i18n, task.actions.from_step) value=redo_step
+                            options=steps />
                         <button type="button" disabled=move || busy.get().is_some() on:click=move |_| {
                             let step = redo_step.get_untracked().parse().unwrap_or(0);
-                            act("Redo from step".into(), "redo", json(&RedoRequest { mode: RedoMode::FromStep, hosts: None, step: Some(step) }))
-                        }>"Redo from step"</button>
+                            let body = json(&RedoRequest { mode: RedoMode::FromStep, hosts: None, step: Some(step) });
+                            act(t_string!(i18n, task.actions.redo_from_step).into(), "redo", body)
+                        }>{t!(i18n, task.actions.redo_from_step)}</button>
                     </span>
                 }
                 .into_any(),
@@ -427,18 +444,22 @@ pub fn TaskDetail() -> impl IntoView {
         }
         if let Some(p) = pair {
             let sel = json(&PairSelector { step: p.step, host: Some(p.host.clone()) });
-            let at = format!("step {} on {}", p.step + 1, p.host);
+            let at: [(&str, &dyn std::fmt::Display); 2] = [("step", &(p.step + 1)), ("host", &p.host)];
             if may(TaskAction::Skip) && p.status.can_skip() {
-                out.push(button(format!("Skip {at}"), "", "skip", sel.clone()).into_any());
+                out.push(
+                    button(fill(t_string!(i18n, task.actions.skip_step_on_host), &at), "", "skip", sel.clone())
+                        .into_any(),
+                );
             }
             let manual = fleet.with_value(|f| f.steps.get(p.step as usize).is_some_and(|s| s.manual));
             if may(TaskAction::Release) && manual && p.status == PairStatus::Waiting {
-                out.push(button(format!("Release {at}"), "primary", "release", sel).into_any());
+                let label = fill(t_string!(i18n, task.actions.release_step_on_host), &at);
+                out.push(button(label, "primary", "release", sel).into_any());
             }
             if redoable {
                 out.push(
                     button(
-                        format!("Redo every step on {}", p.host),
+                        fill(t_string!(i18n, task.actions.redo_host), &[("host", &p.host)]),
                         "",
                         "redo",
                         json(&RedoRequest { mode: RedoMode::Hosts, hosts: Some(vec![p.host.clone()]), step: None }),
@@ -461,14 +482,20 @@ pub fn TaskDetail() -> impl IntoView {
         let mut out = vec![];
         for (step, hosts) in waiting {
             let name = steps.get(step as usize).cloned().unwrap_or_default();
+            let text = if hosts == 1 {
+                t_string!(i18n, task.summary.waiting_single)
+            } else {
+                t_string!(i18n, task.summary.waiting)
+            };
+            let text = fill(text, &[("step", &(step + 1)), ("name", &name), ("n", &number(hosts as i64))]);
+            let release = fill(t_string!(i18n, task.summary.release_all), &[("step", &(step + 1))]);
             out.push(
                 view! {
                     <div class="notice waiting" data-testid=format!("waiting-{step}")>
-                        <span>{format!("Step {} ({name}) waits for release on {hosts} host{}.", step + 1, if hosts == 1 { "" } else { "s" })}</span>
-                        {may_release.then(|| button(
-                            format!("Release step {} on all hosts", step + 1), "primary", "release",
-                            json(&PairSelector { step, host: None }),
-                        ))}
+                        <span>{text}</span>
+                        {may_release.then(|| {
+                            button(release, "primary", "release", json(&PairSelector { step, host: None }))
+                        })}
                     </div>
                 }
                 .into_any(),
@@ -479,31 +506,46 @@ pub fn TaskDetail() -> impl IntoView {
                 .into_iter()
                 .map(|p| {
                     let key = (p.step, p.host.clone());
-                    let code = p.exit_code.map(|c| format!(", exit {c}")).unwrap_or_default();
-                    let why = if p.message.is_empty() { String::new() } else { format!(": {}", p.message) };
+                    let pair = fill(
+                        t_string!(i18n, task.summary.failed_pair),
+                        &[("step", &(p.step + 1)), ("name", &p.step_name), ("host", &p.host)],
+                    );
+                    let status = fleet::status_with_exit(p.status.as_str(), p.exit_code);
+                    let why = if p.message.is_empty() {
+                        status
+                    } else {
+                        fill(t_string!(i18n, task.with_note), &[("text", &status), ("note", &p.message)])
+                    };
                     view! {
                         <li>
                             <button type="button" class="link" on:click=move |_| selected.set(Some(key.clone()))>
-                                {format!("step {} ({}) on {}", p.step + 1, p.step_name, p.host)}
+                                {pair}
                             </button>
-                            {format!(" {}{code}{why}", p.status.as_str())}
+                            " "{why}
                         </li>
                     }
                 })
                 .collect_view();
             let more = (total > FAILURES_SHOWN).then(|| {
+                let more = fill(t_string!(i18n, task.summary.more), &[("n", &number((total - FAILURES_SHOWN) as i64))]);
                 view! {
                     <li>
                         <button type="button" class="link" on:click=move |_| filter.set(Some(PairStatus::Failed))>
-                            {format!("and {} more: show the failed hosts", total - FAILURES_SHOWN)}
+                            {more}
                         </button>
                     </li>
                 }
             });
+            let heading = if total == 1 {
+                t_string!(i18n, task.summary.pairs_failed_single)
+            } else {
+                t_string!(i18n, task.summary.pairs_failed)
+            };
+            let heading = fill(heading, &[("n", &number(total as i64))]);
             out.push(
                 view! {
                     <div class="notice failed" data-testid="failure-summary" role="status">
-                        <strong>{format!("{total} pair{} failed", if total == 1 { "" } else { "s" })}</strong>
+                        <strong>{heading}</strong>
                         <ul>{items}{more}</ul>
                     </div>
                 }
@@ -515,7 +557,7 @@ pub fn TaskDetail() -> impl IntoView {
 
     let facts = move || {
         let Some(state) = task.get() else {
-            return view! { <p class="muted" aria-busy="true">"Loading…"</p> }.into_any();
+            return view! { <p class="muted" aria-busy="true">{t!(i18n, common.loading)}</p> }.into_any();
         };
         let t = match state {
             Ok(t) => t,
@@ -528,39 +570,94 @@ pub fn TaskDetail() -> impl IntoView {
             let end = end.as_deref().and_then(fleet::millis)?;
             Some(fleet::duration(end - start))
         });
+        let source = match t.source.as_str() {
+            "schedule" => t_string!(i18n, task.facts.source_schedule).to_string(),
+            other => other.to_string(),
+        };
+        let submitted = fill(
+            t_string!(i18n, task.facts.submitted_detail),
+            &[("submitter", &t.submitter), ("source", &source), ("time", &local_time(&t.created_at))],
+        );
+        let approval = match &t.approval {
+            Some(a) => {
+                let text = match a.decision.as_str() {
+                    "approved" => t_string!(i18n, task.facts.approved_by),
+                    "rejected" => t_string!(i18n, task.facts.rejected_by),
+                    _ => t_string!(i18n, task.facts.decided_by),
+                };
+                let text = fill(text, &[("decision", &a.decision), ("by", &a.by), ("at", &local_time(&a.at))]);
+                if a.comment.is_empty() {
+                    text
+                } else {
+                    fill(t_string!(i18n, task.with_note), &[("text", &text), ("note", &a.comment)])
+                }
+            }
+            None if t.schedule == api_types::Schedule::New => t_string!(i18n, task.facts.waiting_for_approval).into(),
+            None => t_string!(i18n, task.facts.approval_not_needed).into(),
+        };
+        let (hosts_text, groups_text) = (
+            if host_count == 1 {
+                t_string!(i18n, task.facts.host_count_single)
+            } else {
+                t_string!(i18n, task.facts.host_count)
+            },
+            if t.hosts.len() == 1 {
+                t_string!(i18n, task.facts.group_count_single)
+            } else {
+                t_string!(i18n, task.facts.group_count)
+            },
+        );
+        let hosts_summary = fill(
+            t_string!(i18n, task.facts.hosts_in_groups),
+            &[
+                ("hosts", &fill(hosts_text, &[("n", &number(host_count as i64))])),
+                ("groups", &fill(groups_text, &[("n", &number(t.hosts.len() as i64))])),
+            ],
+        );
+        let args = t.args.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("  ");
+        let host_list = t.hosts.iter().map(|(g, h)| format!("{g}: {}", h.join(", "))).collect::<Vec<_>>().join("  ");
+        let started = move |start: Option<String>| {
+            start.as_deref().map(local_time).unwrap_or_else(|| t_string!(i18n, task.facts.not_started).into())
+        };
+        let finished = move |end: Option<String>| match (end, took) {
+            (Some(e), Some(d)) => {
+                fill(t_string!(i18n, task.facts.finished_took), &[("time", &local_time(&e)), ("duration", &d)])
+            }
+            (Some(e), None) => local_time(&e),
+            (None, _) => t_string!(i18n, task.facts.not_finished).into(),
+        };
         view! {
             <h1>
                 {format!("#{} {} ", t.id, t.name)}
-                <span data-testid="task-status" class=format!("badge st-{}", t.status.as_str())>{t.status.as_str()}</span>
+                <span data-testid="task-status" class=format!("badge st-{}", t.status.as_str())>
+                    {status_text(t.status.as_str())}
+                </span>
             </h1>
             <dl class="facts card">
-                <dt>"Template"</dt><dd><a href=format!("/templates/{}", t.template_id)>{t.template_name.clone()}</a></dd>
-                <dt>"Submitted by"</dt><dd>{format!("{} ({}, {})", t.submitter, t.source, local_time(&t.created_at))}</dd>
-                <dt>"Runs at"</dt><dd>{local_time(&t.exec_time)}</dd>
-                <dt>"Approval"</dt>
-                <dd>{match &t.approval {
-                    Some(a) => format!("{} by {} at {}{}", a.decision, a.by, local_time(&a.at), if a.comment.is_empty() { String::new() } else { format!(": {}", a.comment) }),
-                    None if t.schedule == api_types::Schedule::New => "waiting for approval".into(),
-                    None => "not needed".into(),
-                }}</dd>
-                <dt>"Arguments"</dt><dd class="mono">{t.args.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("  ")}</dd>
-                <dt>"Hosts"</dt>
+                <dt>{t!(i18n, task.facts.template)}</dt>
+                <dd><a href=format!("/templates/{}", t.template_id)>{t.template_name.clone()}</a></dd>
+                <dt>{t!(i18n, task.facts.submitted_by)}</dt><dd>{submitted}</dd>
+                <dt>{t!(i18n, task.facts.runs_at)}</dt><dd>{local_time(&t.exec_time)}</dd>
+                <dt>{t!(i18n, task.facts.approval)}</dt>
+                <dd>{approval}</dd>
+                <dt>{t!(i18n, task.facts.arguments)}</dt><dd class="mono">{args}</dd>
+                <dt>{t!(i18n, task.facts.hosts)}</dt>
                 <dd>
                     <details>
-                        <summary>{format!("{host_count} host{} in {} group{}", if host_count == 1 { "" } else { "s" }, t.hosts.len(), if t.hosts.len() == 1 { "" } else { "s" })}</summary>
-                        <div class="mono">{t.hosts.iter().map(|(g, h)| format!("{g}: {}", h.join(", "))).collect::<Vec<_>>().join("  ")}</div>
+                        <summary>{hosts_summary}</summary>
+                        <div class="mono">{host_list}</div>
                     </details>
                 </dd>
                 {run_times.map(|(attempt, start, end)| view! {
-                    <dt>"Attempt"</dt><dd>{attempt}</dd>
-                    <dt>"Started"</dt><dd data-testid="task-started">{start.as_deref().map(local_time).unwrap_or_else(|| "not yet".into())}</dd>
-                    <dt>"Finished"</dt>
-                    <dd data-testid="task-finished">{match end.as_deref() {
-                        Some(e) => format!("{}{}", local_time(e), took.map(|d| format!(" (took {d})")).unwrap_or_default()),
-                        None => "not yet".into(),
-                    }}</dd>
+                    <dt>{t!(i18n, task.facts.attempt)}</dt><dd>{attempt}</dd>
+                    <dt>{t!(i18n, task.facts.started)}</dt>
+                    <dd data-testid="task-started">{started(start)}</dd>
+                    <dt>{t!(i18n, task.facts.finished)}</dt>
+                    <dd data-testid="task-finished">{finished(end)}</dd>
                 })}
-                {(!t.details.is_empty()).then(|| view! { <dt>"Details"</dt><dd>{t.details.clone()}</dd> })}
+                {(!t.details.is_empty()).then(|| view! {
+                    <dt>{t!(i18n, task.facts.details)}</dt><dd>{t.details.clone()}</dd>
+                })}
             </dl>
         }
         .into_any()
@@ -584,7 +681,7 @@ pub fn TaskDetail() -> impl IntoView {
             {move || { generation.track(); view! { <FleetGrid fleet tick selected filter over /> } }}
         </div>
         <div class="card"><LogView log task_id=Signal::derive(id) chosen=chosen /></div>
-        <p class="muted small">"Updates arrive as they happen over a live stream; nothing here polls."</p>
+        <p class="muted small">{t!(i18n, task.live_note)}</p>
         </Show>
     }
 }
