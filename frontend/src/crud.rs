@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use serde::de::DeserializeOwned;
 
 use crate::api;
-use crate::components::{run, Errors, FormErrors};
+use crate::components::{run, Errors, FormErrors, Pager};
 use crate::i18n::*;
 use crate::session::use_session;
 
@@ -34,6 +34,10 @@ pub trait Editor: Copy + Send + Sync + 'static {
     fn cells(item: &Self::Item) -> AnyView;
     fn id(item: &Self::Item) -> i64;
     fn name(item: &Self::Item) -> String;
+    /// What the list's search looks in (lower case is not needed); the name unless told.
+    fn search_text(item: &Self::Item) -> String {
+        Self::name(item)
+    }
 }
 
 /// Serialises a typed input for [`Editor::body`].
@@ -59,7 +63,11 @@ pub fn opt_text(text: String) -> Option<String> {
     (!t.is_empty()).then(|| t.to_string())
 }
 
-/// The page of `E`'s items; `title` and `intro` are in the reader's language.
+/// Rows on one page of a list.
+const PER_PAGE: i64 = 50;
+
+/// The page of `E`'s items, searched, sorted by name and shown 50 at a time; `title` and
+/// `intro` are in the reader's language.
 pub fn crud_page<E: Editor>(title: String, intro: String) -> impl IntoView {
     let session = use_session();
     let i18n = use_i18n();
@@ -72,6 +80,23 @@ pub fn crud_page<E: Editor>(title: String, intro: String) -> impl IntoView {
     let confirming = RwSignal::new(None::<i64>);
     let row_error = RwSignal::new(None::<(i64, String)>);
     let may_write = move || session.has(E::WRITE_ROLE);
+    let query = RwSignal::new(String::new());
+    let descending = RwSignal::new(false);
+    let page = RwSignal::new(1i64);
+    // The items the search matches, in the chosen order.
+    let matching = move || -> Option<Vec<E::Item>> {
+        let needle = query.get().trim().to_lowercase();
+        let mut list: Vec<E::Item> = items.get()?.ok()?;
+        if !needle.is_empty() {
+            list.retain(|i| E::search_text(i).to_lowercase().contains(&needle));
+        }
+        list.sort_by_cached_key(|i| E::name(i).to_lowercase());
+        if descending.get() {
+            list.reverse();
+        }
+        Some(list)
+    };
+    let total = Signal::derive(move || matching().map_or(0, |l| l.len() as i64));
 
     let reset = move || {
         editing.set(None);
@@ -181,22 +206,47 @@ pub fn crud_page<E: Editor>(title: String, intro: String) -> impl IntoView {
         <div class="split">
             {form}
             <div class="card wide">
-                {move || crate::components::loaded(items.get(), |list: Vec<E::Item>| {
-                    if list.is_empty() {
+                <div class="toolbar">
+                    <input type="search" data-testid="list-search" prop:value=move || query.get()
+                        placeholder=move || t_string!(i18n, common.crud.search)
+                        aria-label=move || t_string!(i18n, common.crud.search)
+                        on:input=move |ev| {
+                            query.set(event_target_value(&ev));
+                            page.set(1);
+                        } />
+                </div>
+                {move || crate::components::loaded(items.get(), |all: Vec<E::Item>| {
+                    if all.is_empty() {
                         let empty = fill(t_string!(i18n, common.crud.no_items), &[("noun", &noun)]);
                         return view! { <p class="muted">{empty}</p> }.into_any();
                     }
+                    let list = matching().unwrap_or_default();
+                    if list.is_empty() {
+                        let none = fill(t_string!(i18n, common.crud.no_match), &[("query", &query.get_untracked())]);
+                        return view! { <p class="muted" data-testid="list-no-match">{none}</p> }.into_any();
+                    }
+                    let start = ((page.get().max(1) - 1) * PER_PAGE) as usize;
+                    let shown: Vec<E::Item> = list.into_iter().skip(start).take(PER_PAGE as usize).collect();
+                    let mut headers = E::headers().into_iter();
+                    let first = headers.next().unwrap_or_default();
                     view! {
                         <table>
                             <thead><tr>
-                                {E::headers().into_iter().map(|h| view! { <th>{h}</th> }).collect_view()}
+                                <th aria-sort=move || if descending.get() { "descending" } else { "ascending" }>
+                                    <button type="button" class="link sort" data-testid="list-sort"
+                                        on:click=move |_| descending.update(|d| *d = !*d)>
+                                        {first}{move || if descending.get() { " ↓" } else { " ↑" }}
+                                    </button>
+                                </th>
+                                {headers.map(|h| view! { <th>{h}</th> }).collect_view()}
                                 <th></th>
                             </tr></thead>
-                            <tbody>{list.into_iter().map(row).collect_view()}</tbody>
+                            <tbody>{shown.into_iter().map(row).collect_view()}</tbody>
                         </table>
                     }
                     .into_any()
                 })}
+                {move || (total.get() > PER_PAGE).then(|| view! { <Pager page=page per_page=PER_PAGE total=total /> })}
             </div>
         </div>
     }

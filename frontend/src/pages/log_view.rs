@@ -378,12 +378,15 @@ pub fn LogView(
                 aria-label=move || t_string!(i18n, task.log.search)
                 data-testid="log-search" prop:value=move || search.get() on:input=move |ev| search.set(event_target_value(&ev)) />
             {move || matches().map(|m| view! { <span class="muted small" data-testid="log-matches">{m}</span> })}
-            <a class="button" data-testid="log-download" href=move || download(false) download="">
-                {t!(i18n, task.log.download)}
-            </a>
-            <a class="button" data-testid="log-download-all" href=move || download(true) download="">
-                {t!(i18n, task.log.download_attempt)}
-            </a>
+            // The links exist only for a chosen pair (an empty href would download the page).
+            {move || chosen.get().is_some().then(|| view! {
+                <a class="button" data-testid="log-download" href=move || download(false) download="">
+                    {t!(i18n, task.log.download)}
+                </a>
+                <a class="button" data-testid="log-download-all" href=move || download(true) download="">
+                    {t!(i18n, task.log.download_attempt)}
+                </a>
+            })}
         </div>
         {move || log.more_before.get().then(|| view! {
             <p class="muted small" data-testid="log-earlier">{t!(i18n, task.log.earlier)}</p>
