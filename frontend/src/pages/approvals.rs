@@ -5,10 +5,12 @@ use leptos::prelude::*;
 
 use crate::api;
 use crate::components::{loaded, local_time, run, Errors, Field, FormErrors};
+use crate::i18n::*;
 use crate::session::use_session;
 
 #[component]
 pub fn Approvals() -> impl IntoView {
+    let i18n = use_i18n();
     let pending = LocalResource::new(|| api::get::<TaskPage>("/tasks?status=new&per_page=100"));
     // A task submitted, decided or changed anywhere joins or leaves the queue at once;
     // the cards already shown stay as they are (a comment being typed is kept).
@@ -25,13 +27,13 @@ pub fn Approvals() -> impl IntoView {
         items
     });
     view! {
-        <h1>"Approvals"</h1>
-        <p class="muted">"Tasks waiting for a second person. You cannot approve your own."</p>
+        <h1>{t!(i18n, tasks.approvals.title)}</h1>
+        <p class="muted">{t!(i18n, tasks.approvals.intro)}</p>
         {move || match pending.get() {
-            None => view! { <p class="muted" aria-busy="true">"Loading…"</p> }.into_any(),
+            None => view! { <p class="muted" aria-busy="true">{t!(i18n, common.loading)}</p> }.into_any(),
             Some(Err(e)) => view! { <p class="form-error" role="alert">{e.message()}</p> }.into_any(),
             Some(Ok(page)) if page.items.is_empty() => {
-                view! { <p class="card muted">"Nothing is waiting for approval."</p> }.into_any()
+                view! { <p class="card muted">{t!(i18n, tasks.approvals.empty)}</p> }.into_any()
             }
             Some(Ok(_)) => ().into_any(),
         }}
@@ -43,6 +45,7 @@ pub fn Approvals() -> impl IntoView {
 #[component]
 fn ApprovalCard(task: TaskSummary, on_done: impl Fn() + Copy + 'static) -> impl IntoView {
     let session = use_session();
+    let i18n = use_i18n();
     let id = task.id;
     let detail = LocalResource::new(move || async move { api::get::<Task>(&format!("/tasks/{id}")).await });
     let comment = RwSignal::new(String::new());
@@ -54,32 +57,39 @@ fn ApprovalCard(task: TaskSummary, on_done: impl Fn() + Copy + 'static) -> impl 
         let path = format!("/tasks/{}/{verb}", task.id);
         run(busy, errors, async move { api::post::<Task>(&path, &body).await }, move |_| on_done());
     };
+    let meta = fill(
+        t_string!(i18n, tasks.approvals.meta),
+        &[("template", &task.template_name), ("submitter", &task.submitter), ("time", &local_time(&task.exec_time))],
+    );
     view! {
         <article class="card approval" data-testid=format!("approval-{}", task.id)>
             <h2><a href=format!("/tasks/{}", task.id)>{format!("#{} {}", task.id, task.name)}</a></h2>
             <p class="muted">
-                {format!("{} · submitted by {} · runs at {}", task.template_name, task.submitter, local_time(&task.exec_time))}
+                {meta}
             </p>
             {move || loaded(detail.get(), |t: Task| view! {
                 <dl class="facts">
-                    <dt>"Arguments"</dt>
+                    <dt>{t!(i18n, tasks.approvals.arguments)}</dt>
                     <dd>{t.args.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("  ")}</dd>
-                    <dt>"Hosts"</dt>
-                    <dd>{t.hosts.iter().map(|(g, h)| format!("{g}: {}", h.join(", "))).collect::<Vec<_>>().join("  ")}</dd>
-                    <dt>"Details"</dt>
+                    <dt>{t!(i18n, tasks.approvals.hosts)}</dt>
+                    <dd>
+                        {t.hosts.iter().map(|(g, h)| format!("{g}: {}", h.join(", "))).collect::<Vec<_>>().join("  ")}
+                    </dd>
+                    <dt>{t!(i18n, tasks.approvals.details)}</dt>
                     <dd>{t.details.clone()}</dd>
                 </dl>
             })}
-            <Field label="Comment" value=comment errors=errors field="comment" multiline=true />
+            <Field label=t_string!(i18n, tasks.approvals.comment) value=comment errors=errors field="comment"
+                multiline=true />
             <FormErrors errors=errors />
             <div class="buttons">
                 <button type="button" class="primary" disabled=move || busy.get() on:click=move |_| decide("approve")>
-                    "Approve"
+                    {t!(i18n, tasks.approvals.approve)}
                 </button>
                 <button type="button" class="danger" disabled=move || busy.get() on:click=move |_| decide("reject")>
-                    "Reject"
+                    {t!(i18n, tasks.approvals.reject)}
                 </button>
-                {own.then(|| view! { <span class="muted">"You submitted this task: approving it needs someone else unless an admin allowed it."</span> })}
+                {own.then(|| view! { <span class="muted">{t!(i18n, tasks.approvals.own_task)}</span> })}
             </div>
         </article>
     }

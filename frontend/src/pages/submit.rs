@@ -9,7 +9,8 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::api;
-use crate::components::{datetime_local_to_rfc3339, run, split_list, Check, Errors, Field, FormErrors, Select};
+use crate::components::{datetime_local_to_rfc3339, number, run, split_list, Check, Errors, Field, FormErrors, Select};
+use crate::i18n::*;
 use crate::session::use_session;
 
 #[derive(Clone)]
@@ -25,15 +26,31 @@ struct Group {
     hosts: RwSignal<String>,
 }
 
+/// Adds `sentence` to a hint after a full stop: `. ` in English, `。` in Chinese (none
+/// after a sentence that already ends with one).
+fn add_sentence(hint: &mut String, sentence: &str, stop: &str) {
+    if hint.ends_with(['.', '!', '?']) {
+        hint.push(' ');
+    } else if !hint.is_empty() && !hint.ends_with(['。', '！', '？']) {
+        hint.push_str(stop);
+        if stop.is_ascii() {
+            hint.push(' ');
+        }
+    }
+    hint.push_str(sentence);
+}
+
 /// Client-side checks, the same the server makes: required values and alias rules.
 fn check_params(params: &[Param]) -> Result<BTreeMap<String, String>, FieldError> {
+    let l = crate::i18n::current();
     let mut args = BTreeMap::new();
     for p in params {
         let value = p.value.get_untracked();
         let field = format!("args.{}", p.key);
         if let Some(alias) = &p.alias {
             if value.is_empty() && alias.required && alias.default.is_none() {
-                return Err(FieldError::new(field, format!("{} is required", alias.label)));
+                let message = fill(td_string!(l, tasks.submit.param_required), &[("label", &alias.label)]);
+                return Err(FieldError::new(field, message));
             }
             if !value.is_empty() {
                 validate::param_value(&field, alias, &value)?;
@@ -47,13 +64,14 @@ fn check_params(params: &[Param]) -> Result<BTreeMap<String, String>, FieldError
 }
 
 fn check_groups(groups: &[Group]) -> Result<BTreeMap<String, Vec<String>>, FieldError> {
+    let l = crate::i18n::current();
     let mut hosts = BTreeMap::new();
     for g in groups {
         let list = split_list(&g.hosts.get_untracked());
         if list.is_empty() {
             return Err(FieldError::new(
                 format!("hosts.{}", g.name),
-                format!("group {} needs at least one host", g.name),
+                fill(td_string!(l, tasks.submit.group_needs_host), &[("group", &g.name)]),
             ));
         }
         hosts.insert(g.name.clone(), list);
@@ -64,6 +82,7 @@ fn check_groups(groups: &[Group]) -> Result<BTreeMap<String, Vec<String>>, Field
 #[component]
 pub fn Submit() -> impl IntoView {
     let session = use_session();
+    let i18n = use_i18n();
     let navigate = use_navigate();
     let query = use_query_map();
     let templates = LocalResource::new(|| api::get::<Vec<Template>>("/templates"));
@@ -124,7 +143,8 @@ pub fn Submit() -> impl IntoView {
     let submit = move |ev: SubmitEvent| {
         ev.prevent_default();
         let Some(t) = template.get_untracked() else {
-            return errors.local(FieldError::new("template_id", "choose a template"));
+            let message = td_string!(crate::i18n::current(), tasks.submit.choose_template);
+            return errors.local(FieldError::new("template_id", message));
         };
         let checked =
             check_params(&params.get_untracked()).and_then(|args| Ok((args, check_groups(&groups.get_untracked())?)));
@@ -156,13 +176,12 @@ pub fn Submit() -> impl IntoView {
         let (label, hint, secret) = match &p.alias {
             Some(a) => {
                 let mut hint = a.description.trim().to_string();
+                let stop = t_string!(i18n, tasks.submit.sentence_stop);
                 if let Some(pat) = &a.pattern {
-                    let sep = if hint.is_empty() || hint.ends_with(['.', '!', '?']) { " " } else { ". " };
-                    hint = format!("{hint}{sep}Must match {pat}.").trim().to_string();
+                    add_sentence(&mut hint, &fill(t_string!(i18n, tasks.submit.must_match), &[("pattern", pat)]), stop);
                 }
                 if a.secret && a.default.is_some() {
-                    let sep = if hint.is_empty() { "" } else { " " };
-                    hint = format!("{hint}{sep}Leave empty to use the stored default.");
+                    add_sentence(&mut hint, t_string!(i18n, tasks.submit.secret_default), stop);
                 }
                 (a.label.clone(), hint, a.secret)
             }
@@ -173,12 +192,15 @@ pub fn Submit() -> impl IntoView {
             Some(ParamType::Enum) | Some(ParamType::Bool) => {
                 let alias = p.alias.clone().unwrap_or_else(|| unreachable!());
                 let choices = if alias.param_type == ParamType::Bool {
-                    vec!["true".to_string(), "false".to_string()]
+                    vec![
+                        ("true".to_string(), t_string!(i18n, tasks.submit.bool_true).to_string()),
+                        ("false".to_string(), t_string!(i18n, tasks.submit.bool_false).to_string()),
+                    ]
                 } else {
-                    alias.choices.clone()
+                    alias.choices.iter().map(|c| (c.clone(), c.clone())).collect()
                 };
-                let mut options = vec![(String::new(), "(default)".to_string())];
-                options.extend(choices.into_iter().map(|c| (c.clone(), c)));
+                let mut options = vec![(String::new(), t_string!(i18n, tasks.submit.default_option).to_string())];
+                options.extend(choices);
                 view! { <Select label=label value=p.value options=options errors=errors field=field /> }.into_any()
             }
             _ => view! {
@@ -215,63 +237,75 @@ pub fn Submit() -> impl IntoView {
                 .collect_view()
         };
         view! {
-            <Field label=format!("Hosts for group {}", g.name) value=hosts errors=errors field=format!("hosts.{}", g.name)
-                testid=format!("hosts-{}", g.name) placeholder="web1, web2 or addresses" />
+            <Field label=fill(t_string!(i18n, tasks.submit.hosts_for_group), &[("group", &g.name)]) value=hosts
+                errors=errors field=format!("hosts.{}", g.name) testid=format!("hosts-{}", g.name)
+                placeholder=t_string!(i18n, tasks.submit.hosts_placeholder) />
             <div class="chips">{chips}</div>
         }
     };
 
     view! {
-        <h1>"Submit a task"</h1>
+        <h1>{t!(i18n, tasks.submit.title)}</h1>
         {move || (!session.has(Role::Operator)).then(|| view! {
-            <p class="form-error">"Your role may not submit tasks; ask an admin for the operator role."</p>
+            <p class="form-error">{t!(i18n, tasks.submit.no_role)}</p>
         })}
         <form class="card form narrow" on:submit=submit>
-            <Select label="Template" value=template_id options=template_options errors=errors field="template_id" />
+            <Select label=t_string!(i18n, tasks.submit.template) value=template_id options=template_options
+                errors=errors field="template_id" />
             {move || template.get().map(|t| view! {
                 {(!t.description.is_empty()).then(|| view! { <p class="muted">{t.description.clone()}</p> })}
                 <p class="muted small">
-                    {format!("{} steps in host groups {}", t.steps.len(), t.groups.join(", "))}
+                    {fill(
+                        t_string!(i18n, tasks.submit.template_summary),
+                        &[("n", &number(t.steps.len() as i64)), ("groups", &t.groups.join(", "))],
+                    )}
                 </p>
             })}
-            <Field label="Task name" value=name errors=errors field="name" placeholder="defaults to the template's name" />
+            <Field label=t_string!(i18n, tasks.submit.task_name) value=name errors=errors field="name"
+                placeholder=t_string!(i18n, tasks.submit.task_name_placeholder) />
             <fieldset>
-                <legend>"Parameters"</legend>
+                <legend>{t!(i18n, tasks.submit.parameters)}</legend>
                 {move || {
                     let list = params.get();
                     if list.is_empty() {
-                        view! { <p class="muted">"This template takes no parameters."</p> }.into_any()
+                        view! { <p class="muted">{t!(i18n, tasks.submit.no_parameters)}</p> }.into_any()
                     } else {
                         list.into_iter().map(param_field).collect_view().into_any()
                     }
                 }}
             </fieldset>
             <fieldset>
-                <legend>"Hosts"</legend>
+                <legend>{t!(i18n, tasks.submit.hosts)}</legend>
                 {move || {
                     let list = groups.get();
                     if list.is_empty() {
-                        view! { <p class="muted">"No host groups: the steps run on the Taskgate server itself."</p> }.into_any()
+                        view! { <p class="muted">{t!(i18n, tasks.submit.no_groups)}</p> }.into_any()
                     } else {
                         list.into_iter().map(group_field).collect_view().into_any()
                     }
                 }}
             </fieldset>
             <fieldset>
-                <legend>"When"</legend>
-                <Check label="Needs approval" value=needs_approval />
+                <legend>{t!(i18n, tasks.submit.when)}</legend>
+                <Check label=t_string!(i18n, tasks.submit.needs_approval) value=needs_approval />
                 {move || template.get().filter(|t| t.require_approval).map(|_| view! {
-                    <p class="hint">"This template always needs approval."</p>
+                    <p class="hint">{t!(i18n, tasks.submit.always_approval)}</p>
                 })}
-                <Field label="Execution time" value=exec_time errors=errors field="exec_time" kind="datetime-local"
-                    hint="In your browser's time zone. Empty means now." />
-                <Field label="Details" value=details errors=errors field="details" multiline=true />
-                <Field label="Notify users (comma-separated)" value=associated errors=errors field="associated_users" />
+                <Field label=t_string!(i18n, tasks.submit.exec_time) value=exec_time errors=errors field="exec_time"
+                    kind="datetime-local" hint=t_string!(i18n, tasks.submit.exec_time_hint) />
+                <Field label=t_string!(i18n, tasks.submit.details) value=details errors=errors field="details"
+                    multiline=true />
+                <Field label=t_string!(i18n, tasks.submit.notify_users) value=associated errors=errors
+                    field="associated_users" />
             </fieldset>
             <FormErrors errors=errors />
             <div class="buttons">
                 <button type="submit" class="primary" disabled=move || busy.get()>
-                    {move || if busy.get() { "Submitting…" } else { "Submit task" }}
+                    {move || if busy.get() {
+                        t_string!(i18n, tasks.submit.submitting)
+                    } else {
+                        t_string!(i18n, tasks.submit.submit)
+                    }}
                 </button>
             </div>
         </form>

@@ -5,19 +5,28 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::api;
-use crate::components::{loaded, local_time, Badge, Pager};
+use crate::components::{loaded, local_time, status_text, Badge, Pager};
+use crate::i18n::*;
 
 const PER_PAGE: i64 = 20;
 
 /// A table of task rows, each linking to the task.
 #[component]
 pub fn TaskTable(items: Vec<TaskSummary>) -> impl IntoView {
+    let i18n = use_i18n();
     if items.is_empty() {
-        return view! { <p class="muted">"No tasks."</p> }.into_any();
+        return view! { <p class="muted">{t!(i18n, tasks.list.no_tasks)}</p> }.into_any();
     }
     view! {
         <table class="tasks">
-            <thead><tr><th>"#"</th><th>"Name"</th><th>"Template"</th><th>"Status"</th><th>"Submitter"</th><th>"Runs at"</th></tr></thead>
+            <thead><tr>
+                <th>"#"</th>
+                <th>{t!(i18n, tasks.list.col_name)}</th>
+                <th>{t!(i18n, tasks.list.col_template)}</th>
+                <th>{t!(i18n, tasks.list.col_status)}</th>
+                <th>{t!(i18n, tasks.list.col_submitter)}</th>
+                <th>{t!(i18n, tasks.list.col_runs_at)}</th>
+            </tr></thead>
             <tbody>
                 {items.into_iter().map(|t| view! {
                     <tr data-testid=format!("task-{}", t.id)>
@@ -37,6 +46,7 @@ pub fn TaskTable(items: Vec<TaskSummary>) -> impl IntoView {
 
 #[component]
 pub fn TaskList() -> impl IntoView {
+    let i18n = use_i18n();
     let query = use_query_map();
     let navigate = use_navigate();
     let statuses = Memo::new(move |_| {
@@ -105,10 +115,10 @@ pub fn TaskList() -> impl IntoView {
         go(statuses.get_untracked(), text.get_untracked(), 1);
     };
     view! {
-        <h1>"Tasks"</h1>
+        <h1>{t!(i18n, tasks.list.title)}</h1>
         <div class="card">
             <form class="filters" on:submit=search>
-                <div class="chips" role="group" aria-label="Status">
+                <div class="chips" role="group" aria-label=t_string!(i18n, tasks.list.status_filter)>
                     {TaskStatus::ALL.into_iter().map(|s| {
                         let name = s.as_str();
                         let toggle = toggle.clone();
@@ -116,16 +126,16 @@ pub fn TaskList() -> impl IntoView {
                             <label class=format!("chip st-{name}")>
                                 <input type="checkbox" prop:checked=move || statuses.get().iter().any(|x| x == name)
                                     on:change=move |_| toggle(name) />
-                                {name}
+                                {status_text(name)}
                             </label>
                         }
                     }).collect_view()}
                 </div>
                 <div class="field inline">
-                    <label for="task-search">"Search"</label>
-                    <input id="task-search" type="search" placeholder="name, details, template or #id"
+                    <label for="task-search">{t!(i18n, tasks.list.search)}</label>
+                    <input id="task-search" type="search" placeholder=t_string!(i18n, tasks.list.search_placeholder)
                         prop:value=move || text.get() on:input=move |ev| text.set(event_target_value(&ev)) />
-                    <button type="submit">"Search"</button>
+                    <button type="submit">{t!(i18n, tasks.list.search)}</button>
                 </div>
             </form>
             {move || loaded(tasks.get(), |p: TaskPage| view! { <TaskTable items=p.items /> })}
