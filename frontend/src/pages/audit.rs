@@ -5,11 +5,13 @@ use leptos::prelude::*;
 
 use crate::api;
 use crate::components::{loaded, local_time, Field, Pager};
+use crate::i18n::*;
 
 const PER_PAGE: i64 = 50;
 
 #[component]
 pub fn Audit() -> impl IntoView {
+    let i18n = use_i18n();
     let actor = RwSignal::new(String::new());
     let action = RwSignal::new(String::new());
     let page = RwSignal::new(1i64);
@@ -35,16 +37,23 @@ pub fn Audit() -> impl IntoView {
         applied.set((actor.get_untracked(), action.get_untracked()));
     };
     view! {
-        <h1>"Audit log"</h1>
+        <h1>{t!(i18n, admin.audit.title)}</h1>
         <div class="card">
             <form class="filters row" on:submit=filter>
-                <Field label="Actor" value=actor />
-                <Field label="Action" value=action placeholder="task.approve" />
-                <button type="submit">"Filter"</button>
+                <Field label=t_string!(i18n, admin.audit.actor) value=actor />
+                <Field label=t_string!(i18n, admin.audit.action) value=action placeholder="task.approve" />
+                <button type="submit">{t!(i18n, admin.audit.filter)}</button>
             </form>
-            {move || loaded(events.get(), |p: AuditPage| view! {
+            {move || loaded(events.get(), move |p: AuditPage| view! {
                 <table>
-                    <thead><tr><th>"When"</th><th>"Who"</th><th>"Did"</th><th>"To"</th><th>"Detail"</th><th>"From"</th></tr></thead>
+                    <thead><tr>
+                        <th>{t!(i18n, admin.audit.when)}</th>
+                        <th>{t!(i18n, admin.audit.who)}</th>
+                        <th>{t!(i18n, admin.audit.did)}</th>
+                        <th>{t!(i18n, admin.audit.to)}</th>
+                        <th>{t!(i18n, admin.audit.detail)}</th>
+                        <th>{t!(i18n, admin.audit.from)}</th>
+                    </tr></thead>
                     <tbody>
                         {p.items.into_iter().map(|e| view! {
                             <tr>

@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use crate::api;
 use crate::components::{Check, Errors, Field, Select};
 use crate::crud::{crud_page, opt_text, to_body, Editor};
+use crate::i18n::*;
 use crate::pages::schedules::{parse_args, parse_hosts};
 
 #[derive(Clone, Copy)]
@@ -25,7 +26,7 @@ impl Editor for RuleEditor {
     type Item = GitlabRule;
     const PATH: &'static str = "/gitlab/rules";
     fn noun() -> String {
-        "GitLab rule".to_string()
+        td_string!(crate::i18n::current(), admin.gitlab.noun).to_string()
     }
 
     fn new() -> Self {
@@ -56,11 +57,15 @@ impl Editor for RuleEditor {
     }
 
     fn body(self, editing: bool) -> Result<serde_json::Value, FieldError> {
-        let template_id =
-            self.template.get_untracked().parse().map_err(|_| FieldError::new("template_id", "choose a template"))?;
+        let l = crate::i18n::current();
+        let template_id = self
+            .template
+            .get_untracked()
+            .parse()
+            .map_err(|_| FieldError::new("template_id", td_string!(l, admin.shared.choose_template)))?;
         let secret = opt_text(self.secret.get_untracked());
         if !editing && secret.is_none() {
-            return Err(FieldError::new("secret", "choose a secret; GitLab sends it as X-Gitlab-Token"));
+            return Err(FieldError::new("secret", td_string!(l, admin.gitlab.choose_secret)));
         }
         to_body(&GitlabRuleInput {
             name: self.name.get_untracked(),
@@ -78,34 +83,60 @@ impl Editor for RuleEditor {
     fn form(self, errors: Errors) -> AnyView {
         let templates = LocalResource::new(|| api::get::<Vec<Template>>("/templates"));
         let options = crate::components::template_options(templates);
+        let i18n = use_i18n();
+        // The placeholders are template syntax, kept out of the catalogue text.
+        let args_hint = fill(
+            t_string!(i18n, admin.gitlab.args_hint),
+            &[("vars", &"{{ tag }}, {{ project }}, {{ commit }}, {{ user }}")],
+        );
         view! {
-            <Field label="Name" value=self.name errors=errors field="name" />
-            <Field label="Project" value=self.project errors=errors field="project" placeholder="group/app" />
-            <Field label="Tag pattern" value=self.pattern errors=errors field="tag_pattern"
-                hint="A regular expression searched in the tag name." />
-            <Select label="Template" value=self.template options=options errors=errors field="template_id" />
-            <Field label="Arguments (KEY=text per line)" value=self.args errors=errors field="args" multiline=true
-                hint="{{ tag }}, {{ project }}, {{ commit }}, {{ user }}; TAG is the tag unless set here." />
-            <Field label="Hosts (group: host, host per line)" value=self.hosts errors=errors field="hosts" multiline=true />
-            <Check label="Needs approval" value=self.needs_approval />
-            <Field label="Secret token" value=self.secret errors=errors field="secret" kind="password"
-                hint="16+ characters, also entered in GitLab's webhook. Never shown again; leave empty to keep it." />
-            <Check label="Enabled" value=self.enabled />
+            <Field label=t_string!(i18n, admin.shared.name) value=self.name errors=errors field="name" />
+            <Field label=t_string!(i18n, admin.gitlab.project) value=self.project errors=errors field="project"
+                placeholder="group/app" />
+            <Field label=t_string!(i18n, admin.gitlab.tag_pattern) value=self.pattern errors=errors field="tag_pattern"
+                hint=t_string!(i18n, admin.gitlab.tag_pattern_hint) />
+            <Select label=t_string!(i18n, admin.shared.template) value=self.template options=options errors=errors
+                field="template_id" />
+            <Field label=t_string!(i18n, admin.gitlab.args) value=self.args errors=errors field="args" multiline=true
+                hint=args_hint />
+            <Field label=t_string!(i18n, admin.shared.hosts_per_line) value=self.hosts errors=errors field="hosts"
+                multiline=true />
+            <Check label=t_string!(i18n, admin.shared.needs_approval) value=self.needs_approval />
+            <Field label=t_string!(i18n, admin.gitlab.secret) value=self.secret errors=errors field="secret"
+                kind="password" hint=t_string!(i18n, admin.gitlab.secret_hint) />
+            <Check label=t_string!(i18n, admin.shared.enabled) value=self.enabled />
         }
         .into_any()
     }
 
     fn headers() -> Vec<String> {
-        ["Name", "Project", "Tags", "Template", "Creates"].map(String::from).to_vec()
+        let l = crate::i18n::current();
+        [
+            td_string!(l, admin.shared.name),
+            td_string!(l, admin.gitlab.project),
+            td_string!(l, admin.gitlab.tags),
+            td_string!(l, admin.shared.template),
+            td_string!(l, admin.gitlab.creates),
+        ]
+        .map(String::from)
+        .to_vec()
     }
 
     fn cells(r: &GitlabRule) -> AnyView {
+        let l = crate::i18n::current();
+        let paused = td_string!(l, admin.gitlab.paused);
+        let creates = if r.schedule == Schedule::New {
+            td_string!(l, admin.gitlab.creates_new)
+        } else {
+            td_string!(l, admin.gitlab.creates_ready)
+        };
         view! {
-            <td><strong>{r.name.clone()}</strong>{(!r.enabled).then(|| view! { " " <span class="badge st-cancelled">"paused"</span> })}</td>
+            <td><strong>{r.name.clone()}</strong>
+                {(!r.enabled).then(|| view! { " " <span class="badge st-cancelled">{paused}</span> })}</td>
             <td><code>{r.project.clone()}</code></td>
             <td><code>{r.tag_pattern.clone()}</code></td>
             <td><a href=format!("/templates/{}", r.template_id)>{format!("#{}", r.template_id)}</a></td>
-            <td>{if r.schedule == Schedule::New { "tasks needing approval" } else { "ready tasks" }}</td>
+            <td>{creates}</td>
         }
         .into_any()
     }
@@ -121,5 +152,7 @@ impl Editor for RuleEditor {
 
 #[component]
 pub fn GitlabRules() -> impl IntoView {
-    crud_page::<RuleEditor>("GitLab rules".to_string(), "Tag pushes to a project (webhook POST /api/v1/hooks/gitlab) create tasks from a template.".to_string())
+    let i18n = use_i18n();
+    let intro = fill(t_string!(i18n, admin.gitlab.intro), &[("hook", &"POST /api/v1/hooks/gitlab")]);
+    crud_page::<RuleEditor>(t_string!(i18n, admin.gitlab.title).to_string(), intro)
 }

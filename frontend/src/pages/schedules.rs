@@ -8,6 +8,7 @@ use leptos::prelude::*;
 use crate::api;
 use crate::components::{local_time, split_list, Check, Errors, Field, Select};
 use crate::crud::{crud_page, opt_text, to_body, Editor};
+use crate::i18n::*;
 
 #[derive(Clone, Copy)]
 struct ScheduleEditor {
@@ -27,7 +28,8 @@ pub fn parse_args(text: &str) -> Result<BTreeMap<String, String>, FieldError> {
     let mut args = BTreeMap::new();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let Some((k, v)) = line.split_once('=') else {
-            return Err(FieldError::new("args", format!("write {line:?} as KEY=value")));
+            let text = td_string!(crate::i18n::current(), admin.shared.write_as_key_value);
+            return Err(FieldError::new("args", fill(text, &[("line", &format!("{line:?}"))])));
         };
         args.insert(k.trim().to_string(), v.trim().to_string());
     }
@@ -39,7 +41,8 @@ pub fn parse_hosts(text: &str) -> Result<BTreeMap<String, Vec<String>>, FieldErr
     let mut hosts = BTreeMap::new();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let Some((g, list)) = line.split_once(':') else {
-            return Err(FieldError::new("hosts", format!("write {line:?} as group: host, host")));
+            let text = td_string!(crate::i18n::current(), admin.shared.write_as_group_hosts);
+            return Err(FieldError::new("hosts", fill(text, &[("line", &format!("{line:?}"))])));
         };
         hosts.insert(g.trim().to_string(), split_list(list));
     }
@@ -50,7 +53,7 @@ impl Editor for ScheduleEditor {
     type Item = ScheduleView;
     const PATH: &'static str = "/schedules";
     fn noun() -> String {
-        "schedule".to_string()
+        td_string!(crate::i18n::current(), admin.schedules.noun).to_string()
     }
     const WRITE_ROLE: Role = Role::Operator;
 
@@ -82,8 +85,9 @@ impl Editor for ScheduleEditor {
     }
 
     fn body(self, _: bool) -> Result<serde_json::Value, FieldError> {
-        let template_id =
-            self.template.get_untracked().parse().map_err(|_| FieldError::new("template_id", "choose a template"))?;
+        let template_id = self.template.get_untracked().parse().map_err(|_| {
+            FieldError::new("template_id", td_string!(crate::i18n::current(), admin.shared.choose_template))
+        })?;
         to_body(&ScheduleInput {
             name: self.name.get_untracked(),
             cron: self.cron.get_untracked().trim().to_string(),
@@ -98,36 +102,57 @@ impl Editor for ScheduleEditor {
     }
 
     fn form(self, errors: Errors) -> AnyView {
+        let i18n = use_i18n();
         let templates = LocalResource::new(|| api::get::<Vec<Template>>("/templates"));
         let options = crate::components::template_options(templates);
         let missed = vec![
-            ("run_once".to_string(), "run once for the latest missed fire".to_string()),
-            ("run_all".into(), "run every missed fire (at most 100)".into()),
-            ("skip".into(), "skip missed fires (recorded)".into()),
+            ("run_once".to_string(), t_string!(i18n, admin.schedules.missed_run_once).to_string()),
+            ("run_all".into(), t_string!(i18n, admin.schedules.missed_run_all).into()),
+            ("skip".into(), t_string!(i18n, admin.schedules.missed_skip).into()),
         ];
         view! {
-            <Field label="Name" value=self.name errors=errors field="name" />
-            <Field label="Cron" value=self.cron errors=errors field="cron"
-                hint="minute hour day month weekday, or with seconds first" />
-            <Field label="Time zone" value=self.timezone errors=errors field="timezone" placeholder="the server's" />
-            <Select label="Template" value=self.template options=options errors=errors field="template_id" />
-            <Field label="Arguments (KEY=value per line)" value=self.args errors=errors field="args" multiline=true />
-            <Field label="Hosts (group: host, host per line)" value=self.hosts errors=errors field="hosts" multiline=true />
-            <Check label="Needs approval" value=self.needs_approval />
-            <Check label="Enabled" value=self.enabled />
-            <Select label="Missed fires" value=self.missed options=missed errors=errors field="missed_policy" />
+            <Field label=t_string!(i18n, admin.shared.name) value=self.name errors=errors field="name" />
+            <Field label=t_string!(i18n, admin.schedules.cron) value=self.cron errors=errors field="cron"
+                hint=t_string!(i18n, admin.schedules.cron_hint) />
+            <Field label=t_string!(i18n, admin.schedules.timezone) value=self.timezone errors=errors field="timezone"
+                placeholder=t_string!(i18n, admin.schedules.timezone_placeholder) />
+            <Select label=t_string!(i18n, admin.shared.template) value=self.template options=options errors=errors
+                field="template_id" />
+            <Field label=t_string!(i18n, admin.schedules.args) value=self.args errors=errors field="args"
+                multiline=true />
+            <Field label=t_string!(i18n, admin.shared.hosts_per_line) value=self.hosts errors=errors field="hosts"
+                multiline=true />
+            <Check label=t_string!(i18n, admin.shared.needs_approval) value=self.needs_approval />
+            <Check label=t_string!(i18n, admin.shared.enabled) value=self.enabled />
+            <Select label=t_string!(i18n, admin.schedules.missed) value=self.missed options=missed errors=errors
+                field="missed_policy" />
         }
         .into_any()
     }
 
     fn headers() -> Vec<String> {
-        ["Name", "When", "Template", "Next", "Last fired"].map(String::from).to_vec()
+        let l = crate::i18n::current();
+        [
+            td_string!(l, admin.shared.name),
+            td_string!(l, admin.schedules.when),
+            td_string!(l, admin.shared.template),
+            td_string!(l, admin.schedules.next),
+            td_string!(l, admin.schedules.last_fired),
+        ]
+        .map(String::from)
+        .to_vec()
     }
 
     fn cells(s: &ScheduleView) -> AnyView {
-        let next = s.next_fires.first().map(|t| local_time(t)).unwrap_or_else(|| "disabled".into());
+        let l = crate::i18n::current();
+        let next = s
+            .next_fires
+            .first()
+            .map(|t| local_time(t))
+            .unwrap_or_else(|| td_string!(l, admin.schedules.disabled).into());
+        let by = fill(td_string!(l, admin.schedules.by_owner), &[("owner", &s.owner)]);
         view! {
-            <td><strong>{s.name.clone()}</strong><br /><span class="muted">{format!("by {}", s.owner)}</span></td>
+            <td><strong>{s.name.clone()}</strong><br /><span class="muted">{by}</span></td>
             <td><code>{s.cron.clone()}</code><br /><span class="muted">{s.timezone.clone()}</span></td>
             <td><a href=format!("/templates/{}", s.template_id)>{format!("#{}", s.template_id)}</a></td>
             <td class="nowrap">{next}</td>
@@ -147,5 +172,9 @@ impl Editor for ScheduleEditor {
 
 #[component]
 pub fn Schedules() -> impl IntoView {
-    crud_page::<ScheduleEditor>("Schedules".to_string(), "Recurring tasks: each fire submits a task from the template.".to_string())
+    let i18n = use_i18n();
+    crud_page::<ScheduleEditor>(
+        t_string!(i18n, admin.schedules.title).to_string(),
+        t_string!(i18n, admin.schedules.intro).to_string(),
+    )
 }

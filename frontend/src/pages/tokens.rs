@@ -7,11 +7,13 @@ use leptos::prelude::*;
 use crate::api;
 use crate::components::{loaded, local_time, run, Errors, Field, FormErrors};
 use crate::crud::opt_int;
+use crate::i18n::*;
 use crate::session::use_session;
 
 #[component]
 pub fn Tokens() -> impl IntoView {
     let session = use_session();
+    let i18n = use_i18n();
     let tokens = LocalResource::new(|| api::get::<Vec<TokenInfo>>("/tokens"));
     let name = RwSignal::new(String::new());
     let days = RwSignal::new(String::new());
@@ -61,31 +63,45 @@ pub fn Tokens() -> impl IntoView {
                 view! {
                     <label class="check">
                         <input type="checkbox" prop:checked=move || chosen.get().contains(&s)
-                            on:change=move |_| chosen.update(|c| if let Some(i) = c.iter().position(|x| *x == s) { c.remove(i); } else { c.push(s); }) />
+                            on:change=move |_| chosen.update(|c| match c.iter().position(|x| *x == s) {
+                                Some(i) => { c.remove(i); }
+                                None => c.push(s),
+                            }) />
                         {s.as_str()}
                     </label>
                 }
             })
             .collect_view()
     };
+    let create_text = move || match busy.get() {
+        true => t_string!(i18n, admin.tokens.creating),
+        false => t_string!(i18n, admin.tokens.create),
+    };
+    let copy_text = move || match copied.get() {
+        true => t_string!(i18n, admin.tokens.copied),
+        false => t_string!(i18n, admin.tokens.copy),
+    };
+    let intro = fill(t_string!(i18n, admin.tokens.intro), &[("header", &"Authorization: Bearer <token>")]);
     view! {
-        <h1>"API tokens"</h1>
-        <p class="muted">"For scripts and hooks: send as Authorization: Bearer <token>. A token never exceeds your role."</p>
+        <h1>{t!(i18n, admin.tokens.title)}</h1>
+        <p class="muted">{intro}</p>
         <div class="split">
             <form class="card form" on:submit=create>
-                <h2>"New token"</h2>
-                <Field label="Name" value=name errors=errors field="name" placeholder="gitlab-hook" />
-                <fieldset><legend>"Scopes (none chosen: all your role allows)"</legend>{scopes}</fieldset>
-                <Field label="Expires in days" value=days errors=errors field="expires_in_days" kind="number" placeholder="never" />
+                <h2>{t!(i18n, admin.tokens.new_token)}</h2>
+                <Field label=t_string!(i18n, admin.shared.name) value=name errors=errors field="name"
+                    placeholder="gitlab-hook" />
+                <fieldset><legend>{t!(i18n, admin.tokens.scopes_legend)}</legend>{scopes}</fieldset>
+                <Field label=t_string!(i18n, admin.tokens.expires_in_days) value=days errors=errors
+                    field="expires_in_days" kind="number" placeholder=t_string!(i18n, admin.tokens.never) />
                 <FormErrors errors=errors />
                 <button type="submit" class="primary" disabled=move || busy.get()>
-                    {move || if busy.get() { "Creating…" } else { "Create" }}
+                    {create_text}
                 </button>
                 {move || created.get().map(|t| view! {
                     <div class="secret-once">
-                        <p><strong>"Copy it now: it is not shown again."</strong></p>
+                        <p><strong>{t!(i18n, admin.tokens.copy_now)}</strong></p>
                         <code data-testid="new-token">{t}</code>
-                        <button type="button" on:click=copy>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
+                        <button type="button" on:click=copy>{copy_text}</button>
                     </div>
                 })}
             </form>
@@ -93,20 +109,40 @@ pub fn Tokens() -> impl IntoView {
                 {move || row_error.get().map(|m| view! { <p class="form-error" role="alert">{m}</p> })}
                 {move || loaded(tokens.get(), move |list: Vec<TokenInfo>| view! {
                     <table>
-                        <thead><tr><th>"Name"</th><th>"Owner"</th><th>"Scopes"</th><th>"Expires"</th><th>"Last used"</th><th></th></tr></thead>
+                        <thead><tr>
+                            <th>{t!(i18n, admin.shared.name)}</th>
+                            <th>{t!(i18n, admin.tokens.owner)}</th>
+                            <th>{t!(i18n, admin.tokens.scopes)}</th>
+                            <th>{t!(i18n, admin.tokens.expires)}</th>
+                            <th>{t!(i18n, admin.tokens.last_used)}</th>
+                            <th></th>
+                        </tr></thead>
                         <tbody>
                             {list.into_iter().map(|t| {
                                 let id = t.id.clone();
+                                let scopes = t.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+                                let never = || t_string!(i18n, admin.tokens.never).to_string();
+                                let expires = t.expires_at.as_deref().map(local_time).unwrap_or_else(never);
+                                let last_used = t.last_used_at.as_deref().map(local_time).unwrap_or_default();
+                                let revoked = t.revoked_at.map(|at| {
+                                    fill(t_string!(i18n, admin.tokens.revoked_at), &[("at", &local_time(&at))])
+                                });
                                 view! {
                                     <tr data-testid=format!("row-{}", t.name)>
                                         <td>{t.name.clone()}</td>
                                         <td>{t.owner.clone()}</td>
-                                        <td>{t.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")}</td>
-                                        <td class="nowrap">{t.expires_at.as_deref().map(local_time).unwrap_or_else(|| "never".into())}</td>
-                                        <td class="nowrap">{t.last_used_at.as_deref().map(local_time).unwrap_or_default()}</td>
-                                        <td>{match t.revoked_at {
-                                            Some(at) => view! { <span class="muted">{format!("revoked {}", local_time(&at))}</span> }.into_any(),
-                                            None => view! { <button type="button" class="danger" on:click=move |_| revoke(id.clone())>"Revoke"</button> }.into_any(),
+                                        <td>{scopes}</td>
+                                        <td class="nowrap">{expires}</td>
+                                        <td class="nowrap">{last_used}</td>
+                                        <td>{match revoked {
+                                            Some(text) => view! { <span class="muted">{text}</span> }.into_any(),
+                                            None => view! {
+                                                <button type="button" class="danger"
+                                                    on:click=move |_| revoke(id.clone())>
+                                                    {t!(i18n, admin.tokens.revoke)}
+                                                </button>
+                                            }
+                                            .into_any(),
                                         }}</td>
                                     </tr>
                                 }

@@ -3,8 +3,9 @@
 use api_types::{validate, FieldError, Role, User, UserCreate, UserUpdate};
 use leptos::prelude::*;
 
-use crate::components::{local_time, split_list, Check, Errors, Field, Select};
+use crate::components::{local_time, role_text, split_list, Check, Errors, Field, Select};
 use crate::crud::{crud_page, opt_text, to_body, Editor};
+use crate::i18n::*;
 
 #[derive(Clone, Copy)]
 struct UserEditor {
@@ -22,7 +23,7 @@ impl Editor for UserEditor {
     type Item = User;
     const PATH: &'static str = "/users";
     fn noun() -> String {
-        "user".to_string()
+        td_string!(crate::i18n::current(), admin.users.noun).to_string()
     }
     const DELETABLE: bool = false;
 
@@ -55,7 +56,9 @@ impl Editor for UserEditor {
         if let Some(p) = &password {
             validate::password("password", p)?;
         }
-        let role = Role::parse(&self.role.get_untracked()).ok_or_else(|| FieldError::new("role", "choose a role"))?;
+        let l = crate::i18n::current();
+        let role = Role::parse(&self.role.get_untracked())
+            .ok_or_else(|| FieldError::new("role", td_string!(l, admin.users.choose_role)))?;
         if editing {
             return to_body(&UserUpdate {
                 password,
@@ -71,7 +74,7 @@ impl Editor for UserEditor {
         validate::username("username", &username)?;
         to_body(&UserCreate {
             username,
-            password: password.ok_or_else(|| FieldError::new("password", "give the new user a password"))?,
+            password: password.ok_or_else(|| FieldError::new("password", td_string!(l, admin.users.need_password)))?,
             role,
             display_name: opt_text(self.display_name.get_untracked()),
             email: opt_text(self.email.get_untracked()),
@@ -80,31 +83,43 @@ impl Editor for UserEditor {
     }
 
     fn form(self, errors: Errors) -> AnyView {
-        let roles = Role::ALL.iter().map(|r| (r.as_str().to_string(), r.as_str().to_string())).collect::<Vec<_>>();
+        let i18n = use_i18n();
+        let roles = Role::ALL.iter().map(|r| (r.as_str().to_string(), role_text(*r))).collect::<Vec<_>>();
         view! {
-            <Field label="Username" value=self.username errors=errors field="username" />
-            <Field label="Password" value=self.password errors=errors field="password" kind="password"
-                hint="At least 8 characters. Leave empty when editing to keep it." />
-            <Field label="Your current password" value=self.current_password errors=errors field="current_password"
-                kind="password" hint="Needed only to change your own password." />
-            <Select label="Role" value=self.role options=roles errors=errors field="role" />
-            <Field label="Display name" value=self.display_name errors=errors field="display_name" />
-            <Field label="Email" value=self.email errors=errors field="email" kind="email" />
-            <Field label="Groups (comma-separated)" value=self.groups errors=errors field="groups" />
-            <Check label="Disabled" value=self.disabled />
+            <Field label=t_string!(i18n, admin.users.username) value=self.username errors=errors field="username" />
+            <Field label=t_string!(i18n, admin.users.password) value=self.password errors=errors field="password"
+                kind="password" hint=t_string!(i18n, admin.users.password_hint) />
+            <Field label=t_string!(i18n, admin.users.current_password) value=self.current_password errors=errors
+                field="current_password" kind="password" hint=t_string!(i18n, admin.users.current_password_hint) />
+            <Select label=t_string!(i18n, admin.users.role) value=self.role options=roles errors=errors field="role" />
+            <Field label=t_string!(i18n, admin.users.display_name) value=self.display_name errors=errors
+                field="display_name" />
+            <Field label=t_string!(i18n, admin.users.email) value=self.email errors=errors field="email" kind="email" />
+            <Field label=t_string!(i18n, admin.users.groups_input) value=self.groups errors=errors field="groups" />
+            <Check label=t_string!(i18n, admin.users.disabled) value=self.disabled />
         }
         .into_any()
     }
 
     fn headers() -> Vec<String> {
-        ["User", "Role", "Email", "Groups", "Since"].map(String::from).to_vec()
+        let l = crate::i18n::current();
+        [
+            td_string!(l, admin.users.user),
+            td_string!(l, admin.users.role),
+            td_string!(l, admin.users.email),
+            td_string!(l, admin.users.groups),
+            td_string!(l, admin.users.since),
+        ]
+        .map(String::from)
+        .to_vec()
     }
 
     fn cells(u: &User) -> AnyView {
+        let disabled = td_string!(crate::i18n::current(), admin.users.disabled_badge);
         view! {
             <td><strong>{u.username.clone()}</strong>" "<span class="muted">{u.display_name.clone()}</span>
-                {u.disabled.then(|| view! { " " <span class="badge st-cancelled">"disabled"</span> })}</td>
-            <td>{u.role.as_str()}</td>
+                {u.disabled.then(|| view! { " " <span class="badge st-cancelled">{disabled}</span> })}</td>
+            <td>{role_text(u.role)}</td>
             <td>{u.email.clone()}</td>
             <td>{u.groups.join(", ")}</td>
             <td class="nowrap">{local_time(&u.created_at)}</td>
@@ -123,5 +138,11 @@ impl Editor for UserEditor {
 
 #[component]
 pub fn Users() -> impl IntoView {
-    crud_page::<UserEditor>("Users".to_string(), "Roles: viewer < operator < approver < admin. Disable rather than delete.".to_string())
+    let i18n = use_i18n();
+    let roles = Role::ALL.map(role_text);
+    let intro = fill(
+        t_string!(i18n, admin.users.intro),
+        &[("viewer", &roles[0]), ("operator", &roles[1]), ("approver", &roles[2]), ("admin", &roles[3])],
+    );
+    crud_page::<UserEditor>(t_string!(i18n, admin.users.title).to_string(), intro)
 }
