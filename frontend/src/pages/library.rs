@@ -9,6 +9,20 @@ use leptos::prelude::*;
 use crate::api;
 use crate::components::{plain_options, split_list, Check, Errors, Field, Select};
 use crate::crud::{crud_page, opt_int, opt_text, to_body, Editor};
+use crate::i18n::*;
+
+/// A parameter type (`string`, `int`, …) in the reader's language; an unknown one as it is.
+fn param_type_text(l: Locale, kind: &str) -> String {
+    let text = match kind {
+        "string" => td_string!(l, library.aliases.type_string),
+        "int" => td_string!(l, library.aliases.type_int),
+        "bool" => td_string!(l, library.aliases.type_bool),
+        "enum" => td_string!(l, library.aliases.type_enum),
+        "datetime" => td_string!(l, library.aliases.type_datetime),
+        other => return other.to_string(),
+    };
+    text.to_string()
+}
 
 #[derive(Clone, Copy)]
 struct CommandEditor {
@@ -23,7 +37,7 @@ impl Editor for CommandEditor {
     type Item = Command;
     const PATH: &'static str = "/commands";
     fn noun() -> String {
-        "command".to_string()
+        td_string!(current(), library.commands.noun).to_string()
     }
 
     fn new() -> Self {
@@ -48,7 +62,7 @@ impl Editor for CommandEditor {
         let name = self.name.get_untracked();
         validate::name("name", &name)?;
         if self.body.get_untracked().trim().is_empty() {
-            return Err(FieldError::new("body", "write the shell text to run"));
+            return Err(FieldError::new("body", td_string!(current(), library.commands.body_required)));
         }
         to_body(&CommandInput {
             name,
@@ -60,27 +74,42 @@ impl Editor for CommandEditor {
     }
 
     fn form(self, errors: Errors) -> AnyView {
+        let i18n = use_i18n();
+        // The parameter syntax stays out of the catalogue text.
+        let body_hint = fill(t_string!(i18n, library.commands.body_hint), &[("code", &"{{ KEY }}")]);
         view! {
-            <Field label="Name" value=self.name errors=errors field="name" />
-            <Field label="Body" value=self.body errors=errors field="body" multiline=true
-                hint="Shell text; {{ KEY }} inserts a parameter, shell-quoted." />
-            <Field label="Interpreter" value=self.interpreter errors=errors field="interpreter" />
-            <Field label="Timeout (s)" value=self.timeout errors=errors field="timeout_secs" kind="number" />
-            <Field label="Description" value=self.description errors=errors field="description" />
+            <Field label=t_string!(i18n, library.shared.name) value=self.name errors=errors field="name" />
+            <Field label=t_string!(i18n, library.commands.body) value=self.body errors=errors field="body"
+                multiline=true hint=body_hint />
+            <Field label=t_string!(i18n, library.commands.interpreter) value=self.interpreter errors=errors
+                field="interpreter" />
+            <Field label=t_string!(i18n, library.shared.timeout_secs) value=self.timeout errors=errors
+                field="timeout_secs" kind="number" />
+            <Field label=t_string!(i18n, library.shared.description) value=self.description errors=errors
+                field="description" />
         }
         .into_any()
     }
 
     fn headers() -> Vec<String> {
-        ["Name", "Body", "Parameters", "Timeout"].map(String::from).to_vec()
+        let l = current();
+        [
+            td_string!(l, library.shared.name),
+            td_string!(l, library.commands.body),
+            td_string!(l, library.commands.parameters),
+            td_string!(l, library.commands.timeout),
+        ]
+        .map(String::from)
+        .to_vec()
     }
 
     fn cells(c: &Command) -> AnyView {
+        let timeout = fill(td_string!(current(), library.commands.seconds), &[("n", &c.timeout_secs)]);
         view! {
             <td><strong>{c.name.clone()}</strong><br /><span class="muted">{c.description.clone()}</span></td>
             <td><pre class="snippet">{c.body.clone()}</pre></td>
             <td>{c.params.join(", ")}</td>
-            <td>{format!("{} s", c.timeout_secs)}</td>
+            <td>{timeout}</td>
         }
         .into_any()
     }
@@ -96,7 +125,11 @@ impl Editor for CommandEditor {
 
 #[component]
 pub fn Commands() -> impl IntoView {
-    crud_page::<CommandEditor>("Commands".to_string(), "Shell commands that template steps run on each host.".to_string())
+    let i18n = use_i18n();
+    crud_page::<CommandEditor>(
+        t_string!(i18n, library.commands.title).to_string(),
+        t_string!(i18n, library.commands.intro).to_string(),
+    )
 }
 
 #[derive(Clone, Copy)]
@@ -118,7 +151,7 @@ impl Editor for AliasEditor {
     type Item = Alias;
     const PATH: &'static str = "/aliases";
     fn noun() -> String {
-        "alias".to_string()
+        td_string!(current(), library.aliases.noun).to_string()
     }
 
     fn new() -> Self {
@@ -176,47 +209,70 @@ impl Editor for AliasEditor {
     }
 
     fn form(self, errors: Errors) -> AnyView {
-        let kinds = plain_options(&["string", "int", "bool", "enum", "datetime"]);
+        let i18n = use_i18n();
+        let l = current();
+        let kinds: Vec<(String, String)> = plain_options(&["string", "int", "bool", "enum", "datetime"])
+            .into_iter()
+            .map(|(value, word)| (value, param_type_text(l, &word)))
+            .collect();
         view! {
-            <Field label="Key" value=self.key errors=errors field="key" placeholder="VERSION" />
-            <Field label="Label" value=self.label errors=errors field="label" placeholder="Version" />
-            <Field label="Description" value=self.description errors=errors field="description" />
-            <Select label="Type" value=self.kind options=kinds errors=errors field="type" />
-            <Field label="Default" value=self.default errors=errors field="default" />
-            <Check label="Required" value=self.required />
-            <Field label="Pattern" value=self.pattern errors=errors field="pattern"
-                hint="A regular expression the whole value must match." />
+            <Field label=t_string!(i18n, library.aliases.key) value=self.key errors=errors field="key"
+                placeholder="VERSION" />
+            <Field label=t_string!(i18n, library.aliases.label) value=self.label errors=errors field="label"
+                placeholder=t_string!(i18n, library.aliases.label_placeholder) />
+            <Field label=t_string!(i18n, library.shared.description) value=self.description errors=errors
+                field="description" />
+            <Select label=t_string!(i18n, library.aliases.param_type) value=self.kind options=kinds errors=errors
+                field="type" />
+            <Field label=t_string!(i18n, library.aliases.default_value) value=self.default errors=errors
+                field="default" />
+            <Check label=t_string!(i18n, library.aliases.required) value=self.required />
+            <Field label=t_string!(i18n, library.aliases.pattern) value=self.pattern errors=errors field="pattern"
+                hint=t_string!(i18n, library.aliases.pattern_hint) />
             <div class="row">
-                <Field label="Min" value=self.min errors=errors field="min" kind="number" />
-                <Field label="Max" value=self.max errors=errors field="max" kind="number" />
+                <Field label=t_string!(i18n, library.aliases.min) value=self.min errors=errors field="min"
+                    kind="number" />
+                <Field label=t_string!(i18n, library.aliases.max) value=self.max errors=errors field="max"
+                    kind="number" />
             </div>
-            <Field label="Choices (comma-separated)" value=self.choices errors=errors field="choices" />
-            <Check label="Secret" value=self.secret />
+            <Field label=t_string!(i18n, library.aliases.choices) value=self.choices errors=errors
+                field="choices" />
+            <Check label=t_string!(i18n, library.aliases.secret) value=self.secret />
         }
         .into_any()
     }
 
     fn headers() -> Vec<String> {
-        ["Key", "Label", "Type", "Default", "Checks"].map(String::from).to_vec()
+        let l = current();
+        [
+            td_string!(l, library.aliases.key),
+            td_string!(l, library.aliases.label),
+            td_string!(l, library.aliases.param_type),
+            td_string!(l, library.aliases.default_value),
+            td_string!(l, library.aliases.checks),
+        ]
+        .map(String::from)
+        .to_vec()
     }
 
     fn cells(a: &Alias) -> AnyView {
+        let l = current();
         let mut checks = vec![];
         if a.required {
-            checks.push("required".to_string());
+            checks.push(td_string!(l, library.aliases.check_required).to_string());
         }
         if let Some(p) = &a.pattern {
-            checks.push(format!("matches {p}"));
+            checks.push(fill(td_string!(l, library.aliases.check_matches), &[("pattern", p)]));
         }
         if a.secret {
-            checks.push("secret".into());
+            checks.push(td_string!(l, library.aliases.check_secret).to_string());
         }
         view! {
             <td><code>{a.key.clone()}</code></td>
             <td>{a.label.clone()}</td>
-            <td>{a.param_type.as_str()}</td>
+            <td>{param_type_text(l, a.param_type.as_str())}</td>
             <td>{a.default.clone().unwrap_or_default()}</td>
-            <td>{checks.join(", ")}</td>
+            <td>{checks.join(td_string!(l, library.shared.list_separator))}</td>
         }
         .into_any()
     }
@@ -232,7 +288,11 @@ impl Editor for AliasEditor {
 
 #[component]
 pub fn Aliases() -> impl IntoView {
-    crud_page::<AliasEditor>("Parameter aliases".to_string(), "How each parameter is labelled, defaulted and checked on the submit form.".to_string())
+    let i18n = use_i18n();
+    crud_page::<AliasEditor>(
+        t_string!(i18n, library.aliases.title).to_string(),
+        t_string!(i18n, library.aliases.intro).to_string(),
+    )
 }
 
 #[derive(Clone, Copy)]
@@ -251,7 +311,7 @@ impl Editor for HostEditor {
     type Item = Host;
     const PATH: &'static str = "/hosts";
     fn noun() -> String {
-        "host".to_string()
+        td_string!(current(), library.hosts.noun).to_string()
     }
 
     fn new() -> Self {
@@ -282,7 +342,7 @@ impl Editor for HostEditor {
         let name = self.name.get_untracked();
         validate::name("name", &name)?;
         if self.address.get_untracked().trim().is_empty() {
-            return Err(FieldError::new("address", "give the host's address or DNS name"));
+            return Err(FieldError::new("address", td_string!(current(), library.hosts.address_required)));
         }
         let labels = split_list(&self.labels.get_untracked());
         to_body(&HostInput {
@@ -298,39 +358,55 @@ impl Editor for HostEditor {
     }
 
     fn form(self, errors: Errors) -> AnyView {
+        let i18n = use_i18n();
         let credentials = LocalResource::new(|| api::get::<Vec<Credential>>("/credentials"));
         let options = Signal::derive(move || {
-            let mut o = vec![(String::new(), "(none)".to_string())];
+            let mut o = vec![(String::new(), t_string!(i18n, library.hosts.no_credential).to_string())];
             if let Some(Ok(list)) = credentials.get() {
                 o.extend(list.into_iter().map(|c| (c.id.to_string(), c.name)));
             }
             o
         });
+        // The command stays out of the catalogue text.
+        let fingerprint_hint =
+            fill(t_string!(i18n, library.hosts.fingerprint_hint), &[("command", &"`ssh-keygen -lf`")]);
         view! {
-            <Field label="Name" value=self.name errors=errors field="name" />
-            <Field label="Address" value=self.address errors=errors field="address" placeholder="10.0.0.5" />
+            <Field label=t_string!(i18n, library.shared.name) value=self.name errors=errors field="name" />
+            <Field label=t_string!(i18n, library.hosts.address) value=self.address errors=errors field="address"
+                placeholder="10.0.0.5" />
             <div class="row">
-                <Field label="Port" value=self.port errors=errors field="port" kind="number" />
-                <Field label="User" value=self.user errors=errors field="user" />
+                <Field label=t_string!(i18n, library.hosts.port) value=self.port errors=errors field="port"
+                    kind="number" />
+                <Field label=t_string!(i18n, library.hosts.user) value=self.user errors=errors field="user" />
             </div>
-            <Field label="Labels (comma-separated)" value=self.labels errors=errors field="labels" />
-            <Select label="Credential" value=self.credential options=options errors=errors field="credential_id" />
-            <Field label="Host key fingerprint" value=self.fingerprint errors=errors field="host_key_fingerprint"
-                placeholder="SHA256:…" hint="As `ssh-keygen -lf` prints it. Connections to other keys are refused." />
-            <Check label="Trust on first use" value=self.tofu />
+            <Field label=t_string!(i18n, library.hosts.labels_input) value=self.labels errors=errors
+                field="labels" />
+            <Select label=t_string!(i18n, library.hosts.credential) value=self.credential options=options
+                errors=errors field="credential_id" />
+            <Field label=t_string!(i18n, library.hosts.fingerprint) value=self.fingerprint errors=errors
+                field="host_key_fingerprint" placeholder="SHA256:…" hint=fingerprint_hint />
+            <Check label=t_string!(i18n, library.hosts.trust_on_first_use) value=self.tofu />
         }
         .into_any()
     }
 
     fn headers() -> Vec<String> {
-        ["Name", "Address", "Labels", "Host key"].map(String::from).to_vec()
+        let l = current();
+        [
+            td_string!(l, library.shared.name),
+            td_string!(l, library.hosts.address),
+            td_string!(l, library.hosts.labels),
+            td_string!(l, library.hosts.host_key),
+        ]
+        .map(String::from)
+        .to_vec()
     }
 
     fn cells(h: &Host) -> AnyView {
         let key = match (&h.host_key_fingerprint, h.trust_on_first_use) {
             (Some(f), _) => f.clone(),
-            (None, true) => "pinned at first connection".into(),
-            (None, false) => "none: connections are refused".into(),
+            (None, true) => td_string!(current(), library.hosts.key_pinned_at_first).to_string(),
+            (None, false) => td_string!(current(), library.hosts.key_none).to_string(),
         };
         view! {
             <td><strong>{h.name.clone()}</strong></td>
@@ -352,7 +428,11 @@ impl Editor for HostEditor {
 
 #[component]
 pub fn Hosts() -> impl IntoView {
-    crud_page::<HostEditor>("Hosts".to_string(), "Machines tasks run on, each with its login and pinned host key.".to_string())
+    let i18n = use_i18n();
+    crud_page::<HostEditor>(
+        t_string!(i18n, library.hosts.title).to_string(),
+        t_string!(i18n, library.hosts.intro).to_string(),
+    )
 }
 
 #[derive(Clone, Copy)]
@@ -369,7 +449,7 @@ impl Editor for CredentialEditor {
     type Item = Credential;
     const PATH: &'static str = "/credentials";
     fn noun() -> String {
-        "credential".to_string()
+        td_string!(current(), library.credentials.noun).to_string()
     }
 
     fn new() -> Self {
@@ -400,7 +480,7 @@ impl Editor for CredentialEditor {
         let name = self.name.get_untracked();
         validate::name("name", &name)?;
         if self.secret.get_untracked().is_empty() {
-            return Err(FieldError::new("secret", "enter the private key or password (it is never shown again)"));
+            return Err(FieldError::new("secret", td_string!(current(), library.credentials.secret_required)));
         }
         let kind =
             if self.kind.get_untracked() == "password" { CredentialKind::Password } else { CredentialKind::PrivateKey };
@@ -415,28 +495,44 @@ impl Editor for CredentialEditor {
     }
 
     fn form(self, errors: Errors) -> AnyView {
-        let kinds =
-            vec![("private_key".to_string(), "SSH private key".to_string()), ("password".into(), "Password".into())];
+        let i18n = use_i18n();
+        let kinds = vec![
+            ("private_key".to_string(), t_string!(i18n, library.credentials.kind_private_key).to_string()),
+            ("password".into(), t_string!(i18n, library.credentials.kind_password_option).into()),
+        ];
         view! {
-            <Field label="Name" value=self.name errors=errors field="name" />
-            <Select label="Kind" value=self.kind options=kinds errors=errors field="kind" />
-            <Field label="Secret" value=self.secret errors=errors field="secret" multiline=true
-                hint="Write-only: stored encrypted, never shown again. Enter it again when editing." />
-            <Field label="Passphrase" value=self.passphrase errors=errors field="passphrase" kind="password" />
-            <Field label="Username" value=self.username errors=errors field="username" />
-            <Field label="Description" value=self.description errors=errors field="description" />
+            <Field label=t_string!(i18n, library.shared.name) value=self.name errors=errors field="name" />
+            <Select label=t_string!(i18n, library.credentials.kind) value=self.kind options=kinds errors=errors
+                field="kind" />
+            <Field label=t_string!(i18n, library.credentials.secret) value=self.secret errors=errors field="secret"
+                multiline=true hint=t_string!(i18n, library.credentials.secret_hint) />
+            <Field label=t_string!(i18n, library.credentials.passphrase) value=self.passphrase errors=errors
+                field="passphrase" kind="password" />
+            <Field label=t_string!(i18n, library.credentials.username) value=self.username errors=errors
+                field="username" />
+            <Field label=t_string!(i18n, library.shared.description) value=self.description errors=errors
+                field="description" />
         }
         .into_any()
     }
 
     fn headers() -> Vec<String> {
-        ["Name", "Kind", "Username", "Description"].map(String::from).to_vec()
+        let l = current();
+        [
+            td_string!(l, library.shared.name),
+            td_string!(l, library.credentials.kind),
+            td_string!(l, library.credentials.username),
+            td_string!(l, library.shared.description),
+        ]
+        .map(String::from)
+        .to_vec()
     }
 
     fn cells(c: &Credential) -> AnyView {
+        let l = current();
         let kind = match c.kind {
-            CredentialKind::PrivateKey => "SSH private key",
-            CredentialKind::Password => "password",
+            CredentialKind::PrivateKey => td_string!(l, library.credentials.kind_private_key),
+            CredentialKind::Password => td_string!(l, library.credentials.kind_password),
         };
         view! {
             <td><strong>{c.name.clone()}</strong></td>
@@ -458,5 +554,9 @@ impl Editor for CredentialEditor {
 
 #[component]
 pub fn Credentials() -> impl IntoView {
-    crud_page::<CredentialEditor>("Credentials".to_string(), "SSH keys and passwords, encrypted at rest and never shown again.".to_string())
+    let i18n = use_i18n();
+    crud_page::<CredentialEditor>(
+        t_string!(i18n, library.credentials.title).to_string(),
+        t_string!(i18n, library.credentials.intro).to_string(),
+    )
 }

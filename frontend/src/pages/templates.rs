@@ -10,20 +10,48 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 use crate::api;
 use crate::components::{loaded, plain_options, run, split_list, Check, Errors, Field, FormErrors, Select};
 use crate::crud::{opt_int, opt_text};
+use crate::i18n::*;
 use crate::session::use_session;
+
+/// Select options whose values are `words` (strategies, on-failure actions, triggers), each
+/// shown in the reader's language.
+fn options(i18n: leptos_i18n::I18nContext<Locale>, words: &[&str]) -> Vec<(String, String)> {
+    let text = |word: &str| match word {
+        "free" => t_string!(i18n, library.templates.strategy_free).to_string(),
+        "lockstep" => t_string!(i18n, library.templates.strategy_lockstep).to_string(),
+        "canary" => t_string!(i18n, library.templates.strategy_canary).to_string(),
+        "stop" => t_string!(i18n, library.templates.on_failure_stop).to_string(),
+        "continue" => t_string!(i18n, library.templates.on_failure_continue).to_string(),
+        "auto" => t_string!(i18n, library.templates.trigger_auto).to_string(),
+        "timed" => t_string!(i18n, library.templates.trigger_timed).to_string(),
+        "manual" => t_string!(i18n, library.templates.trigger_manual).to_string(),
+        other => other.to_string(),
+    };
+    plain_options(words).into_iter().map(|(value, word)| (value, text(&word))).collect()
+}
 
 #[component]
 pub fn TemplateList() -> impl IntoView {
     let session = use_session();
+    let i18n = use_i18n();
     let templates = LocalResource::new(|| api::get::<Vec<Template>>("/templates"));
     view! {
-        <h1>"Templates"</h1>
-        <p class="muted">"Step-by-step plans: host groups run one after another, hosts in a group in parallel."</p>
-        {move || session.has(Role::Admin).then(|| view! { <p><a class="button primary" href="/templates/new">"New template"</a></p> })}
+        <h1>{t!(i18n, library.templates.title)}</h1>
+        <p class="muted">{t!(i18n, library.templates.intro)}</p>
+        {move || session.has(Role::Admin).then(|| view! {
+            <p><a class="button primary" href="/templates/new">{t!(i18n, library.templates.new_template)}</a></p>
+        })}
         <div class="card">
             {move || loaded(templates.get(), |list: Vec<Template>| view! {
                 <table>
-                    <thead><tr><th>"Name"</th><th>"Steps"</th><th>"Groups"</th><th>"Parameters"</th><th>"Approval"</th><th></th></tr></thead>
+                    <thead><tr>
+                        <th>{t!(i18n, library.shared.name)}</th>
+                        <th>{t!(i18n, library.templates.steps)}</th>
+                        <th>{t!(i18n, library.templates.groups)}</th>
+                        <th>{t!(i18n, library.templates.parameters)}</th>
+                        <th>{t!(i18n, library.templates.approval)}</th>
+                        <th></th>
+                    </tr></thead>
                     <tbody>
                         {list.into_iter().map(|t| view! {
                             <tr data-testid=format!("row-{}", t.name)>
@@ -32,8 +60,14 @@ pub fn TemplateList() -> impl IntoView {
                                 <td>{t.steps.iter().map(|s| s.name.clone()).collect::<Vec<_>>().join(" → ")}</td>
                                 <td>{t.groups.join(", ")}</td>
                                 <td>{t.params.join(", ")}</td>
-                                <td>{if t.require_approval { "always" } else { "when asked" }}</td>
-                                <td><a class="button" href=format!("/tasks/new?template={}", t.id)>"Submit"</a></td>
+                                <td>{if t.require_approval {
+                                    t_string!(i18n, library.templates.approval_always)
+                                } else {
+                                    t_string!(i18n, library.templates.approval_when_asked)
+                                }}</td>
+                                <td><a class="button" href=format!("/tasks/new?template={}", t.id)>
+                                    {t!(i18n, library.templates.submit)}
+                                </a></td>
                             </tr>
                         }).collect_view()}
                     </tbody>
@@ -84,14 +118,14 @@ impl StepForm {
         let at = |e: FieldError| e.within(&format!("steps[{i}]"));
         let name = self.name.get_untracked().trim().to_string();
         if name.is_empty() {
-            return Err(at(FieldError::new("name", "give the step a name")));
+            return Err(at(FieldError::new("name", td_string!(current(), library.templates.step_name_required))));
         }
         let group = self.group.get_untracked().trim().to_string();
         validate::group("group", &group).map_err(at)?;
         let command_id = opt_int("command_id", &self.command.get_untracked()).map_err(at)?;
         let script = opt_text(self.script.get_untracked()).filter(|_| command_id.is_none());
         if command_id.is_none() && script.is_none() {
-            return Err(at(FieldError::new("script", "choose a command or write a script")));
+            return Err(at(FieldError::new("script", td_string!(current(), library.templates.command_or_script))));
         }
         Ok(StepInput {
             name,
@@ -117,6 +151,7 @@ impl StepForm {
 #[component]
 pub fn TemplateEditor() -> impl IntoView {
     let session = use_session();
+    let i18n = use_i18n();
     let navigate = use_navigate();
     let params = use_params_map();
     let editing = params.with_untracked(|p| p.get("id").and_then(|s| s.parse::<i64>().ok()));
@@ -164,7 +199,7 @@ pub fn TemplateEditor() -> impl IntoView {
     }
 
     let command_options = Signal::derive(move || {
-        let mut o = vec![(String::new(), "(inline script)".to_string())];
+        let mut o = vec![(String::new(), t_string!(i18n, library.templates.inline_script).to_string())];
         if let Some(Ok(list)) = commands.get() {
             o.extend(list.into_iter().map(|c| (c.id.to_string(), c.name)));
         }
@@ -181,7 +216,7 @@ pub fn TemplateEditor() -> impl IntoView {
             }
             let list = steps.get_untracked();
             if list.is_empty() {
-                return errors.local(FieldError::new("steps", "add at least one step"));
+                return errors.local(FieldError::new("steps", td_string!(current(), library.templates.no_steps)));
             }
             let inputs: Result<Vec<_>, _> = list.iter().enumerate().map(|(i, s)| s.input(i)).collect();
             let inputs = match inputs.and_then(|steps| {
@@ -227,6 +262,12 @@ pub fn TemplateEditor() -> impl IntoView {
         });
     };
 
+    let on_failure_options = options(i18n, &["stop", "continue"]);
+    let trigger_options = options(i18n, &["auto", "timed", "manual"]);
+    let strategy_options = options(i18n, &["free", "lockstep", "canary"]);
+    // "local" is a value typed as it is, kept out of the catalogue text.
+    let group_hint = fill(t_string!(i18n, library.templates.group_hint), &[("local", &"local")]);
+
     let step_view = move |(i, s): (usize, StepForm)| {
         let count = steps.with_untracked(Vec::len);
         let at = move |f: &str| format!("steps[{i}].{f}");
@@ -238,66 +279,107 @@ pub fn TemplateEditor() -> impl IntoView {
                 }
             })
         };
+        let legend = fill(t_string!(i18n, library.templates.step_legend), &[("n", &(i + 1))]);
         view! {
             <fieldset class="step" data-testid=format!("step-{i}")>
-                <legend>{format!("Step {}", i + 1)}</legend>
+                <legend>{legend}</legend>
                 <div class="row">
-                    <Field label="Step name" value=s.name errors=errors field=at("name") />
-                    <Field label="Group" value=s.group errors=errors field=at("group") hint="1, 2, … or local" />
+                    <Field label=t_string!(i18n, library.templates.step_name) value=s.name errors=errors
+                        field=at("name") />
+                    <Field label=t_string!(i18n, library.templates.group) value=s.group errors=errors
+                        field=at("group") hint=group_hint.clone() />
                 </div>
-                <Select label="Command" value=s.command options=command_options errors=errors field=at("command_id") />
+                <Select label=t_string!(i18n, library.templates.command) value=s.command options=command_options
+                    errors=errors field=at("command_id") />
                 {move || s.command.get().is_empty().then(|| view! {
-                    <Field label="Script" value=s.script errors=errors field=at("script") multiline=true />
+                    <Field label=t_string!(i18n, library.templates.script) value=s.script errors=errors
+                        field=at("script") multiline=true />
                 })}
                 <div class="row">
-                    <Field label="Timeout (s)" value=s.timeout errors=errors field=at("timeout_secs") kind="number"
-                        placeholder="command's default" />
-                    <Field label="Retries" value=s.retries errors=errors field=at("retries") kind="number" />
-                    <Select label="On failure" value=s.on_failure options=plain_options(&["stop", "continue"]) errors=errors field=at("on_failure") />
-                    <Select label="Trigger" value=s.trigger options=plain_options(&["auto", "timed", "manual"]) errors=errors field=at("trigger") />
+                    <Field label=t_string!(i18n, library.shared.timeout_secs) value=s.timeout errors=errors
+                        field=at("timeout_secs") kind="number"
+                        placeholder=t_string!(i18n, library.templates.timeout_placeholder) />
+                    <Field label=t_string!(i18n, library.templates.retries) value=s.retries errors=errors
+                        field=at("retries") kind="number" />
+                    <Select label=t_string!(i18n, library.templates.on_failure) value=s.on_failure
+                        options=on_failure_options.clone() errors=errors field=at("on_failure") />
+                    <Select label=t_string!(i18n, library.templates.trigger) value=s.trigger
+                        options=trigger_options.clone() errors=errors field=at("trigger") />
                 </div>
                 <div class="buttons">
-                    <button type="button" disabled=i == 0 on:click=move |_| move_by(-1)>"Move up"</button>
-                    <button type="button" disabled=i + 1 == count on:click=move |_| move_by(1)>"Move down"</button>
-                    <button type="button" class="danger" on:click=move |_| steps.update(|l| { l.remove(i); })>"Remove"</button>
+                    <button type="button" disabled=i == 0 on:click=move |_| move_by(-1)>
+                        {t!(i18n, library.templates.move_up)}
+                    </button>
+                    <button type="button" disabled=i + 1 == count on:click=move |_| move_by(1)>
+                        {t!(i18n, library.templates.move_down)}
+                    </button>
+                    <button type="button" class="danger" on:click=move |_| steps.update(|l| { l.remove(i); })>
+                        {t!(i18n, library.templates.remove)}
+                    </button>
                 </div>
             </fieldset>
         }
     };
 
     view! {
-        <h1>{if editing.is_some() { "Edit template" } else { "New template" }}</h1>
+        <h1>{if editing.is_some() {
+            t_string!(i18n, library.templates.edit_template)
+        } else {
+            t_string!(i18n, library.templates.new_template)
+        }}</h1>
         {move || load_error.get().map(|m| view! { <p class="form-error" role="alert">{m}</p> })}
-        {move || (!session.has(Role::Admin)).then(|| view! { <p class="muted">"Only admins may change templates."</p> })}
+        {move || (!session.has(Role::Admin)).then(|| view! {
+            <p class="muted">{t!(i18n, library.templates.admins_only)}</p>
+        })}
         <form class="card form narrow" on:submit=save>
-            <Field label="Name" value=name errors=errors field="name" />
-            <Field label="Description" value=description errors=errors field="description" />
+            <Field label=t_string!(i18n, library.shared.name) value=name errors=errors field="name" />
+            <Field label=t_string!(i18n, library.shared.description) value=description errors=errors
+                field="description" />
             <div class="row">
-                <Select label="Strategy" value=strategy options=plain_options(&["free", "lockstep", "canary"]) errors=errors field="strategy" />
-                <Field label="Canary size" value=canary errors=errors field="canary_size" kind="number" />
+                <Select label=t_string!(i18n, library.templates.strategy) value=strategy options=strategy_options
+                    errors=errors field="strategy" />
+                <Field label=t_string!(i18n, library.templates.canary_size) value=canary errors=errors
+                    field="canary_size" kind="number" />
             </div>
-            <Check label="Require approval" value=require_approval />
+            <Check label=t_string!(i18n, library.templates.require_approval) value=require_approval />
             <div class="row">
-                <Field label="Approver group" value=approver_group errors=errors field="approver_group" />
-                <Field label="Approval timeout (s)" value=approval_timeout errors=errors field="approval_timeout_secs" kind="number" />
+                <Field label=t_string!(i18n, library.templates.approver_group) value=approver_group errors=errors
+                    field="approver_group" />
+                <Field label=t_string!(i18n, library.templates.approval_timeout) value=approval_timeout
+                    errors=errors field="approval_timeout_secs" kind="number" />
             </div>
-            <Field label="Extra parameters (comma-separated)" value=extra_params errors=errors field="extra_params" />
-            <Check label="Insert parameters unquoted (raw)" value=raw_params />
-            <h2>"Steps"</h2>
-            {move || steps.get().into_iter().enumerate().map(step_view).collect_view()}
+            <Field label=t_string!(i18n, library.templates.extra_params) value=extra_params errors=errors
+                field="extra_params" />
+            <Check label=t_string!(i18n, library.templates.raw_params) value=raw_params />
+            <h2>{t!(i18n, library.templates.steps)}</h2>
+            {move || steps.get().into_iter().enumerate().map(step_view.clone()).collect_view()}
             <div class="buttons">
-                <button type="button" on:click=move |_| steps.update(|l| l.push(StepForm::new(None)))>"Add step"</button>
+                <button type="button" on:click=move |_| steps.update(|l| l.push(StepForm::new(None)))>
+                    {t!(i18n, library.templates.add_step)}
+                </button>
             </div>
             <FormErrors errors=errors />
             <div class="buttons">
                 <button type="submit" class="primary" disabled=move || busy.get()>
-                    {move || if busy.get() { "Saving…" } else { "Save template" }}
+                    {move || if busy.get() {
+                        t_string!(i18n, library.templates.saving)
+                    } else {
+                        t_string!(i18n, library.templates.save_template)
+                    }}
                 </button>
                 {editing.map(|_| view! {
                     {move || if confirm_delete.get() {
-                        view! { <button type="button" class="danger" on:click=delete.clone()>"Yes, delete this template"</button> }.into_any()
+                        view! {
+                            <button type="button" class="danger" on:click=delete.clone()>
+                                {t!(i18n, library.templates.yes_delete)}
+                            </button>
+                        }.into_any()
                     } else {
-                        view! { <button type="button" class="danger" on:click=move |_| confirm_delete.set(true)>"Delete"</button> }.into_any()
+                        view! {
+                            <button type="button" class="danger" on:click=move |_| confirm_delete.set(true)>
+                                {t!(i18n, library.templates.delete)}
+                            </button>
+                        }.into_any()
                     }}
                 })}
             </div>
