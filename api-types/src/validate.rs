@@ -1,20 +1,18 @@
 //! Validation written once, used by the server and by the web UI's forms.
+//!
+//! The fixed rules are character checks (`shapes`), so the web UI carries no regex
+//! engine; only an alias's own `pattern` needs one, behind the `regex` feature.
 
-use std::sync::OnceLock;
-
-use regex::Regex;
+mod shapes;
 
 use crate::{Alias, FieldError, ParamType};
-
-fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
-    cell.get_or_init(|| Regex::new(pattern).expect("static regex"))
-}
 
 /// The rules below as the `pattern`s the OpenAPI document states for the fields they
 /// check. Each is read alike by ECMA-262 (the document's dialect) and by Rust's `regex`,
 /// which poem-openapi compiles each `validator(pattern = …)` with; the field attributes
 /// repeat them literally (an attribute takes no constant), and the server's tests hold
-/// every pattern in the document to one of these and each of these to its rule.
+/// every pattern in the document to one of these and each of these to its rule (the
+/// character checks that apply them are held to them in `shapes/tests.rs`).
 /// Whitespace is Unicode `White_Space`, what `str::trim` removes; a control character is
 /// `char::is_control`: U+0000–U+001F and U+007F–U+009F.
 pub mod patterns {
@@ -102,8 +100,7 @@ pub fn text(field: &str, value: &str, max_chars: usize) -> Result<(), FieldError
 }
 
 pub fn username(field: &str, value: &str) -> Result<(), FieldError> {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    if re(&RE, patterns::USERNAME).is_match(value) {
+    if shapes::username(value) {
         Ok(())
     } else {
         Err(FieldError::new(
@@ -177,8 +174,7 @@ const RESERVED_PREFIXES: &[&str] = &["LD_", "DYLD_", "BASH_FUNC_", "LC_", "PYTHO
 /// A parameter key doubles as an environment variable name, so it must be one, and not
 /// one of the names that change how the step's shell or interpreter starts.
 pub fn param_key(field: &str, value: &str) -> Result<(), FieldError> {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    if !re(&RE, patterns::PARAM_KEY).is_match(value) {
+    if !shapes::param_key(value) {
         return Err(FieldError::new(
             field,
             "must be a valid environment variable name: letters, digits and '_', not starting with a digit, at most 64 characters",
@@ -199,8 +195,7 @@ pub fn param_key(field: &str, value: &str) -> Result<(), FieldError> {
 
 /// A host group: `local` or a number 1–999 written without leading zeros.
 pub fn group(field: &str, value: &str) -> Result<(), FieldError> {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    if re(&RE, patterns::GROUP).is_match(value) {
+    if shapes::group(value) {
         Ok(())
     } else {
         Err(FieldError::new(field, "must be a group number from 1 to 999, or \"local\""))
@@ -210,8 +205,7 @@ pub fn group(field: &str, value: &str) -> Result<(), FieldError> {
 /// A host as a task names it: a registered host's name, a DNS name or an IP address,
 /// optionally as `user@host` or with `:port`.
 pub fn host_entry(field: &str, value: &str) -> Result<(), FieldError> {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    if re(&RE, patterns::HOST_ENTRY).is_match(value) {
+    if shapes::host_entry(value) {
         Ok(())
     } else {
         Err(FieldError::new(field, format!("{value:?} is not a host name or address")))
@@ -219,15 +213,22 @@ pub fn host_entry(field: &str, value: &str) -> Result<(), FieldError> {
 }
 
 /// Checks a regular expression as a parameter pattern (whole-value match).
+///
+/// Without the `regex` feature (the web UI, whose wasm it would grow by some 375 KB)
+/// only the length is checked: the server compiles the pattern and answers 422 naming
+/// the field, which the form shows like its own errors.
 pub fn pattern(field: &str, value: &str) -> Result<(), FieldError> {
     if value.len() > 1000 {
         return Err(FieldError::new(field, "must be at most 1000 characters"));
     }
-    anchored(value).map(|_| ()).map_err(|e| FieldError::new(field, format!("is not a valid regular expression: {e}")))
+    #[cfg(feature = "regex")]
+    anchored(value).map_err(|e| FieldError::new(field, format!("is not a valid regular expression: {e}")))?;
+    Ok(())
 }
 
-fn anchored(pattern: &str) -> Result<Regex, regex::Error> {
-    Regex::new(&format!("^(?:{pattern})$"))
+#[cfg(feature = "regex")]
+fn anchored(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    regex::Regex::new(&format!("^(?:{pattern})$"))
 }
 
 /// True for the spellings of a boolean that tasks accept.
@@ -239,13 +240,11 @@ pub fn parse_bool(value: &str) -> Option<bool> {
     }
 }
 
-fn looks_like_datetime(value: &str) -> bool {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    re(&RE, r"^\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$").is_match(value)
-}
-
 /// Checks one argument value against its alias: type, bounds, choices, pattern.
 /// `field` names the argument in errors, e.g. `args.VERSION`.
+///
+/// Without the `regex` feature (the web UI) the alias's pattern is not checked: the
+/// server checks it on submit and answers 422 naming the field, which the form shows.
 pub fn param_value(field: &str, alias: &Alias, value: &str) -> Result<(), FieldError> {
     let err = |msg: String| Err(FieldError::new(field, msg));
     if value.len() > 64 * 1024 {
@@ -275,7 +274,7 @@ pub fn param_value(field: &str, alias: &Alias, value: &str) -> Result<(), FieldE
             }
         }
         ParamType::Datetime => {
-            if !looks_like_datetime(value) {
+            if !shapes::datetime(value) {
                 return err("must be a date and time such as 2026-01-31 18:00:00".into());
             }
         }
@@ -289,6 +288,7 @@ pub fn param_value(field: &str, alias: &Alias, value: &str) -> Result<(), FieldE
             }
         }
     }
+    #[cfg(feature = "regex")]
     if let Some(p) = alias.pattern.as_deref().filter(|p| !p.is_empty()) {
         match anchored(p) {
             Ok(re) if re.is_match(value) => {}
@@ -333,12 +333,23 @@ mod tests {
         assert!(name("n", "\u{5e9}\u{5dc}\u{5d5}\u{5dd} \u{200f}v1").is_ok());
     }
 
+    #[cfg(feature = "regex")]
     #[test]
     fn pattern_must_match_the_whole_value() {
         let a = Alias { pattern: Some("v[0-9]+".into()), ..alias(ParamType::String) };
         assert!(param_value("args.K", &a, "v12").is_ok());
         let e = param_value("args.K", &a, "v12; rm -rf /").unwrap_err();
         assert_eq!(e.field, "args.K");
+    }
+
+    #[cfg(not(feature = "regex"))]
+    #[test]
+    fn without_regex_an_alias_pattern_is_left_to_the_server() {
+        assert!(pattern("pattern", "v[0-9").is_ok());
+        assert!(pattern("pattern", &"a".repeat(1001)).is_err());
+        let a = Alias { pattern: Some("v[0-9]+".into()), max: Some(3), ..alias(ParamType::String) };
+        assert!(param_value("args.K", &a, "anything").is_err(), "the other checks still apply");
+        assert!(param_value("args.K", &a, "abc").is_ok());
     }
 
     #[test]
@@ -435,9 +446,9 @@ mod tests {
     }
 
     fn matches(pattern: &str, value: &str) -> bool {
-        thread_local!(static COMPILED: std::cell::RefCell<std::collections::HashMap<String, Regex>> = Default::default());
+        thread_local!(static COMPILED: std::cell::RefCell<std::collections::HashMap<String, regex::Regex>> = Default::default());
         COMPILED.with_borrow_mut(|c| {
-            c.entry(pattern.to_string()).or_insert_with(|| Regex::new(pattern).unwrap()).is_match(value)
+            c.entry(pattern.to_string()).or_insert_with(|| regex::Regex::new(pattern).unwrap()).is_match(value)
         })
     }
 
