@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::helpers::{spawn_app_embedded, Backend, TestApp};
+use crate::helpers::{spawn_app, spawn_app_embedded, Backend, TestApp};
 
 fn static_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("static")
@@ -122,4 +122,22 @@ async fn the_ui_answers_only_get_and_head() {
         assert_eq!(r.headers()["allow"], "GET, HEAD", "{method} {path}");
         assert_eq!(r.json::<Value>().await.unwrap()["code"], "method_not_allowed");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_in_a_ui_directory_to_files_outside_is_not_followed() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "outside-secret").unwrap();
+    let dir = app.static_dir();
+    std::fs::write(dir.join("index.html"), "<!doctype html><title>Taskgate SPA</title>").unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.txt"), dir.join("secret.txt")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.join("pkg")).unwrap();
+
+    let page = get(&app, "/secret.txt").await;
+    assert_eq!(page.status(), 200, "an app route, then");
+    assert!(page.text().await.unwrap().contains("Taskgate SPA"));
+    let build = get(&app, "/pkg/secret.txt").await;
+    assert_eq!(build.status(), 404);
+    assert_reveals_nothing("/pkg/secret.txt", &build.text().await.unwrap());
 }
