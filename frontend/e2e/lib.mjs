@@ -50,12 +50,13 @@ export async function launch() {
 }
 
 /**
- * A page in its own context (own storage, so its own login) with the given viewport.
+ * A page in its own context (own storage, so its own login) with the given viewport and
+ * browser language (English unless told: the UI follows the browser's languages).
  * Console errors and uncaught exceptions are recorded for `assertNoConsoleErrors`;
  * confirm() dialogs are accepted, as a person who clicked the button would.
  */
-export async function newPage(browser, { width = 1280, height = 800 } = {}) {
-    const context = await browser.newContext({ viewport: { width, height } });
+export async function newPage(browser, { width = 1280, height = 800, locale = 'en-US' } = {}) {
+    const context = await browser.newContext({ viewport: { width, height }, locale });
     const page = await context.newPage();
     page.setDefaultTimeout(TIMEOUT_MS);
     page.on('console', (m) => {
@@ -172,12 +173,15 @@ export async function settle(page) {
     await Promise.race([page.waitForLoadState('networkidle').catch(() => {}), sleep(3000)]);
 }
 
-/** Signs in on /login and waits for the signed-in layout. */
-export async function login(page, base, user, pass) {
+/**
+ * Signs in on /login and waits for the signed-in layout; `labels` names the form's fields
+ * and button in the page's language.
+ */
+export async function login(page, base, user, pass, labels = { username: 'Username', password: 'Password', signIn: 'Sign in' }) {
     await page.goto(`${base}/login`);
-    await field(page, 'Username').fill(user);
-    await field(page, 'Password').fill(pass);
-    await button(page, 'Sign in').click();
+    await field(page, labels.username).fill(user);
+    await field(page, labels.password).fill(pass);
+    await button(page, labels.signIn).click();
     const whoami = page.getByTestId('whoami');
     await waitUntil(`whoami to show ${user}`, async () => (await whoami.innerText({ timeout: 1000 })).trim(), (t) => t.includes(user));
     await waitUntil('leaving /login', async () => new URL(page.url()).pathname, (p) => p !== '/login');

@@ -51,7 +51,7 @@ async function main() {
             await waitUntil('audit rows', async () => page.locator('table tbody tr').count(), (n) => n > 0);
             await field(page, 'Action').fill('task.submit');
             await button(page, 'Filter').click();
-            await waitUntil('only submissions', async () => page.locator('table tbody tr code').allInnerTexts(),
+            await waitUntil('only submissions', async () => page.locator('table tbody tr td:nth-child(3) code').allInnerTexts(),
                 (t) => t.length > 0 && t.every((a) => a === 'task.submit'));
             await screenshot(page, 'audit');
         });
@@ -120,6 +120,59 @@ async function main() {
             await page.getByText('Log of step 1 on local, attempt 2').waitFor({ timeout: 30_000 });
             await page.getByTestId('log-pane').locator('.log-line', { hasText: 'line 2500' }).waitFor({ timeout: 30_000 });
             await waitUntil('success again', async () => page.getByTestId('task-status').innerText(), (t) => t.trim() === 'success', 30_000);
+        });
+        await step('a list searches, sorts and pages', async () => {
+            // 61 hosts (web-00 … web-59 and db-1): 50 a page, sorted by name.
+            for (let i = 0; i < 60; i++) await api('/hosts', { name: `web-${String(i).padStart(2, '0')}`, address: `10.1.0.${i + 1}` });
+            await api('/hosts', { name: 'db-1', address: '10.1.1.1' });
+            await page.goto(`${base}/hosts`);
+            const hostRows = () => page.locator('tr[data-testid^="row-"]').evaluateAll((trs) => trs.map((tr) => tr.dataset.testid));
+            await waitUntil('50 hosts on page 1', hostRows, (r) => r.length === 50);
+            if ((await hostRows())[0] !== 'row-db-1') throw new Error(`first row is ${(await hostRows())[0]}, not db-1`);
+            await button(page, 'Next').click();
+            await waitUntil('11 hosts on page 2', hostRows, (r) => r.length === 11 && r[10] === 'row-web-59');
+            await page.getByTestId('list-sort').click();
+            await waitUntil('z to a', hostRows, (r) => r.length === 50 && r[0] === 'row-web-59');
+            await page.getByTestId('list-search').fill('db');
+            await waitUntil('one match', hostRows, (r) => r.length === 1 && r[0] === 'row-db-1');
+            await page.getByTestId('list-search').fill('no-such-host');
+            await page.getByTestId('list-no-match').waitFor();
+            await screenshot(page, 'hosts-search');
+        });
+        await step('submit again starts from the task and makes a new one', async () => {
+            await page.goto(`${base}/tasks/${cfg.needle_task}`);
+            await page.getByTestId('submit-again').click();
+            await waitUntil('the name filled in', () => field(page, 'Task name').inputValue(), (v) => v === cfg.needle);
+            await waitUntil('the hosts filled in', () => page.locator('textarea, input').evaluateAll((els) => els.map((e) => e.value)),
+                (vals) => vals.includes('10.0.0.1') && vals.includes('10.0.0.2'));
+            await button(page, 'Submit task').click();
+            await waitUntil('a new task page', async () => new URL(page.url()).pathname, (p) => /^\/tasks\/\d+$/.test(p) && p !== `/tasks/${cfg.needle_task}`);
+            await screenshot(page, 'submitted-again');
+        });
+        await step('a template is copied', async () => {
+            await page.goto(`${base}/templates`);
+            await page.getByTestId('row-chatty').getByTestId('copy-template').click();
+            await waitUntil('the copy named', () => field(page, 'Name').inputValue(), (v) => v === 'chatty (copy)');
+            await button(page, 'Save template').click();
+            await waitUntil('leaving the new template form', async () => new URL(page.url()).pathname, (p) => p !== '/templates/new');
+            await page.goto(`${base}/templates`);
+            await page.getByTestId('row-chatty (copy)').waitFor();
+        });
+        await step('a user changes their own password on the Me page and signs in with it', async () => {
+            const me = await newPage(browser);
+            await login(me, base, cfg.plain_user, cfg.plain_password);
+            await me.goto(`${base}/me`);
+            await me.getByTestId('my-tokens').waitFor();
+            await field(me, 'Current password').fill(cfg.plain_password);
+            await field(me, 'New password (at least 8 characters)').fill('brand-new-pass-1');
+            await field(me, 'New password again').fill('brand-new-pass-2');
+            await button(me, 'Change password').click();
+            await me.getByText('The two new passwords differ.').waitFor();
+            await field(me, 'New password again').fill('brand-new-pass-1');
+            await button(me, 'Change password').click();
+            await button(me, 'Sign in').waitFor();
+            await login(me, base, cfg.plain_user, 'brand-new-pass-1');
+            await me.context().close();
         });
         await step('no console errors', async () => assertNoConsoleErrors());
     } finally {

@@ -234,7 +234,10 @@ pub fn crud_page<E: Editor>(title: String, intro: String) -> impl IntoView {
                             <thead><tr>
                                 <th aria-sort=move || if descending.get() { "descending" } else { "ascending" }>
                                     <button type="button" class="link sort" data-testid="list-sort"
-                                        on:click=move |_| descending.update(|d| *d = !*d)>
+                                        on:click=move |_| {
+                                            descending.update(|d| *d = !*d);
+                                            page.set(1);
+                                        }>
                                         {first}{move || if descending.get() { " ↓" } else { " ↑" }}
                                     </button>
                                 </th>

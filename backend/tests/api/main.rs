@@ -31,4 +31,5 @@ mod tasks;
 mod ui;
 mod ui_files;
 mod ui_fleet;
+mod ui_i18n;
 mod ui_lists;

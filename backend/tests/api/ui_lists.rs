@@ -54,6 +54,11 @@ async fn task_paging_search_and_the_audit_log_work_in_chromium() {
         .unwrap();
     let finished = app.run_task(chatty, json!({}), json!({})).await;
     assert_eq!(app.wait_status(finished, &["success", "failed"]).await["status"], "success");
+    let needle_task = app.get(&format!("/api/v1/tasks?q={needle}"), &app.admin_token).await.expect(200)["items"][0]
+        ["id"]
+        .as_i64()
+        .expect("the needle task is listed");
+    app.user("plain", "viewer", &[]).await;
     let work = tempfile::tempdir().unwrap();
     let artifacts = root.join("test-artifacts/lists");
     let _ = std::fs::remove_dir_all(&artifacts);
@@ -61,7 +66,8 @@ async fn task_paging_search_and_the_audit_log_work_in_chromium() {
     let config = work.path().join("config.json");
     let cfg = json!({"base_url": app.base, "artifacts_dir": artifacts, "admin_password": ADMIN_PASSWORD,
                      "tasks": TASKS + 1, "needle": needle, "finished_task": finished, "finished_template": chatty,
-                     "slow_template": slow});
+                     "slow_template": slow, "needle_task": needle_task,
+                     "plain_user": "plain", "plain_password": crate::helpers::PASSWORD});
     std::fs::write(&config, cfg.to_string()).unwrap();
 
     let status = crate::ui::run_e2e("lists.mjs", &root, &config, &artifacts, TIMEOUT).await;

@@ -60,7 +60,7 @@ pub fn Audit() -> impl IntoView {
                                 <td class="nowrap">{local_time(&e.at)}</td>
                                 <td>{e.actor.clone()}</td>
                                 <td><code>{e.action.clone()}</code></td>
-                                <td>{format!("{} {}", e.object_type, e.object_id)}</td>
+                                <td><code>{e.object_type.clone()}</code>{format!(" {}", e.object_id)}</td>
                                 <td class="mono small">{e.detail.to_string()}</td>
                                 <td>{e.remote_addr.clone()}</td>
                             </tr>

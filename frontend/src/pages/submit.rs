@@ -99,6 +99,28 @@ pub fn Submit() -> impl IntoView {
     let groups = RwSignal::new(Vec::<Group>::new());
     let errors = Errors::new();
     let busy = RwSignal::new(false);
+    // "Submit again" (`?from=ID`): the form starts from that task's template, name,
+    // arguments and hosts; it is a new task, approved again if it needs approval. Secret
+    // arguments arrive masked and are left to the server (the template's default) or to
+    // the submitter.
+    let from = query.with_untracked(|q| q.get("from")).filter(|f| f.parse::<i64>().is_ok());
+    let source = LocalResource::new(move || {
+        let from = from.clone();
+        async move {
+            match from {
+                Some(id) => api::get::<Task>(&format!("/tasks/{id}")).await.ok(),
+                None => None,
+            }
+        }
+    });
+    let prefilled = StoredValue::new(false);
+    Effect::new(move |_| {
+        if let Some(Some(t)) = source.get() {
+            if !prefilled.get_value() {
+                template_id.set(t.template_id.to_string());
+            }
+        }
+    });
 
     let template = Memo::new(move |_| {
         let id = template_id.get();
@@ -134,6 +156,26 @@ pub fn Submit() -> impl IntoView {
         );
         if t.require_approval {
             needs_approval.set(true);
+        }
+        if let Some(Some(task)) = source.get_untracked() {
+            if !prefilled.get_value() && task.template_id == t.id {
+                prefilled.set_value(true);
+                name.set(task.name.clone());
+                details.set(task.details.clone());
+                associated.set(task.associated_users.join(", "));
+                needs_approval.set(t.require_approval || task.schedule == Schedule::New || task.approval.is_some());
+                for p in params.get_untracked() {
+                    let secret = p.alias.as_ref().is_some_and(|a| a.secret);
+                    if let Some(v) = task.args.get(&p.key).filter(|_| !secret) {
+                        p.value.set(v.clone());
+                    }
+                }
+                for g in groups.get_untracked() {
+                    if let Some(list) = task.hosts.get(&g.name) {
+                        g.hosts.set(list.join(", "));
+                    }
+                }
+            }
         }
         errors.clear();
     });

@@ -633,6 +633,12 @@ pub fn TaskDetail() -> impl IntoView {
                     {status_text(t.status.as_str())}
                 </span>
             </h1>
+            // A new task from this one (same template, arguments and hosts), approved again.
+            {crate::session::use_session().has(api_types::Role::Operator).then(|| view! {
+                <p><a class="button" data-testid="submit-again" href=format!("/tasks/new?from={}", t.id)>
+                    {t!(i18n, task.submit_again)}
+                </a></p>
+            })}
             <dl class="facts card">
                 <dt>{t!(i18n, task.facts.template)}</dt>
                 <dd><a href=format!("/templates/{}", t.template_id)>{t.template_name.clone()}</a></dd>

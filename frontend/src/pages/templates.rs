@@ -5,7 +5,7 @@ use api_types::{
 };
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
-use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
 use crate::api;
 use crate::components::{loaded, plain_options, run, split_list, Check, Errors, Field, FormErrors, Select};
@@ -65,9 +65,14 @@ pub fn TemplateList() -> impl IntoView {
                                 } else {
                                     t_string!(i18n, library.templates.approval_when_asked)
                                 }}</td>
-                                <td><a class="button" href=format!("/tasks/new?template={}", t.id)>
+                                <td class="actions"><a class="button" href=format!("/tasks/new?template={}", t.id)>
                                     {t!(i18n, library.templates.submit)}
-                                </a></td>
+                                </a>
+                                {session.has(Role::Admin).then(|| view! {
+                                    <a class="button" data-testid="copy-template" href=format!("/templates/new?copy={}", t.id)>
+                                        {t!(i18n, library.templates.copy)}
+                                    </a>
+                                })}</td>
                             </tr>
                         }).collect_view()}
                     </tbody>
@@ -155,6 +160,12 @@ pub fn TemplateEditor() -> impl IntoView {
     let navigate = use_navigate();
     let params = use_params_map();
     let editing = params.with_untracked(|p| p.get("id").and_then(|s| s.parse::<i64>().ok()));
+    // "Copy" (`/templates/new?copy=ID`): a new template that starts as a copy of another.
+    let copying = if editing.is_none() {
+        use_query_map().with_untracked(|q| q.get("copy").and_then(|s| s.parse::<i64>().ok()))
+    } else {
+        None
+    };
     let commands = LocalResource::new(|| api::get::<Vec<Command>>("/commands"));
 
     let name = RwSignal::new(String::new());
@@ -172,11 +183,16 @@ pub fn TemplateEditor() -> impl IntoView {
     let load_error = RwSignal::new(None::<String>);
     let confirm_delete = RwSignal::new(false);
 
-    if let Some(id) = editing {
+    if let Some(id) = editing.or(copying) {
         leptos::task::spawn_local(async move {
             match api::get::<Template>(&format!("/templates/{id}")).await {
                 Ok(t) => {
-                    name.set(t.name);
+                    if copying.is_some() {
+                        let l = crate::i18n::current();
+                        name.set(fill(td_string!(l, library.templates.copy_name), &[("name", &t.name)]));
+                    } else {
+                        name.set(t.name);
+                    }
                     description.set(t.description);
                     strategy.set(match t.strategy {
                         Strategy::Free => "free".into(),
@@ -330,6 +346,12 @@ pub fn TemplateEditor() -> impl IntoView {
         {move || load_error.get().map(|m| view! { <p class="form-error" role="alert">{m}</p> })}
         {move || (!session.has(Role::Admin)).then(|| view! {
             <p class="muted">{t!(i18n, library.templates.admins_only)}</p>
+        })}
+        {move || (editing.is_some() && session.has(Role::Admin)).then(|| view! {
+            <p><a class="button" data-testid="copy-template"
+                href=format!("/templates/new?copy={}", editing.unwrap_or_default())>
+                {t!(i18n, library.templates.copy)}
+            </a></p>
         })}
         <form class="card form narrow" on:submit=save>
             <Field label=t_string!(i18n, library.shared.name) value=name errors=errors field="name" />

@@ -67,7 +67,7 @@ pub fn Tokens() -> impl IntoView {
                                 Some(i) => { c.remove(i); }
                                 None => c.push(s),
                             }) />
-                        {s.as_str()}
+                        <code>{s.as_str()}</code>
                     </label>
                 }
             })
@@ -131,7 +131,7 @@ pub fn Tokens() -> impl IntoView {
                                     <tr data-testid=format!("row-{}", t.name)>
                                         <td>{t.name.clone()}</td>
                                         <td>{t.owner.clone()}</td>
-                                        <td>{scopes}</td>
+                                        <td><code>{scopes}</code></td>
                                         <td class="nowrap">{expires}</td>
                                         <td class="nowrap">{last_used}</td>
                                         <td>{match revoked {
