@@ -40,6 +40,21 @@ fn add_sentence(hint: &mut String, sentence: &str, stop: &str) {
     hint.push_str(sentence);
 }
 
+/// Whether `value` matches an alias pattern as a whole, by the browser's own regular
+/// expressions (the UI carries no regex engine of its own). A pattern the browser cannot
+/// read is let through: the server checks it on submit and names the field.
+fn matches_pattern(pattern: &str, value: &str) -> bool {
+    let whole = format!("^(?:{pattern})$");
+    // `RegExp` throws on a pattern it cannot read; js_sys would panic, so build it by hand.
+    let Ok(ctor) = js_sys::Reflect::get(&js_sys::global(), &"RegExp".into()) else { return true };
+    let Ok(ctor) = wasm_bindgen::JsCast::dyn_into::<js_sys::Function>(ctor) else { return true };
+    let args = js_sys::Array::of2(&whole.into(), &"u".into());
+    match js_sys::Reflect::construct(&ctor, &args) {
+        Ok(re) => wasm_bindgen::JsCast::unchecked_into::<js_sys::RegExp>(re).test(value),
+        Err(_) => true,
+    }
+}
+
 /// Client-side checks, the same the server makes: required values and alias rules.
 fn check_params(params: &[Param]) -> Result<BTreeMap<String, String>, FieldError> {
     let l = crate::i18n::current();
@@ -54,6 +69,12 @@ fn check_params(params: &[Param]) -> Result<BTreeMap<String, String>, FieldError
             }
             if !value.is_empty() {
                 validate::param_value(&field, alias, &value)?;
+                if let Some(pattern) = alias.pattern.as_deref().filter(|p| !p.is_empty()) {
+                    if !matches_pattern(pattern, &value) {
+                        let message = fill(td_string!(l, tasks.submit.pattern_mismatch), &[("pattern", &pattern)]);
+                        return Err(FieldError::new(field, message));
+                    }
+                }
             }
         }
         if !value.is_empty() {
