@@ -158,6 +158,35 @@ async function main() {
             await page.goto(`${base}/templates`);
             await page.getByTestId('row-chatty (copy)').waitFor();
         });
+        await step('the submit form shows every error at once and clears each when fixed', async () => {
+            await page.goto(`${base}/tasks/new?template=${cfg.release_template}`);
+            await page.getByTestId('hosts-1').waitFor();
+            await button(page, 'Submit task').click();
+            const errorsShown = () => page.locator('.field-error').allInnerTexts();
+            await waitUntil('three errors (TAG and both host groups)', errorsShown, (e) => e.length === 3);
+            await page.getByTestId('hosts-1').fill('web-00, nohost-x');
+            await waitUntil('the group 1 error gone, the others kept', errorsShown, (e) => e.length === 2);
+            await page.getByTestId('unregistered-1').getByText('nohost-x').waitFor();
+            const warning = await page.getByTestId('unregistered-1').innerText();
+            if (warning.includes('web-00')) throw new Error(`a registered host is called unregistered: ${warning}`);
+        });
+        await step('needs approval is locked on for a template that always needs it', async () => {
+            const strict = await api('/templates', { name: 'strict', require_approval: true,
+                steps: [{ name: 'one', group: 'local', script: 'true' }] });
+            await page.goto(`${base}/tasks/new?template=${strict.id}`);
+            const box = field(page, 'Needs approval');
+            await waitUntil('checked and locked', async () => [await box.isChecked(), await box.isDisabled()], ([c, d]) => c && d);
+        });
+        await step('a host takes the whole ssh-keygen -lf line as its fingerprint', async () => {
+            const fp = `SHA256:${'Ab1+'.repeat(10)}Ab1`;
+            await page.goto(`${base}/hosts`);
+            await field(page, 'Name').fill('keyed-1');
+            await field(page, 'Address').fill('10.2.0.1');
+            await field(page, 'Host key fingerprint').fill(`256 ${fp} root@keyed-1 (ED25519)`);
+            await button(page, 'Create').click();
+            await page.getByTestId('list-search').fill('keyed-1');
+            await page.getByTestId('row-keyed-1').getByText(fp).waitFor();
+        });
         await step('a user changes their own password on the Me page and signs in with it', async () => {
             const me = await newPage(browser);
             await login(me, base, cfg.plain_user, cfg.plain_password);

@@ -47,6 +47,21 @@ impl Errors {
         self.list.set(vec![(e.field, e.message)]);
     }
 
+    /// Every error a form's own checks found, shown at once.
+    pub fn local_all(self, errors: Vec<FieldError>) {
+        self.list.set(errors.into_iter().map(|e| (e.field, e.message)).collect());
+    }
+
+    /// Forgets the errors of `field` (and of what it contains): it was just edited.
+    pub fn clear_field(self, field: &str) {
+        if field.is_empty() {
+            return;
+        }
+        if self.list.with_untracked(|l| l.iter().any(|(f, _)| covers(field, f))) {
+            self.list.update(|l| l.retain(|(f, _)| !covers(field, f)));
+        }
+    }
+
     fn for_field(self, field: &str) -> Option<String> {
         self.list.with(|l| l.iter().find(|(f, _)| covers(field, f)).map(|(_, m)| m.clone()))
     }
@@ -109,16 +124,26 @@ pub fn Field(
     #[prop(optional, into)] list: Option<String>,
 ) -> impl IntoView {
     let id = next_id();
+    // Editing a field takes its error away: it may be fixed now.
+    let edited = {
+        let field = field.clone();
+        move |ev: leptos::ev::Event| {
+            value.set(event_target_value(&ev));
+            if let Some(e) = errors {
+                e.clear_field(&field);
+            }
+        }
+    };
     let input = if multiline {
         view! {
             <textarea id=id.clone() data-testid=testid placeholder=placeholder rows="6" spellcheck="false"
-                prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev))></textarea>
+                prop:value=move || value.get() on:input=edited></textarea>
         }
         .into_any()
     } else {
         view! {
             <input id=id.clone() type=kind data-testid=testid placeholder=placeholder list=list
-                prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev)) />
+                prop:value=move || value.get() on:input=edited />
         }
         .into_any()
     };
@@ -183,10 +208,16 @@ pub fn plain_options(words: &[&str]) -> Vec<(String, String)> {
 
 /// A checkbox with its label after it.
 #[component]
-pub fn Check(#[prop(into)] label: String, value: RwSignal<bool>) -> impl IntoView {
+pub fn Check(
+    #[prop(into)] label: String,
+    value: RwSignal<bool>,
+    /// Locked as it is (shown, not changeable).
+    #[prop(optional, into)]
+    disabled: Signal<bool>,
+) -> impl IntoView {
     view! {
         <label class="check">
-            <input type="checkbox" prop:checked=move || value.get()
+            <input type="checkbox" prop:checked=move || value.get() disabled=move || disabled.get()
                 on:change=move |ev| value.set(event_target_checked(&ev)) />
             {label}
         </label>

@@ -67,7 +67,7 @@ async fn task_paging_search_and_the_audit_log_work_in_chromium() {
     let cfg = json!({"base_url": app.base, "artifacts_dir": artifacts, "admin_password": ADMIN_PASSWORD,
                      "tasks": TASKS + 1, "needle": needle, "finished_task": finished, "finished_template": chatty,
                      "slow_template": slow, "needle_task": needle_task,
-                     "plain_user": "plain", "plain_password": crate::helpers::PASSWORD});
+                     "plain_user": "plain", "release_template": template, "plain_password": crate::helpers::PASSWORD});
     std::fs::write(&config, cfg.to_string()).unwrap();
 
     let status = crate::ui::run_e2e("lists.mjs", &root, &config, &artifacts, TIMEOUT).await;

@@ -295,6 +295,13 @@ pub fn Aliases() -> impl IntoView {
     )
 }
 
+/// The fingerprint in what was pasted: the whole `ssh-keygen -lf` line ("256
+/// SHA256:… root@web1 (ED25519)") gives its `SHA256:…` word; anything else is sent as it is
+/// (the server says what is wrong with it).
+fn fingerprint_of(text: &str) -> String {
+    text.split_whitespace().find(|w| w.starts_with("SHA256:")).unwrap_or(text.trim()).to_string()
+}
+
 #[derive(Clone, Copy)]
 struct HostEditor {
     name: RwSignal<String>,
@@ -352,7 +359,7 @@ impl Editor for HostEditor {
             user: opt_text(self.user.get_untracked()),
             labels: Some(labels),
             credential_id: opt_int("credential_id", &self.credential.get_untracked())?,
-            host_key_fingerprint: opt_text(self.fingerprint.get_untracked()),
+            host_key_fingerprint: opt_text(fingerprint_of(&self.fingerprint.get_untracked())),
             trust_on_first_use: Some(self.tofu.get_untracked()),
         })
     }
@@ -423,6 +430,10 @@ impl Editor for HostEditor {
 
     fn name(h: &Host) -> String {
         h.name.clone()
+    }
+
+    fn search_text(h: &Host) -> String {
+        format!("{} {} {}", h.name, h.address, h.labels.join(" "))
     }
 }
 

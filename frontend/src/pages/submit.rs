@@ -55,24 +55,31 @@ fn matches_pattern(pattern: &str, value: &str) -> bool {
     }
 }
 
-/// Client-side checks, the same the server makes: required values and alias rules.
-fn check_params(params: &[Param]) -> Result<BTreeMap<String, String>, FieldError> {
+/// Client-side checks, the same the server makes: required values and alias rules. Every
+/// error is returned, so the form shows them all at once.
+fn check_params(params: &[Param]) -> Result<BTreeMap<String, String>, Vec<FieldError>> {
     let l = crate::i18n::current();
     let mut args = BTreeMap::new();
+    let mut errors = Vec::new();
     for p in params {
         let value = p.value.get_untracked();
         let field = format!("args.{}", p.key);
         if let Some(alias) = &p.alias {
             if value.is_empty() && alias.required && alias.default.is_none() {
                 let message = fill(td_string!(l, tasks.submit.param_required), &[("label", &alias.label)]);
-                return Err(FieldError::new(field, message));
+                errors.push(FieldError::new(field, message));
+                continue;
             }
             if !value.is_empty() {
-                validate::param_value(&field, alias, &value)?;
+                if let Err(e) = validate::param_value(&field, alias, &value) {
+                    errors.push(e);
+                    continue;
+                }
                 if let Some(pattern) = alias.pattern.as_deref().filter(|p| !p.is_empty()) {
                     if !matches_pattern(pattern, &value) {
                         let message = fill(td_string!(l, tasks.submit.pattern_mismatch), &[("pattern", &pattern)]);
-                        return Err(FieldError::new(field, message));
+                        errors.push(FieldError::new(field, message));
+                        continue;
                     }
                 }
             }
@@ -81,23 +88,32 @@ fn check_params(params: &[Param]) -> Result<BTreeMap<String, String>, FieldError
             args.insert(p.key.clone(), value);
         }
     }
-    Ok(args)
+    if errors.is_empty() {
+        Ok(args)
+    } else {
+        Err(errors)
+    }
 }
 
-fn check_groups(groups: &[Group]) -> Result<BTreeMap<String, Vec<String>>, FieldError> {
+fn check_groups(groups: &[Group]) -> Result<BTreeMap<String, Vec<String>>, Vec<FieldError>> {
     let l = crate::i18n::current();
     let mut hosts = BTreeMap::new();
+    let mut errors = Vec::new();
     for g in groups {
         let list = split_list(&g.hosts.get_untracked());
         if list.is_empty() {
-            return Err(FieldError::new(
+            errors.push(FieldError::new(
                 format!("hosts.{}", g.name),
                 fill(td_string!(l, tasks.submit.group_needs_host), &[("group", &g.name)]),
             ));
         }
         hosts.insert(g.name.clone(), list);
     }
-    Ok(hosts)
+    if errors.is_empty() {
+        Ok(hosts)
+    } else {
+        Err(errors)
+    }
 }
 
 #[component]
@@ -209,11 +225,11 @@ pub fn Submit() -> impl IntoView {
             let message = td_string!(crate::i18n::current(), tasks.submit.choose_template);
             return errors.local(FieldError::new("template_id", message));
         };
-        let checked =
-            check_params(&params.get_untracked()).and_then(|args| Ok((args, check_groups(&groups.get_untracked())?)));
-        let (args, hosts) = match checked {
-            Ok(v) => v,
-            Err(e) => return errors.local(e),
+        let (args, hosts) = match (check_params(&params.get_untracked()), check_groups(&groups.get_untracked())) {
+            (Ok(args), Ok(hosts)) => (args, hosts),
+            (a, h) => {
+                return errors.local_all(a.err().into_iter().chain(h.err()).flatten().collect());
+            }
         };
         let body = TaskSubmit {
             name: Some(name.get_untracked()).filter(|n| !n.trim().is_empty()),
@@ -276,18 +292,36 @@ pub fn Submit() -> impl IntoView {
 
     let group_field = move |g: Group| {
         let hosts = g.hosts;
+        // Up to 20 registered hosts matching the name being typed (the last of the list),
+        // leaving out those listed already.
         let chips = move || {
+            let text = hosts.get();
+            let listed = split_list(&text);
+            let typing = if text.ends_with([',', ' ', '，', '、']) {
+                String::new()
+            } else {
+                listed.last().cloned().unwrap_or_default()
+            };
+            let needle = typing.to_lowercase();
             known_hosts
                 .get()
                 .and_then(Result::ok)
                 .unwrap_or_default()
                 .into_iter()
+                .filter(|h| !listed.contains(&h.name))
+                .filter(|h| needle.is_empty() || h.name.to_lowercase().contains(&needle) || h.address.contains(&needle))
+                .take(20)
                 .map(|h| {
                     let name = h.name.clone();
+                    let typing = typing.clone();
                     view! {
                         <button type="button" class="chip" title=h.address.clone()
                             on:click=move |_| hosts.update(|v| {
                                 let mut list = split_list(v);
+                                // The chip completes the name being typed, or adds one.
+                                if !typing.is_empty() && list.last() == Some(&typing) {
+                                    list.pop();
+                                }
                                 if !list.contains(&name) {
                                     list.push(name.clone());
                                 }
@@ -299,10 +333,25 @@ pub fn Submit() -> impl IntoView {
                 })
                 .collect_view()
         };
+        // Names that are neither a registered host's name nor its address: sent as typed,
+        // but most likely a typing mistake.
+        let group = g.name.clone();
+        let unknown = move || {
+            let known = known_hosts.get().and_then(Result::ok)?;
+            let strays: Vec<String> = split_list(&hosts.get())
+                .into_iter()
+                .filter(|n| !known.iter().any(|h| &h.name == n || &h.address == n))
+                .collect();
+            (!strays.is_empty()).then(|| {
+                let text = fill(t_string!(i18n, tasks.submit.unregistered), &[("hosts", &strays.join(", "))]);
+                view! { <p class="hint warn" data-testid=format!("unregistered-{group}")>{text}</p> }
+            })
+        };
         view! {
             <Field label=fill(t_string!(i18n, tasks.submit.hosts_for_group), &[("group", &g.name)]) value=hosts
                 errors=errors field=format!("hosts.{}", g.name) testid=format!("hosts-{}", g.name)
                 placeholder=t_string!(i18n, tasks.submit.hosts_placeholder) />
+            {unknown}
             <div class="chips">{chips}</div>
         }
     };
@@ -350,7 +399,8 @@ pub fn Submit() -> impl IntoView {
             </fieldset>
             <fieldset>
                 <legend>{t!(i18n, tasks.submit.when)}</legend>
-                <Check label=t_string!(i18n, tasks.submit.needs_approval) value=needs_approval />
+                <Check label=t_string!(i18n, tasks.submit.needs_approval) value=needs_approval
+                    disabled=Signal::derive(move || template.get().is_some_and(|t| t.require_approval)) />
                 {move || template.get().filter(|t| t.require_approval).map(|_| view! {
                     <p class="hint">{t!(i18n, tasks.submit.always_approval)}</p>
                 })}
