@@ -435,10 +435,13 @@ pub struct CredentialInput {
     pub name: String,
     pub kind: CredentialKind,
     /// The OpenSSH private key text (starting with `-----BEGIN `) or the password.
-    /// Write-only; 1–16384 characters.
+    /// Write-only; 1–16384 characters. Required to create; when changing a credential,
+    /// leave it out to keep the stored secret (and passphrase) — the kind cannot change then.
+    #[serde(default)]
     #[cfg_attr(feature = "openapi", oai(validator(min_length = 1, max_length = 16384)))]
-    pub secret: String,
-    /// The private key's passphrase; refused for a password.
+    pub secret: Option<String>,
+    /// The private key's passphrase; refused for a password. Given without a new
+    /// `secret`, it replaces the stored passphrase of the kept key.
     #[serde(default)]
     pub passphrase: Option<String>,
     /// A username: 1–64 letters, digits, `.`, `_`, `@` or `-`.

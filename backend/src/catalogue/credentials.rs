@@ -36,12 +36,14 @@ fn to_api(row: CredentialRow) -> ServiceResult<Credential> {
 
 fn check(input: &CredentialInput) -> ServiceResult<()> {
     validate::name("name", &input.name)?;
-    if input.secret.is_empty() {
-        return Err(ServiceError::validation("secret", "must not be empty"));
-    }
-    validate::text("secret", &input.secret, 16 * 1024)?;
-    if input.kind == CredentialKind::PrivateKey && !input.secret.trim_start().starts_with("-----BEGIN ") {
-        return Err(ServiceError::validation("secret", "must be a PEM or OpenSSH private key (-----BEGIN …)"));
+    if let Some(secret) = &input.secret {
+        if secret.is_empty() {
+            return Err(ServiceError::validation("secret", "must not be empty"));
+        }
+        validate::text("secret", secret, 16 * 1024)?;
+        if input.kind == CredentialKind::PrivateKey && !secret.trim_start().starts_with("-----BEGIN ") {
+            return Err(ServiceError::validation("secret", "must be a PEM or OpenSSH private key (-----BEGIN …)"));
+        }
     }
     if input.kind == CredentialKind::Password && input.passphrase.is_some() {
         return Err(ServiceError::validation("passphrase", "only private keys have a passphrase"));
@@ -71,21 +73,40 @@ pub async fn save(
 ) -> ServiceResult<Credential> {
     who.require(Scope::Admin)?;
     check(&input)?;
+    let kind = kind_name(input.kind).to_string();
+    // Without a new secret the stored one stays (a change of name, user or description
+    // does not ask for the key again); it cannot become a secret of another kind.
+    let (secret_enc, passphrase_enc) = match (&input.secret, id) {
+        (Some(secret), _) => (state.keys.encrypt(secret), input.passphrase.as_deref().map(|p| state.keys.encrypt(p))),
+        (None, None) => return Err(ServiceError::validation("secret", "is required to create a credential")),
+        (None, Some(id)) => {
+            let stored = store::get_credential(&state.db, id).await.or_not_found("credential", id)?;
+            if stored.kind != kind {
+                return Err(ServiceError::validation("secret", "give the new secret when changing the kind"));
+            }
+            let passphrase = match &input.passphrase {
+                Some(p) => Some(state.keys.encrypt(p)),
+                None => stored.passphrase_enc,
+            };
+            (stored.secret_enc, passphrase)
+        }
+    };
     let row = CredentialRow {
         id: id.unwrap_or(0),
         name: input.name,
-        kind: kind_name(input.kind).to_string(),
+        kind,
         username: input.username,
         description: input.description.unwrap_or_default(),
-        secret_enc: state.keys.encrypt(&input.secret),
-        passphrase_enc: input.passphrase.as_deref().map(|p| state.keys.encrypt(p)),
+        secret_enc,
+        passphrase_enc,
         created_at: 0,
         updated_at: 0,
     };
     let mut tx = state.db.begin_write().await?;
     let id = store::save_credential(&mut tx, &row).await.or_not_found("credential", row.id)?;
     let action = if row.id == 0 { "credential.create" } else { "credential.update" };
-    audit::record(&mut tx, who, action, "credential", id, json!({"name": row.name, "kind": row.kind})).await?;
+    let detail = json!({"name": row.name, "kind": row.kind, "secret_changed": input.secret.is_some()});
+    audit::record(&mut tx, who, action, "credential", id, detail).await?;
     tx.commit().await?;
     get(state, who, id).await
 }

@@ -198,6 +198,57 @@ async fn credentials_are_write_only_and_encrypted_at_rest(backend: Backend) {
     );
 }
 
+async fn a_credential_changes_without_its_secret_which_it_keeps(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let t = &app.admin_token;
+    let key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAAkeptmaterial\n-----END OPENSSH PRIVATE KEY-----\n";
+    let c = app
+        .post(
+            "/api/v1/credentials",
+            t,
+            &json!({"name": "deploy key", "kind": "private_key", "secret": key, "passphrase": "pp-1"}),
+        )
+        .await
+        .expect(201);
+    let id = c["id"].as_i64().unwrap();
+    let path = format!("/api/v1/credentials/{id}");
+    let secret_sql = "SELECT secret_enc FROM credentials WHERE id = $1";
+    let passphrase_sql = "SELECT passphrase_enc FROM credentials WHERE id = $1";
+    let changed = app
+        .put(&path, t, &json!({"name": "deploy key 2", "kind": "private_key", "description": "rotated in May"}))
+        .await
+        .expect(200);
+    assert_eq!(changed["description"], "rotated in May");
+    assert_eq!(changed["name"], "deploy key 2");
+    assert_eq!(app.query_decrypted(secret_sql, id).await, key, "the stored key is kept");
+    assert_eq!(app.query_decrypted(passphrase_sql, id).await, "pp-1", "and its passphrase");
+    // A new passphrase alone replaces the kept key's passphrase.
+    app.put(&path, t, &json!({"name": "deploy key 2", "kind": "private_key", "passphrase": "pp-2"})).await.expect(200);
+    assert_eq!(app.query_decrypted(secret_sql, id).await, key);
+    assert_eq!(app.query_decrypted(passphrase_sql, id).await, "pp-2");
+    // A kept private key cannot become a password; creating needs a secret.
+    app.put(&path, t, &json!({"name": "deploy key 2", "kind": "password"})).await.expect_error(
+        422,
+        "invalid",
+        Some("secret"),
+    );
+    app.post("/api/v1/credentials", t, &json!({"name": "empty", "kind": "password"})).await.expect_error(
+        422,
+        "invalid",
+        Some("secret"),
+    );
+    // A new secret replaces the old one (and a passphrase not given is dropped with it).
+    app.put(&path, t, &json!({"name": "pw now", "kind": "password", "secret": "n3w-pass"})).await.expect(200);
+    assert_eq!(app.query_decrypted(secret_sql, id).await, "n3w-pass");
+    let no_passphrase = app.query_text("SELECT COALESCE(passphrase_enc, '') FROM credentials WHERE id = $1", id).await;
+    assert_eq!(no_passphrase, "", "no passphrase for a password");
+    app.put("/api/v1/credentials/999999", t, &json!({"name": "x", "kind": "password"})).await.expect_error(
+        404,
+        "not_found",
+        None,
+    );
+}
+
 async fn hosts_validate_addresses_ports_keys_and_credentials(backend: Backend) {
     let app = spawn_app(backend).await;
     let t = &app.admin_token;
@@ -304,5 +355,6 @@ both_backends!(
     aliases_check_types_patterns_and_defaults,
     templates_validate_steps_and_derive_groups_and_params,
     credentials_are_write_only_and_encrypted_at_rest,
+    a_credential_changes_without_its_secret_which_it_keeps,
     hosts_validate_addresses_ports_keys_and_credentials,
 );

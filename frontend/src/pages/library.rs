@@ -487,10 +487,11 @@ impl Editor for CredentialEditor {
         self.description.set(c.map(|c| c.description.clone()).unwrap_or_default());
     }
 
-    fn body(self, _: bool) -> Result<serde_json::Value, FieldError> {
+    fn body(self, editing: bool) -> Result<serde_json::Value, FieldError> {
         let name = self.name.get_untracked();
         validate::name("name", &name)?;
-        if self.secret.get_untracked().is_empty() {
+        // Changing a credential keeps its secret unless a new one is typed.
+        if self.secret.get_untracked().is_empty() && !editing {
             return Err(FieldError::new("secret", td_string!(current(), library.credentials.secret_required)));
         }
         let kind =
@@ -498,7 +499,7 @@ impl Editor for CredentialEditor {
         to_body(&CredentialInput {
             name,
             kind,
-            secret: self.secret.get_untracked(),
+            secret: Some(self.secret.get_untracked()).filter(|s| !s.is_empty()),
             passphrase: opt_text(self.passphrase.get_untracked()),
             username: opt_text(self.username.get_untracked()),
             description: opt_text(self.description.get_untracked()),
