@@ -122,6 +122,9 @@ pub fn Field(
     #[prop(optional, into)] hint: String,
     #[prop(optional, into)] testid: Option<String>,
     #[prop(optional, into)] list: Option<String>,
+    /// Shown but not changeable (a value the server does not let one change).
+    #[prop(optional, into)]
+    readonly: Signal<bool>,
 ) -> impl IntoView {
     let id = next_id();
     // Editing a field takes its error away: it may be fixed now.
@@ -143,7 +146,7 @@ pub fn Field(
     } else {
         view! {
             <input id=id.clone() type=kind data-testid=testid placeholder=placeholder list=list
-                prop:value=move || value.get() on:input=edited />
+                readonly=move || readonly.get() prop:value=move || value.get() on:input=edited />
         }
         .into_any()
     };

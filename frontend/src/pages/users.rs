@@ -17,6 +17,8 @@ struct UserEditor {
     email: RwSignal<String>,
     groups: RwSignal<String>,
     disabled: RwSignal<bool>,
+    /// An existing user is being changed (its username is then read-only).
+    editing: RwSignal<bool>,
 }
 
 impl Editor for UserEditor {
@@ -37,10 +39,12 @@ impl Editor for UserEditor {
             email: RwSignal::default(),
             groups: RwSignal::default(),
             disabled: RwSignal::default(),
+            editing: RwSignal::default(),
         }
     }
 
     fn fill(self, u: Option<&User>) {
+        self.editing.set(u.is_some());
         self.username.set(u.map(|u| u.username.clone()).unwrap_or_default());
         self.password.set(String::new());
         self.current_password.set(String::new());
@@ -86,7 +90,9 @@ impl Editor for UserEditor {
         let i18n = use_i18n();
         let roles = Role::ALL.iter().map(|r| (r.as_str().to_string(), role_text(*r))).collect::<Vec<_>>();
         view! {
-            <Field label=t_string!(i18n, admin.users.username) value=self.username errors=errors field="username" />
+            // A username never changes (tokens, audit entries and tasks name it).
+            <Field label=t_string!(i18n, admin.users.username) value=self.username errors=errors field="username"
+                readonly=self.editing />
             <Field label=t_string!(i18n, admin.users.password) value=self.password errors=errors field="password"
                 kind="password" hint=t_string!(i18n, admin.users.password_hint) />
             <Field label=t_string!(i18n, admin.users.current_password) value=self.current_password errors=errors
