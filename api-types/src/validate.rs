@@ -221,8 +221,12 @@ pub fn pattern(field: &str, value: &str) -> Result<(), FieldError> {
     if value.len() > 1000 {
         return Err(FieldError::new(field, "must be at most 1000 characters"));
     }
+    // On its own first: `[0-9]+)|(.*` is not a pattern, though wrapped in `^(?:…)$` it
+    // would read as one that matches anything.
     #[cfg(feature = "regex")]
-    anchored(value).map_err(|e| FieldError::new(field, format!("is not a valid regular expression: {e}")))?;
+    regex::Regex::new(value)
+        .and_then(|_| anchored(value))
+        .map_err(|e| FieldError::new(field, format!("is not a valid regular expression: {e}")))?;
     Ok(())
 }
 
@@ -340,6 +344,15 @@ mod tests {
         assert!(param_value("args.K", &a, "v12").is_ok());
         let e = param_value("args.K", &a, "v12; rm -rf /").unwrap_err();
         assert_eq!(e.field, "args.K");
+    }
+
+    #[cfg(feature = "regex")]
+    #[test]
+    fn a_pattern_must_be_one_on_its_own_not_only_once_wrapped() {
+        // Wrapped as ^(?:…)$ this compiles, and matches anything after its first branch.
+        let e = pattern("pattern", "[0-9.]+)|(.*").unwrap_err();
+        assert_eq!(e.field, "pattern");
+        assert!(pattern("pattern", "(qa|release)-[0-9.]+").is_ok());
     }
 
     #[cfg(not(feature = "regex"))]

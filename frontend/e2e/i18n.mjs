@@ -51,9 +51,9 @@ const allowed = new Set(
     [
         'Taskgate', 'GitLab', 'English', 'API', 'SSH', 'HTTP', 'HTTPS', 'JSON', 'URL', 'ID', 'CSV', 'SMTP', 'TLS', 'cron',
         'UTC', 'CODO', 'Webhook', 'SHA256', 'Ed25519', 'RSA', 'Bearer', 'OpenAPI', 'JWT', 'Asia', 'Shanghai', 'local',
-        'localhost', 'admin', 'Administrator', 'system', 'token', 'Shell', 'Bearer',
-        // API field names quoted in the text.
-        'raw',
+        'localhost', 'admin', 'Administrator', 'system', 'Shell', 'Bearer',
+        // API field names and codes quoted in the text.
+        'raw', 'token',
     ]
         .concat(cfg.data_words)
         .map((w) => w.toLowerCase()),
@@ -88,17 +88,18 @@ async function visibleTexts(page) {
 }
 
 /**
- * The English words of a text: words of three or more letters, leaving out code and data
- * written inside it (`{{ tag }}`, `KEY=value`, `/api/v1/...`, `task.approve`, acronyms such
- * as POST, anything with digits) and the allowed words.
+ * The English words of a text: words of two or more letters, leaving out code and data
+ * written inside it (`{{ tag }}`, `` `ssh-keygen -lf` ``, `KEY=value`, `/api/v1/...`,
+ * `task.approve`, acronyms such as POST, anything with digits) and the allowed words.
  */
 function englishWords(text) {
     return text
-        .replace(/\{\{[^}]*\}\}/g, ' ')
+        .replace(/\{\{[^}]*\}\}|`[^`]*`/g, ' ')
         .split(/[\s\u3000-\u303f\uff00-\uffef]+/)
-        .filter((token) => token && !/[{}\/=:<>_.@#$\d]|\w-\w/.test(token.replace(/[,.;!?)]+$/, '')) && !/^[A-Z]{2,}[,.;]?$/.test(token))
-        .map((token) => token.replace(/^[("'“‘]+|[)"'”’,.;!?]+$/g, ''))
-        .filter((w) => /^[A-Za-z][A-Za-z'’-]{2,}$/.test(w) && !allowed.has(w.toLowerCase()));
+        .filter((token) => token && !/[{}\/=:<>_.@#$\d]|\w-\w/.test(token.replace(/[,.;!?)…]+$/, '')) && !/^[A-Z]{2,}[,.;…]?$/.test(token))
+        // Latin words inside a token too: an untranslated noun glued to Chinese ("新建command").
+        .flatMap((token) => token.match(/[A-Za-z][A-Za-z'’]*/g) || [])
+        .filter((w) => w.length >= 2 && !/^[A-Z]{2,}$/.test(w) && !allowed.has(w.toLowerCase()));
 }
 
 /** What on the page is English: catalogue texts, and other words not allowed as data. */
@@ -120,7 +121,9 @@ function untranslated(texts) {
 /** Waits until the page has stopped showing loading placeholders. */
 async function loaded(page) {
     await settle(page);
-    await waitUntil('the page to finish loading', () => page.locator('[aria-busy="true"]').count(), (n) => n === 0, 15_000).catch(() => {});
+    await waitUntil('the page to finish loading', () => page.locator('[aria-busy="true"]').count(), (n) => n === 0, 15_000);
+    // Every page has a heading: a blank page or a failed start is not a pass.
+    await page.locator('main h1').first().waitFor({ timeout: 15_000 });
 }
 
 /** Pages wider than the screen: the document, and any table or list sticking out. */
@@ -162,8 +165,15 @@ async function main() {
             if (lang !== 'zh-CN') throw new Error(`<html lang> is ${lang}, not zh-CN`);
             await page.reload();
             await page.getByRole('link', { name: '任务', exact: true }).waitFor();
+            // Chosen on a deeper page, the language holds for the whole site.
+            await page.goto(`${base}${cfg.pages.find((p) => /^\/tasks\/\d+$/.test(p))}`);
             await Promise.all([page.waitForEvent('load'), page.getByTestId('language').selectOption('en')]);
             await page.getByRole('link', { name: 'Tasks', exact: true }).waitFor();
+            await page.goto(`${base}/`);
+            await page.getByRole('link', { name: 'Tasks', exact: true }).waitFor();
+            await Promise.all([page.waitForEvent('load'), page.getByTestId('language').selectOption('zh-CN')]);
+            await page.goto(`${base}${cfg.pages.find((p) => /^\/templates\/\d+$/.test(p))}`);
+            await page.getByRole('link', { name: '任务', exact: true }).waitFor();
             await page.context().close();
         });
 

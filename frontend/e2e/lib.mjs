@@ -60,7 +60,11 @@ export async function newPage(browser, { width = 1280, height = 800, locale = 'e
     const page = await context.newPage();
     page.setDefaultTimeout(TIMEOUT_MS);
     page.on('console', (m) => {
-        if (m.type() === 'error') consoleErrors.push(`${page.url()}: console.error: ${m.text()}`);
+        // A 409 or 422 is an answer the UI shows as a form error (the server checks what the
+        // browser cannot, such as an alias's pattern); Chromium still logs the request.
+        if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of (409|422) /.test(m.text())) {
+            consoleErrors.push(`${page.url()}: console.error: ${m.text()}`);
+        }
     });
     page.on('pageerror', (e) => consoleErrors.push(`${page.url()}: uncaught: ${e.stack || e}`));
     page.on('dialog', (d) => d.accept());

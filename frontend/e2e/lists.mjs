@@ -143,6 +143,8 @@ async function main() {
             await page.goto(`${base}/tasks/${cfg.needle_task}`);
             await page.getByTestId('submit-again').click();
             await waitUntil('the name filled in', () => field(page, 'Task name').inputValue(), (v) => v === cfg.needle);
+            await waitUntil('the argument filled in', () => page.locator('input').evaluateAll((els) => els.map((e) => e.value)),
+                (vals) => vals.includes('release-1.2'));
             await waitUntil('the hosts filled in', () => page.locator('textarea, input').evaluateAll((els) => els.map((e) => e.value)),
                 (vals) => vals.includes('10.0.0.1') && vals.includes('10.0.0.2'));
             await button(page, 'Submit task').click();

@@ -12,8 +12,11 @@ use crate::session::{Auth, Session};
 #[component]
 pub fn App() -> impl IntoView {
     let session = Session::start();
+    // The language is kept for a year for the whole site (without a path the browser would
+    // keep one per folder, and `/tasks/1` could not change what `/` chose).
+    let cookie = leptos_i18n::context::CookieOptions::<Locale>::default().path("/").max_age(365_i64 * 24 * 3600 * 1000);
     view! {
-        <I18nContextProvider>
+        <I18nContextProvider cookie_options=cookie>
             <Gate session=session />
         </I18nContextProvider>
     }

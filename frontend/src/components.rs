@@ -337,7 +337,7 @@ pub fn datetime_local_to_rfc3339(value: &str) -> Option<String> {
 
 /// Splits a comma- or whitespace-separated list.
 pub fn split_list(text: &str) -> Vec<String> {
-    text.split(|c: char| matches!(c, ',' | '，' | '、') || c.is_whitespace())
+    text.split(|c: char| matches!(c, ',' | '，') || c.is_whitespace())
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect()

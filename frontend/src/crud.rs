@@ -225,7 +225,9 @@ pub fn crud_page<E: Editor>(title: String, intro: String) -> impl IntoView {
                         let none = fill(t_string!(i18n, common.crud.no_match), &[("query", &query.get_untracked())]);
                         return view! { <p class="muted" data-testid="list-no-match">{none}</p> }.into_any();
                     }
-                    let start = ((page.get().max(1) - 1) * PER_PAGE) as usize;
+                    // A page past the end (its last rows deleted) shows the last page.
+                    let pages = (list.len() as i64 + PER_PAGE - 1) / PER_PAGE;
+                    let start = ((page.get().clamp(1, pages.max(1)) - 1) * PER_PAGE) as usize;
                     let shown: Vec<E::Item> = list.into_iter().skip(start).take(PER_PAGE as usize).collect();
                     let mut headers = E::headers().into_iter();
                     let first = headers.next().unwrap_or_default();

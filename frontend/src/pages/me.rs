@@ -19,7 +19,7 @@ pub fn Me() -> impl IntoView {
         <h1>{t!(i18n, common.me.title)}</h1>
         {move || loaded(me.get(), move |user: User| view! {
             <div class="split">
-                <Profile user=user.clone() on_saved=move || me.refetch() />
+                <Profile user=user.clone() />
                 <Password user_id=user.id />
             </div>
             <MyTokens />
@@ -28,7 +28,7 @@ pub fn Me() -> impl IntoView {
 }
 
 #[component]
-fn Profile(user: User, on_saved: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+fn Profile(user: User) -> impl IntoView {
     let i18n = use_i18n();
     let display_name = RwSignal::new(user.display_name.clone());
     let email = RwSignal::new(user.email.clone());
@@ -44,9 +44,9 @@ fn Profile(user: User, on_saved: impl Fn() + Copy + Send + Sync + 'static) -> im
             email: Some(email.get_untracked()),
             ..Default::default()
         };
+        // The form keeps what was saved (read again, the page would lose "Saved.").
         run(busy, errors, async move { api::put::<User>(&format!("/users/{id}"), &body).await }, move |_| {
-            saved.set(true);
-            on_saved();
+            saved.set(true)
         });
     };
     view! {
@@ -115,7 +115,13 @@ fn MyTokens() -> impl IntoView {
         <div class="card wide" data-testid="my-tokens">
             <h2>{t!(i18n, common.me.tokens)}</h2>
             {move || loaded(tokens.get(), move |list: Vec<TokenInfo>| {
-                let live: Vec<TokenInfo> = list.into_iter().filter(|t| t.revoked_at.is_none()).collect();
+                // Tokens that still work: not revoked, not expired.
+                let now = js_sys::Date::now();
+                let expired = |at: &str| js_sys::Date::new(&at.into()).get_time() <= now;
+                let live: Vec<TokenInfo> = list
+                    .into_iter()
+                    .filter(|t| t.revoked_at.is_none() && !t.expires_at.as_deref().is_some_and(expired))
+                    .collect();
                 if live.is_empty() {
                     return view! { <p class="muted">{t!(i18n, common.me.no_tokens)}</p> }.into_any();
                 }

@@ -40,20 +40,8 @@ fn add_sentence(hint: &mut String, sentence: &str, stop: &str) {
     hint.push_str(sentence);
 }
 
-/// Whether `value` matches an alias pattern as a whole, by the browser's own regular
-/// expressions (the UI carries no regex engine of its own). A pattern the browser cannot
-/// read is let through: the server checks it on submit and names the field.
-fn matches_pattern(pattern: &str, value: &str) -> bool {
-    let whole = format!("^(?:{pattern})$");
-    // `RegExp` throws on a pattern it cannot read; js_sys would panic, so build it by hand.
-    let Ok(ctor) = js_sys::Reflect::get(&js_sys::global(), &"RegExp".into()) else { return true };
-    let Ok(ctor) = wasm_bindgen::JsCast::dyn_into::<js_sys::Function>(ctor) else { return true };
-    let args = js_sys::Array::of2(&whole.into(), &"u".into());
-    match js_sys::Reflect::construct(&ctor, &args) {
-        Ok(re) => wasm_bindgen::JsCast::unchecked_into::<js_sys::RegExp>(re).test(value),
-        Err(_) => true,
-    }
-}
+/// What the server shows instead of a secret argument.
+const MASK: &str = "******";
 
 /// Client-side checks, the same the server makes: required values and alias rules. Every
 /// error is returned, so the form shows them all at once.
@@ -75,13 +63,8 @@ fn check_params(params: &[Param]) -> Result<BTreeMap<String, String>, Vec<FieldE
                     errors.push(e);
                     continue;
                 }
-                if let Some(pattern) = alias.pattern.as_deref().filter(|p| !p.is_empty()) {
-                    if !matches_pattern(pattern, &value) {
-                        let message = fill(td_string!(l, tasks.submit.pattern_mismatch), &[("pattern", &pattern)]);
-                        errors.push(FieldError::new(field, message));
-                        continue;
-                    }
-                }
+                // An alias's pattern is checked by the server, which answers 422 naming the
+                // field (the browser's RegExp backtracks, and reads \w and \d as ASCII only).
             }
         }
         if !value.is_empty() {
@@ -170,7 +153,9 @@ pub fn Submit() -> impl IntoView {
             groups.set(vec![]);
             return;
         };
-        let aliases = aliases.get().and_then(Result::ok).unwrap_or_default();
+        let loaded_aliases = aliases.get().and_then(Result::ok);
+        let aliases_here = loaded_aliases.is_some();
+        let aliases = loaded_aliases.unwrap_or_default();
         params.set(
             t.params
                 .iter()
@@ -194,8 +179,10 @@ pub fn Submit() -> impl IntoView {
         if t.require_approval {
             needs_approval.set(true);
         }
+        // Filled in once the aliases are here too: the fields are laid out again when they
+        // arrive, which would wipe values copied before.
         if let Some(Some(task)) = source.get_untracked() {
-            if !prefilled.get_value() && task.template_id == t.id {
+            if !prefilled.get_value() && task.template_id == t.id && aliases_here {
                 prefilled.set_value(true);
                 name.set(task.name.clone());
                 details.set(task.details.clone());
@@ -203,7 +190,8 @@ pub fn Submit() -> impl IntoView {
                 needs_approval.set(t.require_approval || task.schedule == Schedule::New || task.approval.is_some());
                 for p in params.get_untracked() {
                     let secret = p.alias.as_ref().is_some_and(|a| a.secret);
-                    if let Some(v) = task.args.get(&p.key).filter(|_| !secret) {
+                    // A secret comes back masked: never send the mask as the value.
+                    if let Some(v) = task.args.get(&p.key).filter(|v| !secret && v.as_str() != MASK) {
                         p.value.set(v.clone());
                     }
                 }

@@ -140,6 +140,10 @@ impl Editor for UserEditor {
     fn name(u: &User) -> String {
         u.username.clone()
     }
+
+    fn search_text(u: &User) -> String {
+        format!("{} {} {}", u.username, u.display_name, u.email)
+    }
 }
 
 #[component]
