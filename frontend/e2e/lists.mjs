@@ -121,6 +121,22 @@ async function main() {
             await page.getByTestId('log-pane').locator('.log-line', { hasText: 'line 2500' }).waitFor({ timeout: 30_000 });
             await waitUntil('success again', async () => page.getByTestId('task-status').innerText(), (t) => t.trim() === 'success', 30_000);
         });
+        await step('the task list filters by template, by submitter and to my tasks', async () => {
+            await page.goto(`${base}/tasks`);
+            await waitUntil('the first page', async () => (await rows(page)).length, (n) => n === 20);
+            await page.getByTestId('filter-template').selectOption({ label: 'chatty' });
+            const templatesShown = () => page.locator('tr[data-testid^="task-"] td:nth-child(3)').allInnerTexts();
+            await waitUntil('only chatty tasks', templatesShown, (t) => t.length > 0 && t.every((n) => n === 'chatty'));
+            if (!page.url().includes(`template=${cfg.finished_template}`)) throw new Error(`the filter is not in the address: ${page.url()}`);
+            await page.getByTestId('filter-template').selectOption('');
+            await page.getByTestId('filter-mine').check();
+            const submitters = () => page.locator('tr[data-testid^="task-"] td:nth-child(5)').allInnerTexts();
+            await waitUntil('only my tasks', submitters, (t) => t.length === 20 && t.every((n) => n === 'admin'));
+            await page.getByTestId('filter-submitter').fill('plain');
+            await button(page, 'Search').click();
+            await waitUntil('nobody else\'s tasks', async () => (await rows(page)).length, (n) => n === 0);
+            await page.getByText('No tasks.', { exact: true }).waitFor();
+        });
         await step('a list searches, sorts and pages', async () => {
             // 61 hosts (web-00 … web-59 and db-1): 50 a page, sorted by name.
             for (let i = 0; i < 60; i++) await api('/hosts', { name: `web-${String(i).padStart(2, '0')}`, address: `10.1.0.${i + 1}` });

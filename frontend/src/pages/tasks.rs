@@ -1,12 +1,14 @@
-//! The task list: status filters, search and paging, kept in the address.
+//! The task list: status, template and submitter filters ("mine"), search and paging, kept
+//! in the address.
 
-use api_types::{TaskPage, TaskStatus, TaskSummary};
+use api_types::{TaskPage, TaskStatus, TaskSummary, Template};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::api;
 use crate::components::{loaded, local_time, status_text, Badge, Pager};
 use crate::i18n::*;
+use crate::session::use_session;
 
 const PER_PAGE: i64 = 20;
 
@@ -53,8 +55,12 @@ pub fn TaskList() -> impl IntoView {
         query
             .with(|q| q.get("status").map(|s| s.split(',').map(str::to_string).collect::<Vec<_>>()).unwrap_or_default())
     });
+    let session = use_session();
     let text = RwSignal::new(query.with_untracked(|q| q.get("q").unwrap_or_default()));
     let page = RwSignal::new(query.with_untracked(|q| q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1i64)));
+    let template = RwSignal::new(query.with_untracked(|q| q.get("template").unwrap_or_default()));
+    let submitter = RwSignal::new(query.with_untracked(|q| q.get("submitter").unwrap_or_default()));
+    let templates = LocalResource::new(|| api::get::<Vec<Template>>("/templates"));
 
     let go = {
         let navigate = navigate.clone();
@@ -66,6 +72,13 @@ pub fn TaskList() -> impl IntoView {
             if !q.is_empty() {
                 parts.push(format!("q={}", api::q(&q)));
             }
+            let (t, who) = (template.get_untracked(), submitter.get_untracked());
+            if !t.is_empty() {
+                parts.push(format!("template={}", api::q(&t)));
+            }
+            if !who.trim().is_empty() {
+                parts.push(format!("submitter={}", api::q(who.trim())));
+            }
             if p > 1 {
                 parts.push(format!("page={p}"));
             }
@@ -76,10 +89,19 @@ pub fn TaskList() -> impl IntoView {
     // again whenever one of them changes (a search, a page, a status chip).
     let searched = Memo::new(move |_| query.with(|m| m.get("q").unwrap_or_default()));
     let at_page = Memo::new(move |_| query.with(|m| m.get("page").and_then(|p| p.parse().ok()).unwrap_or(1i64)));
+    let of_template = Memo::new(move |_| query.with(|m| m.get("template").filter(|t| t.parse::<i64>().is_ok())));
+    let of_submitter = Memo::new(move |_| query.with(|m| m.get("submitter").filter(|s| !s.is_empty())));
     let tasks = LocalResource::new(move || {
         let (s, q, p) = (statuses.get(), searched.get(), at_page.get());
+        let (t, who) = (of_template.get(), of_submitter.get());
         async move {
-            let path = format!("/tasks?status={}&q={}&page={p}&per_page={PER_PAGE}", s.join(","), api::q(&q));
+            let mut path = format!("/tasks?status={}&q={}&page={p}&per_page={PER_PAGE}", s.join(","), api::q(&q));
+            if let Some(t) = t {
+                path.push_str(&format!("&template_id={t}"));
+            }
+            if let Some(who) = who {
+                path.push_str(&format!("&submitter={}", api::q(&who)));
+            }
             api::get::<TaskPage>(&path).await
         }
     });
@@ -109,6 +131,7 @@ pub fn TaskList() -> impl IntoView {
             go(list, text.get_untracked(), 1);
         }
     };
+    let (go_template, go_mine) = (go.clone(), go.clone());
     let search = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         page.set(1);
@@ -130,6 +153,42 @@ pub fn TaskList() -> impl IntoView {
                             </label>
                         }
                     }).collect_view()}
+                </div>
+                <div class="field inline">
+                    <label for="task-template">{t!(i18n, tasks.list.col_template)}</label>
+                    <select id="task-template" data-testid="filter-template" on:change={
+                        let go = go_template;
+                        move |ev| {
+                            template.set(event_target_value(&ev));
+                            page.set(1);
+                            go(statuses.get_untracked(), text.get_untracked(), 1);
+                        }
+                    }>
+                        <option value="" selected=move || template.get().is_empty()>{t!(i18n, tasks.list.all_templates)}</option>
+                        {move || templates.get().and_then(Result::ok).unwrap_or_default().into_iter().map(|tpl| {
+                            let id = tpl.id.to_string();
+                            let selected = template.get() == id;
+                            view! { <option value=id selected=selected>{tpl.name}</option> }
+                        }).collect_view()}
+                    </select>
+                </div>
+                <div class="field inline">
+                    <label for="task-submitter">{t!(i18n, tasks.list.col_submitter)}</label>
+                    <input id="task-submitter" data-testid="filter-submitter" prop:value=move || submitter.get()
+                        on:input=move |ev| submitter.set(event_target_value(&ev)) />
+                    <label class="check">
+                        <input type="checkbox" data-testid="filter-mine"
+                            prop:checked=move || { let me = session.username(); !me.is_empty() && submitter.get() == me }
+                            on:change={
+                                let go = go_mine;
+                                move |ev| {
+                                    submitter.set(if event_target_checked(&ev) { session.username() } else { String::new() });
+                                    page.set(1);
+                                    go(statuses.get_untracked(), text.get_untracked(), 1);
+                                }
+                            } />
+                        {t!(i18n, tasks.list.mine)}
+                    </label>
                 </div>
                 <div class="field inline">
                     <label for="task-search">{t!(i18n, tasks.list.search)}</label>
