@@ -60,9 +60,12 @@ export async function newPage(browser, { width = 1280, height = 800, locale = 'e
     const page = await context.newPage();
     page.setDefaultTimeout(TIMEOUT_MS);
     page.on('console', (m) => {
-        // A 409 or 422 is an answer the UI shows as a form error (the server checks what the
-        // browser cannot, such as an alias's pattern); Chromium still logs the request.
-        if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of (409|422) /.test(m.text())) {
+        // An API's 404, 409 or 422 is an answer the UI shows (a form error, "not found"; the
+        // server checks what the browser cannot, such as an alias's pattern); Chromium still
+        // logs the request. Any other failed load (an asset, a 5xx) is an error.
+        const shown = /^Failed to load resource: the server responded with a status of (404|409|422) /.test(m.text())
+            && (m.location()?.url || '').includes('/api/v1/');
+        if (m.type() === 'error' && !shown) {
             consoleErrors.push(`${page.url()}: console.error: ${m.text()}`);
         }
     });

@@ -205,6 +205,11 @@ async function main() {
             await page.getByTestId('list-search').fill('keyed-1');
             await page.getByTestId('row-keyed-1').getByText(fp).waitFor();
         });
+        await step('a template that is not there shows its error and no editor', async () => {
+            await page.goto(`${base}/templates/999999`);
+            await page.getByRole('alert').waitFor();
+            await waitUntil('the editor hidden', () => page.locator('main form').isVisible(), (v) => v === false);
+        });
         await step('a user changes their own password on the Me page and signs in with it', async () => {
             const me = await newPage(browser);
             await login(me, base, cfg.plain_user, cfg.plain_password);

@@ -44,6 +44,9 @@ pub fn Audit() -> impl IntoView {
                 <Field label=t_string!(i18n, admin.audit.action) value=action placeholder="task.approve" />
                 <button type="submit">{t!(i18n, admin.audit.filter)}</button>
             </form>
+            {move || events.get().and_then(Result::ok).is_some_and(|p| p.items.is_empty()).then(|| view! {
+                <p class="muted" data-testid="empty">{t!(i18n, admin.audit.none)}</p>
+            })}
             {move || loaded(events.get(), move |p: AuditPage| view! {
                 <table>
                     <thead><tr>

@@ -42,6 +42,9 @@ pub fn TemplateList() -> impl IntoView {
             <p><a class="button primary" href="/templates/new">{t!(i18n, library.templates.new_template)}</a></p>
         })}
         <div class="card">
+            {move || templates.get().and_then(Result::ok).is_some_and(|l| l.is_empty()).then(|| view! {
+                <p class="muted" data-testid="empty">{t!(i18n, library.templates.none)}</p>
+            })}
             {move || loaded(templates.get(), |list: Vec<Template>| view! {
                 <table>
                     <thead><tr>
@@ -353,7 +356,8 @@ pub fn TemplateEditor() -> impl IntoView {
                 {t!(i18n, library.templates.copy)}
             </a></p>
         })}
-        <form class="card form narrow" on:submit=save>
+        // A template that cannot be read (gone, or never was) shows its error, no editor.
+        <form class="card form narrow" on:submit=save class:hidden=move || load_error.get().is_some()>
             <Field label=t_string!(i18n, library.shared.name) value=name errors=errors field="name" />
             <Field label=t_string!(i18n, library.shared.description) value=description errors=errors
                 field="description" />

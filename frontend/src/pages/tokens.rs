@@ -107,6 +107,9 @@ pub fn Tokens() -> impl IntoView {
             </form>
             <div class="card wide">
                 {move || row_error.get().map(|m| view! { <p class="form-error" role="alert">{m}</p> })}
+                {move || tokens.get().and_then(Result::ok).is_some_and(|l| l.is_empty()).then(|| view! {
+                    <p class="muted" data-testid="empty">{t!(i18n, admin.tokens.none)}</p>
+                })}
                 {move || loaded(tokens.get(), move |list: Vec<TokenInfo>| view! {
                     <table>
                         <thead><tr>
