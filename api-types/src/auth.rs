@@ -101,6 +101,28 @@ pub struct LoginResponse {
     pub user: User,
 }
 
+/// Asks for a ticket: what a browser puts in a URL where it cannot send a header.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(feature = "openapi", oai(deny_unknown_fields))]
+#[serde(deny_unknown_fields)]
+pub struct TicketRequest {
+    /// The one path the ticket opens: `/api/v1/tasks/changes`, `/api/v1/tasks/ID/events`
+    /// or `/api/v1/tasks/ID/logs/text`.
+    #[cfg_attr(feature = "openapi", oai(validator(max_length = 200)))]
+    pub path: String,
+}
+
+/// A ticket: pass it as `?ticket=` on its path, within a minute.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct Ticket {
+    pub ticket: String,
+    /// RFC 3339 time after which the ticket opens nothing new (a stream opened with it
+    /// lasts as long as the session or token it was taken with).
+    pub expires_at: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct User {

@@ -74,11 +74,56 @@ async fn an_unanswered_approval_request_expires_at_its_deadline(app: &TestApp) {
     wait_status(app, id, "expired").await;
 }
 
+/// A ticket opens its path for a minute; a stream opened with it lasts as long as the
+/// session it was taken with, not the ticket.
+async fn a_ticket_runs_out_after_a_minute_but_its_stream_does_not(app: &TestApp) {
+    let changes = "/api/v1/tasks/changes";
+    let ticket = app.ticket(&app.admin_token, changes).await;
+    let url = app.url(&format!("{changes}?ticket={ticket}"));
+    let mut stream = app.client.get(&url).send().await.unwrap();
+    assert_eq!(stream.status(), 200);
+    app.state().advance_clock(Duration::from_secs(59));
+    assert_eq!(app.client.get(&url).send().await.unwrap().status(), 200, "refused within its minute");
+    app.state().advance_clock(Duration::from_secs(2));
+    assert_eq!(app.client.get(&url).send().await.unwrap().status(), 401, "opened after its minute");
+
+    // The stream opened in time still reports what happens now.
+    let template = app
+        .post(
+            "/api/v1/templates",
+            &app.admin_token,
+            &json!({"name": "seen", "steps": [{"name": "s", "group": "local", "script": "true"}]}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_i64()
+        .unwrap();
+    let id = app
+        .post("/api/v1/tasks", &app.admin_token, &json!({"template_id": template, "schedule": "new"}))
+        .await
+        .expect(201)["id"]
+        .as_i64()
+        .unwrap();
+    let mut seen = String::new();
+    let reported = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(chunk) = stream.chunk().await.unwrap() {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains(&format!("\"id\":{id},")) {
+                return;
+            }
+        }
+        panic!("the stream ended: {seen}");
+    })
+    .await;
+    assert!(reported.is_ok(), "the stream did not report task {id}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn time_driven_behaviour_follows_the_clock_not_the_wall() {
     for backend in [Backend::Sqlite, Backend::Postgres] {
         let app = spawn_app(backend).await;
         a_task_due_in_an_hour_starts_when_the_clock_gets_there(&app).await;
         an_unanswered_approval_request_expires_at_its_deadline(&app).await;
+        a_ticket_runs_out_after_a_minute_but_its_stream_does_not(&app).await;
     }
 }

@@ -38,10 +38,17 @@ try {
     } else {
         // A page of this server under the web UI's policy (the API's allows no connections).
         await page.goto(`${base}/style.css`);
-        await page.evaluate(({ task, token }) => {
+        await page.evaluate(async ({ task, token }) => {
             window.__long = [];
             window.__events = 0;
-            const s = new EventSource(`/api/v1/tasks/${task}/events?log_step=0&log_host=h0000&access_token=${encodeURIComponent(token)}`);
+            const path = `/api/v1/tasks/${task}/events`;
+            const answer = await fetch('/api/v1/auth/tickets', {
+                method: 'POST',
+                headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+                body: JSON.stringify({ path }),
+            });
+            const { ticket } = await answer.json();
+            const s = new EventSource(`${path}?log_step=0&log_host=h0000&ticket=${encodeURIComponent(ticket)}`);
             const on = (m) => {
                 window.__events++;
                 const e = JSON.parse(m.data);

@@ -8,6 +8,8 @@
 // TASKGATE_E2E_CONFIG ({"base_url", "artifacts_dir", "admin_password", "task", "hosts",
 // "failing", "last_host"}).
 
+import { readFileSync } from 'node:fs';
+
 import { assertNoConsoleErrors, button, launch, login, newPage, readConfig, screenshot, step, waitUntil } from './lib.mjs';
 
 const cfg = readConfig();
@@ -99,12 +101,23 @@ async function main() {
             await page.getByTestId('log-pane').locator('.log-line', { hasText: `disk full on ${first}` }).waitFor();
             await page.getByTestId('log-search').fill('disk full');
             await page.getByTestId('log-matches').getByText(/^1 of \d+ loaded lines match$/).waitFor();
-            const href = await page.getByTestId('log-download').getAttribute('href');
-            const resp = await page.request.get(`${base}${href}`);
-            if (!resp.ok()) throw new Error(`download answered ${resp.status()}`);
-            const text = await resp.text();
+            // The links hold no credentials; a click takes a one-minute ticket for the download.
+            const token = await page.evaluate(() => localStorage.getItem('taskgate.token'));
+            const fetchFile = async (testid) => {
+                const href = await page.getByTestId(testid).getAttribute('href');
+                if (/token|ticket/.test(href) || href.includes(token)) throw new Error(`the link holds a credential: ${href}`);
+                const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId(testid).click()]);
+                const url = download.url();
+                if (!url.includes('ticket=') || url.includes(encodeURIComponent(token)) || url.includes(token)) {
+                    throw new Error(`the download's address does not hold a ticket (or holds the session token): ${url}`);
+                }
+                const failure = await download.failure();
+                if (failure) throw new Error(`the download failed: ${failure}`);
+                return readFileSync(await download.path(), 'utf8');
+            };
+            const text = await fetchFile('log-download');
             if (!text.includes(`disk full on ${first}\n`)) throw new Error(`the download lacks the line: ${JSON.stringify(text.slice(0, 300))}`);
-            const whole = await (await page.request.get(`${base}${await page.getByTestId('log-download-all').getAttribute('href')}`)).text();
+            const whole = await fetchFile('log-download-all');
             if (!whole.includes(`${cfg.last_host} step 3: three`)) throw new Error('the whole attempt lacks the last host');
             await screenshot(page, 'fleet-log-search');
         });

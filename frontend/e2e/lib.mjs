@@ -63,8 +63,11 @@ export async function newPage(browser, { width = 1280, height = 800, locale = 'e
         // An API's 404, 409 or 422 is an answer the UI shows (a form error, "not found"; the
         // server checks what the browser cannot, such as an alias's pattern); Chromium still
         // logs the request. Any other failed load (an asset, a 5xx) is an error.
-        const shown = /^Failed to load resource: the server responded with a status of (404|409|422) /.test(m.text())
-            && (m.location()?.url || '').includes('/api/v1/');
+        const url = m.location()?.url || '';
+        const shown = (/^Failed to load resource: the server responded with a status of (404|409|422) /.test(m.text())
+            && url.includes('/api/v1/'))
+            // A wrong password, which the sign-in form shows.
+            || (/ status of 401 /.test(m.text()) && url.endsWith('/api/v1/auth/login'));
         if (m.type() === 'error' && !shown) {
             consoleErrors.push(`${page.url()}: console.error: ${m.text()}`);
         }

@@ -20,6 +20,45 @@ async function rows(page) {
 async function main() {
     const browser = await launch();
     try {
+        await step('one signs in before the bundle has arrived; what was typed is kept', async () => {
+            // The bundle is held back (a slow link): index.html's own form is there already.
+            const hold = async (p) => {
+                let release;
+                const held = new Promise((r) => { release = r; });
+                await p.route('**/*.wasm', async (route) => { await held; await route.continue(); });
+                return release;
+            };
+            const early = await newPage(browser);
+            let release = await hold(early);
+            await early.goto(`${base}/`);
+            await field(early, 'Username').fill('admin');
+            await field(early, 'Password').fill('not-the-password');
+            await button(early, 'Sign in').click();
+            await early.locator('#boot-error').filter({ hasText: /\S/ }).waitFor();
+            await field(early, 'Password').fill(cfg.admin_password);
+            await button(early, 'Sign in').click();
+            await waitUntil('the session kept', () => early.evaluate(() => localStorage.getItem('taskgate.token')), (t) => !!t);
+            if (await early.locator('.dashboard, [data-testid="whoami"]').count()) throw new Error('the UI started while its bundle was held');
+            await screenshot(early, 'early-sign-in');
+            release();
+            await waitUntil('signed in once the UI starts', async () => (await early.getByTestId('whoami').innerText({ timeout: 1000 })).trim(),
+                (t) => t.includes('admin'));
+            await early.close();
+
+            // Typed but not sent: moved into the UI's own form, the focus where it was.
+            const typed = await newPage(browser);
+            release = await hold(typed);
+            await typed.goto(`${base}/tasks`);
+            await field(typed, 'Username').fill('someone');
+            await field(typed, 'Password').focus();
+            release();
+            await waitUntil('the early form gone', () => typed.locator('#boot-login').count(), (n) => n === 0);
+            await waitUntil('the name moved into the UI', () => field(typed, 'Username').inputValue(), (v) => v === 'someone');
+            const focused = await typed.evaluate(() => document.activeElement?.type);
+            if (focused !== 'password') throw new Error(`the focus is on ${focused}, not the password`);
+            await typed.close();
+        });
+
         const page = await newPage(browser);
         await login(page, base, 'admin', cfg.admin_password);
         await step('the pager reaches the second page of tasks', async () => {
@@ -204,6 +243,46 @@ async function main() {
             await button(page, 'Create').click();
             await page.getByTestId('list-search').fill('keyed-1');
             await page.getByTestId('row-keyed-1').getByText(fp).waitFor();
+        });
+        await step('a host is changed in a dialog over the list; Escape closes it', async () => {
+            const row = page.getByTestId('row-keyed-1');
+            const dialog = page.getByTestId('edit-dialog');
+            await row.getByRole('button', { name: 'Edit' }).click();
+            await dialog.getByText('Edit host keyed-1').waitFor();
+            await waitUntil('the focus in the dialog', () => page.evaluate(() => !!document.activeElement?.closest('.dialog')), (v) => v);
+            await screenshot(page, 'edit-dialog');
+            await field(dialog, 'Address').fill('10.2.0.2');
+            await button(dialog, 'Save').click();
+            await waitUntil('the dialog closed', () => dialog.count(), (n) => n === 0);
+            await row.getByText('10.2.0.2').waitFor();
+            await row.getByRole('button', { name: 'Edit' }).click();
+            await dialog.waitFor();
+            await page.keyboard.press('Escape');
+            await waitUntil('the dialog closed by Escape', () => dialog.count(), (n) => n === 0);
+        });
+        await step('templates and tokens are searched and sorted by name', async () => {
+            for (const name of ['zeta-tpl', 'alpha-tpl']) {
+                await api('/templates', { name, steps: [{ name: 'one', group: 'local', script: 'true' }] });
+            }
+            await page.goto(`${base}/templates`);
+            const names = () => page.locator('tbody tr td:first-child strong').allInnerTexts();
+            await waitUntil('the templates', names, (n) => n.includes('zeta-tpl'));
+            const up = await names();
+            const sorted = [...up].sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase()));
+            if (JSON.stringify(up) !== JSON.stringify(sorted)) throw new Error(`templates not by name: ${up}`);
+            await page.getByTestId('list-sort').click();
+            await waitUntil('the other way round', names, (n) => JSON.stringify(n) === JSON.stringify([...up].reverse()));
+            await page.getByTestId('list-search').fill('ZETA');
+            await waitUntil('one template found', names, (n) => n.length === 1 && n[0] === 'zeta-tpl');
+            await page.getByTestId('list-search').fill('no-such-template');
+            await page.getByTestId('list-no-match').waitFor();
+
+            for (const name of ['beta-feed', 'alpha-feed']) await api('/tokens', { name, scopes: ['read'] });
+            await page.goto(`${base}/tokens`);
+            const tokens = () => page.locator('tbody tr td:first-child').allInnerTexts();
+            await waitUntil('the tokens by name', tokens, (n) => n.length >= 2 && n.indexOf('alpha-feed') < n.indexOf('beta-feed') && n.indexOf('alpha-feed') >= 0);
+            await page.getByTestId('list-search').fill('beta');
+            await waitUntil('one token found', tokens, (n) => n.length === 1 && n[0] === 'beta-feed');
         });
         await step('a template that is not there shows its error and no editor', async () => {
             await page.goto(`${base}/templates/999999`);

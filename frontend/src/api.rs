@@ -122,6 +122,13 @@ pub async fn delete(path: &str) -> Result<(), ApiError> {
     call::<serde_json::Value>("DELETE", path, None).await.map(|_| ())
 }
 
+/// A fresh ticket for `path` (`/api/v1/…`), to pass as `ticket=` in a URL the browser
+/// opens by itself (an EventSource, a download): such a URL never carries the session token.
+pub async fn ticket(path: &str) -> Result<String, ApiError> {
+    let answer: api_types::Ticket = post("/auth/tickets", &api_types::TicketRequest { path: path.to_string() }).await?;
+    Ok(q(&answer.ticket))
+}
+
 /// Percent-encodes one query-string value.
 pub fn q(value: &str) -> String {
     js_sys::encode_uri_component(value).as_string().unwrap_or_default()

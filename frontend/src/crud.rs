@@ -5,6 +5,7 @@ use api_types::{FieldError, Role};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use serde::de::DeserializeOwned;
+use wasm_bindgen::JsCast;
 
 use crate::api;
 use crate::components::{run, Errors, FormErrors, Pager};
@@ -66,6 +67,85 @@ pub fn opt_text(text: String) -> Option<String> {
 /// Rows on one page of a list.
 const PER_PAGE: i64 = 50;
 
+/// Search, sort by name and 50 rows a page, for a list held whole in the page.
+#[derive(Clone, Copy)]
+pub struct Browse {
+    query: RwSignal<String>,
+    descending: RwSignal<bool>,
+    page: RwSignal<i64>,
+}
+
+impl Browse {
+    pub fn new() -> Self {
+        Browse { query: RwSignal::new(String::new()), descending: RwSignal::new(false), page: RwSignal::new(1) }
+    }
+
+    /// The items whose `text` holds the search (any case), sorted by `name` in the chosen
+    /// direction.
+    pub fn matching<T>(self, mut list: Vec<T>, text: impl Fn(&T) -> String, name: impl Fn(&T) -> String) -> Vec<T> {
+        let needle = self.query.get().trim().to_lowercase();
+        if !needle.is_empty() {
+            list.retain(|i| text(i).to_lowercase().contains(&needle));
+        }
+        list.sort_by_cached_key(|i| name(i).to_lowercase());
+        if self.descending.get() {
+            list.reverse();
+        }
+        list
+    }
+
+    /// The chosen page of `list`; a page past the end (its last rows deleted) is the last.
+    pub fn page_of<T>(self, list: Vec<T>) -> Vec<T> {
+        let pages = (list.len() as i64 + PER_PAGE - 1) / PER_PAGE;
+        let start = ((self.page.get().clamp(1, pages.max(1)) - 1) * PER_PAGE) as usize;
+        list.into_iter().skip(start).take(PER_PAGE as usize).collect()
+    }
+
+    pub fn query(self) -> String {
+        self.query.get_untracked()
+    }
+
+    pub fn search_box(self) -> impl IntoView {
+        let i18n = use_i18n();
+        let query = self.query;
+        let page = self.page;
+        view! {
+            <div class="toolbar">
+                <input type="search" data-testid="list-search" prop:value=move || query.get()
+                    placeholder=move || t_string!(i18n, common.crud.search)
+                    aria-label=move || t_string!(i18n, common.crud.search)
+                    on:input=move |ev| {
+                        query.set(event_target_value(&ev));
+                        page.set(1);
+                    } />
+            </div>
+        }
+    }
+
+    /// The name column's heading, which turns the order round.
+    pub fn sort_header(self, label: String) -> impl IntoView {
+        let descending = self.descending;
+        let page = self.page;
+        view! {
+            <th aria-sort=move || if descending.get() { "descending" } else { "ascending" }>
+                <button type="button" class="link sort" data-testid="list-sort"
+                    on:click=move |_| {
+                        descending.update(|d| *d = !*d);
+                        page.set(1);
+                    }>
+                    {label}{move || if descending.get() { " ↓" } else { " ↑" }}
+                </button>
+            </th>
+        }
+    }
+
+    /// The pager, when `total` rows take more than a page.
+    pub fn pager(self, total: Signal<i64>) -> impl IntoView {
+        let page = self.page;
+        move || (total.get() > PER_PAGE).then(|| view! { <Pager page=page per_page=PER_PAGE total=total /> })
+    }
+}
+
 /// The page of `E`'s items, searched, sorted by name and shown 50 at a time; `title` and
 /// `intro` are in the reader's language.
 pub fn crud_page<E: Editor>(title: String, intro: String) -> impl IntoView {
@@ -75,27 +155,16 @@ pub fn crud_page<E: Editor>(title: String, intro: String) -> impl IntoView {
     let items = LocalResource::new(|| api::get::<Vec<E::Item>>(E::PATH));
     let editor = E::new();
     let editing = RwSignal::new(None::<i64>);
+    let editing_name = RwSignal::new(String::new());
     let errors = Errors::new();
     let busy = RwSignal::new(false);
     let confirming = RwSignal::new(None::<i64>);
     let row_error = RwSignal::new(None::<(i64, String)>);
     let may_write = move || session.has(E::WRITE_ROLE);
-    let query = RwSignal::new(String::new());
-    let descending = RwSignal::new(false);
-    let page = RwSignal::new(1i64);
+    let browse = Browse::new();
     // The items the search matches, in the chosen order.
-    let matching = move || -> Option<Vec<E::Item>> {
-        let needle = query.get().trim().to_lowercase();
-        let mut list: Vec<E::Item> = items.get()?.ok()?;
-        if !needle.is_empty() {
-            list.retain(|i| E::search_text(i).to_lowercase().contains(&needle));
-        }
-        list.sort_by_cached_key(|i| E::name(i).to_lowercase());
-        if descending.get() {
-            list.reverse();
-        }
-        Some(list)
-    };
+    let matching =
+        move || -> Option<Vec<E::Item>> { Some(browse.matching(items.get()?.ok()?, E::search_text, E::name)) };
     let total = Signal::derive(move || matching().map_or(0, |l| l.len() as i64));
 
     let reset = move || {
@@ -151,6 +220,7 @@ pub fn crud_page<E: Editor>(title: String, intro: String) -> impl IntoView {
             view! {
                 <button type="button" on:click=move |_| {
                     editing.set(Some(id));
+                    editing_name.set(E::name(&item));
                     editor.fill(Some(&item));
                     errors.clear();
                 }>{t!(i18n, common.crud.edit)}</button>
@@ -175,10 +245,10 @@ pub fn crud_page<E: Editor>(title: String, intro: String) -> impl IntoView {
     let form = move || {
         let noun = form_noun.clone();
         may_write().then(|| {
-            view! {
+            let form = view! {
                 <form class="card form" on:submit=save>
                     <h2>{move || match editing.get() {
-                        Some(id) => fill(t_string!(i18n, common.crud.edit_item), &[("noun", &noun), ("id", &id)]),
+                        Some(_) => fill(t_string!(i18n, common.crud.edit_item), &[("noun", &noun), ("name", &editing_name.get())]),
                         None => fill(t_string!(i18n, common.crud.new_item), &[("noun", &noun)]),
                     }}</h2>
                     {editor.form(errors)}
@@ -196,9 +266,41 @@ pub fn crud_page<E: Editor>(title: String, intro: String) -> impl IntoView {
                         })}
                     </div>
                 </form>
+            };
+            // A new item is made beside the list; an item is changed in a dialog over it,
+            // where the reader is (not at the top of a long list).
+            if editing.get().is_none() {
+                return form.into_any();
             }
+            view! {
+                <div class="dialog-backdrop" on:keydown=move |ev| {
+                    if ev.key() == "Escape" {
+                        reset();
+                    }
+                }>
+                    <div class="dialog" role="dialog" aria-modal="true" data-testid="edit-dialog">{form}</div>
+                </div>
+            }
+            .into_any()
         })
     };
+    // The dialog's first field takes the focus when it opens.
+    Effect::new(move |_| {
+        if editing.get().is_some() {
+            request_animation_frame(|| {
+                let first = web_sys::window()
+                    .and_then(|w| w.document())
+                    .and_then(|d| {
+                        d.query_selector(".dialog input:not([readonly]), .dialog select, .dialog textarea").ok()
+                    })
+                    .flatten()
+                    .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
+                if let Some(field) = first {
+                    let _ = field.focus();
+                }
+            });
+        }
+    });
 
     view! {
         <h1>{title}</h1>
@@ -206,15 +308,7 @@ pub fn crud_page<E: Editor>(title: String, intro: String) -> impl IntoView {
         <div class="split">
             {form}
             <div class="card wide">
-                <div class="toolbar">
-                    <input type="search" data-testid="list-search" prop:value=move || query.get()
-                        placeholder=move || t_string!(i18n, common.crud.search)
-                        aria-label=move || t_string!(i18n, common.crud.search)
-                        on:input=move |ev| {
-                            query.set(event_target_value(&ev));
-                            page.set(1);
-                        } />
-                </div>
+                {browse.search_box()}
                 {move || crate::components::loaded(items.get(), |all: Vec<E::Item>| {
                     if all.is_empty() {
                         let empty = fill(t_string!(i18n, common.crud.no_items), &[("noun", &noun)]);
@@ -222,27 +316,16 @@ pub fn crud_page<E: Editor>(title: String, intro: String) -> impl IntoView {
                     }
                     let list = matching().unwrap_or_default();
                     if list.is_empty() {
-                        let none = fill(t_string!(i18n, common.crud.no_match), &[("query", &query.get_untracked())]);
+                        let none = fill(t_string!(i18n, common.crud.no_match), &[("query", &browse.query())]);
                         return view! { <p class="muted" data-testid="list-no-match">{none}</p> }.into_any();
                     }
-                    // A page past the end (its last rows deleted) shows the last page.
-                    let pages = (list.len() as i64 + PER_PAGE - 1) / PER_PAGE;
-                    let start = ((page.get().clamp(1, pages.max(1)) - 1) * PER_PAGE) as usize;
-                    let shown: Vec<E::Item> = list.into_iter().skip(start).take(PER_PAGE as usize).collect();
+                    let shown = browse.page_of(list);
                     let mut headers = E::headers().into_iter();
                     let first = headers.next().unwrap_or_default();
                     view! {
                         <table>
                             <thead><tr>
-                                <th aria-sort=move || if descending.get() { "descending" } else { "ascending" }>
-                                    <button type="button" class="link sort" data-testid="list-sort"
-                                        on:click=move |_| {
-                                            descending.update(|d| *d = !*d);
-                                            page.set(1);
-                                        }>
-                                        {first}{move || if descending.get() { " ↓" } else { " ↑" }}
-                                    </button>
-                                </th>
+                                {browse.sort_header(first)}
                                 {headers.map(|h| view! { <th>{h}</th> }).collect_view()}
                                 <th></th>
                             </tr></thead>
@@ -251,7 +334,7 @@ pub fn crud_page<E: Editor>(title: String, intro: String) -> impl IntoView {
                     }
                     .into_any()
                 })}
-                {move || (total.get() > PER_PAGE).then(|| view! { <Pager page=page per_page=PER_PAGE total=total /> })}
+                {browse.pager(total)}
             </div>
         </div>
     }

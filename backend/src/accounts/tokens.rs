@@ -26,10 +26,25 @@ struct Claims {
     /// epochs existed, which count as epoch 0).
     #[serde(default)]
     epoch: i64,
+    /// Tickets: the one path the ticket opens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
+    /// Tickets: the expiry (s) of the session or API token the ticket was taken with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pexp: Option<i64>,
+    /// Tickets: `session` or `api`, what the ticket was taken with (`jti` is then that
+    /// API token's id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    via: Option<String>,
 }
 
 const SESSION: &str = "session";
 const API: &str = "api";
+const TICKET: &str = "ticket";
+
+/// How long a ticket may be used to open what it names. A stream opened with it stays
+/// open as long as the credential it was taken with holds.
+pub const TICKET_TTL_SECS: i64 = 60;
 
 fn sign(keys: &Keys, claims: &Claims) -> String {
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &keys.jwt_encoding).expect("HS256 signing")
@@ -46,6 +61,9 @@ pub fn issue_session(keys: &Keys, user: &UserRow, ttl_secs: i64) -> (String, i64
         iat: now,
         exp: Some(exp),
         epoch: user.session_epoch,
+        path: None,
+        pexp: None,
+        via: None,
     };
     (sign(keys, &claims), exp * 1000)
 }
@@ -59,8 +77,37 @@ pub fn issue_api_token(keys: &Keys, user_id: i64, token_id: &str, expires_at_ms:
         iat: now_ms() / 1000,
         exp: expires_at_ms.map(|ms| ms / 1000),
         epoch: 0,
+        path: None,
+        pexp: None,
+        via: None,
     };
     sign(keys, &claims)
+}
+
+/// A ticket for `path` only, for [`TICKET_TTL_SECS`], taken with `who`'s credential: what a
+/// browser puts in a URL where it cannot send a header (an EventSource, a download link),
+/// instead of the session token itself. It is refused as a bearer token, on every other
+/// path, and once the credential it was taken with no longer holds. Returns the ticket and
+/// its expiry (ms).
+pub fn issue_ticket(keys: &Keys, who: &Principal, path: &str) -> (String, i64) {
+    let now = now_ms() / 1000;
+    let exp = now + TICKET_TTL_SECS;
+    let (via, jti, epoch) = match (&who.token_id, who.session_epoch) {
+        (Some(id), _) => (API, id.clone(), 0),
+        (None, epoch) => (SESSION, uuid::Uuid::new_v4().to_string(), epoch.unwrap_or(0)),
+    };
+    let claims = Claims {
+        sub: who.user_id.to_string(),
+        jti,
+        kind: TICKET.into(),
+        iat: now,
+        exp: Some(exp),
+        epoch,
+        path: Some(path.to_string()),
+        pexp: who.expires_at.map(|ms| ms / 1000),
+        via: Some(via.into()),
+    };
+    (sign(keys, &claims), exp * 1000)
 }
 
 fn unauthorized(msg: &str) -> ServiceError {
@@ -118,11 +165,10 @@ async fn still_holds(
     }
 }
 
-/// Checks a bearer token and loads who is behind it.
-pub async fn authenticate(state: &AppState, token: &str, remote_addr: &str) -> ServiceResult<Principal> {
+fn decode(state: &AppState, token: &str) -> ServiceResult<Claims> {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.required_spec_claims.clear(); // API tokens may have no expiry.
-                                             // Expiry is checked below against the server's clock (`clock`), the one that set it.
+                                             // Expiry is checked below against the server's clock (`now_ms`), the one that set it.
     validation.validate_exp = false;
     validation.leeway = 0;
     let claims = jsonwebtoken::decode::<Claims>(token.trim(), &state.keys.jwt_decoding, &validation)
@@ -131,12 +177,55 @@ pub async fn authenticate(state: &AppState, token: &str, remote_addr: &str) -> S
     if claims.exp.is_some_and(|exp| exp.saturating_mul(1000) <= now_ms()) {
         return Err(unauthorized("token has expired; log in again"));
     }
-    let user_id: i64 = claims.sub.parse().map_err(|_| unauthorized("invalid token"))?;
+    Ok(claims)
+}
+
+/// Checks a bearer token and loads who is behind it. Tickets are refused here.
+pub async fn authenticate(state: &AppState, token: &str, remote_addr: &str) -> ServiceResult<Principal> {
+    let claims = decode(state, token)?;
     let credential = match (claims.kind.as_str(), claims.exp) {
         (SESSION, Some(_)) => Credential::Session { epoch: claims.epoch },
         (API, _) => Credential::ApiToken { id: &claims.jti },
         _ => return Err(unauthorized("invalid token")),
     };
+    principal(state, &claims, credential, claims.exp, remote_addr).await
+}
+
+/// Checks a ticket from a URL: it must be one, unexpired, for exactly `path`, and the
+/// credential it was taken with must still hold. The principal is that credential's
+/// (its scopes, its expiry), so a stream opened with the ticket ends when it does.
+pub async fn authenticate_ticket(
+    state: &AppState,
+    ticket: &str,
+    path: &str,
+    remote_addr: &str,
+) -> ServiceResult<Principal> {
+    let claims = decode(state, ticket)?;
+    if claims.kind != TICKET {
+        return Err(unauthorized("a URL takes a ticket (POST /api/v1/auth/tickets), never a session or API token"));
+    }
+    if claims.path.as_deref() != Some(path) {
+        return Err(unauthorized("this ticket is for another path"));
+    }
+    let credential = match claims.via.as_deref() {
+        Some(SESSION) => Credential::Session { epoch: claims.epoch },
+        Some(API) => Credential::ApiToken { id: &claims.jti },
+        _ => return Err(unauthorized("invalid token")),
+    };
+    principal(state, &claims, credential, claims.pexp, remote_addr).await
+}
+
+async fn principal(
+    state: &AppState,
+    claims: &Claims,
+    credential: Credential<'_>,
+    expires_at_secs: Option<i64>,
+    remote_addr: &str,
+) -> ServiceResult<Principal> {
+    let user_id: i64 = claims.sub.parse().map_err(|_| unauthorized("invalid token"))?;
+    if expires_at_secs.is_some_and(|exp| exp.saturating_mul(1000) <= now_ms()) {
+        return Err(unauthorized("token has expired; log in again"));
+    }
     let (user, token_row) = still_holds(state, user_id, credential).await?;
     let (scopes, token_id, session_epoch) = match &token_row {
         Some(row) => {
@@ -153,7 +242,7 @@ pub async fn authenticate(state: &AppState, token: &str, remote_addr: &str) -> S
         scopes,
         token_id,
         session_epoch,
-        expires_at: claims.exp.map(|s| s.saturating_mul(1000)),
+        expires_at: expires_at_secs.map(|s| s.saturating_mul(1000)),
         remote_addr: remote_addr.to_string(),
     })
 }

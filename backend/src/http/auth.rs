@@ -24,28 +24,32 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Principal> 
         .map_err(|e| poem::Error::from(ApiError::from(e)))
 }
 
-/// `?access_token=<token>`: for the event stream only, because a browser's EventSource
-/// cannot send headers. Request logs record paths without query strings.
+/// `?ticket=<ticket>`: where a browser cannot send a header (an EventSource, a download
+/// link), a short-lived ticket for that one path from `POST /api/v1/auth/tickets`, never
+/// the session or API token itself. Request logs record paths without query strings.
 #[derive(SecurityScheme)]
-#[oai(ty = "api_key", key_name = "access_token", key_in = "query", checker = "check_query_token")]
-pub struct QueryTokenAuth(pub Principal);
+#[oai(ty = "api_key", key_name = "ticket", key_in = "query", checker = "check_ticket")]
+pub struct TicketAuth(pub Principal);
 
-async fn check_query_token(req: &Request, key: ApiKey) -> poem::Result<Principal> {
-    check_bearer(req, Bearer { token: key.key }).await
+async fn check_ticket(req: &Request, key: ApiKey) -> poem::Result<Principal> {
+    let state = req.data::<AppState>().expect("AppState is attached to every route");
+    tokens::authenticate_ticket(state, &key.key, req.original_uri().path(), &remote_addr(req))
+        .await
+        .map_err(|e| poem::Error::from(ApiError::from(e)))
 }
 
-/// The header, or the query parameter where a browser cannot set one.
+/// The header, or a ticket in the query where a browser cannot set one.
 #[derive(SecurityScheme)]
 pub enum StreamAuth {
     Bearer(BearerAuth),
-    Query(QueryTokenAuth),
+    Ticket(TicketAuth),
 }
 
 impl StreamAuth {
     pub fn principal(&self) -> &Principal {
         match self {
             StreamAuth::Bearer(b) => &b.0,
-            StreamAuth::Query(q) => &q.0,
+            StreamAuth::Ticket(t) => &t.0,
         }
     }
 }

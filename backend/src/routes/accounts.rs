@@ -1,6 +1,9 @@
 //! `/api/v1/auth`, `/api/v1/me`, `/api/v1/users`, `/api/v1/tokens`.
 
-use api_types::{LoginRequest, LoginResponse, TokenCreate, TokenCreated, TokenInfo, User, UserCreate, UserUpdate};
+use api_types::{
+    LoginRequest, LoginResponse, Ticket, TicketRequest, TokenCreate, TokenCreated, TokenInfo, User, UserCreate,
+    UserUpdate,
+};
 use poem::web::Data;
 use poem::Request;
 use poem_openapi::param::{Path, Query};
@@ -27,6 +30,20 @@ impl AccountsApi {
         body: JsonBody<LoginRequest>,
     ) -> ApiResult<Json<LoginResponse>> {
         Ok(Json(service::login(&state, body.0, &remote_addr(req)).await?))
+    }
+
+    /// A ticket for one stream or log download, valid for a minute: what a browser puts
+    /// in a URL (`?ticket=`) where it cannot send the `Authorization` header. It opens that
+    /// path only, is refused as a bearer token, and stops working with the session or API
+    /// token it was taken with.
+    #[oai(path = "/auth/tickets", method = "post", operation_id = "create_ticket")]
+    async fn create_ticket(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        body: JsonBody<TicketRequest>,
+    ) -> ApiResult<Created<Ticket>> {
+        Ok(Created::Created(Json(service::ticket(&state, &auth.0, body.0)?)))
     }
 
     /// The caller's own account.

@@ -69,7 +69,7 @@ impl TasksApi {
 
     /// Live changes of all tasks (Server-Sent Events, `event: task`): one event whenever a
     /// task is submitted, edited, decided, started or finished, from now on. A page keeps
-    /// its lists and counters current with it. Browsers may pass `?access_token=`.
+    /// its lists and counters current with it. Browsers pass a `?ticket=` (`POST /api/v1/auth/tickets`).
     #[oai(path = "/changes", method = "get", operation_id = "task_changes")]
     async fn changes(
         &self,
@@ -224,7 +224,7 @@ impl TasksApi {
 
     /// The raw text of a log, streamed: one pair's (`step` and `host`) or the whole
     /// attempt's (neither; each line then starts with its host and step). `attempt`
-    /// defaults to the latest with lines. Browsers may pass `?access_token=`.
+    /// defaults to the latest with lines. Browsers pass a `?ticket=` (`POST /api/v1/auth/tickets`).
     #[oai(path = "/:id/logs/text", method = "get", operation_id = "task_log_text")]
     async fn log_text(
         &self,
@@ -245,7 +245,7 @@ impl TasksApi {
     /// from the start or after `Last-Event-ID` (or `?after=`). Ends when the task is over.
     /// With `log_step` and `log_host`, log lines of that pair only (every status change
     /// still): a page watching a large run follows one log. Browsers, whose EventSource
-    /// sends no headers, may pass `?access_token=`.
+    /// sends no headers, pass a `?ticket=` (`POST /api/v1/auth/tickets`).
     #[allow(clippy::too_many_arguments)]
     #[oai(path = "/:id/events", method = "get", operation_id = "task_events")]
     async fn events(

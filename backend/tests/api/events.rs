@@ -110,19 +110,21 @@ async fn the_event_stream_is_live_and_resumes_after_a_reconnect(backend: Backend
     let run = app.get(&format!("/api/v1/tasks/{id}/run"), &app.admin_token).await.expect(200);
     assert_eq!(run["last_event_id"], ids.last().copied().unwrap(), "the stream's last event id");
 
-    // A browser's EventSource sends no headers: the token may come as ?access_token=.
-    let url = |token: &str| app.url(&format!("/api/v1/tasks/{id}/events?after={last_id}&access_token={token}"));
-    let by_query = read_events(app.client.get(url(&app.admin_token)).send().await.unwrap(), |_| false).await;
+    // A browser's EventSource sends no headers: it passes a ticket, never the token.
+    let url = |ticket: &str| app.url(&format!("/api/v1/tasks/{id}/events?after={last_id}&ticket={ticket}"));
+    let ticket = app.ticket(&app.admin_token, &format!("/api/v1/tasks/{id}/events")).await;
+    let by_query = read_events(app.client.get(url(&ticket)).send().await.unwrap(), |_| false).await;
     assert_eq!(by_query.len(), rest.len());
     assert_eq!(app.client.get(url("not-a-token")).send().await.unwrap().status(), 401);
+    assert_eq!(app.client.get(url(&app.admin_token)).send().await.unwrap().status(), 401, "a token is no ticket");
     let bare = app.client.get(app.url(&format!("/api/v1/tasks/{id}/events"))).send().await.unwrap();
     assert_eq!(bare.status(), 401);
 }
 
-/// Opens the stream of task `id` with `token`, as a browser does (`?access_token=`).
+/// Opens the stream of task `id` with a ticket taken with `token`, as a browser does.
 async fn open_with(app: &TestApp, id: i64, token: &str) -> reqwest::Response {
-    let resp =
-        app.client.get(app.url(&format!("/api/v1/tasks/{id}/events?access_token={token}"))).send().await.unwrap();
+    let ticket = app.ticket(token, &format!("/api/v1/tasks/{id}/events")).await;
+    let resp = app.client.get(app.url(&format!("/api/v1/tasks/{id}/events?ticket={ticket}"))).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     resp
 }

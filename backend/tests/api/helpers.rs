@@ -230,6 +230,12 @@ impl TestApp {
         self.send(Method::DELETE, path, Some(token), None).await
     }
 
+    /// A ticket for `path`, taken with `token`: what a browser puts in a URL.
+    pub async fn ticket(&self, token: &str, path: &str) -> String {
+        let body = self.post("/api/v1/auth/tickets", token, &json!({ "path": path })).await.expect(201);
+        body["ticket"].as_str().expect("ticket in answer").to_string()
+    }
+
     pub async fn login(&self, username: &str, password: &str) -> String {
         let body = self
             .send(Method::POST, "/api/v1/auth/login", None, Some(&json!({"username": username, "password": password})))

@@ -36,8 +36,8 @@ async fn the_task_stream_reports_submissions_and_decisions_made_elsewhere(backen
     let open = |token: String| {
         let app = &app;
         async move {
-            let resp =
-                app.client.get(app.url(&format!("/api/v1/tasks/changes?access_token={token}"))).send().await.unwrap();
+            let ticket = app.ticket(&token, "/api/v1/tasks/changes").await;
+            let resp = app.client.get(app.url(&format!("/api/v1/tasks/changes?ticket={ticket}"))).send().await.unwrap();
             assert_eq!(resp.status(), 200);
             assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
             resp
@@ -57,8 +57,10 @@ async fn the_task_stream_reports_submissions_and_decisions_made_elsewhere(backen
     assert!(events.iter().all(|e| e["updated_at"].as_str().is_some_and(|t| t.ends_with('Z'))));
 
     // Without a valid token, nothing.
-    let bad = app.client.get(app.url("/api/v1/tasks/changes?access_token=nope")).send().await.unwrap();
+    let bad = app.client.get(app.url("/api/v1/tasks/changes?ticket=nope")).send().await.unwrap();
     assert_eq!(bad.status(), 401);
+    let by_token = app.client.get(app.url(&format!("/api/v1/tasks/changes?ticket={viewer}"))).send().await.unwrap();
+    assert_eq!(by_token.status(), 401, "a session token is no ticket");
     assert_eq!(app.client.get(app.url("/api/v1/tasks/changes")).send().await.unwrap().status(), 401);
 }
 

@@ -120,9 +120,10 @@ async fn a_log_downloads_as_plain_text_for_a_pair_and_for_the_attempt(backend: B
         async move { app.client.get(app.url(&format!("/api/v1/tasks/{id}/logs/text?{query}"))).send().await.unwrap() }
     };
     let token = &app.admin_token;
+    let ticket = &app.ticket(token, &format!("/api/v1/tasks/{id}/logs/text")).await;
 
     // One pair: exactly its lines, as written, with a file name.
-    let resp = get(format!("step=0&host=local&access_token={token}")).await;
+    let resp = get(format!("step=0&host=local&ticket={ticket}")).await;
     assert_eq!(resp.status(), 200);
     assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     assert_eq!(
@@ -138,12 +139,12 @@ async fn a_log_downloads_as_plain_text_for_a_pair_and_for_the_attempt(backend: B
     assert!(text.contains("a 1\na 2\n") && text.contains("a 300\n"));
 
     // The whole attempt: every pair's lines, each naming its host and step.
-    let whole = get(format!("access_token={token}")).await.text().await.unwrap();
+    let whole = get(format!("ticket={ticket}")).await.text().await.unwrap();
     assert_eq!(whole.lines().filter(|l| l.starts_with("local step 1: a ")).count(), A_LINES);
     assert_eq!(whole.lines().filter(|l| l.starts_with("local step 2: b ")).count(), B_LINES);
     assert!(whole.find("local step 1: a 300").unwrap() < whole.find("local step 2: b 1").unwrap(), "in order");
 
-    // A bearer token works too; without one, nothing.
+    // A bearer token works too; without one, nothing; the token itself is no ticket.
     let by_header = app
         .client
         .get(app.url(&format!("/api/v1/tasks/{id}/logs/text?step=1&host=local")))
@@ -153,21 +154,27 @@ async fn a_log_downloads_as_plain_text_for_a_pair_and_for_the_attempt(backend: B
         .unwrap();
     assert_eq!(by_header.status(), 200);
     assert_eq!(get("step=1&host=local".into()).await.status(), 401);
+    assert_eq!(get(format!("step=1&host=local&ticket={token}")).await.status(), 401);
 
     // Bad selections are named; a hostile host name cannot reach the header.
     for (query, field) in [("step=0", "host"), ("host=local", "step"), ("attempt=0", "attempt")] {
-        let resp = get(format!("{query}&access_token={token}")).await;
+        let resp = get(format!("{query}&ticket={ticket}")).await;
         assert_eq!(resp.status(), 422, "{query}");
         assert_eq!(resp.json::<Value>().await.unwrap()["field"], field, "{query}");
     }
-    let resp = get(format!("step=0&host=..%2F..%2Fetc%0D%0ASet-Cookie:%20x=1&access_token={token}")).await;
+    let resp = get(format!("step=0&host=..%2F..%2Fetc%0D%0ASet-Cookie:%20x=1&ticket={ticket}")).await;
     assert_eq!(resp.status(), 200);
     let disposition = resp.headers()["content-disposition"].to_str().unwrap().to_string();
     assert!(!disposition.contains('/') && !disposition.contains('\r') && !resp.headers().contains_key("set-cookie"));
     assert_eq!(resp.text().await.unwrap(), "", "no such pair: nothing to send");
-    assert_eq!(get(format!("access_token={token}")).await.status(), 200);
-    let missing =
-        app.client.get(app.url(&format!("/api/v1/tasks/999999/logs/text?access_token={token}"))).send().await.unwrap();
+    assert_eq!(get(format!("ticket={ticket}")).await.status(), 200);
+    let missing_ticket = app.ticket(token, "/api/v1/tasks/999999/logs/text").await;
+    let missing = app
+        .client
+        .get(app.url(&format!("/api/v1/tasks/999999/logs/text?ticket={missing_ticket}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
 }
 

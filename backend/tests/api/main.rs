@@ -28,6 +28,7 @@ mod schedules;
 mod shells;
 mod spec;
 mod tasks;
+mod tickets;
 mod ui;
 mod ui_files;
 mod ui_fleet;

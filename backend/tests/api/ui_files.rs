@@ -141,3 +141,28 @@ async fn a_link_in_a_ui_directory_to_files_outside_is_not_followed() {
     assert_eq!(build.status(), 404);
     assert_reveals_nothing("/pkg/secret.txt", &build.text().await.unwrap());
 }
+
+/// index.html's own sign-in form (shown while the bundle loads) says what the UI's says,
+/// in each language the UI has.
+#[test]
+fn the_early_sign_in_form_speaks_like_the_ui() {
+    let boot = std::fs::read_to_string(static_dir().join("boot.js")).unwrap();
+    let texts = boot.split("// texts:start").nth(1).and_then(|s| s.split("// texts:end").next()).unwrap();
+    let texts = texts.trim().trim_start_matches("const TEXTS =").trim().trim_end_matches(';');
+    let texts: Value = serde_json::from_str(texts).expect("boot.js's TEXTS is JSON");
+    let locales = static_dir().parent().unwrap().join("frontend/locales");
+    let mut languages = 0;
+    for entry in std::fs::read_dir(&locales).unwrap() {
+        let dir = entry.unwrap().path();
+        let lang = dir.file_name().unwrap().to_str().unwrap().to_string();
+        let common: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("common.json")).unwrap()).unwrap();
+        let mine = &texts[&lang];
+        assert!(mine.is_object(), "boot.js has no texts for {lang}");
+        for key in ["intro", "username", "password", "signing_in", "sign_in"] {
+            assert_eq!(mine[key], common["login"][key], "{lang}: login.{key}");
+        }
+        assert_eq!(mine["loading"], common["loading"], "{lang}: loading");
+        languages += 1;
+    }
+    assert_eq!(texts.as_object().unwrap().len(), languages, "boot.js has texts for a language the UI lacks");
+}

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use api_types::{LogLine, LogPage, Stream};
 use leptos::prelude::*;
+use wasm_bindgen::JsCast;
 
 use crate::api;
 use crate::components::number;
@@ -301,12 +302,35 @@ pub fn LogView(
         });
     };
 
+    // The download's address without credentials (what the link shows)...
     let download = move |whole: bool| {
-        let token = api::stored_token().unwrap_or_default();
         let Some((step, host, attempt)) = chosen.get() else { return String::new() };
-        let attempt = if attempt > 0 { format!("&attempt={attempt}") } else { String::new() };
-        let pair = if whole { String::new() } else { format!("&step={step}&host={}", api::q(&host)) };
-        format!("/api/v1/tasks/{}/logs/text?access_token={}{pair}{attempt}", task_id.get(), api::q(&token))
+        let mut query = vec![];
+        if !whole {
+            query.push(format!("step={step}&host={}", api::q(&host)));
+        }
+        if attempt > 0 {
+            query.push(format!("attempt={attempt}"));
+        }
+        query.push(String::new()); // the ticket goes last
+        format!("/api/v1/tasks/{}/logs/text?{}", task_id.get(), query.join("&"))
+    };
+    // ...and, when clicked, the same with a fresh ticket: a link never holds the session
+    // token (it would stay in the browser's history and downloads list).
+    let fetch = move |ev: leptos::ev::MouseEvent, whole: bool| {
+        ev.prevent_default();
+        let url = untrack(|| download(whole));
+        let path = format!("/api/v1/tasks/{}/logs/text", task_id.get_untracked());
+        leptos::task::spawn_local(async move {
+            let Ok(ticket) = api::ticket(&path).await else { return };
+            let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
+            let Ok(link) = document.create_element("a") else { return };
+            let _ = link.set_attribute("href", &format!("{url}ticket={ticket}"));
+            let _ = link.set_attribute("download", "");
+            if let Ok(link) = link.dyn_into::<web_sys::HtmlElement>() {
+                link.click();
+            }
+        });
     };
 
     let shown = move || {
@@ -380,10 +404,12 @@ pub fn LogView(
             {move || matches().map(|m| view! { <span class="muted small" data-testid="log-matches">{m}</span> })}
             // The links exist only for a chosen pair (an empty href would download the page).
             {move || chosen.get().is_some().then(|| view! {
-                <a class="button" data-testid="log-download" href=move || download(false) download="">
+                <a class="button" data-testid="log-download" href=move || download(false) download=""
+                    on:click=move |ev| fetch(ev, false)>
                     {t!(i18n, task.log.download)}
                 </a>
-                <a class="button" data-testid="log-download-all" href=move || download(true) download="">
+                <a class="button" data-testid="log-download-all" href=move || download(true) download=""
+                    on:click=move |ev| fetch(ev, true)>
                     {t!(i18n, task.log.download_attempt)}
                 </a>
             })}

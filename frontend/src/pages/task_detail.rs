@@ -192,15 +192,26 @@ pub fn TaskDetail() -> impl IntoView {
         }
     };
 
-    let connect = move |task_id: i64, after: i64| {
-        let token = api::stored_token().unwrap_or_default();
-        // Status changes of every pair, log lines of the chosen one only.
-        let logs_of = selected
-            .get_untracked()
-            .map(|(step, host)| format!("&log_step={step}&log_host={}", api::q(&host)))
-            .unwrap_or_default();
-        let url = format!("/api/v1/tasks/{task_id}/events?after={after}{logs_of}&access_token={}", api::q(&token));
-        let Ok(source) = web_sys::EventSource::new(&url) else { return };
+    // After a failure (of the stream, or of taking its ticket), the task is read again
+    // after a pause; that reconnects while it is still going. Each failure in a row waits
+    // twice as long (1 s up to 30 s); an event resets it.
+    let fail_later = move || {
+        let wait = retry.try_get_value().unwrap_or(1);
+        retry.try_set_value((wait * 2).min(30));
+        set_timeout(
+            move || {
+                live.try_set_value(None);
+                reload(true);
+            },
+            std::time::Duration::from_secs(wait),
+        );
+    };
+    // Opens the stream at `url` (with its ticket).
+    let open = move |url: String| {
+        let Ok(source) = web_sys::EventSource::new(&url) else {
+            fail_later();
+            return;
+        };
         watch.set_value(None);
         let mut handlers = vec![];
         for kind in ["log", "pair", "task"] {
@@ -215,24 +226,39 @@ pub fn TaskDetail() -> impl IntoView {
             handlers.push(handler);
         }
         // The stream ended (the task is over, or decided without a run, or the network
-        // dropped): rather than let the browser reconnect from an old position forever,
-        // read the task again after a pause; that reconnects while it is still going.
-        // Each failure in a row waits twice as long (1 s up to 30 s); an event resets it.
+        // dropped): rather than let the browser reconnect from an old position (with a
+        // ticket that may have run out) forever, read the task again after a pause.
         let closer = source.clone();
         let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
             closer.close();
-            let wait = retry.try_get_value().unwrap_or(1);
-            retry.try_set_value((wait * 2).min(30));
-            set_timeout(
-                move || {
-                    live.try_set_value(None);
-                    reload(true);
-                },
-                std::time::Duration::from_secs(wait),
-            );
+            fail_later();
         });
         source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         live.set_value(Some(Live { source, _handlers: handlers, _on_error: on_error }));
+    };
+
+    // Numbers the openings of the stream: only the latest one opens (a ticket is fetched first).
+    let connects = StoredValue::new(0u64);
+    let connect = move |task_id: i64, after: i64| {
+        connects.update_value(|n| *n += 1);
+        let this_connect = connects.get_value();
+        leptos::task::spawn_local(async move {
+            let path = format!("/api/v1/tasks/{task_id}/events");
+            let ticket = api::ticket(&path).await;
+            if id_now() != task_id || connects.try_get_value() != Some(this_connect) {
+                return; // the page moved on (or is gone), or a later opening is under way
+            }
+            let Ok(ticket) = ticket else {
+                fail_later();
+                return;
+            };
+            // Status changes of every pair, log lines of the chosen one only (as chosen now).
+            let logs_of = selected
+                .get_untracked()
+                .map(|(step, host)| format!("&log_step={step}&log_host={}", api::q(&host)))
+                .unwrap_or_default();
+            open(format!("{path}?after={after}{logs_of}&ticket={ticket}"));
+        });
     };
 
     // Reads the task (and the run when asked, or when the page has none yet) and keeps
@@ -293,7 +319,7 @@ pub fn TaskDetail() -> impl IntoView {
                                 });
                             },
                         );
-                        watch.set_value(opened);
+                        watch.set_value(Some(opened));
                     }
                 } else if live.with_value(Option::is_none) {
                     connect(task_id, from);

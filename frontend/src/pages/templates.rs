@@ -9,7 +9,7 @@ use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
 use crate::api;
 use crate::components::{loaded, plain_options, run, split_list, Check, Errors, Field, FormErrors, Select};
-use crate::crud::{opt_int, opt_text};
+use crate::crud::{opt_int, opt_text, Browse};
 use crate::i18n::*;
 use crate::session::use_session;
 
@@ -35,6 +35,18 @@ pub fn TemplateList() -> impl IntoView {
     let session = use_session();
     let i18n = use_i18n();
     let templates = LocalResource::new(|| api::get::<Vec<Template>>("/templates"));
+    let browse = Browse::new();
+    let matching = move |list: Vec<Template>| {
+        browse.matching(
+            list,
+            |t| {
+                let steps = t.steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(" ");
+                format!("{} {} {steps}", t.name, t.description)
+            },
+            |t| t.name.clone(),
+        )
+    };
+    let total = Signal::derive(move || templates.get().and_then(Result::ok).map_or(0, |l| matching(l).len() as i64));
     view! {
         <h1>{t!(i18n, library.templates.title)}</h1>
         <p class="muted">{t!(i18n, library.templates.intro)}</p>
@@ -42,13 +54,21 @@ pub fn TemplateList() -> impl IntoView {
             <p><a class="button primary" href="/templates/new">{t!(i18n, library.templates.new_template)}</a></p>
         })}
         <div class="card">
+            {browse.search_box()}
             {move || templates.get().and_then(Result::ok).is_some_and(|l| l.is_empty()).then(|| view! {
                 <p class="muted" data-testid="empty">{t!(i18n, library.templates.none)}</p>
             })}
-            {move || loaded(templates.get(), |list: Vec<Template>| view! {
+            {move || loaded(templates.get(), move |all: Vec<Template>| {
+                let list = matching(all.clone());
+                if list.is_empty() && !all.is_empty() {
+                    let none = fill(t_string!(i18n, common.crud.no_match), &[("query", &browse.query())]);
+                    return view! { <p class="muted" data-testid="list-no-match">{none}</p> }.into_any();
+                }
+                let list = browse.page_of(list);
+                view! {
                 <table>
                     <thead><tr>
-                        <th>{t!(i18n, library.shared.name)}</th>
+                        {browse.sort_header(t_string!(i18n, library.shared.name).to_string())}
                         <th>{t!(i18n, library.templates.steps)}</th>
                         <th>{t!(i18n, library.templates.groups)}</th>
                         <th>{t!(i18n, library.templates.parameters)}</th>
@@ -80,7 +100,10 @@ pub fn TemplateList() -> impl IntoView {
                         }).collect_view()}
                     </tbody>
                 </table>
+                }
+                .into_any()
             })}
+            {browse.pager(total)}
         </div>
     }
 }

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 
 use crate::api;
 use crate::components::{loaded, local_time, run, Errors, Field, FormErrors};
-use crate::crud::opt_int;
+use crate::crud::{opt_int, Browse};
 use crate::i18n::*;
 use crate::session::use_session;
 
@@ -23,6 +23,18 @@ pub fn Tokens() -> impl IntoView {
     let errors = Errors::new();
     let busy = RwSignal::new(false);
     let row_error = RwSignal::new(None::<String>);
+    let browse = Browse::new();
+    let matching = move |list: Vec<TokenInfo>| {
+        browse.matching(
+            list,
+            |t| {
+                let scopes = t.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ");
+                format!("{} {} {scopes}", t.name, t.owner)
+            },
+            |t| t.name.clone(),
+        )
+    };
+    let total = Signal::derive(move || tokens.get().and_then(Result::ok).map_or(0, |l| matching(l).len() as i64));
 
     let create = move |ev: SubmitEvent| {
         ev.prevent_default();
@@ -106,14 +118,22 @@ pub fn Tokens() -> impl IntoView {
                 })}
             </form>
             <div class="card wide">
+                {browse.search_box()}
                 {move || row_error.get().map(|m| view! { <p class="form-error" role="alert">{m}</p> })}
                 {move || tokens.get().and_then(Result::ok).is_some_and(|l| l.is_empty()).then(|| view! {
                     <p class="muted" data-testid="empty">{t!(i18n, admin.tokens.none)}</p>
                 })}
-                {move || loaded(tokens.get(), move |list: Vec<TokenInfo>| view! {
+                {move || loaded(tokens.get(), move |all: Vec<TokenInfo>| {
+                    let list = matching(all.clone());
+                    if list.is_empty() && !all.is_empty() {
+                        let none = fill(t_string!(i18n, common.crud.no_match), &[("query", &browse.query())]);
+                        return view! { <p class="muted" data-testid="list-no-match">{none}</p> }.into_any();
+                    }
+                    let list = browse.page_of(list);
+                    view! {
                     <table>
                         <thead><tr>
-                            <th>{t!(i18n, admin.shared.name)}</th>
+                            {browse.sort_header(t_string!(i18n, admin.shared.name).to_string())}
                             <th>{t!(i18n, admin.tokens.owner)}</th>
                             <th>{t!(i18n, admin.tokens.scopes)}</th>
                             <th>{t!(i18n, admin.tokens.expires)}</th>
@@ -152,7 +172,10 @@ pub fn Tokens() -> impl IntoView {
                             }).collect_view()}
                         </tbody>
                     </table>
+                    }
+                    .into_any()
                 })}
+                {browse.pager(total)}
             </div>
         </div>
     }
