@@ -99,8 +99,9 @@ hash=$(cat "$staging/taskgate-ui.js" "$staging/taskgate-ui_bg.wasm" | sha256sum 
 mkdir "$staging/$hash"
 mv "$staging/taskgate-ui.js" "$staging/taskgate-ui_bg.wasm" "$staging/$hash/"
 cat >"$staging/start.js" <<JS
-// Written by scripts/build-ui.sh: this build's files (their directory changes with their content).
-export { default } from "/pkg/$hash/taskgate-ui.js";
+// Written by scripts/build-ui.sh: this build's files (their directory changes with their
+// content). Names only, so that boot.js fetches both at once.
+export const js = "/pkg/$hash/taskgate-ui.js";
 export const wasm = "/pkg/$hash/taskgate-ui_bg.wasm";
 JS
 if command -v node >/dev/null; then

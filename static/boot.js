@@ -126,13 +126,11 @@ function handOver(typed, frames = 30) {
 }
 
 async function start() {
-  const { default: init, wasm } = await import("/pkg/start.js");
-  let module;
-  try {
-    module = await WebAssembly.compileStreaming(fetch(wasm));
-  } catch {
-    module = wasm; // compiled by init instead
-  }
+  // The bundle and its JavaScript come at once; the bundle is compiled as it arrives.
+  const { js, wasm } = await import("/pkg/start.js");
+  const compiled = WebAssembly.compileStreaming(fetch(wasm)).catch(() => wasm); // else init compiles it
+  const { default: init } = await import(js);
+  const module = await compiled;
   while (signingIn) await signingIn;
   starting = true;
   await init({ module_or_path: module });
