@@ -71,6 +71,10 @@ if [ ! -x /usr/bin/chromium ]; then
     say "installing Chromium (the web UI test drives it)"
     apt_install chromium
 fi
+if ! fc-list 2>/dev/null | grep -qi 'wenquanyi\|noto sans cjk'; then
+    say "installing a Chinese font (the Chinese pages' screenshots are read by people)"
+    apt_install fonts-wqy-microhei fontconfig
+fi
 if ! command -v node >/dev/null 2>&1; then
     say "installing Node.js (it runs the browser test and wasm-opt)"
     apt_install nodejs

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::message::Message;
+
 /// Error answer: a stable machine `code`, a human `message`, and the offending `field`
 /// (a JSON path such as `steps[2].timeout_secs`) when one input caused it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,12 +35,16 @@ impl ErrorBody {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
     pub field: String,
+    /// In English.
     pub message: String,
+    /// The same, to be read in another language ([`Message::text_in`]).
+    pub say: Message,
 }
 
 impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+    pub fn new(field: impl Into<String>, message: impl Into<Message>) -> Self {
+        let say = message.into();
+        Self { field: field.into(), message: say.text(), say }
     }
 
     /// Prefixes the field path, e.g. `timeout_secs` inside step 2 → `steps[2].timeout_secs`.

@@ -5,7 +5,7 @@
 
 mod shapes;
 
-use crate::{Alias, FieldError, ParamType};
+use crate::{Alias, FieldError, Message, ParamType};
 
 /// The rules below as the `pattern`s the OpenAPI document states for the fields they
 /// check. Each is read alike by ECMA-262 (the document's dialect) and by Rust's `regex`,
@@ -94,7 +94,7 @@ pub fn text(field: &str, value: &str, max_chars: usize) -> Result<(), FieldError
     no_nul(field, value)?;
     no_bidi_override(field, value)?;
     if value.chars().count() > max_chars {
-        return Err(FieldError::new(field, format!("must be at most {max_chars} characters")));
+        return Err(FieldError::new(field, Message::new("must be at most {max} characters").arg("max", max_chars)));
     }
     Ok(())
 }
@@ -184,10 +184,11 @@ pub fn param_key(field: &str, value: &str) -> Result<(), FieldError> {
     if RESERVED_NAMES.contains(&upper.as_str()) || RESERVED_PREFIXES.iter().any(|p| upper.starts_with(p)) {
         return Err(FieldError::new(
             field,
-            format!(
+            Message::new(
                 "{value} is reserved: as an environment variable it would change how the step's shell, \
-                 loader or interpreter starts; choose another name"
-            ),
+                 loader or interpreter starts; choose another name",
+            )
+            .arg("value", value),
         ));
     }
     Ok(())
@@ -208,7 +209,10 @@ pub fn host_entry(field: &str, value: &str) -> Result<(), FieldError> {
     if shapes::host_entry(value) {
         Ok(())
     } else {
-        Err(FieldError::new(field, format!("{value:?} is not a host name or address")))
+        Err(FieldError::new(
+            field,
+            Message::new("{value} is not a host name or address").arg("value", format!("{value:?}")),
+        ))
     }
 }
 
@@ -224,9 +228,9 @@ pub fn pattern(field: &str, value: &str) -> Result<(), FieldError> {
     // On its own first: `[0-9]+)|(.*` is not a pattern, though wrapped in `^(?:…)$` it
     // would read as one that matches anything.
     #[cfg(feature = "regex")]
-    regex::Regex::new(value)
-        .and_then(|_| anchored(value))
-        .map_err(|e| FieldError::new(field, format!("is not a valid regular expression: {e}")))?;
+    regex::Regex::new(value).and_then(|_| anchored(value)).map_err(|e| {
+        FieldError::new(field, Message::new("is not a valid regular expression: {error}").arg("error", e))
+    })?;
     Ok(())
 }
 
@@ -250,45 +254,45 @@ pub fn parse_bool(value: &str) -> Option<bool> {
 /// Without the `regex` feature (the web UI) the alias's pattern is not checked: the
 /// server checks it on submit and answers 422 naming the field, which the form shows.
 pub fn param_value(field: &str, alias: &Alias, value: &str) -> Result<(), FieldError> {
-    let err = |msg: String| Err(FieldError::new(field, msg));
+    let err = |msg: Message| Err(FieldError::new(field, msg));
     if value.len() > 64 * 1024 {
-        return err("must be at most 64 KiB".into());
+        return err(Message::new("must be at most 64 KiB"));
     }
     no_bidi_override(field, value)?;
     match alias.param_type {
         ParamType::Int => {
             let Ok(n) = value.trim().parse::<i64>() else {
-                return err(format!("must be an integer, got {value:?}"));
+                return err(Message::new("must be an integer, got {value}").arg("value", format!("{value:?}")));
             };
             if let Some(min) = alias.min.filter(|m| n < *m) {
-                return err(format!("must be at least {min}"));
+                return err(Message::new("must be at least {min}").arg("min", min));
             }
             if let Some(max) = alias.max.filter(|m| n > *m) {
-                return err(format!("must be at most {max}"));
+                return err(Message::new("must be at most {max}").arg("max", max));
             }
         }
         ParamType::Bool => {
             if parse_bool(value).is_none() {
-                return err(format!("must be true or false, got {value:?}"));
+                return err(Message::new("must be true or false, got {value}").arg("value", format!("{value:?}")));
             }
         }
         ParamType::Enum => {
             if !alias.choices.iter().any(|c| c == value) {
-                return err(format!("must be one of {}", alias.choices.join(", ")));
+                return err(Message::new("must be one of {choices}").arg("choices", alias.choices.join(", ")));
             }
         }
         ParamType::Datetime => {
             if !shapes::datetime(value) {
-                return err("must be a date and time such as 2026-01-31 18:00:00".into());
+                return err(Message::new("must be a date and time such as 2026-01-31 18:00:00"));
             }
         }
         ParamType::String => {
             let len = value.chars().count() as i64;
             if let Some(min) = alias.min.filter(|m| len < *m) {
-                return err(format!("must be at least {min} characters"));
+                return err(Message::new("must be at least {min} characters").arg("min", min));
             }
             if let Some(max) = alias.max.filter(|m| len > *m) {
-                return err(format!("must be at most {max} characters"));
+                return err(Message::new("must be at most {max} characters").arg("max", max));
             }
         }
     }
@@ -296,8 +300,10 @@ pub fn param_value(field: &str, alias: &Alias, value: &str) -> Result<(), FieldE
     if let Some(p) = alias.pattern.as_deref().filter(|p| !p.is_empty()) {
         match anchored(p) {
             Ok(re) if re.is_match(value) => {}
-            Ok(_) => return err(format!("does not match the pattern {p}")),
-            Err(_) => return err(format!("cannot be checked: the alias pattern {p} is invalid")),
+            Ok(_) => return err(Message::new("does not match the pattern {pattern}").arg("pattern", p)),
+            Err(_) => {
+                return err(Message::new("cannot be checked: the alias pattern {pattern} is invalid").arg("pattern", p))
+            }
         }
     }
     Ok(())

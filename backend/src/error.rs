@@ -30,7 +30,7 @@ pub enum ServiceError {
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
 impl ServiceError {
-    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn validation(field: impl Into<String>, message: impl Into<api_types::Message>) -> Self {
         ServiceError::Validation(FieldError::new(field, message))
     }
 

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use api_types::{validate, GitlabRule, GitlabRuleInput, HookAnswer, Schedule, Scope};
+use api_types::{validate, GitlabRule, GitlabRuleInput, HookAnswer, Message, Schedule, Scope};
 use regex::Regex;
 use serde::Deserialize;
 use serde_json::json;
@@ -69,7 +69,9 @@ fn tag_regex(field: &str, pattern: &str) -> ServiceResult<Regex> {
     if pattern.is_empty() || pattern.len() > 500 {
         return Err(ServiceError::validation(field, "must be a regular expression of 1 to 500 characters"));
     }
-    Regex::new(pattern).map_err(|e| ServiceError::validation(field, format!("is not a valid regular expression: {e}")))
+    Regex::new(pattern).map_err(|e| {
+        ServiceError::validation(field, Message::new("is not a valid regular expression: {error}").arg("error", e))
+    })
 }
 
 /// The variables an argument mapping may use.
@@ -92,9 +94,9 @@ fn render_args(
     let ctx = push_context(push);
     let mut args = BTreeMap::new();
     for (key, text) in mapping {
-        let value = env
-            .render_str(text, &ctx)
-            .map_err(|e| ServiceError::validation(format!("args.{key}"), format!("cannot be rendered: {e}")))?;
+        let value = env.render_str(text, &ctx).map_err(|e| {
+            ServiceError::validation(format!("args.{key}"), Message::new("cannot be rendered: {error}").arg("error", e))
+        })?;
         args.insert(key.clone(), value);
     }
     if !args.contains_key("TAG") && snapshot.params.iter().any(|p| p.key == "TAG") {
@@ -151,11 +153,14 @@ pub async fn save(
             let known: Vec<&str> = snapshot.params.iter().map(|p| p.key.as_str()).collect();
             return Err(ServiceError::validation(
                 field,
-                format!("the template takes no {key:?}; it takes: {}", known.join(", ")),
+                Message::new("the template takes no {key}; it takes: {known}")
+                    .arg("key", format!("{key:?}"))
+                    .arg("known", known.join(", ")),
             ));
         }
-        env.template_from_str(text)
-            .map_err(|e| ServiceError::validation(&field, format!("is not valid template text: {e}")))?;
+        env.template_from_str(text).map_err(|e| {
+            ServiceError::validation(&field, Message::new("is not valid template text: {error}").arg("error", e))
+        })?;
     }
     let hosts = inputs::check_hosts(&snapshot, &input.hosts)?;
     let secret_digest = match (&input.secret, &old) {

@@ -53,12 +53,15 @@ pub fn paging(page: i64, per_page: i64) -> ServiceResult<(i64, i64)> {
         return Err(ServiceError::validation("page", "must be 1 or more"));
     }
     if !(1..=PER_PAGE_MAX).contains(&per_page) {
-        return Err(ServiceError::validation("per_page", format!("must be between 1 and {PER_PAGE_MAX}")));
+        return Err(ServiceError::validation(
+            "per_page",
+            api_types::Message::new("must be between 1 and {max}").arg("max", PER_PAGE_MAX),
+        ));
     }
     if (page - 1).checked_mul(per_page).is_none_or(|offset| offset > MAX_OFFSET) {
         return Err(ServiceError::validation(
             "page",
-            format!("is too large: (page - 1) × per_page must be at most {MAX_OFFSET}"),
+            api_types::Message::new("is too large: (page - 1) × per_page must be at most {max}").arg("max", MAX_OFFSET),
         ));
     }
     Ok((page, per_page))
@@ -162,7 +165,8 @@ pub fn app(state: AppState, server_url: &str, ui: &UiSource) -> impl poem::Endpo
                 } else {
                     http::headers::Surface::Spa
                 };
-                let answer = serve(ep, req, &spa, &spec, max_body).await;
+                let language = req.header("accept-language").map(str::to_string);
+                let answer = http::error::in_language(language.as_deref(), serve(ep, req, &spa, &spec, max_body)).await;
                 Ok::<_, poem::Error>(http::headers::secure(surface, answer, &docs_csp).await)
             }
         })

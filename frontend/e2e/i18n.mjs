@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { assertNoConsoleErrors, launch, login, newPage, readConfig, screenshot, settle, step, waitUntil } from './lib.mjs';
+import { assertNoConsoleErrors, button, field, launch, login, newPage, readConfig, screenshot, settle, step, waitUntil } from './lib.mjs';
 
 const cfg = readConfig();
 process.env.ARTIFACTS_DIR ||= cfg.artifacts_dir;
@@ -154,6 +154,26 @@ async function main() {
             const missing = [...en.keys()].filter((k) => !zh.has(k)).concat([...zh.keys()].filter((k) => !en.has(k)));
             if (missing.length) throw new Error(`keys in one catalogue only: ${missing.join(', ')}`);
         });
+        const zhLabels = { username: zh.get('common.login.username'), password: zh.get('common.login.password'), signIn: zh.get('common.login.sign_in') };
+        await step("form errors, the form's own and the server's, read in Chinese", async () => {
+            const page = await newPage(browser, { locale: 'zh-CN' });
+            await login(page, base, 'admin', cfg.admin_password, zhLabels);
+            await page.goto(`${base}/commands`);
+            // The form's own check (shared with the server): a blank name.
+            await field(page, zh.get('library.shared.name')).fill('  ');
+            await field(page, zh.get('library.commands.body')).fill('echo 1');
+            await button(page, zh.get('common.crud.create')).click();
+            await page.locator('.field-error, .form-error').getByText('不能为空').first().waitFor();
+            // Only the server's: a placeholder naming a reserved variable, a message in a message.
+            await field(page, zh.get('library.shared.name')).fill('坏的命令');
+            await field(page, zh.get('library.commands.body')).fill('echo {{ PATH }}');
+            await button(page, zh.get('common.crud.create')).click();
+            await page.locator('.field-error, .form-error').getByText(/^占位符 \{\{ PATH \}\}：PATH 是保留名称/).first().waitFor();
+            await screenshot(page, 'zh-CN-server-error');
+            const found = untranslated(await visibleTexts(page));
+            if (found.length) throw new Error(`English left next to the errors:\n    ${found.join('\n    ')}`);
+            await page.context().close();
+        });
         await step('the language switch changes the language and keeps it', async () => {
             const page = await newPage(browser);
             await login(page, base, 'admin', cfg.admin_password);
@@ -177,7 +197,6 @@ async function main() {
             await page.context().close();
         });
 
-        const zhLabels = { username: zh.get('common.login.username'), password: zh.get('common.login.password'), signIn: zh.get('common.login.sign_in') };
         for (const [locale, labels] of [
             ['zh-CN', zhLabels],
             ['en-US', undefined],

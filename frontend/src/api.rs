@@ -68,6 +68,8 @@ pub async fn call<T: DeserializeOwned>(method: &str, path: &str, body: Option<St
     init.set_method(method);
     let headers = web_sys::Headers::new().map_err(unreachable)?;
     headers.set("Accept", "application/json").map_err(unreachable)?;
+    // The server writes its messages (validation errors) in the reader's language.
+    headers.set("Accept-Language", i18n::message_locale().unwrap_or("en")).map_err(unreachable)?;
     let token = stored_token();
     if let Some(t) = &token {
         headers.set("Authorization", &format!("Bearer {t}")).map_err(unreachable)?;

@@ -44,12 +44,21 @@ impl Errors {
     }
 
     pub fn local(self, e: FieldError) {
-        self.list.set(vec![(e.field, e.message)]);
+        let message = crate::i18n::say(&e);
+        self.list.set(vec![(e.field, message)]);
     }
 
     /// Every error a form's own checks found, shown at once.
     pub fn local_all(self, errors: Vec<FieldError>) {
-        self.list.set(errors.into_iter().map(|e| (e.field, e.message)).collect());
+        self.list.set(
+            errors
+                .into_iter()
+                .map(|e| {
+                    let message = crate::i18n::say(&e);
+                    (e.field, message)
+                })
+                .collect(),
+        );
     }
 
     /// Forgets the errors of `field` (and of what it contains): it was just edited.

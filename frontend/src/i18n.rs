@@ -42,6 +42,20 @@ pub fn fill(text: &str, values: &[(&str, &dyn std::fmt::Display)]) -> String {
 
 /// The language the page is shown in, for code that runs outside a component (requests,
 /// time formatting): `<html lang>`, which the i18n context keeps in step.
+/// The message catalogue's name for the reader's language (`None`: English): what
+/// [`api_types::Message::text_in`] takes, and what requests send as `Accept-Language`.
+pub fn message_locale() -> Option<&'static str> {
+    match current() {
+        Locale::zh_CN => Some("zh-CN"),
+        Locale::en => None,
+    }
+}
+
+/// A shared check's message in the reader's language.
+pub fn say(e: &api_types::FieldError) -> String {
+    e.say.text_in(message_locale())
+}
+
 pub fn current() -> Locale {
     let lang = web_sys::window()
         .and_then(|w| w.document())

@@ -1,8 +1,8 @@
 //! Login, users and API tokens: the rules; persistence lives in `store::users`.
 
 use api_types::{
-    validate, LoginRequest, LoginResponse, Role, Scope, Ticket, TicketRequest, TokenCreate, TokenCreated, TokenInfo,
-    User, UserCreate, UserUpdate,
+    validate, LoginRequest, LoginResponse, Message, Role, Scope, Ticket, TicketRequest, TokenCreate, TokenCreated,
+    TokenInfo, User, UserCreate, UserUpdate,
 };
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -344,13 +344,17 @@ pub async fn mint_token(
     if let Some(s) = scopes.iter().find(|s| role < s.min_role()) {
         return Err(ServiceError::validation(
             "scopes",
-            format!("{} needs the {} role; {} is {}", s.as_str(), s.min_role().as_str(), owner.username, role.as_str()),
+            Message::new("{scope} needs the {needed} role; {user} is {role}")
+                .arg("scope", s.as_str())
+                .arg("needed", s.min_role().as_str())
+                .arg("user", &owner.username)
+                .arg("role", role.as_str()),
         ));
     }
     if let Some(s) = scopes.iter().find(|s| !caller_holds(s)) {
         return Err(ServiceError::validation(
             "scopes",
-            format!("{} is not among the scopes of the token making this request", s.as_str()),
+            Message::new("{scope} is not among the scopes of the token making this request").arg("scope", s.as_str()),
         ));
     }
     if scopes.is_empty() {

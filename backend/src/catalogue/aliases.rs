@@ -1,6 +1,6 @@
 //! Parameter aliases: how an argument key is labelled, defaulted and checked.
 
-use api_types::{validate, Alias, AliasInput, ParamType, Scope};
+use api_types::{validate, Alias, AliasInput, Message, ParamType, Scope};
 use serde_json::json;
 
 use crate::accounts::Principal;
@@ -64,7 +64,7 @@ fn to_row(id: i64, input: AliasInput) -> ServiceResult<Alias> {
     }
     if let (Some(min), Some(max)) = (input.min, input.max) {
         if min > max {
-            return Err(ServiceError::validation("min", format!("must not exceed max ({max})")));
+            return Err(ServiceError::validation("min", Message::new("must not exceed max ({max})").arg("max", max)));
         }
     }
     if matches!(param_type, ParamType::Bool | ParamType::Enum | ParamType::Datetime)
@@ -81,7 +81,10 @@ fn to_row(id: i64, input: AliasInput) -> ServiceResult<Alias> {
     }
     for (i, c) in choices.iter().enumerate() {
         if choices[..i].contains(c) {
-            return Err(ServiceError::validation(format!("choices[{i}]"), format!("{c:?} is listed twice")));
+            return Err(ServiceError::validation(
+                format!("choices[{i}]"),
+                Message::new("{choice} is listed twice").arg("choice", format!("{c:?}")),
+            ));
         }
     }
     let alias = Alias {

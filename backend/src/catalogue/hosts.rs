@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 
-use api_types::{validate, Host, HostInput, Scope};
+use api_types::{validate, Host, HostInput, Message, Scope};
 use regex::Regex;
 use serde_json::json;
 
@@ -63,7 +63,10 @@ async fn to_row(state: &AppState, id: i64, input: HostInput) -> ServiceResult<Ho
         match store::get_credential(&state.db, cid).await {
             Ok(_) => {}
             Err(StoreError::NotFound) => {
-                return Err(ServiceError::validation("credential_id", format!("credential {cid} does not exist")))
+                return Err(ServiceError::validation(
+                    "credential_id",
+                    Message::new("credential {id} does not exist").arg("id", cid),
+                ))
             }
             Err(e) => return Err(e.into()),
         }

@@ -9,7 +9,7 @@ pub mod templates;
 
 use std::collections::BTreeSet;
 
-use api_types::validate;
+use api_types::{validate, Message};
 
 use crate::error::{ServiceError, ServiceResult};
 
@@ -20,9 +20,9 @@ pub const BUILTIN_PARAMS: &[&str] =
 /// Checks that a body parses as a minijinja template and returns the parameters it reads.
 pub fn body_params(field: &str, body: &str) -> ServiceResult<BTreeSet<String>> {
     let env = minijinja::Environment::new();
-    let template = env
-        .template_from_str(body)
-        .map_err(|e| ServiceError::validation(field, format!("is not a valid template: {e}")))?;
+    let template = env.template_from_str(body).map_err(|e| {
+        ServiceError::validation(field, Message::new("is not a valid template: {error}").arg("error", e))
+    })?;
     Ok(template.undeclared_variables(false).into_iter().filter(|v| !BUILTIN_PARAMS.contains(&v.as_str())).collect())
 }
 
@@ -31,8 +31,14 @@ pub fn body_params(field: &str, body: &str) -> ServiceResult<BTreeSet<String>> {
 /// lands where its value can be escaped (`executor::render::check_body`).
 pub fn check_body(field: &str, body: &str, interpreter: &str, raw: bool) -> ServiceResult<()> {
     for name in body_params(field, body)? {
-        validate::param_key(field, &name)
-            .map_err(|e| ServiceError::validation(field, format!("placeholder {{{{ {name} }}}}: {}", e.message)))?;
+        validate::param_key(field, &name).map_err(|e| {
+            ServiceError::validation(
+                field,
+                Message::new("placeholder {placeholder}: {reason}")
+                    .arg("placeholder", format!("{{{{ {name} }}}}"))
+                    .nested("reason", e.say),
+            )
+        })?;
     }
     crate::executor::render::check_body(body, interpreter, raw, BUILTIN_PARAMS)
         .map_err(|m| ServiceError::validation(field, m))

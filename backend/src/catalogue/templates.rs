@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use api_types::{
-    validate, Alias, OnFailure, Schedule, Scope, Step, StepInput, Strategy, Template, TemplateInput, Trigger,
+    validate, Alias, Message, OnFailure, Schedule, Scope, Step, StepInput, Strategy, Template, TemplateInput, Trigger,
 };
 use serde_json::json;
 
@@ -98,7 +98,7 @@ fn check_step(i: usize, s: StepInput, commands: &BTreeMap<i64, CommandRow>, raw:
         (Some(id), None) if !commands.contains_key(id) => {
             return Err(ServiceError::validation(
                 format!("steps[{i}].command_id"),
-                format!("command {id} does not exist"),
+                Message::new("command {id} does not exist").arg("id", id),
             ))
         }
         (None, Some(script)) => {
@@ -231,7 +231,10 @@ pub async fn check_command_users(state: &AppState, command: &CommandRow) -> Serv
             check_body("body", &command.body, &command.interpreter, row.raw_params != 0).map_err(|e| match e {
                 ServiceError::Validation(f) => ServiceError::validation(
                     f.field,
-                    format!("as template {:?} ({}) uses it: {}", row.name, row.id, f.message),
+                    Message::new("as template {template} ({id}) uses it: {reason}")
+                        .arg("template", format!("{:?}", row.name))
+                        .arg("id", row.id)
+                        .nested("reason", f.say),
                 ),
                 other => other,
             })?;
@@ -260,14 +263,18 @@ pub use api_types::{Snapshot, SnapshotStep};
 pub async fn snapshot_for(state: &AppState, id: i64, schedule: Schedule) -> ServiceResult<Snapshot> {
     let snapshot = match snapshot(state, id).await {
         Err(ServiceError::NotFound { .. }) => {
-            return Err(ServiceError::validation("template_id", format!("template {id} does not exist")))
+            return Err(ServiceError::validation(
+                "template_id",
+                Message::new("template {id} does not exist").arg("id", id),
+            ))
         }
         other => other?,
     };
     if snapshot.require_approval && schedule == Schedule::Ready {
         return Err(ServiceError::validation(
             "schedule",
-            format!("template {:?} requires approval: use schedule \"new\"", snapshot.name),
+            Message::new("template {template} requires approval: use schedule \"new\"")
+                .arg("template", format!("{:?}", snapshot.name)),
         ));
     }
     Ok(snapshot)

@@ -93,7 +93,7 @@ pub fn too_large(limit: usize) -> Response {
 
 /// Input refused before routing (a NUL in the query string), answered the CODO way.
 pub fn invalid_input(field: &str, message: &str) -> Response {
-    CodoError::from(ServiceError::validation(field, message)).into_response()
+    CodoError::from(ServiceError::validation(field, message.to_string())).into_response()
 }
 
 fn json_response(status: StatusCode, body: Value) -> Response {

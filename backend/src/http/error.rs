@@ -41,6 +41,21 @@ pub enum ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+tokio::task_local! {
+    /// The language of the request being answered (`None`: English).
+    static LOCALE: Option<&'static str>;
+}
+
+/// Answers with `answer` in the first language of `accept_language` that the message
+/// catalogues have (validation messages; see [`api_types::message`]).
+pub async fn in_language<T>(accept_language: Option<&str>, answer: impl std::future::Future<Output = T>) -> T {
+    LOCALE.scope(accept_language.and_then(api_types::message::locale_for), answer).await
+}
+
+fn locale() -> Option<&'static str> {
+    LOCALE.try_with(|l| *l).ok().flatten()
+}
+
 impl ApiError {
     pub fn bad_request(code: &str, message: impl Into<String>, field: Option<String>) -> Self {
         ApiError::BadRequest(Json(ErrorBody { field, ..ErrorBody::new(code, message) }))
@@ -53,7 +68,7 @@ impl From<ServiceError> for ApiError {
         match e {
             ServiceError::NotFound { .. } => ApiError::NotFound(Json(ErrorBody::new("not_found", message))),
             ServiceError::Validation(f) => {
-                ApiError::Unprocessable(Json(ErrorBody::new("invalid", f.message).with_field(f.field)))
+                ApiError::Unprocessable(Json(ErrorBody::new("invalid", f.say.text_in(locale())).with_field(f.field)))
             }
             ServiceError::Conflict(_) => ApiError::Conflict(Json(ErrorBody::new("conflict", message))),
             ServiceError::InvalidTransition { from, .. } => ApiError::Conflict(Json(ErrorBody {

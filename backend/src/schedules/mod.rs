@@ -5,7 +5,7 @@ pub mod runner;
 
 use std::collections::BTreeMap;
 
-use api_types::{validate, MissedPolicy, Schedule, ScheduleFire, ScheduleInput, ScheduleView, Scope};
+use api_types::{validate, Message, MissedPolicy, Schedule, ScheduleFire, ScheduleInput, ScheduleView, Scope};
 use chrono::TimeZone;
 use croner::parser::{CronParser, Seconds};
 use croner::Cron;
@@ -44,12 +44,15 @@ pub fn parse_cron(field: &str, expr: &str) -> ServiceResult<Cron> {
         .dom_and_dow(true)
         .build()
         .parse(&normal)
-        .map_err(|e| ServiceError::validation(field, format!("is not a cron expression: {e}")))
+        .map_err(|e| ServiceError::validation(field, Message::new("is not a cron expression: {error}").arg("error", e)))
 }
 
 pub fn parse_timezone(field: &str, name: &str) -> ServiceResult<chrono_tz::Tz> {
     name.parse().map_err(|_| {
-        ServiceError::validation(field, format!("{name:?} is not an IANA time zone such as Asia/Shanghai"))
+        ServiceError::validation(
+            field,
+            Message::new("{name} is not an IANA time zone such as Asia/Shanghai").arg("name", format!("{name:?}")),
+        )
     })
 }
 
@@ -85,7 +88,8 @@ pub fn check_fires(field: &str, cron: &Cron, tz: chrono_tz::Tz, now_ms: i64) -> 
     if occurrences(cron, tz, now_ms, Some(horizon), 1).is_empty() {
         return Err(ServiceError::validation(
             field,
-            format!("never fires: no date matches it in the next {MUST_FIRE_WITHIN_YEARS} years"),
+            Message::new("never fires: no date matches it in the next {years} years")
+                .arg("years", MUST_FIRE_WITHIN_YEARS),
         ));
     }
     Ok(())

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use api_types::{validate, ParamType};
+use api_types::{validate, Alias, Message, ParamType};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone};
 
 use crate::catalogue::templates::Snapshot;
@@ -26,6 +26,10 @@ pub fn open_args(
 /// The most hosts one group of a task may list.
 pub const MAX_HOSTS_PER_GROUP: usize = 10_000;
 
+fn required(p: &Alias) -> Message {
+    Message::new("{label} ({key}) is required").arg("label", &p.label).arg("key", &p.key)
+}
+
 /// Applies defaults, refuses unknown keys, and checks every value against its rules.
 /// A secret parameter given as the mask (`******`, what forms show for a hidden
 /// default) counts as not given.
@@ -39,7 +43,10 @@ pub fn check_args(
         let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
         return Err(ServiceError::validation(
             format!("args.{unknown}"),
-            format!("template {:?} has no parameter {unknown:?}; it takes: {known}", snapshot.name),
+            Message::new("template {template} has no parameter {key}; it takes: {known}")
+                .arg("template", format!("{:?}", snapshot.name))
+                .arg("key", format!("{unknown:?}"))
+                .arg("known", known),
         ));
     }
     let mut args = BTreeMap::new();
@@ -48,13 +55,9 @@ pub fn check_args(
         let given = given.get(&p.key).filter(|v| !(p.secret && v.as_str() == MASK));
         let default = crate::catalogue::aliases::plain_default(keys, p)?;
         let value = match given.or(default.as_ref()) {
-            Some(v) if v.is_empty() && p.required => {
-                return Err(ServiceError::validation(field, format!("{} ({}) is required", p.label, p.key)))
-            }
+            Some(v) if v.is_empty() && p.required => return Err(ServiceError::validation(field, required(p))),
             Some(v) => v.clone(),
-            None if p.required => {
-                return Err(ServiceError::validation(field, format!("{} ({}) is required", p.label, p.key)))
-            }
+            None if p.required => return Err(ServiceError::validation(field, required(p))),
             None => continue,
         };
         if !value.is_empty() {
@@ -80,11 +83,12 @@ pub fn check_external_args(snapshot: &Snapshot, keys: &[String]) -> ServiceResul
         if let Some(p) = snapshot.params.iter().find(|p| &p.key == key && p.pattern.is_none()) {
             return Err(ServiceError::validation(
                 format!("args.{}", p.key),
-                format!(
-                    "template {:?} inserts arguments unquoted: give {} a validation pattern (its alias) before a value \
-                     chosen outside Taskgate, such as a pushed tag, may fill it",
-                    snapshot.name, p.key
-                ),
+                Message::new(
+                    "template {template} inserts arguments unquoted: give {key} a validation pattern (its alias) \
+                     before a value chosen outside Taskgate, such as a pushed tag, may fill it",
+                )
+                .arg("template", format!("{:?}", snapshot.name))
+                .arg("key", &p.key),
             ));
         }
     }
@@ -101,29 +105,37 @@ pub fn check_hosts(
         let list = expected.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(", ");
         return Err(ServiceError::validation(
             format!("hosts.{extra}"),
-            format!(
-                "template {:?} has no host group {extra:?}; its groups are: {}",
-                snapshot.name,
-                if list.is_empty() { "none (local only)".into() } else { list }
-            ),
+            if list.is_empty() {
+                Message::new("template {template} has no host group {group}; it runs on the server only")
+            } else {
+                Message::new("template {template} has no host group {group}; its groups are: {groups}")
+            }
+            .arg("template", format!("{:?}", snapshot.name))
+            .arg("group", format!("{extra:?}"))
+            .arg("groups", list),
         ));
     }
     let mut hosts = BTreeMap::new();
     for g in expected {
         let field = format!("hosts.{g}");
-        let list = given
-            .get(g)
-            .filter(|l| !l.is_empty())
-            .ok_or_else(|| ServiceError::validation(&field, format!("group {g} needs at least one host")))?;
+        let list = given.get(g).filter(|l| !l.is_empty()).ok_or_else(|| {
+            ServiceError::validation(&field, Message::new("group {group} needs at least one host").arg("group", g))
+        })?;
         if list.len() > MAX_HOSTS_PER_GROUP {
-            return Err(ServiceError::validation(&field, format!("at most {MAX_HOSTS_PER_GROUP} hosts per group")));
+            return Err(ServiceError::validation(
+                &field,
+                Message::new("at most {max} hosts per group").arg("max", MAX_HOSTS_PER_GROUP),
+            ));
         }
         let mut seen = Vec::with_capacity(list.len());
         for (i, h) in list.iter().enumerate() {
             let h = h.trim();
             validate::host_entry(&format!("{field}[{i}]"), h)?;
             if seen.iter().any(|s: &String| s == h) {
-                return Err(ServiceError::validation(format!("{field}[{i}]"), format!("{h} is listed twice")));
+                return Err(ServiceError::validation(
+                    format!("{field}[{i}]"),
+                    Message::new("{host} is listed twice").arg("host", h),
+                ));
             }
             seen.push(h.to_string());
         }
@@ -152,7 +164,8 @@ pub fn parse_exec_time(field: &str, text: &str, tz: chrono_tz::Tz) -> ServiceRes
     let bad = || {
         ServiceError::validation(
             field,
-            format!("{text:?} is not a time; use RFC 3339 (2026-01-31T18:00:00+08:00) or 2026-01-31 18:00:00"),
+            Message::new("{text} is not a time; use RFC 3339 (2026-01-31T18:00:00+08:00) or 2026-01-31 18:00:00")
+                .arg("text", format!("{text:?}")),
         )
     };
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
@@ -167,11 +180,14 @@ pub fn parse_exec_time(field: &str, text: &str, tz: chrono_tz::Tz) -> ServiceRes
         chrono::LocalResult::Single(t) => Ok(t.timestamp_millis()),
         chrono::LocalResult::Ambiguous(..) => Err(ServiceError::validation(
             field,
-            format!("{text} happens twice in {tz} (clocks go back); give an offset"),
+            Message::new("{text} happens twice in {tz} (clocks go back); give an offset")
+                .arg("text", text)
+                .arg("tz", tz),
         )),
-        chrono::LocalResult::None => {
-            Err(ServiceError::validation(field, format!("{text} does not exist in {tz} (clocks go forward)")))
-        }
+        chrono::LocalResult::None => Err(ServiceError::validation(
+            field,
+            Message::new("{text} does not exist in {tz} (clocks go forward)").arg("text", text).arg("tz", tz),
+        )),
     }
 }
 

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use api_types::{
-    LogLine, LogPage, Pair, PairSelector, PairStatus, RedoMode, RedoRequest, Scope, Stream, TaskEvent, TaskRun,
-    TaskStatus,
+    LogLine, LogPage, Message, Pair, PairSelector, PairStatus, RedoMode, RedoRequest, Scope, Stream, TaskEvent,
+    TaskRun, TaskStatus,
 };
 use futures_util::Stream as FutStream;
 use serde_json::json;
@@ -167,7 +167,7 @@ pub async fn redo(state: &AppState, who: &Principal, id: i64, req: RedoRequest) 
         (_, Some(s)) if s < 0 || s as usize >= snapshot.steps.len() => {
             return Err(ServiceError::validation(
                 "step",
-                format!("the template has steps 0 to {}", snapshot.steps.len() - 1),
+                Message::new("the template has steps 0 to {last}").arg("last", snapshot.steps.len() - 1),
             ))
         }
         (_, s) => s.unwrap_or(0) as usize,
@@ -177,7 +177,10 @@ pub async fn redo(state: &AppState, who: &Principal, id: i64, req: RedoRequest) 
             return Err(ServiceError::validation("hosts", "name at least one host"));
         }
         if let Some(h) = chosen_hosts.iter().find(|h| !all.iter().any(|p| &p.host == *h)) {
-            return Err(ServiceError::validation("hosts", format!("{h} is not a host of this task")));
+            return Err(ServiceError::validation(
+                "hosts",
+                Message::new("{host} is not a host of this task").arg("host", h),
+            ));
         }
     }
     let latest: BTreeMap<(usize, String), PairStatus> = runs::latest_pairs(&state.db, id)
@@ -274,7 +277,10 @@ pub async fn release(state: &AppState, who: &Principal, id: i64, sel: PairSelect
     let snapshot = snapshot_of(&row)?;
     let manual = snapshot.steps.get(sel.step as usize).is_some_and(|s| s.trigger == api_types::Trigger::Manual);
     if !manual {
-        return Err(ServiceError::validation("step", format!("step {} is not a manual step", sel.step)));
+        return Err(ServiceError::validation(
+            "step",
+            Message::new("step {step} is not a manual step").arg("step", sel.step),
+        ));
     }
     let pairs = selected(state, &row, &sel).await?;
     let mut tx = state.db.begin_write().await?;
@@ -312,7 +318,10 @@ pub async fn logs(state: &AppState, who: &Principal, id: i64, q: LogQuery) -> Se
     who.require(Scope::Read)?;
     task_row(state, id).await?;
     if !(1..=LOG_LIMIT_MAX).contains(&q.limit) {
-        return Err(ServiceError::validation("limit", format!("must be between 1 and {LOG_LIMIT_MAX}")));
+        return Err(ServiceError::validation(
+            "limit",
+            Message::new("must be between 1 and {max}").arg("max", LOG_LIMIT_MAX),
+        ));
     }
     if q.before.is_some_and(|b| b < 1) {
         return Err(ServiceError::validation("before", "must be 1 or more"));

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use api_types::{
-    validate, Approval, Schedule, Scope, StatusCount, Task, TaskPage, TaskStatus, TaskSummary, TaskUpdate,
+    validate, Approval, Message, Schedule, Scope, StatusCount, Task, TaskPage, TaskStatus, TaskSummary, TaskUpdate,
 };
 use serde_json::json;
 
@@ -292,7 +292,9 @@ pub async fn list(state: &AppState, who: &Principal, q: ListQuery) -> ServiceRes
                 TaskStatus::parse(s.trim()).map(|t| t.as_str().to_string()).ok_or_else(|| {
                     ServiceError::validation(
                         "status",
-                        format!("{s:?} is not a status; use {}", TaskStatus::ALL.map(|t| t.as_str()).join(", ")),
+                        Message::new("{value} is not a status; use {statuses}")
+                            .arg("value", format!("{s:?}"))
+                            .arg("statuses", TaskStatus::ALL.map(|t| t.as_str()).join(", ")),
                     )
                 })
             })

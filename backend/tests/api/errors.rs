@@ -226,7 +226,58 @@ async fn every_answer_carries_the_security_headers(backend: Backend) {
     }
 }
 
+/// Validation messages come in the language of `Accept-Language` (English unless it
+/// prefers Chinese), with the values in their places, and the field named either way.
+async fn validation_messages_follow_accept_language(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let template = app.deploy_template().await;
+    let send = |path: &'static str, language: Option<&'static str>, body: Value| {
+        let app = &app;
+        async move {
+            let mut req = app.client.post(app.url(path)).bearer_auth(&app.admin_token).json(&body);
+            if let Some(l) = language {
+                req = req.header("accept-language", l);
+            }
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), 422, "{body}");
+            let answer: Value = resp.json().await.unwrap();
+            assert_eq!(answer["code"], "invalid");
+            (answer["field"].as_str().unwrap().to_string(), answer["message"].as_str().unwrap().to_string())
+        }
+    };
+    let empty = || json!({"name": "  ", "body": "true"});
+    assert_eq!(send("/api/v1/commands", None, empty()).await, ("name".into(), "must not be empty".into()));
+    for chinese in ["zh-CN", "zh-CN,zh;q=0.9,en;q=0.8", "fr, zh;q=0.5", "zh-TW", "en;q=0.1, zh"] {
+        assert_eq!(
+            send("/api/v1/commands", Some(chinese), empty()).await,
+            ("name".into(), "不能为空".into()),
+            "{chinese}"
+        );
+    }
+    for english in ["en-US,zh-CN;q=0.5", "de", "zh;q=0, en", "*", "q=1;zh", ";;,,"] {
+        assert_eq!(
+            send("/api/v1/commands", Some(english), empty()).await,
+            ("name".into(), "must not be empty".into()),
+            "{english:?}"
+        );
+    }
+    // Values stay as given, in their places; a value that looks like a place is not one.
+    let unknown = json!({"template_id": template, "schedule": "new", "args": {"TAG": "release-1", "X_{key}": "1"},
+                         "hosts": {"1": ["a"], "2": ["b"]}});
+    let (field, message) = send("/api/v1/tasks", Some("zh-CN"), unknown.clone()).await;
+    assert_eq!(field, "args.X_{key}");
+    assert_eq!(message, "模板 \"release\" 没有参数 \"X_{key}\"；它接受的参数：TAG");
+    let (_, english) = send("/api/v1/tasks", None, unknown).await;
+    assert_eq!(english, "template \"release\" has no parameter \"X_{key}\"; it takes: TAG");
+    // A message inside a message reads in the same language.
+    let reserved = json!({"name": "bad placeholder", "body": "echo {{ PATH }}"});
+    let (field, message) = send("/api/v1/commands", Some("zh-CN"), reserved).await;
+    assert_eq!(field, "body");
+    assert!(message.starts_with("占位符 {{ PATH }}：PATH 是保留名称"), "{message}");
+}
+
 both_backends!(
+    validation_messages_follow_accept_language,
     the_ui_files_are_revalidated_so_an_upgrade_is_never_mixed_with_a_cached_ui,
     static_errors_reveal_no_paths,
     every_answer_carries_the_security_headers,
