@@ -266,8 +266,10 @@ mod coverage {
         args
     }
 
-    /// A Rust string literal's text (escapes and line continuations read).
+    /// A Rust string literal's text (escapes and line continuations read), `.into()` or not.
     fn literal(arg: &str) -> Option<String> {
+        let arg = arg.strip_suffix(".into()").unwrap_or(arg);
+        let arg = arg.strip_prefix("Some(").and_then(|a| a.strip_suffix(')')).unwrap_or(arg);
         let body = arg.strip_prefix('"')?.strip_suffix('"')?;
         let mut out = String::new();
         let mut chars = body.chars().peekable();
@@ -303,7 +305,24 @@ mod coverage {
         for file in files {
             let text = std::fs::read_to_string(&file).unwrap();
             let code = text.split("#[cfg(test)]").next().unwrap();
-            for (call, argument) in [("Message::new(", 0), ("FieldError::new(", 1), ("::validation(", 1)] {
+            for (call, argument) in [
+                ("Message::new(", 0),
+                ("FieldError::new(", 1),
+                ("::validation(", 1),
+                ("ServiceError::Conflict(", 0),
+                ("ServiceError::Forbidden(", 0),
+                ("ServiceError::Unauthorized(", 0),
+                ("ServiceError::Busy(", 0),
+                (" unauthorized(", 0),
+                ("(unauthorized(", 0),
+                ("or_not_found(", 0),
+                ("::not_found(", 0),
+                (" invalid(", 1),
+                ("(invalid(", 1),
+                ("may_act(", 2),
+                ("self.lose(", 1),
+                ("self.single(", 1),
+            ] {
                 for (at, _) in code.match_indices(call) {
                     let args = arguments(&code[at + call.len() - 1..]);
                     let Some(arg) = args.get(argument) else { continue };
@@ -318,6 +337,13 @@ mod coverage {
                         }
                     }
                 }
+            }
+        }
+        // Words put into messages: the statuses of a task.
+        for status in crate::TaskStatus::ALL {
+            found += 1;
+            if !super::catalogue("zh-CN").unwrap().contains_key(status.as_str()) {
+                missing.insert(format!("zh-CN: {:?}", status.as_str()));
             }
         }
         assert!(found > 50, "only {found} messages found: is the scan still reading the source?");

@@ -1,6 +1,6 @@
 //! The domain error every service returns; mapped to HTTP once, in `http::error`.
 
-use api_types::FieldError;
+use api_types::{FieldError, Message};
 
 use crate::store::StoreError;
 
@@ -11,18 +11,18 @@ pub enum ServiceError {
     #[error("{0}")]
     Validation(FieldError),
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Message),
     #[error("cannot {action} task {id}: it is {}", from.as_str())]
     InvalidTransition { id: i64, action: &'static str, from: api_types::TaskStatus },
     #[error("{0}")]
-    Unauthorized(String),
+    Unauthorized(Message),
     #[error("{0}")]
-    Forbidden(String),
+    Forbidden(Message),
     #[error("too many failed logins; try again in {retry_after_secs} seconds")]
     RateLimited { retry_after_secs: u64 },
     /// Too much work of one kind at once (password hashing): try again shortly.
     #[error("{0}")]
-    Busy(String),
+    Busy(Message),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -36,6 +36,29 @@ impl ServiceError {
 
     pub fn not_found(what: &'static str, id: impl ToString) -> Self {
         ServiceError::NotFound { what, id: id.to_string() }
+    }
+
+    /// What the error says, to be read in the asker's language (internal errors say
+    /// nothing of their cause).
+    pub fn message(&self) -> Message {
+        match self {
+            ServiceError::NotFound { what, id } => {
+                Message::new("{what} {id} not found").nested("what", Message::new(what)).arg("id", id)
+            }
+            ServiceError::Validation(f) => f.say.clone(),
+            ServiceError::Conflict(m) | ServiceError::Unauthorized(m) | ServiceError::Forbidden(m) => m.clone(),
+            ServiceError::Busy(m) => m.clone(),
+            ServiceError::InvalidTransition { id, action, from } => {
+                Message::new("cannot {action} task {id}: it is {status}")
+                    .nested("action", Message::new(action))
+                    .arg("id", id)
+                    .nested("status", Message::new(from.as_str()))
+            }
+            ServiceError::RateLimited { retry_after_secs } => {
+                Message::new("too many failed logins; try again in {secs} seconds").arg("secs", retry_after_secs)
+            }
+            ServiceError::Internal(_) => Message::new("internal error"),
+        }
     }
 }
 

@@ -284,9 +284,10 @@ pub async fn handle_hook(
         .collect();
     if token.is_none() || trusted.is_empty() {
         tracing::warn!(project, remote_addr, "GitLab webhook with a wrong or missing X-Gitlab-Token");
-        return Err(ServiceError::Unauthorized(format!(
-            "X-Gitlab-Token does not match the secret of any rule of project {project}"
-        )));
+        return Err(ServiceError::Unauthorized(
+            Message::new("X-Gitlab-Token does not match the secret of any rule of project {project}")
+                .arg("project", project),
+        ));
     }
     let Some(tag) = push.reference.strip_prefix("refs/tags/") else {
         return Ok(ignored(format!("{} is not a tag", push.reference)));

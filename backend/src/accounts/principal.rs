@@ -1,6 +1,6 @@
 //! The authenticated caller and the one permission check every route makes.
 
-use api_types::{Role, Scope};
+use api_types::{Message, Role, Scope};
 
 use crate::error::{ServiceError, ServiceResult};
 
@@ -30,16 +30,18 @@ impl Principal {
     /// approves, admin manages.
     pub fn require(&self, scope: Scope) -> ServiceResult<()> {
         if self.role < scope.min_role() {
-            return Err(ServiceError::Forbidden(format!(
-                "{} needs the {} role or higher; {} is {}",
-                scope.as_str(),
-                scope.min_role().as_str(),
-                self.username,
-                self.role.as_str()
-            )));
+            return Err(ServiceError::Forbidden(
+                Message::new("{scope} needs the {needed} role or higher; {user} is {role}")
+                    .arg("scope", scope.as_str())
+                    .arg("needed", scope.min_role().as_str())
+                    .arg("user", &self.username)
+                    .arg("role", self.role.as_str()),
+            ));
         }
         if !self.can(scope) {
-            return Err(ServiceError::Forbidden(format!("this API token lacks the {} scope", scope.as_str())));
+            return Err(ServiceError::Forbidden(
+                Message::new("this API token lacks the {scope} scope").arg("scope", scope.as_str()),
+            ));
         }
         Ok(())
     }

@@ -32,11 +32,15 @@ pub fn system_principal() -> Principal {
 /// A principal for work done on a user's behalf without a request from them (a schedule
 /// firing, a GitLab push): refused when the user is gone or disabled.
 pub async fn acting_as(state: &AppState, username: &str, what: &str, origin: &str) -> ServiceResult<Principal> {
-    let user = store::users::by_username(&state.db, username)
-        .await
-        .map_err(|_| ServiceError::Forbidden(format!("the {what}'s owner {username} no longer exists")))?;
+    let user = store::users::by_username(&state.db, username).await.map_err(|_| {
+        ServiceError::Forbidden(
+            Message::new("the {what}'s owner {user} no longer exists").arg("what", what).arg("user", username),
+        )
+    })?;
     if user.disabled != 0 {
-        return Err(ServiceError::Forbidden(format!("the {what}'s owner {username} is disabled")));
+        return Err(ServiceError::Forbidden(
+            Message::new("the {what}'s owner {user} is disabled").arg("what", what).arg("user", username),
+        ));
     }
     Ok(Principal {
         user_id: user.id,

@@ -110,8 +110,8 @@ pub fn issue_ticket(keys: &Keys, who: &Principal, path: &str) -> (String, i64) {
     (sign(keys, &claims), exp * 1000)
 }
 
-fn unauthorized(msg: &str) -> ServiceError {
-    ServiceError::Unauthorized(msg.to_string())
+fn unauthorized(msg: &'static str) -> ServiceError {
+    ServiceError::Unauthorized(msg.into())
 }
 
 /// The credential a request came with, once its signature has been checked.

@@ -1,6 +1,6 @@
 //! Commands: named shell bodies with minijinja placeholders.
 
-use api_types::{validate, Command, CommandInput, Scope};
+use api_types::{validate, Command, CommandInput, Message, Scope};
 use serde_json::json;
 
 use super::{body_params, check_body, check_timeout};
@@ -94,10 +94,11 @@ pub async fn delete(state: &AppState, who: &Principal, id: i64) -> ServiceResult
     let row = store::get_command(&state.db, id).await.or_not_found("command", id)?;
     let users = super::templates::templates_using_command(state, id).await?;
     if !users.is_empty() {
-        return Err(ServiceError::Conflict(format!(
-            "command {id} is used by template(s) {}; remove it from them first",
-            users.join(", ")
-        )));
+        return Err(ServiceError::Conflict(
+            Message::new("command {id} is used by template(s) {templates}; remove it from them first")
+                .arg("id", id)
+                .arg("templates", users.join(", ")),
+        ));
     }
     let mut tx = state.db.begin_write().await?;
     store::delete(&mut tx, Kind::Command, id).await.or_not_found("command", id)?;

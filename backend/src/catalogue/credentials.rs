@@ -1,6 +1,6 @@
 //! Credentials: SSH private keys and passwords, encrypted at rest, never returned.
 
-use api_types::{validate, Credential, CredentialInput, CredentialKind, Scope};
+use api_types::{validate, Credential, CredentialInput, CredentialKind, Message, Scope};
 use serde_json::json;
 
 use crate::accounts::Principal;
@@ -116,7 +116,9 @@ pub async fn delete(state: &AppState, who: &Principal, id: i64) -> ServiceResult
     let row = store::get_credential(&state.db, id).await.or_not_found("credential", id)?;
     let users = store::hosts_using_credential(&state.db, id).await?;
     if users > 0 {
-        return Err(ServiceError::Conflict(format!("credential {id} is used by {users} host(s)")));
+        return Err(ServiceError::Conflict(
+            Message::new("credential {id} is used by {count} host(s)").arg("id", id).arg("count", users),
+        ));
     }
     let mut tx = state.db.begin_write().await?;
     store::delete(&mut tx, Kind::Credential, id).await.or_not_found("credential", id)?;

@@ -300,10 +300,11 @@ pub async fn snapshot(state: &AppState, id: i64) -> ServiceResult<Snapshot> {
                 (Some(c), _) => (c.interpreter.clone(), c.body.clone(), c.timeout_secs),
                 (None, Some(script)) => (INLINE_INTERPRETER.to_string(), script.clone(), 600),
                 (None, None) => {
-                    return Err(ServiceError::Conflict(format!(
-                        "template {id} step {:?} refers to a command that no longer exists",
-                        s.name
-                    )))
+                    return Err(ServiceError::Conflict(
+                        Message::new("template {id} step {step} refers to a command that no longer exists")
+                            .arg("id", id)
+                            .arg("step", format!("{:?}", s.name)),
+                    ))
                 }
             };
             Ok(SnapshotStep {

@@ -57,8 +57,13 @@ pub async fn run_attempt(state: AppState, task_id: i64, attempt: i64) {
             fenced(&state, &fence);
         } else {
             tracing::error!(task = task_id, attempt, error = ?e.to_string(), "run failed");
-            if let Err(e) = end_run(&state, &fence, TaskStatus::Failed).await {
-                tracing::error!(task = task_id, error = %e, "could not record the failed run");
+            match end_run(&state, &fence, TaskStatus::Failed).await {
+                Ok(()) => {}
+                // Cut off long enough to lose the run: the end is refused like any other write.
+                Err(e) if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Fenced { .. })) => {
+                    fenced(&state, &fence)
+                }
+                Err(e) => tracing::error!(task = task_id, error = %e, "could not record the failed run"),
             }
         }
     }

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use api_types::Message;
 use minijinja::{Environment, UndefinedBehavior, Value};
 
 use super::shell::{self, Quoting};
@@ -74,10 +75,15 @@ fn environment() -> Environment<'static> {
 /// lands in the shell text; a place where no escaping is safe is an error naming the
 /// placeholder. Other interpreters get no placeholder output at all, except raw arguments.
 pub fn render(body: &str, vars: &Vars<'_>, interpreter: &str) -> Result<String, String> {
-    render_with(body, vars, interpreter, UndefinedBehavior::Strict)
+    render_with(body, vars, interpreter, UndefinedBehavior::Strict).map_err(|m| m.text())
 }
 
-fn render_with(body: &str, vars: &Vars<'_>, interpreter: &str, undefined: UndefinedBehavior) -> Result<String, String> {
+fn render_with(
+    body: &str,
+    vars: &Vars<'_>,
+    interpreter: &str,
+    undefined: UndefinedBehavior,
+) -> Result<String, Message> {
     let nonce: u64 = rand::random();
     let prefix = marker_prefix(nonce);
     let outputs: Arc<Mutex<Vec<Output>>> = Arc::default();
@@ -91,7 +97,7 @@ fn render_with(body: &str, vars: &Vars<'_>, interpreter: &str, undefined: Undefi
         list.push(Output { text, raw: raw_mode && value.is_safe() });
         write!(out, "{formatter_prefix}{index}{CLOSE}").map_err(minijinja::Error::from)
     });
-    let template = env.template_from_str(body).map_err(|e| format!("template error: {e}"))?;
+    let template = env.template_from_str(body).map_err(|e| Message::new("template error: {error}").arg("error", e))?;
     let mut ctx: BTreeMap<&str, Value> = BTreeMap::new();
     for (k, v) in vars.args {
         let v = if vars.raw { Value::from_safe_string(v.clone()) } else { Value::from(v.as_str()) };
@@ -100,24 +106,25 @@ fn render_with(body: &str, vars: &Vars<'_>, interpreter: &str, undefined: Undefi
     for (k, v) in vars.builtins {
         ctx.insert(k, Value::from(v.as_str()));
     }
-    let text = template.render(&ctx).map_err(|e| format!("cannot render the step: {e}"))?;
+    let text = template.render(&ctx).map_err(|e| Message::new("cannot render the step: {error}").arg("error", e))?;
     let outputs = std::mem::take(&mut *outputs.lock().expect("outputs lock"));
     place(body, &text, &prefix, &outputs, interpreter)
 }
 
 /// Puts each recorded output where its marker is, escaped for its context.
-fn place(body: &str, text: &str, prefix: &str, outputs: &[Output], interpreter: &str) -> Result<String, String> {
+fn place(body: &str, text: &str, prefix: &str, outputs: &[Output], interpreter: &str) -> Result<String, Message> {
     let names = Placeholders::of(body, outputs.len());
     for (i, o) in outputs.iter().enumerate() {
         if o.text.contains(prefix) {
-            return Err(format!(
-                "{} prints the output of other placeholders (through a macro, a filter block or a set block): \
-                 put placeholders directly in the body",
-                names.name(i)
-            ));
+            return Err(Message::new(
+                "{placeholder} prints the output of other placeholders (through a macro, a filter block or a set \
+                 block): put placeholders directly in the body",
+            )
+            .nested("placeholder", names.name(i)));
         }
         if o.text.contains('\0') {
-            return Err(format!("{}: its value contains a NUL byte, which no program can receive", names.name(i)));
+            return Err(Message::new("{placeholder}: its value contains a NUL byte, which no program can receive")
+                .nested("placeholder", names.name(i)));
         }
     }
     // Raw arguments become part of the script text first: they may change what follows.
@@ -125,11 +132,12 @@ fn place(body: &str, text: &str, prefix: &str, outputs: &[Output], interpreter: 
     let mut rest = text;
     while let Some(at) = rest.find(prefix) {
         spliced.push_str(&rest[..at]);
-        let (len, index) = read_marker(prefix, &rest[at..]).ok_or("internal error: a broken placeholder marker")?;
+        let (len, index) = read_marker(prefix, &rest[at..])
+            .ok_or_else(|| Message::new("internal error: a broken placeholder marker"))?;
         match outputs.get(index) {
             Some(o) if o.raw => spliced.push_str(&o.text),
             Some(_) => spliced.push_str(&rest[at..at + len]),
-            None => return Err("internal error: an unknown placeholder marker".into()),
+            None => return Err(Message::new("internal error: an unknown placeholder marker")),
         }
         rest = &rest[at + len..];
     }
@@ -138,15 +146,16 @@ fn place(body: &str, text: &str, prefix: &str, outputs: &[Output], interpreter: 
     let marker = |rest: &str| read_marker(prefix, rest);
     let spots = shell::scan(&spliced, &marker);
     if spots.len() != outputs.iter().filter(|o| !o.raw).count() {
-        return Err("internal error: placeholder markers were lost or repeated".into());
+        return Err(Message::new("internal error: placeholder markers were lost or repeated"));
     }
     if !is_shell(interpreter) {
         if let Some(spot) = spots.first() {
-            return Err(format!(
-                "{} cannot be placed in a {interpreter} script: Taskgate escapes values only for shells. \
+            return Err(Message::new(
+                "{placeholder} cannot be placed in a {interpreter} script: Taskgate escapes values only for shells. \
                  Read the value from the environment instead (every argument is an environment variable)",
-                names.name(spot.index)
-            ));
+            )
+            .nested("placeholder", names.name(spot.index))
+            .arg("interpreter", interpreter));
         }
     }
     let mut script = String::with_capacity(spliced.len());
@@ -157,17 +166,19 @@ fn place(body: &str, text: &str, prefix: &str, outputs: &[Output], interpreter: 
         match &spot.quoting {
             Ok(q) => script.push_str(&q.escape(value)),
             Err(why) => {
-                return Err(format!(
-                    "{} cannot be quoted safely: {why}. Move it out of there, or use the environment variable instead",
-                    names.name(spot.index)
-                ))
+                return Err(Message::new(
+                    "{placeholder} cannot be quoted safely: {why}. Move it out of there, or use the environment \
+                     variable instead",
+                )
+                .nested("placeholder", names.name(spot.index))
+                .nested("why", why.clone()))
             }
         }
         from = spot.end;
     }
     script.push_str(&spliced[from..]);
     if script.contains('\0') {
-        return Err("the script contains a NUL byte".into());
+        return Err(Message::new("the script contains a NUL byte"));
     }
     Ok(script)
 }
@@ -196,10 +207,12 @@ impl Placeholders {
         Placeholders { found, usable }
     }
 
-    fn name(&self, index: usize) -> String {
+    fn name(&self, index: usize) -> Message {
         match self.found.get(index) {
-            Some((snippet, line)) if self.usable => format!("`{snippet}` on line {line}"),
-            _ => format!("placeholder output number {}", index + 1),
+            Some((snippet, line)) if self.usable => {
+                Message::new("`{snippet}` on line {line}").arg("snippet", snippet).arg("line", line)
+            }
+            _ => Message::new("placeholder output number {n}").arg("n", index + 1),
         }
     }
 }
@@ -208,12 +221,12 @@ impl Placeholders {
 /// set to `x`, then to the empty string, so that both sides of simple conditions run),
 /// lenient about undefined names. A body that passes can still fail at run time when a
 /// branch not taken here puts a placeholder somewhere unsafe.
-pub fn check_body(body: &str, interpreter: &str, raw: bool, builtins: &[&str]) -> Result<(), String> {
+pub fn check_body(body: &str, interpreter: &str, raw: bool, builtins: &[&str]) -> Result<(), Message> {
     let env = environment();
     let globals: Vec<&str> = env.globals().map(|(k, _)| k).collect();
     let names: Vec<String> = match env.template_from_str(body) {
         Ok(t) => t.undeclared_variables(false).into_iter().filter(|n| !globals.contains(&n.as_str())).collect(),
-        Err(e) => return Err(format!("template error: {e}")),
+        Err(e) => return Err(Message::new("template error: {error}").arg("error", e)),
     };
     for stand_in in ["x", ""] {
         let mut args = BTreeMap::new();

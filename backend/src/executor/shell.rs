@@ -6,6 +6,8 @@
 //! sh, ksh, mksh, zsh) could read the text differently, it gives up: every placeholder
 //! from there on is refused rather than guessed at.
 
+use api_types::Message;
+
 /// Where a placeholder's output lands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Quoting {
@@ -46,7 +48,7 @@ pub struct Spot {
     /// Which placeholder output (in rendering order).
     pub index: usize,
     /// Its context, or why no escaping is safe there.
-    pub quoting: Result<Quoting, String>,
+    pub quoting: Result<Quoting, Message>,
 }
 
 /// Recognises a placeholder marker at the start of `rest`: its length and its index.
@@ -104,7 +106,7 @@ struct Lexer<'a> {
     regex_next: bool,
     spots: Vec<Spot>,
     /// Set once the text can no longer be followed with certainty.
-    lost: Option<String>,
+    lost: Option<Message>,
 }
 
 /// Every placeholder marker in `text`, with its context.
@@ -146,7 +148,7 @@ impl Lexer<'_> {
         }
     }
 
-    fn spot(&mut self, i: usize, len: usize, index: usize, quoting: Result<Quoting, String>) {
+    fn spot(&mut self, i: usize, len: usize, index: usize, quoting: Result<Quoting, Message>) {
         let quoting = match &self.lost {
             Some(reason) => Err(reason.clone()),
             None => quoting,
@@ -155,24 +157,29 @@ impl Lexer<'_> {
     }
 
     /// From here on nothing is certain: later placeholders are refused with `why`.
-    fn lose(&mut self, i: usize, why: &str) {
+    fn lose(&mut self, i: usize, why: &'static str) {
         if self.lost.is_none() {
-            self.lost =
-                Some(format!("it comes after {why} (line {}), where shells disagree on what follows", self.line_at(i)));
+            self.lost = Some(
+                Message::new("it comes after {what} (line {line}), where shells disagree on what follows")
+                    .nested("what", Message::new(why))
+                    .arg("line", self.line_at(i)),
+            );
         }
     }
 
     /// The context of a placeholder at the current position, from the frames.
-    fn context(&self) -> Result<Quoting, String> {
+    fn context(&self) -> Result<Quoting, Message> {
         let mut quoting = None;
         for frame in self.stack.iter().rev() {
             match frame {
-                Frame::Double { translated: true } => return Err("it is inside $\"…\"".into()),
+                Frame::Double { translated: true } => return Err(Message::new("it is inside $\"…\"")),
                 Frame::Double { .. } => {
                     quoting.get_or_insert(Quoting::Double);
                 }
-                Frame::Param { .. } => return Err("it is inside a parameter expansion ${…}".into()),
-                Frame::Arith { .. } => return Err("it is inside an arithmetic expression $((…)) or ((…))".into()),
+                Frame::Param { .. } => return Err(Message::new("it is inside a parameter expansion ${…}")),
+                Frame::Arith { .. } => {
+                    return Err(Message::new("it is inside an arithmetic expression $((…)) or ((…))"))
+                }
                 Frame::Cmd { .. } => return Ok(quoting.unwrap_or(Quoting::Unquoted)),
             }
         }
@@ -186,7 +193,7 @@ impl Lexer<'_> {
                 // Only markers matter now; all of them are refused.
                 match self.marker_at(i) {
                     Some((len, index)) => {
-                        self.spot(i, len, index, Err(String::new()));
+                        self.spot(i, len, index, Err(Message::from(String::new())));
                         i += len;
                     }
                     None => i += 1,
@@ -228,7 +235,7 @@ impl Lexer<'_> {
     /// `\` at `i`: skips the escaped character; a marker cannot be escaped.
     fn backslash(&mut self, i: usize) -> usize {
         if let Some((len, index)) = self.marker_at(i + 1) {
-            self.spot(i + 1, len, index, Err("it comes right after a backslash".into()));
+            self.spot(i + 1, len, index, Err(Message::new("it comes right after a backslash")));
             return i + 1 + len;
         }
         (i + 2).min(self.bytes.len())
@@ -237,7 +244,7 @@ impl Lexer<'_> {
     /// `$` at `i` outside single quotes; `in_double` when inside `"…"`.
     fn dollar(&mut self, i: usize, in_double: bool) -> usize {
         if let Some((len, index)) = self.marker_at(i + 1) {
-            self.spot(i + 1, len, index, Err("it comes right after a $".into()));
+            self.spot(i + 1, len, index, Err(Message::new("it comes right after a $")));
             return i + 1 + len;
         }
         match self.bytes.get(i + 1) {
@@ -268,7 +275,7 @@ impl Lexer<'_> {
     }
 
     /// `'…'` starting at `i`; markers inside get `inside` (or single-quote escaping).
-    fn single(&mut self, i: usize, inside: Option<&str>) -> usize {
+    fn single(&mut self, i: usize, inside: Option<&'static str>) -> usize {
         let mut j = i + 1;
         let mut found = Vec::new();
         while j < self.bytes.len() && self.bytes[j] != b'\'' {
@@ -283,8 +290,8 @@ impl Lexer<'_> {
         let closed = j < self.bytes.len();
         for (at, len, index) in found {
             let quoting = match (inside, closed) {
-                (Some(why), _) => Err(why.to_string()),
-                (None, false) => Err("it is inside an unterminated '…'".into()),
+                (Some(why), _) => Err(Message::new(why)),
+                (None, false) => Err(Message::new("it is inside an unterminated '…'")),
                 (None, true) => Ok(Quoting::Single),
             };
             self.spot(at, len, index, quoting);
@@ -298,7 +305,7 @@ impl Lexer<'_> {
         let mut escaped_quote = false;
         while j < self.bytes.len() && self.bytes[j] != b'\'' {
             if let Some((len, index)) = self.marker_at(j) {
-                self.spot(j, len, index, Err("it is inside $'…'".into()));
+                self.spot(j, len, index, Err(Message::new("it is inside $'…'")));
                 j += len;
                 continue;
             }
@@ -324,7 +331,7 @@ impl Lexer<'_> {
         let mut risky = false;
         while j < self.bytes.len() && self.bytes[j] != b'`' {
             if let Some((len, index)) = self.marker_at(j) {
-                self.spot(j, len, index, Err("it is inside a backquoted command `…`".into()));
+                self.spot(j, len, index, Err(Message::new("it is inside a backquoted command `…`")));
                 j += len;
                 continue;
             }
@@ -563,7 +570,7 @@ impl Lexer<'_> {
         let mut j = i;
         while j < self.bytes.len() && self.bytes[j] != b'\n' {
             if let Some((len, index)) = self.marker_at(j) {
-                self.spot(j, len, index, Err("it is inside a comment".into()));
+                self.spot(j, len, index, Err(Message::new("it is inside a comment")));
                 j += len;
             } else {
                 j += 1;
@@ -587,7 +594,7 @@ impl Lexer<'_> {
         let mut certain = true;
         while j < self.bytes.len() && !ends_word(self.bytes[j]) {
             if let Some((len, index)) = self.marker_at(j) {
-                self.spot(j, len, index, Err("it is in a here-document's delimiter".into()));
+                self.spot(j, len, index, Err(Message::new("it is in a here-document's delimiter")));
                 certain = false;
                 j += len;
                 continue;
@@ -669,7 +676,7 @@ impl Lexer<'_> {
                     let mut k = j;
                     while k < end {
                         if let Some((len, index)) = self.marker_at(k) {
-                            self.spot(k, len, index, Err("it is inside a here-document".into()));
+                            self.spot(k, len, index, Err(Message::new("it is inside a here-document")));
                             k += len;
                         } else {
                             k += 1;

@@ -7,7 +7,7 @@ fn contexts(text: &str) -> Vec<Result<Quoting, String>> {
         let digit = rest.strip_prefix('§')?.bytes().next().filter(u8::is_ascii_digit)?;
         Some(('§'.len_utf8() + 1, usize::from(digit - b'0')))
     };
-    scan(&text, &marker).into_iter().map(|s| s.quoting).collect()
+    scan(&text, &marker).into_iter().map(|s| s.quoting.map_err(|m| m.text())).collect()
 }
 
 fn ok(q: Quoting) -> Result<Quoting, String> {

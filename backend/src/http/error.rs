@@ -64,11 +64,11 @@ impl ApiError {
 
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
-        let message = e.to_string();
+        let message = e.message().text_in(locale());
         match e {
             ServiceError::NotFound { .. } => ApiError::NotFound(Json(ErrorBody::new("not_found", message))),
             ServiceError::Validation(f) => {
-                ApiError::Unprocessable(Json(ErrorBody::new("invalid", f.say.text_in(locale())).with_field(f.field)))
+                ApiError::Unprocessable(Json(ErrorBody::new("invalid", message).with_field(f.field)))
             }
             ServiceError::Conflict(_) => ApiError::Conflict(Json(ErrorBody::new("conflict", message))),
             ServiceError::InvalidTransition { from, .. } => ApiError::Conflict(Json(ErrorBody {
@@ -83,7 +83,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Busy(_) => ApiError::TooManyRequests(Json(ErrorBody::new("busy", message))),
             ServiceError::Internal(cause) => {
                 tracing::error!(error = ?cause, "internal error");
-                ApiError::Internal(Json(ErrorBody::new("internal", "internal error")))
+                ApiError::Internal(Json(ErrorBody::new("internal", message)))
             }
         }
     }

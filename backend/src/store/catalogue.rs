@@ -43,7 +43,11 @@ impl Kind {
 
 fn named_conflict(kind: Kind, name: &str) -> impl Fn(sqlx::Error) -> StoreError + '_ {
     move |e| match StoreError::from(e) {
-        StoreError::Conflict(_) => StoreError::Conflict(format!("a {} named {name:?} already exists", kind.noun())),
+        StoreError::Conflict(_) => StoreError::Conflict(
+            api_types::Message::new("a {what} named {name} already exists")
+                .nested("what", api_types::Message::new(kind.noun()))
+                .arg("name", format!("{name:?}")),
+        ),
         other => other,
     }
 }

@@ -27,7 +27,9 @@ const RULE_COLUMNS: &str = "id, name, project, tag_pattern, template_id, args, h
 pub async fn save_rule(conn: &mut AnyConnection, r: &RuleRow) -> StoreResult<i64> {
     let now = now_ms();
     let conflict = |e: sqlx::Error| match StoreError::from(e) {
-        StoreError::Conflict(_) => StoreError::Conflict(format!("a GitLab rule named {:?} already exists", r.name)),
+        StoreError::Conflict(_) => StoreError::Conflict(
+            api_types::Message::new("a GitLab rule named {name} already exists").arg("name", format!("{:?}", r.name)),
+        ),
         other => other,
     };
     if r.id == 0 {

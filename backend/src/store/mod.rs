@@ -25,7 +25,7 @@ pub enum StoreError {
     #[error("not found")]
     NotFound,
     #[error("conflict: {0}")]
-    Conflict(String),
+    Conflict(api_types::Message),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error(transparent)]
@@ -44,7 +44,9 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::RowNotFound => StoreError::NotFound,
-            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_string()),
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(db.message().to_string().into())
+            }
             _ => StoreError::Database(e),
         }
     }

@@ -31,7 +31,9 @@ const COLUMNS: &str = "id, name, cron, timezone, template_id, args_enc, hosts, s
 pub async fn save(conn: &mut AnyConnection, r: &ScheduleRow) -> StoreResult<i64> {
     let now = now_ms();
     let conflict = |e: sqlx::Error| match StoreError::from(e) {
-        StoreError::Conflict(_) => StoreError::Conflict(format!("a schedule named {:?} already exists", r.name)),
+        StoreError::Conflict(_) => StoreError::Conflict(
+            api_types::Message::new("a schedule named {name} already exists").arg("name", format!("{:?}", r.name)),
+        ),
         other => other,
     };
     if r.id == 0 {

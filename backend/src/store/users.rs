@@ -77,7 +77,9 @@ pub async fn insert(conn: &mut AnyConnection, user: NewUser<'_>) -> StoreResult<
     .fetch_one(conn)
     .await
     .map_err(|e| match StoreError::from(e) {
-        StoreError::Conflict(_) => StoreError::Conflict(format!("user {:?} already exists", user.username)),
+        StoreError::Conflict(_) => StoreError::Conflict(
+            api_types::Message::new("user {name} already exists").arg("name", format!("{:?}", user.username)),
+        ),
         other => other,
     })?;
     Ok(id)

@@ -41,11 +41,13 @@ pub async fn follow(
 ) -> ServiceResult<impl FutStream<Item = TaskChange> + Send + 'static> {
     who.require(Scope::Read)?;
     let guard = state.streams.open(who.user_id).ok_or_else(|| {
-        ServiceError::Busy(format!(
-            "{} already has {} live streams open; close one (or wait for it to end) first",
-            who.username,
-            crate::state::MAX_STREAMS_PER_USER
-        ))
+        ServiceError::Busy(
+            api_types::Message::new(
+                "{user} already has {max} live streams open; close one (or wait for it to end) first",
+            )
+            .arg("user", &who.username)
+            .arg("max", crate::state::MAX_STREAMS_PER_USER),
+        )
     })?;
     let since = store::tasks::last_change(&state.db).await?.saturating_sub(SKEW_MS);
     let seen = store::tasks::changed_since(&state.db, since, BATCH)

@@ -1,6 +1,6 @@
 //! Approve, reject, cancel: the moves of a task before it runs, and who may make them.
 
-use api_types::{validate, Scope, Task, TaskStatus};
+use api_types::{validate, Message, Scope, Task, TaskStatus};
 use serde_json::json;
 
 use super::service::{current_digest, load, snapshot_of};
@@ -24,10 +24,11 @@ pub(crate) fn may_decide(who: &Principal, row: &TaskRow) -> ServiceResult<()> {
         return Ok(());
     }
     match group {
-        Some(g) => Err(ServiceError::Forbidden(format!(
-            "approving task {} needs the approver role or membership of group {g:?}",
-            row.id
-        ))),
+        Some(g) => Err(ServiceError::Forbidden(
+            Message::new("approving task {id} needs the approver role or membership of group {group}")
+                .arg("id", row.id)
+                .arg("group", format!("{g:?}")),
+        )),
         None => who.require(Scope::TaskApprove),
     }
 }
@@ -54,10 +55,11 @@ async fn decide(
     }
     let self_approval = policy::get(state).await?.allow_self_approval;
     if approve && row.submitter == who.username && !self_approval {
-        return Err(ServiceError::Forbidden(format!(
-            "{} submitted task {id}; another person must approve it",
-            who.username
-        )));
+        return Err(ServiceError::Forbidden(
+            Message::new("{user} submitted task {id}; another person must approve it")
+                .arg("user", &who.username)
+                .arg("id", id),
+        ));
     }
     let digest = current_digest(state, &row)?;
     let (decision, to) = if approve { ("approved", TaskStatus::Ready) } else { ("rejected", TaskStatus::Rejected) };
@@ -65,19 +67,21 @@ async fn decide(
     // Read inside the write transaction: an edit committed meanwhile either shows here or
     // makes the decision below find the task changed.
     if approve && !self_approval && store::tasks::editors(&mut tx, id).await?.contains(&who.username) {
-        return Err(ServiceError::Forbidden(format!(
-            "{} changed task {id} after it was submitted; another person must approve it",
-            who.username
-        )));
+        return Err(ServiceError::Forbidden(
+            Message::new("{user} changed task {id} after it was submitted; another person must approve it")
+                .arg("user", &who.username)
+                .arg("id", id),
+        ));
     }
     let approval_id = store::tasks::insert_approval(&mut tx, id, decision, &who.username, &comment, &digest).await?;
     if !store::tasks::decide(&mut tx, id, to, approval_id, row.updated_at).await? {
         drop(tx);
         let now = store::tasks::get(&state.db, id).await?;
         if now.status == TaskStatus::New {
-            return Err(ServiceError::Conflict(format!(
-                "task {id} was changed while you decided; read it again and decide on what it is now"
-            )));
+            return Err(ServiceError::Conflict(
+                Message::new("task {id} was changed while you decided; read it again and decide on what it is now")
+                    .arg("id", id),
+            ));
         }
         return Err(invalid(&now, action));
     }

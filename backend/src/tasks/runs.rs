@@ -64,15 +64,16 @@ pub async fn view(state: &AppState, who: &Principal, id: i64) -> ServiceResult<T
 }
 
 /// Run actions belong to the submitter and to approvers and admins.
-pub(crate) fn may_act(who: &Principal, row: &TaskRow, action: &str) -> ServiceResult<()> {
+pub(crate) fn may_act(who: &Principal, row: &TaskRow, action: &'static str) -> ServiceResult<()> {
     who.require(Scope::TaskSubmit)?;
     if row.submitter == who.username || who.can(Scope::TaskApprove) {
         Ok(())
     } else {
-        Err(ServiceError::Forbidden(format!(
-            "only the submitter, an approver or an admin may {action} task {}",
-            row.id
-        )))
+        Err(ServiceError::Forbidden(
+            Message::new("only the submitter, an approver or an admin may {action} task {id}")
+                .nested("action", Message::new(action))
+                .arg("id", row.id),
+        ))
     }
 }
 
@@ -190,7 +191,7 @@ pub async fn redo(state: &AppState, who: &Principal, id: i64, req: RedoRequest) 
         .collect();
     let chosen = plan::redo_pairs(all, &latest, req.mode, &chosen_hosts, from_step);
     if chosen.is_empty() {
-        return Err(ServiceError::Conflict(format!("task {id} has nothing to redo in this mode")));
+        return Err(ServiceError::Conflict(Message::new("task {id} has nothing to redo in this mode").arg("id", id)));
     }
     let leased = tokio::time::Instant::now();
     let mut tx = state.db.begin_write().await?;
@@ -403,11 +404,13 @@ pub async fn log_text(
     // A download holds a place among its user's live streams while it is sent, and ends
     // when the credential it was asked with no longer holds.
     let guard = std::sync::Arc::new(state.streams.open(who.user_id).ok_or_else(|| {
-        ServiceError::Busy(format!(
-            "{} already has {} live streams or downloads open; close one (or wait for it to end) first",
-            who.username,
-            crate::state::MAX_STREAMS_PER_USER
-        ))
+        ServiceError::Busy(
+            Message::new(
+                "{user} already has {max} live streams or downloads open; close one (or wait for it to end) first",
+            )
+            .arg("user", &who.username)
+            .arg("max", crate::state::MAX_STREAMS_PER_USER),
+        )
     })?);
     let (state, who) = (state.clone(), who.clone());
     let stream = futures_util::stream::unfold(Some(0i64), move |after| {
@@ -502,11 +505,11 @@ pub async fn events(
     who.require(Scope::Read)?;
     task_row(state, id).await?;
     let guard = state.streams.open(who.user_id).ok_or_else(|| {
-        ServiceError::Busy(format!(
-            "{} already has {} live streams open; close one (or wait for it to end) first",
-            who.username,
-            crate::state::MAX_STREAMS_PER_USER
-        ))
+        ServiceError::Busy(
+            Message::new("{user} already has {max} live streams open; close one (or wait for it to end) first")
+                .arg("user", &who.username)
+                .arg("max", crate::state::MAX_STREAMS_PER_USER),
+        )
     })?;
     let rx = state.events.subscribe();
     let stream = LiveStream {

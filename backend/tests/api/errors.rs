@@ -274,6 +274,45 @@ async fn validation_messages_follow_accept_language(backend: Backend) {
     let (field, message) = send("/api/v1/commands", Some("zh-CN"), reserved).await;
     assert_eq!(field, "body");
     assert!(message.starts_with("占位符 {{ PATH }}：PATH 是保留名称"), "{message}");
+    let commented =
+        json!({"name": "in a comment", "steps": [{"name": "s", "group": "local", "script": "echo x # {{ TAG }}"}]});
+    let (field, message) = send("/api/v1/templates", Some("zh-CN"), commented).await;
+    assert_eq!(field, "steps[0].script");
+    assert_eq!(message, "第 1 行的 `{{ TAG }}` 无法安全地加引号：它位于注释中。请把它移出该位置，或改用环境变量");
+
+    // Every other error a person may meet reads in the same language; codes never change.
+    let zh = |method: reqwest::Method, path: String, body: Option<Value>| {
+        let app = &app;
+        async move {
+            let mut req = app.client.request(method, app.url(&path)).bearer_auth(&app.admin_token);
+            req = req.header("accept-language", "zh-CN");
+            if let Some(b) = body {
+                req = req.json(&b);
+            }
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let answer: Value = resp.json().await.unwrap();
+            (status, answer["code"].as_str().unwrap().to_string(), answer["message"].as_str().unwrap().to_string())
+        }
+    };
+    let taken =
+        zh(reqwest::Method::POST, "/api/v1/commands".into(), Some(json!({"name": "deploy", "body": "true"}))).await;
+    assert_eq!(taken, (409, "conflict".into(), "名为 \"deploy\" 的命令已存在".into()));
+    let missing = zh(reqwest::Method::GET, "/api/v1/tasks/999999".into(), None).await;
+    assert_eq!(missing, (404, "not_found".into(), "任务 999999 不存在".into()));
+    let id = app.submit(&app.admin_token, template, "new").await.expect(201)["id"].as_i64().unwrap();
+    let aborted = zh(reqwest::Method::POST, format!("/api/v1/tasks/{id}/abort"), Some(json!({}))).await;
+    assert_eq!(aborted, (409, "invalid_transition".into(), format!("无法对任务 {id} 执行“终止”：它的状态是“待审批”")));
+    let login = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("accept-language", "zh-CN")
+        .json(&json!({"username": "admin", "password": "not-the-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 401);
+    assert_eq!(login.json::<Value>().await.unwrap()["message"], "用户名或密码错误");
 }
 
 both_backends!(
