@@ -35,8 +35,13 @@ const TEXTS = {
 // the UI has.
 function language() {
   const chosen = document.cookie.split("; ").find((c) => c.startsWith("i18n_pref_locale="));
-  const picked = chosen && decodeURIComponent(chosen.split("=")[1]);
-  if (picked && TEXTS[picked]) return picked;
+  let picked = null;
+  try {
+    picked = chosen && decodeURIComponent(chosen.slice("i18n_pref_locale=".length));
+  } catch {
+    // A cookie that is not percent-encoding: as if there were none.
+  }
+  if (picked && Object.hasOwn(TEXTS, picked)) return picked;
   for (const l of navigator.languages || [navigator.language || ""]) {
     if (/^zh\b/i.test(l)) return "zh-CN";
     if (/^en\b/i.test(l)) return "en";
@@ -54,12 +59,29 @@ let shell = null; // the sign-in form, while it is in use
 let signingIn = null; // its sign-in, while under way
 let starting = false;
 
+// A stored session that has not run out by its own `exp` (read, not verified: the server
+// checks it). One that has, or cannot be read, is forgotten: the form shows at once.
 function storedToken() {
+  let token = null;
   try {
-    return localStorage.getItem(TOKEN);
+    token = localStorage.getItem(TOKEN);
   } catch {
     return null;
   }
+  if (!token) return null;
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const { exp } = JSON.parse(atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), "=")));
+    if (typeof exp !== "number" || exp * 1000 > Date.now()) return token;
+  } catch {
+    // not a JWT
+  }
+  try {
+    localStorage.removeItem(TOKEN);
+  } catch {
+    // storage refused: the UI's own check will sign out
+  }
+  return null;
 }
 
 function showSignIn() {

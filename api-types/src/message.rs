@@ -96,7 +96,7 @@ impl Message {
     /// no translation of it.
     pub fn text_in(&self, locale: Option<&str>) -> String {
         let template = locale.and_then(catalogue).and_then(|c| c.get(self.template.as_ref()));
-        let args: Vec<(&str, String)> = self
+        let texts: Vec<(&str, String)> = self
             .args
             .iter()
             .map(|(name, arg)| match arg {
@@ -104,7 +104,9 @@ impl Message {
                 Arg::Nested(m) => (*name, m.text_in(locale)),
             })
             .collect();
-        fill(template.map_or(self.template.as_ref(), String::as_str), &args)
+        let values: Vec<(&str, &dyn std::fmt::Display)> =
+            texts.iter().map(|(n, t)| (*n, t as &dyn std::fmt::Display)).collect();
+        fill(template.map_or(self.template.as_ref(), String::as_str), &values)
     }
 }
 
@@ -128,20 +130,22 @@ impl std::fmt::Display for Message {
     }
 }
 
-/// Puts each value in its `{name}` place, in one pass: a value is never read as a place.
-fn fill(template: &str, args: &[(&str, String)]) -> String {
+/// `template` with each value in its `{name}` place: `fill("step {n}", &[("n", &7)])`. One
+/// pass, so a value holding `{name}` (a template called "{host}") stays as it is; a place
+/// without a value, and a lone brace, stay as written.
+pub fn fill(template: &str, values: &[(&str, &dyn std::fmt::Display)]) -> String {
     let mut out = String::with_capacity(template.len() + 16);
     let mut rest = template;
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
-        match after.find('}').map(|close| (&after[..close], close)) {
-            Some((name, close)) if args.iter().any(|(n, _)| *n == name) => {
-                let value = args.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str()).unwrap_or_default();
-                out.push_str(value);
-                rest = &after[close + 1..];
+        let close = after.find('}').filter(|&c| after[..c].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+        match close.and_then(|c| values.iter().find(|(n, _)| *n == &after[..c]).map(|(_, v)| (c, v))) {
+            Some((c, value)) => {
+                out.push_str(&value.to_string());
+                rest = &after[c + 1..];
             }
-            _ => {
+            None => {
                 out.push('{');
                 rest = after;
             }

@@ -78,14 +78,18 @@ async fn an_unanswered_approval_request_expires_at_its_deadline(app: &TestApp) {
 /// session it was taken with, not the ticket.
 async fn a_ticket_runs_out_after_a_minute_but_its_stream_does_not(app: &TestApp) {
     let changes = "/api/v1/tasks/changes";
-    let ticket = app.ticket(&app.admin_token, changes).await;
-    let url = app.url(&format!("{changes}?ticket={ticket}"));
-    let mut stream = app.client.get(&url).send().await.unwrap();
+    let (first, second, third) = (
+        app.ticket(&app.admin_token, changes).await,
+        app.ticket(&app.admin_token, changes).await,
+        app.ticket(&app.admin_token, changes).await,
+    );
+    let url = |ticket: &str| app.url(&format!("{changes}?ticket={ticket}"));
+    let mut stream = app.client.get(url(&first)).send().await.unwrap();
     assert_eq!(stream.status(), 200);
     app.state().advance_clock(Duration::from_secs(59));
-    assert_eq!(app.client.get(&url).send().await.unwrap().status(), 200, "refused within its minute");
+    assert_eq!(app.client.get(url(&second)).send().await.unwrap().status(), 200, "refused within its minute");
     app.state().advance_clock(Duration::from_secs(2));
-    assert_eq!(app.client.get(&url).send().await.unwrap().status(), 401, "opened after its minute");
+    assert_eq!(app.client.get(url(&third)).send().await.unwrap().status(), 401, "opened after its minute");
 
     // The stream opened in time still reports what happens now.
     let template = app

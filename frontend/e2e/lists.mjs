@@ -57,6 +57,20 @@ async function main() {
             const focused = await typed.evaluate(() => document.activeElement?.type);
             if (focused !== 'password') throw new Error(`the focus is on ${focused}, not the password`);
             await typed.close();
+
+            // A stored session that ran out (the usual case the next morning) gets the form
+            // at once too, not after the bundle.
+            const stale = await newPage(browser);
+            release = await hold(stale);
+            const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+            const expired = `${b64({ alg: 'HS256' })}.${b64({ sub: '1', exp: Math.floor(Date.now() / 1000) - 60 })}.sig`;
+            await stale.addInitScript((t) => { if (!sessionStorage.getItem('seeded')) { sessionStorage.setItem('seeded', '1'); localStorage.setItem('taskgate.token', t); } }, expired);
+            await stale.goto(`${base}/`);
+            await field(stale, 'Username').waitFor();
+            const kept = await stale.evaluate(() => localStorage.getItem('taskgate.token'));
+            if (kept) throw new Error('the expired session was kept');
+            release();
+            await stale.close();
         });
 
         const page = await newPage(browser);

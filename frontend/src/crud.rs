@@ -94,15 +94,17 @@ impl Browse {
         list
     }
 
-    /// The chosen page of `list`; a page past the end (its last rows deleted) is the last.
-    pub fn page_of<T>(self, list: Vec<T>) -> Vec<T> {
-        let pages = (list.len() as i64 + PER_PAGE - 1) / PER_PAGE;
+    /// The chosen page of what the search found (a page past the end, its last rows
+    /// deleted, is the last), or the note that it found nothing.
+    pub fn page_of<T>(self, found: Vec<T>) -> Result<Vec<T>, AnyView> {
+        if found.is_empty() {
+            let i18n = use_i18n();
+            let none = fill(t_string!(i18n, common.crud.no_match), &[("query", &self.query.get_untracked())]);
+            return Err(view! { <p class="muted" data-testid="list-no-match">{none}</p> }.into_any());
+        }
+        let pages = (found.len() as i64 + PER_PAGE - 1) / PER_PAGE;
         let start = ((self.page.get().clamp(1, pages.max(1)) - 1) * PER_PAGE) as usize;
-        list.into_iter().skip(start).take(PER_PAGE as usize).collect()
-    }
-
-    pub fn query(self) -> String {
-        self.query.get_untracked()
+        Ok(found.into_iter().skip(start).take(PER_PAGE as usize).collect())
     }
 
     pub fn search_box(self) -> impl IntoView {
@@ -314,12 +316,10 @@ pub fn crud_page<E: Editor>(title: String, intro: String) -> impl IntoView {
                         let empty = fill(t_string!(i18n, common.crud.no_items), &[("noun", &noun)]);
                         return view! { <p class="muted">{empty}</p> }.into_any();
                     }
-                    let list = matching().unwrap_or_default();
-                    if list.is_empty() {
-                        let none = fill(t_string!(i18n, common.crud.no_match), &[("query", &browse.query())]);
-                        return view! { <p class="muted" data-testid="list-no-match">{none}</p> }.into_any();
-                    }
-                    let shown = browse.page_of(list);
+                    let shown = match browse.page_of(matching().unwrap_or_default()) {
+                        Ok(rows) => rows,
+                        Err(none) => return none,
+                    };
                     let mut headers = E::headers().into_iter();
                     let first = headers.next().unwrap_or_default();
                     view! {

@@ -18,26 +18,7 @@ pub use generated::i18n::*;
 /// catalogues use single braces and this, not leptos_i18n's `{{ name }}` interpolation,
 /// which needs the build.rs code generation to give strings.)
 pub fn fill(text: &str, values: &[(&str, &dyn std::fmt::Display)]) -> String {
-    // One pass, so that a value holding `{name}` (a template called "{host}") stays as it is.
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let close = after.find('}').filter(|&c| after[..c].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
-        match close.and_then(|c| values.iter().find(|(n, _)| *n == &after[..c]).map(|(_, v)| (c, v))) {
-            Some((c, value)) => {
-                out.push_str(&value.to_string());
-                rest = &after[c + 1..];
-            }
-            None => {
-                out.push('{');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+    api_types::message::fill(text, values)
 }
 
 /// The language the page is shown in, for code that runs outside a component (requests,

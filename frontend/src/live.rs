@@ -53,10 +53,9 @@ impl Drop for Watch {
 
 impl Watch {
     /// Opens the stream with a fresh ticket (a URL never carries the session token);
-    /// `on_change` is called with each change. The browser reconnects by itself after a
-    /// network error; when it gives up (the ticket is only good for opening within a
-    /// minute, so after a long outage the old URL is refused), a new ticket is taken and
-    /// the stream opened again. `on_open` is called each time the stream is
+    /// `on_change` is called with each change. After a network error the browser tries
+    /// the same URL again, which is refused (a ticket is good once), and gives up; then a
+    /// new ticket is taken and the stream opened again. `on_open` is called each time the stream is
     /// (re)connected: the stream reports what changes from then on, so whatever was read
     /// before may be out of date by then and should be read again.
     pub fn open(on_change: impl Fn(TaskChange) + 'static, on_open: impl Fn() + 'static) -> Watch {
@@ -72,9 +71,10 @@ impl Watch {
 }
 
 /// Takes a ticket and opens the stream into `inner`, unless the watch is gone by then;
-/// tries again after `wait` seconds (doubling up to 30) when it cannot.
+/// tries again after `wait` seconds (doubling up to 30, from 1 again once a stream opened)
+/// when it cannot.
 fn connect(inner: Weak<RefCell<Inner>>, wait: u64) {
-    let again = move |inner: Weak<RefCell<Inner>>| {
+    let again = move |inner: Weak<RefCell<Inner>>, wait: u64| {
         set_timeout(
             move || {
                 if let Some(held) = inner.upgrade() {
@@ -93,7 +93,7 @@ fn connect(inner: Weak<RefCell<Inner>>, wait: u64) {
         }
         let Some(source) = ticket.ok().and_then(|t| web_sys::EventSource::new(&format!("{PATH}?ticket={t}")).ok())
         else {
-            again(inner);
+            again(inner, wait);
             return;
         };
         let (on_change, on_open) = {
@@ -105,13 +105,21 @@ fn connect(inner: Weak<RefCell<Inner>>, wait: u64) {
                 on_change(change);
             }
         });
-        let opened = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| on_open());
+        let was_open = Rc::new(std::cell::Cell::new(false));
+        let opened = {
+            let was_open = was_open.clone();
+            Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
+                was_open.set(true);
+                on_open();
+            })
+        };
         let watched = source.clone();
         let weak = inner.clone();
         let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
-            // CONNECTING: the browser retries by itself. CLOSED: it gave up.
+            // CONNECTING: the browser retries by itself (with this URL's ticket, used up
+            // by then: refused, which closes it). CLOSED: it gave up; take a new ticket.
             if watched.ready_state() == web_sys::EventSource::CLOSED {
-                again(weak.clone());
+                again(weak.clone(), if was_open.get() { 1 } else { wait });
             }
         });
         if source.add_event_listener_with_callback("task", handler.as_ref().unchecked_ref()).is_err() {

@@ -36,6 +36,9 @@ struct Claims {
     /// API token's id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     via: Option<String>,
+    /// Tickets: the ticket's own id, recorded when it is used (once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tid: Option<String>,
 }
 
 const SESSION: &str = "session";
@@ -64,6 +67,7 @@ pub fn issue_session(keys: &Keys, user: &UserRow, ttl_secs: i64) -> (String, i64
         path: None,
         pexp: None,
         via: None,
+        tid: None,
     };
     (sign(keys, &claims), exp * 1000)
 }
@@ -80,15 +84,16 @@ pub fn issue_api_token(keys: &Keys, user_id: i64, token_id: &str, expires_at_ms:
         path: None,
         pexp: None,
         via: None,
+        tid: None,
     };
     sign(keys, &claims)
 }
 
 /// A ticket for `path` only, for [`TICKET_TTL_SECS`], taken with `who`'s credential: what a
 /// browser puts in a URL where it cannot send a header (an EventSource, a download link),
-/// instead of the session token itself. It is refused as a bearer token, on every other
-/// path, and once the credential it was taken with no longer holds. Returns the ticket and
-/// its expiry (ms).
+/// instead of the session token itself. It is good for one use; it is refused as a bearer
+/// token, on every other path, and once the credential it was taken with no longer holds.
+/// Returns the ticket and its expiry (ms).
 pub fn issue_ticket(keys: &Keys, who: &Principal, path: &str) -> (String, i64) {
     let now = now_ms() / 1000;
     let exp = now + TICKET_TTL_SECS;
@@ -106,6 +111,7 @@ pub fn issue_ticket(keys: &Keys, who: &Principal, path: &str) -> (String, i64) {
         path: Some(path.to_string()),
         pexp: who.expires_at.map(|ms| ms / 1000),
         via: Some(via.into()),
+        tid: Some(uuid::Uuid::new_v4().to_string()),
     };
     (sign(keys, &claims), exp * 1000)
 }
@@ -191,8 +197,9 @@ pub async fn authenticate(state: &AppState, token: &str, remote_addr: &str) -> S
     principal(state, &claims, credential, claims.exp, remote_addr).await
 }
 
-/// Checks a ticket from a URL: it must be one, unexpired, for exactly `path`, and the
-/// credential it was taken with must still hold. The principal is that credential's
+/// Checks a ticket from a URL: it must be one, unexpired, unused, for exactly `path`, and
+/// the credential it was taken with must still hold; it is then used up (a URL that leaks
+/// from a log or a history is worth nothing by then). The principal is that credential's
 /// (its scopes, its expiry), so a stream opened with the ticket ends when it does.
 pub async fn authenticate_ticket(
     state: &AppState,
@@ -212,7 +219,14 @@ pub async fn authenticate_ticket(
         Some(API) => Credential::ApiToken { id: &claims.jti },
         _ => return Err(unauthorized("invalid token")),
     };
-    principal(state, &claims, credential, claims.pexp, remote_addr).await
+    let (Some(tid), Some(exp)) = (claims.tid.as_deref(), claims.exp) else {
+        return Err(unauthorized("invalid token"));
+    };
+    let who = principal(state, &claims, credential, claims.pexp, remote_addr).await?;
+    if !store::users::use_ticket(&state.db, tid, exp.saturating_mul(1000), now_ms()).await? {
+        return Err(unauthorized("this ticket was used already; take a new one"));
+    }
+    Ok(who)
 }
 
 async fn principal(

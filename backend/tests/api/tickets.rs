@@ -32,6 +32,19 @@ async fn a_ticket_opens_its_own_path_and_nothing_else(backend: Backend) {
     assert_eq!(stream.status(), 200);
     assert!(stream.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
     drop(stream);
+    // Good once: the same URL again (a leaked log line, a history entry) opens nothing.
+    let again = app.send(Method::GET, &format!("{events_a}?ticket={ticket}"), None, None).await;
+    assert_eq!(
+        again.expect_error(401, "unauthorized", None)["message"],
+        "this ticket was used already; take a new one"
+    );
+    // Sent eight times at once, it opens one stream.
+    let raced = app.ticket(&viewer, &events_a).await;
+    let tries = (0..8).map(|_| app.client.get(app.url(&format!("{events_a}?ticket={raced}"))).send());
+    let answers = futures_util::future::join_all(tries).await;
+    let opened = answers.iter().filter(|a| a.as_ref().unwrap().status() == 200).count();
+    assert_eq!(opened, 1, "{:?}", answers.iter().map(|a| a.as_ref().unwrap().status()).collect::<Vec<_>>());
+    drop(answers);
     for other in [
         format!("/api/v1/tasks/{b}/events?ticket={ticket}"),
         format!("/api/v1/tasks/{a}/logs/text?ticket={ticket}"),
@@ -114,23 +127,23 @@ async fn a_ticket_stops_working_with_what_it_was_taken_with(backend: Backend) {
     let created = created.expect(201);
     let api_token = created["token"].as_str().unwrap().to_string();
     let token_id = created["info"]["id"].as_str().unwrap().to_string();
-    let by_api = app.ticket(&api_token, changes).await;
+    let (by_api, by_api_unused) = (app.ticket(&api_token, changes).await, app.ticket(&api_token, changes).await);
     let open = app.client.get(app.url(&format!("{changes}?ticket={by_api}"))).send().await.unwrap();
     assert_eq!(open.status(), 200);
     app.delete(&format!("/api/v1/tokens/{token_id}"), &app.admin_token).await.expect(200);
-    assert_eq!(status_of(&app, &format!("{changes}?ticket={by_api}")).await, 401, "revoked token's ticket");
+    assert_eq!(status_of(&app, &format!("{changes}?ticket={by_api_unused}")).await, 401, "revoked token's ticket");
     let ended = tokio::time::timeout(std::time::Duration::from_secs(20), open.bytes()).await;
     assert!(ended.is_ok(), "the stream opened with a revoked token's ticket did not end");
 
     // Taken with a session: ending the user's sessions (a new password) ends the ticket.
     let viewer = app.user("reader", "viewer", &[]).await;
-    let by_session = app.ticket(&viewer, changes).await;
+    let (by_session, by_session_unused) = (app.ticket(&viewer, changes).await, app.ticket(&viewer, changes).await);
     assert_eq!(status_of(&app, &format!("{changes}?ticket={by_session}")).await, 200);
     let id = app.get("/api/v1/me", &viewer).await.expect(200)["id"].as_i64().unwrap();
     app.put(&format!("/api/v1/users/{id}"), &app.admin_token, &json!({"password": "another-password-42"}))
         .await
         .expect(200);
-    assert_eq!(status_of(&app, &format!("{changes}?ticket={by_session}")).await, 401, "ended session's ticket");
+    assert_eq!(status_of(&app, &format!("{changes}?ticket={by_session_unused}")).await, 401, "ended session's ticket");
 
     // A disabled user's ticket opens nothing.
     let other = app.user("other", "viewer", &[]).await;

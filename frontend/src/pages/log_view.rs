@@ -317,12 +317,17 @@ pub fn LogView(
     };
     // ...and, when clicked, the same with a fresh ticket: a link never holds the session
     // token (it would stay in the browser's history and downloads list).
+    let download_error = RwSignal::new(None::<String>);
     let fetch = move |ev: leptos::ev::MouseEvent, whole: bool| {
         ev.prevent_default();
         let url = untrack(|| download(whole));
         let path = format!("/api/v1/tasks/{}/logs/text", task_id.get_untracked());
+        download_error.set(None);
         leptos::task::spawn_local(async move {
-            let Ok(ticket) = api::ticket(&path).await else { return };
+            let ticket = match api::ticket(&path).await {
+                Ok(t) => t,
+                Err(e) => return download_error.set(Some(e.message())),
+            };
             let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
             let Ok(link) = document.create_element("a") else { return };
             let _ = link.set_attribute("href", &format!("{url}ticket={ticket}"));
@@ -412,6 +417,7 @@ pub fn LogView(
                     on:click=move |ev| fetch(ev, true)>
                     {t!(i18n, task.log.download_attempt)}
                 </a>
+                {move || download_error.get().map(|m| view! { <span class="form-error" role="alert">{m}</span> })}
             })}
         </div>
         {move || log.more_before.get().then(|| view! {

@@ -276,6 +276,16 @@ pub fn TaskDetail() -> impl IntoView {
             if id_now() != task_id || reads.try_get_value() != Some(this_read) {
                 return; // the page moved on (or is gone), or a later read is under way
             }
+            // The server could not be reached, or failed: read again later (backing off)
+            // until it answers, keeping what the page shows meanwhile.
+            let down = |e: &ApiError| e.status == 0 || e.status >= 500;
+            let run_down = state.as_ref().is_some_and(|s| s.as_ref().is_err_and(down));
+            if answer.as_ref().is_err_and(down) || run_down {
+                fail_later();
+                if task.with_untracked(|t| matches!(t, Some(Ok(_)))) {
+                    return;
+                }
+            }
             let from = match (&state, &answer) {
                 (Some(Ok(r)), Ok(t)) => {
                     // The model starts again from the run as read: the stream goes on from

@@ -59,12 +59,13 @@ pub fn TemplateList() -> impl IntoView {
                 <p class="muted" data-testid="empty">{t!(i18n, library.templates.none)}</p>
             })}
             {move || loaded(templates.get(), move |all: Vec<Template>| {
-                let list = matching(all.clone());
-                if list.is_empty() && !all.is_empty() {
-                    let none = fill(t_string!(i18n, common.crud.no_match), &[("query", &browse.query())]);
-                    return view! { <p class="muted" data-testid="list-no-match">{none}</p> }.into_any();
+                if all.is_empty() {
+                    return ().into_any(); // the empty state above says so
                 }
-                let list = browse.page_of(list);
+                let list = match browse.page_of(matching(all)) {
+                    Ok(rows) => rows,
+                    Err(none) => return none,
+                };
                 view! {
                 <table>
                     <thead><tr>

@@ -124,12 +124,13 @@ pub fn Tokens() -> impl IntoView {
                     <p class="muted" data-testid="empty">{t!(i18n, admin.tokens.none)}</p>
                 })}
                 {move || loaded(tokens.get(), move |all: Vec<TokenInfo>| {
-                    let list = matching(all.clone());
-                    if list.is_empty() && !all.is_empty() {
-                        let none = fill(t_string!(i18n, common.crud.no_match), &[("query", &browse.query())]);
-                        return view! { <p class="muted" data-testid="list-no-match">{none}</p> }.into_any();
+                    if all.is_empty() {
+                        return ().into_any(); // the empty state above says so
                     }
-                    let list = browse.page_of(list);
+                    let list = match browse.page_of(matching(all)) {
+                        Ok(rows) => rows,
+                        Err(none) => return none,
+                    };
                     view! {
                     <table>
                         <thead><tr>
