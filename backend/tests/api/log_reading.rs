@@ -127,7 +127,7 @@ async fn a_log_downloads_as_plain_text_for_a_pair_and_for_the_attempt(backend: B
     };
 
     // One pair: exactly its lines, as written, with a file name.
-    let resp = get(format!("step=0&host=local&ticket=TICKET")).await;
+    let resp = get("step=0&host=local&ticket=TICKET".to_string()).await;
     assert_eq!(resp.status(), 200);
     assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     assert_eq!(
@@ -143,7 +143,7 @@ async fn a_log_downloads_as_plain_text_for_a_pair_and_for_the_attempt(backend: B
     assert!(text.contains("a 1\na 2\n") && text.contains("a 300\n"));
 
     // The whole attempt: every pair's lines, each naming its host and step.
-    let whole = get(format!("ticket=TICKET")).await.text().await.unwrap();
+    let whole = get("ticket=TICKET".to_string()).await.text().await.unwrap();
     assert_eq!(whole.lines().filter(|l| l.starts_with("local step 1: a ")).count(), A_LINES);
     assert_eq!(whole.lines().filter(|l| l.starts_with("local step 2: b ")).count(), B_LINES);
     assert!(whole.find("local step 1: a 300").unwrap() < whole.find("local step 2: b 1").unwrap(), "in order");
@@ -166,12 +166,12 @@ async fn a_log_downloads_as_plain_text_for_a_pair_and_for_the_attempt(backend: B
         assert_eq!(resp.status(), 422, "{query}");
         assert_eq!(resp.json::<Value>().await.unwrap()["field"], field, "{query}");
     }
-    let resp = get(format!("step=0&host=..%2F..%2Fetc%0D%0ASet-Cookie:%20x=1&ticket=TICKET")).await;
+    let resp = get("step=0&host=..%2F..%2Fetc%0D%0ASet-Cookie:%20x=1&ticket=TICKET".to_string()).await;
     assert_eq!(resp.status(), 200);
     let disposition = resp.headers()["content-disposition"].to_str().unwrap().to_string();
     assert!(!disposition.contains('/') && !disposition.contains('\r') && !resp.headers().contains_key("set-cookie"));
     assert_eq!(resp.text().await.unwrap(), "", "no such pair: nothing to send");
-    assert_eq!(get(format!("ticket=TICKET")).await.status(), 200);
+    assert_eq!(get("ticket=TICKET".to_string()).await.status(), 200);
     let missing_ticket = app.ticket(token, "/api/v1/tasks/999999/logs/text").await;
     let missing = app
         .client
