@@ -109,7 +109,10 @@ pub struct LoginResponse {
 pub struct TicketRequest {
     /// The one path the ticket opens: `/api/v1/tasks/changes`, `/api/v1/tasks/ID/events`
     /// or `/api/v1/tasks/ID/logs/text`.
-    #[cfg_attr(feature = "openapi", oai(validator(max_length = 200)))]
+    #[cfg_attr(
+        feature = "openapi",
+        oai(validator(max_length = 200, pattern = r"^/api/v1/tasks/(?:changes|[0-9]{1,18}/(?:events|logs/text))$"))
+    )]
     pub path: String,
 }
 

@@ -38,6 +38,8 @@ pub mod patterns {
     pub const EMAIL: &str = r"^(?:[^\u0000\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000@]*@[^\u0000\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*)?$";
     /// A program name or path such as `bash` or `/usr/bin/python3`.
     pub const INTERPRETER: &str = r"^[A-Za-z0-9_./-]{1,64}$";
+    /// [`ticket_path`](super::ticket_path): a path a browser opens by URL.
+    pub const TICKET_PATH: &str = r"^/api/v1/tasks/(?:changes|[0-9]{1,18}/(?:events|logs/text))$";
     /// A host key fingerprint as `ssh-keygen -lf` prints it.
     pub const FINGERPRINT: &str = r"^SHA256:[A-Za-z0-9+/]{43}$";
     /// A cron expression's shape: 5 or 6 fields separated by whitespace, of the characters
@@ -192,6 +194,19 @@ pub fn param_key(field: &str, value: &str) -> Result<(), FieldError> {
         ));
     }
     Ok(())
+}
+
+/// A path a ticket may open: the streams and log downloads a browser reaches by URL alone
+/// (`/api/v1/tasks/changes`, `/api/v1/tasks/ID/events`, `/api/v1/tasks/ID/logs/text`).
+pub fn ticket_path(field: &str, value: &str) -> Result<(), FieldError> {
+    if shapes::ticket_path(value) {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            field,
+            "must be /api/v1/tasks/changes, /api/v1/tasks/ID/events or /api/v1/tasks/ID/logs/text",
+        ))
+    }
 }
 
 /// A host group: `local` or a number 1–999 written without leading zeros.
@@ -497,6 +512,31 @@ mod tests {
         assert!(param_key("k", &"K".repeat(65)).is_err());
         assert!(ok_all(host_entry, &["deploy@web-1", "[fe80::1]", "10.0.0.1:22"]));
         assert!(matches(patterns::FINGERPRINT, &format!("SHA256:{}", "A".repeat(43))));
+        let long_id = format!("/api/v1/tasks/{}/events", "9".repeat(18));
+        let too_long_id = format!("/api/v1/tasks/{}/events", "9".repeat(19));
+        for path in [
+            "/api/v1/tasks/changes",
+            "/api/v1/tasks/7/events",
+            "/api/v1/tasks/0/logs/text",
+            long_id.as_str(),
+            too_long_id.as_str(),
+            "",
+            "/api/v1/tasks/",
+            "/api/v1/tasks//events",
+            "/api/v1/tasks/x/events",
+            "/api/v1/tasks/7/events/",
+            "/api/v1/tasks/7/events?after=1",
+            "/api/v1/tasks/7/logs",
+            "/api/v1/tasks/7/run",
+            "/api/v1/tasks/changes\n",
+            "/api/v1/tasks/１/events",
+            "/API/V1/TASKS/CHANGES",
+            "/api/v1/me",
+        ] {
+            assert_eq!(matches(patterns::TICKET_PATH, path), ticket_path("f", path).is_ok(), "{path:?}");
+        }
+        assert!(ok_all(ticket_path, &["/api/v1/tasks/changes", "/api/v1/tasks/7/events", long_id.as_str()]));
+        assert!(ticket_path("f", &too_long_id).is_err());
         assert!(matches(patterns::INTERPRETER, "/usr/bin/python3") && !matches(patterns::INTERPRETER, "ba sh"));
     }
 

@@ -14,6 +14,15 @@ pub(super) fn param_key(s: &str) -> bool {
 }
 
 /// [`super::patterns::GROUP`]: `^(?:local|[1-9][0-9]{0,2})$`.
+pub(super) fn ticket_path(s: &str) -> bool {
+    let id = |s: &str| (1..=18).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
+    match s.strip_prefix("/api/v1/tasks/") {
+        Some("changes") => true,
+        Some(rest) => matches!(rest.split_once('/'), Some((task, "events" | "logs/text")) if id(task)),
+        None => false,
+    }
+}
+
 pub(super) fn group(s: &str) -> bool {
     s == "local" || (!s.starts_with('0') && ascii_run(s, 1, 3, |b| b.is_ascii_digit()))
 }

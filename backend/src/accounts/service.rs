@@ -132,30 +132,11 @@ async fn check_password(state: &AppState, req: &LoginRequest) -> ServiceResult<U
     }
 }
 
-/// True for the paths a ticket may open: the streams and log downloads a browser reaches
-/// by URL alone.
-fn ticket_path(path: &str) -> bool {
-    let digits = |s: &str| !s.is_empty() && s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit());
-    match path.strip_prefix("/api/v1/tasks/") {
-        Some("changes") => true,
-        Some(rest) => match rest.split_once('/') {
-            Some((id, "events" | "logs/text")) => digits(id),
-            _ => false,
-        },
-        None => false,
-    }
-}
-
 /// A ticket for one path, taken with the caller's session or API token (see
 /// [`tokens::issue_ticket`]).
 pub fn ticket(state: &AppState, who: &Principal, req: TicketRequest) -> ServiceResult<Ticket> {
     who.require(Scope::Read)?;
-    if !ticket_path(&req.path) {
-        return Err(ServiceError::validation(
-            "path",
-            "must be /api/v1/tasks/changes, /api/v1/tasks/ID/events or /api/v1/tasks/ID/logs/text",
-        ));
-    }
+    validate::ticket_path("path", &req.path)?;
     if who.token_id.is_none() && who.session_epoch.is_none() {
         return Err(ServiceError::Forbidden("only a session or an API token takes tickets".into()));
     }

@@ -309,6 +309,7 @@ mod tests {
             patterns::EMAIL,
             patterns::INTERPRETER,
             patterns::FINGERPRINT,
+            patterns::TICKET_PATH,
             patterns::CRON_FIELDS,
             patterns::PRIVATE_KEY,
             patterns::NO_NUL,
