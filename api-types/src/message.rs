@@ -26,15 +26,21 @@ fn catalogue(locale: &str) -> Option<&'static HashMap<String, String>> {
 
 /// The catalogue's language for an `Accept-Language` header (its first language the
 /// catalogues have, any `zh` being `zh-CN`), or `None` for English.
+/// Only the first 32 languages count (a browser sends a handful; a header of thousands
+/// costs no sorting).
 pub fn locale_for(accept_language: &str) -> Option<&'static str> {
     let mut ranked: Vec<(f32, &str)> = accept_language
         .split(',')
+        .take(32)
         .filter_map(|part| {
             let mut pieces = part.split(';');
             let tag = pieces.next()?.trim();
-            let q = pieces
-                .find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()))
-                .unwrap_or(1.0);
+            let weight = |p: &str| {
+                let (name, value) = p.trim().split_once('=')?;
+                name.trim().eq_ignore_ascii_case("q").then(|| value.trim().parse::<f32>().ok()).flatten()
+            };
+            // A weight outside 0–1 (or unreadable) is no weight: the tag counts as 1.
+            let q = pieces.find_map(weight).filter(|q| (0.0..=1.0).contains(q)).unwrap_or(1.0);
             (!tag.is_empty() && q > 0.0).then_some((q, tag))
         })
         .collect();
@@ -81,10 +87,6 @@ impl Message {
     pub fn nested(mut self, name: &'static str, message: Message) -> Self {
         self.args.push((name, Arg::Nested(Box::new(message))));
         self
-    }
-
-    pub fn template(&self) -> &str {
-        &self.template
     }
 
     /// The message in English.
@@ -188,6 +190,11 @@ mod tests {
         assert_eq!(locale_for("en;q=0.2, zh-CN;q=0.8"), Some("zh-CN"));
         assert_eq!(locale_for(""), None);
         assert_eq!(locale_for(";;;,,q=,zh;q=abc"), Some("zh-CN"));
+        assert_eq!(locale_for("zh;Q=0, en;q=0.5"), None, "parameter names ignore case");
+        assert_eq!(locale_for("zh;q=1e40, en;q=0.9"), Some("zh-CN"), "out of range counts as 1");
+        assert_eq!(locale_for("zh;q=0.1, en;q=inf"), None);
+        let long = format!("{}zh", "fr,".repeat(40));
+        assert_eq!(locale_for(&long), None, "past the first 32 languages nothing counts");
     }
 
     #[test]

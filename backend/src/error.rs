@@ -46,8 +46,10 @@ impl ServiceError {
                 Message::new("{what} {id} not found").nested("what", Message::new(what)).arg("id", id)
             }
             ServiceError::Validation(f) => f.say.clone(),
-            ServiceError::Conflict(m) | ServiceError::Unauthorized(m) | ServiceError::Forbidden(m) => m.clone(),
-            ServiceError::Busy(m) => m.clone(),
+            ServiceError::Conflict(m)
+            | ServiceError::Unauthorized(m)
+            | ServiceError::Forbidden(m)
+            | ServiceError::Busy(m) => m.clone(),
             ServiceError::InvalidTransition { id, action, from } => {
                 Message::new("cannot {action} task {id}: it is {status}")
                     .nested("action", Message::new(action))

@@ -211,12 +211,11 @@ async fn serve(
     }
     // PostgreSQL text cannot hold NUL, and SQLite's LIKE would match everything.
     if let Some(field) = http::payload::nul_in_uri(req.uri()) {
-        let message = "must not contain NUL characters";
+        let message = http::strict::NUL_MESSAGE;
         return if codo {
             codo::invalid_input(&field, message)
         } else {
-            let body = api_types::ErrorBody::new("invalid", message).with_field(field);
-            http::error::ApiError::Unprocessable(poem_openapi::payload::Json(body)).into_response()
+            http::error::ApiError::from(ServiceError::validation(field, message)).into_response()
         };
     }
     let (method, path, started) = (req.method().clone(), req.uri().path().to_string(), Instant::now());

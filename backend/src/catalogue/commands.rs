@@ -97,7 +97,7 @@ pub async fn delete(state: &AppState, who: &Principal, id: i64) -> ServiceResult
         return Err(ServiceError::Conflict(
             Message::new("command {id} is used by template(s) {templates}; remove it from them first")
                 .arg("id", id)
-                .arg("templates", users.join(", ")),
+                .arg("templates", users.iter().map(|u| format!("{u:?}")).collect::<Vec<_>>().join(", ")),
         ));
     }
     let mut tx = state.db.begin_write().await?;

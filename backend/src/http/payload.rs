@@ -63,7 +63,7 @@ pub fn parse_json<T: DeserializeOwned>(data: &[u8]) -> Result<T, ApiError> {
                 .map(|p| p.strip_suffix(".?").unwrap_or(&p).to_string())
                 .filter(|p| p != "?")
                 .unwrap_or_else(|| "body".to_string());
-            return ApiError::Unprocessable(Json(ErrorBody::new("invalid", NUL_MESSAGE).with_field(field)));
+            return crate::error::ServiceError::validation(field, NUL_MESSAGE).into();
         }
         // For a missing field serde points at the object; name the field itself.
         let named = message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next()).map(str::to_string);

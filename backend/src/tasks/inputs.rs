@@ -134,7 +134,7 @@ pub fn check_hosts(
             if seen.iter().any(|s: &String| s == h) {
                 return Err(ServiceError::validation(
                     format!("{field}[{i}]"),
-                    Message::new("{host} is listed twice").arg("host", h),
+                    Message::new("{host} is listed twice").arg("host", format!("{h:?}")),
                 ));
             }
             seen.push(h.to_string());

@@ -247,7 +247,9 @@ async fn validation_messages_follow_accept_language(backend: Backend) {
     };
     let empty = || json!({"name": "  ", "body": "true"});
     assert_eq!(send("/api/v1/commands", None, empty()).await, ("name".into(), "must not be empty".into()));
-    for chinese in ["zh-CN", "zh-CN,zh;q=0.9,en;q=0.8", "fr, zh;q=0.5", "zh-TW", "en;q=0.1, zh"] {
+    let nul = send("/api/v1/commands", Some("zh-CN"), json!({"name": "a\u{0}b", "body": "true"})).await;
+    assert_eq!(nul, ("name".into(), "不能包含 NUL 字符".into()), "a NUL caught while reading the body");
+    for chinese in ["zh-CN", "zh-CN,zh;q=0.9,en;q=0.8", "fr, zh;q=0.5", "zh-TW", "en;q=0.1, zh", "zh;Q=1, en;q=0.5"] {
         assert_eq!(
             send("/api/v1/commands", Some(chinese), empty()).await,
             ("name".into(), "不能为空".into()),
