@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Builds the web UI (frontend/, a leptos app compiled to wasm32) into static/pkg:
-# HASH/taskgate-ui.js and HASH/taskgate-ui_bg.wasm (with .br and .gz copies), and
-# start.js naming them, which static/boot.js loads.
+# HASH/taskgate-ui.js and HASH/taskgate-ui_bg.wasm (the shell, the sign-in form and the
+# dashboard), the parts of the bundle loaded when a page first needs them
+# (HASH/split_*.wasm, HASH/chunk_*.wasm, loaded by HASH/__wasm_split.js), each with .br and
+# .gz copies, and start.js naming the first two, which static/boot.js loads.
 #
 # Installs what is missing: the wasm32 target, wasm-bindgen-cli at the version Cargo.lock
-# pins, and (for wasm-opt) the npm package binaryen in frontend/e2e. Debian's binaryen is
-# too old and produces a broken bundle, so only the npm one is used.
+# pins, wasm-split-cli (which cuts the bundle at the UI's `#[lazy]` functions), and (for
+# wasm-opt) the npm package binaryen in frontend/e2e. Debian's binaryen is too old and
+# produces a broken bundle, so only the npm one is used.
 #
 # TASKGATE_UI_PROFILE=dev builds an unoptimised debug bundle (quicker to rebuild).
 set -euo pipefail
@@ -57,6 +60,17 @@ if [ "$(installed_bindgen)" != "$wanted" ]; then
     fi
 fi
 
+# wasm-split-cli must understand the split points of the wasm_split_helpers crate the UI
+# is built with (leptos's `#[lazy]`): the two come from one project and move together.
+split_version=0.2.4
+split_cli="$target_dir/tools/bin/wasm-split-cli"
+# (It has no --version: cargo install's record of what it installed tells.)
+if [ ! -x "$split_cli" ] || ! grep -qF "\"wasm_split_cli_support $split_version " "$target_dir/tools/.crates.toml" 2>/dev/null; then
+    say "installing wasm-split-cli $split_version (a few minutes)"
+    cargo install --locked wasm_split_cli_support --version "$split_version" --features build-binary \
+        --root "$target_dir/tools" --target-dir "$target_dir/tools-build"
+fi
+
 say "building taskgate-ui ($profile)"
 cargo build -p taskgate-ui --target wasm32-unknown-unknown "${cargo_profile[@]}"
 wasm="$target_dir/wasm32-unknown-unknown/$profile_dir/taskgate-ui.wasm"
@@ -64,7 +78,16 @@ wasm="$target_dir/wasm32-unknown-unknown/$profile_dir/taskgate-ui.wasm"
 # Assemble beside the target, then swap it in, so a running server never serves a mix.
 staging="$target_dir/taskgate-ui-pkg"
 rm -rf "$staging"
-wasm-bindgen --target web --no-typescript --out-dir "$staging" --out-name taskgate-ui "$wasm"
+mkdir -p "$staging"
+# The bundle cut at each `#[lazy]` function: the main part (for wasm-bindgen), a part per
+# split point, parts shared by several, and __wasm_split.js, which loads them.
+"$split_cli" --target web --out-name taskgate-ui "$wasm" "$staging/split"
+# --keep-lld-exports: the parts use the main part's table of functions, which it exports.
+wasm-bindgen --target web --no-typescript --keep-lld-exports --out-dir "$staging" --out-name taskgate-ui \
+    "$staging/split/taskgate-ui.wasm"
+rm "$staging/split/taskgate-ui.wasm"
+mv "$staging"/split/* "$staging/"
+rmdir "$staging/split"
 
 if [ "$profile" != dev ]; then
     wasm_opt="$e2e/node_modules/.bin/wasm-opt"
@@ -78,14 +101,16 @@ if [ "$profile" != dev ]; then
         say "wasm-opt -Oz"
         # rustc's wasm32 output uses these post-MVP features (wasm-bindgen drops the
         # target_features section wasm-opt would otherwise detect them from).
-        if "$wasm_opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
-            --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
-            -o "$staging/opt.wasm" "$staging/taskgate-ui_bg.wasm"; then
-            mv "$staging/opt.wasm" "$staging/taskgate-ui_bg.wasm"
-        else
-            rm -f "$staging/opt.wasm"
-            warn "wasm-opt failed; keeping the unoptimised bundle"
-        fi
+        for part in "$staging"/*.wasm; do
+            if "$wasm_opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+                --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+                -o "$staging/opt.wasm" "$part"; then
+                mv "$staging/opt.wasm" "$part"
+            else
+                rm -f "$staging/opt.wasm"
+                warn "wasm-opt failed on $part; keeping it unoptimised"
+            fi
+        done
     else
         warn "no wasm-opt ($wasm_opt); the bundle is larger than it needs to be"
     fi
@@ -95,9 +120,9 @@ fi
 # server lets browsers keep them for good; static/pkg/start.js (revalidated on every load)
 # says which directory is current. Each is also stored brotli- and gzip-compressed, sent
 # to browsers that accept it.
-hash=$(cat "$staging/taskgate-ui.js" "$staging/taskgate-ui_bg.wasm" | sha256sum | cut -c1-16)
+hash=$(cat "$staging"/*.js "$staging"/*.wasm | sha256sum | cut -c1-16)
 mkdir "$staging/$hash"
-mv "$staging/taskgate-ui.js" "$staging/taskgate-ui_bg.wasm" "$staging/$hash/"
+mv "$staging"/*.js "$staging"/*.wasm "$staging/$hash/"
 cat >"$staging/start.js" <<JS
 // Written by scripts/build-ui.sh: this build's files (their directory changes with their
 // content). Names only, so that boot.js fetches both at once.
@@ -112,7 +137,7 @@ if command -v node >/dev/null; then
             fs.writeFileSync(f + ".gz", zlib.gzipSync(data, { level: 9 }));
             fs.writeFileSync(f + ".br", zlib.brotliCompressSync(data, { params: {
                 [zlib.constants.BROTLI_PARAM_QUALITY]: 11, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length } }));
-        }' "$staging/$hash/taskgate-ui.js" "$staging/$hash/taskgate-ui_bg.wasm"
+        }' "$staging/$hash"/*.js "$staging/$hash"/*.wasm
 else
     warn "no node: the bundle is not precompressed (sent uncompressed)"
 fi
@@ -127,5 +152,13 @@ wasm_bytes=$(size "$pkg/taskgate-ui_bg.wasm")
 br_bytes=$(size "$pkg/taskgate-ui_bg.wasm.br")
 gzip_bytes=$(size "$pkg/taskgate-ui_bg.wasm.gz")
 js_bytes=$(size "$pkg/taskgate-ui.js")
+parts=0
+parts_br=0
+for part in "$pkg"/split_*.wasm "$pkg"/chunk_*.wasm; do
+    [ -f "$part" ] || continue
+    parts=$((parts + 1))
+    parts_br=$((parts_br + $(size "$part.br")))
+done
+say "parts loaded on first use: $parts files, $(kb "$parts_br") KB brotli in all"
 say "bundle $hash: taskgate-ui_bg.wasm $(kb "$wasm_bytes") KB ($(kb "$br_bytes") KB brotli, $(kb "$gzip_bytes") KB gzip)," \
     "taskgate-ui.js $(kb "$js_bytes") KB [$wasm_bytes, $br_bytes br, $gzip_bytes gz, $js_bytes bytes]"

@@ -73,6 +73,43 @@ async function main() {
             await stale.close();
         });
 
+        await step('a cold load fetches the dashboard\'s part only; a page whose part cannot be fetched says so', async () => {
+            // Not newPage: the failed fetches below are the point, not console errors to report.
+            const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+            const cold = await context.newPage();
+            cold.setDefaultTimeout(20_000);
+            const fetched = [];
+            cold.on('request', (r) => fetched.push(new URL(r.url()).pathname));
+            let blocked = true;
+            await cold.route(/\/pkg\/[0-9a-f]+\/(split|chunk)_[^/]*\.wasm$/, (route) => (blocked ? route.abort() : route.continue()));
+            await login(cold, base, 'admin', cfg.admin_password);
+            await cold.getByRole('heading', { name: 'Dashboard' }).waitFor();
+            const parts = fetched.filter((p) => /\/(split|chunk)_/.test(p));
+            if (parts.length) throw new Error(`the dashboard fetched page parts: ${parts.join(', ')}`);
+            if (!fetched.some((p) => p.endsWith('_bg.wasm'))) throw new Error(`no main bundle among ${fetched.join(', ')}`);
+
+            await cold.getByRole('link', { name: 'Tasks', exact: true }).click();
+            await cold.getByTestId('load-failed').waitFor();
+            await cold.getByRole('heading', { name: 'This page could not be loaded' }).waitFor();
+            // The rest of the UI goes on: the dashboard (in the main part) still works.
+            await cold.getByRole('link', { name: 'Dashboard', exact: true }).click();
+            await cold.getByRole('heading', { name: 'Dashboard' }).waitFor();
+            // With the network back, opening the page again fetches its part.
+            blocked = false;
+            await cold.getByRole('link', { name: 'Tasks', exact: true }).click();
+            await waitUntil('the task list once its part arrives', async () => (await rows(cold)).length, (n) => n === 20);
+            // Another part (the users page's) held back, then the page's Reload button.
+            blocked = true;
+            await cold.getByRole('link', { name: 'Users', exact: true }).click();
+            await cold.getByTestId('load-failed').waitFor();
+            await screenshot(cold, 'page-part-not-fetched');
+            blocked = false;
+            await button(cold, 'Reload').click();
+            await cold.getByRole('heading', { name: 'Users', exact: true }).waitFor();
+            if (new URL(cold.url()).pathname !== '/users') throw new Error(`reloaded at ${cold.url()}`);
+            await context.close();
+        });
+
         const page = await newPage(browser);
         await login(page, base, 'admin', cfg.admin_password);
         await step('the pager reaches the second page of tasks', async () => {

@@ -2,8 +2,10 @@
 
 use api_types::Role;
 use leptos::prelude::*;
+use leptos::wasm_split::SplitLoaderError;
 use leptos_router::components::{Redirect, Route, Router, Routes, A};
 use leptos_router::path;
+use leptos_router::{Lazy, LazyRoute};
 
 use crate::i18n::*;
 use crate::pages;
@@ -120,25 +122,152 @@ fn Shell() -> impl IntoView {
             <Routes fallback=move || view! { <h1>{t!(i18n, common.not_found_title)}</h1><p>{t!(i18n, common.not_found_text)}</p> }>
                 <Route path=path!("/") view=pages::dashboard::Dashboard />
                 <Route path=path!("/login") view=|| view! { <Redirect path="/" /> } />
-                <Route path=path!("/tasks") view=pages::tasks::TaskList />
-                <Route path=path!("/tasks/new") view=pages::submit::Submit />
-                <Route path=path!("/tasks/:id") view=pages::task_detail::TaskDetail />
-                <Route path=path!("/approvals") view=pages::approvals::Approvals />
-                <Route path=path!("/templates") view=pages::templates::TemplateList />
-                <Route path=path!("/templates/new") view=pages::templates::TemplateEditor />
-                <Route path=path!("/templates/:id") view=pages::templates::TemplateEditor />
-                <Route path=path!("/commands") view=pages::library::Commands />
-                <Route path=path!("/aliases") view=pages::library::Aliases />
-                <Route path=path!("/hosts") view=pages::library::Hosts />
-                <Route path=path!("/credentials") view=pages::library::Credentials />
-                <Route path=path!("/schedules") view=pages::schedules::Schedules />
-                <Route path=path!("/gitlab") view=pages::gitlab::GitlabRules />
-                <Route path=path!("/tokens") view=pages::tokens::Tokens />
-                <Route path=path!("/users") view=pages::users::Users />
-                <Route path=path!("/mail") view=pages::mail::Mail />
-                <Route path=path!("/audit") view=pages::audit::Audit />
-                <Route path=path!("/me") view=pages::me::Me />
+                <Route path=path!("/tasks") view={Lazy::<TasksRoute>::new()} />
+                <Route path=path!("/tasks/new") view={Lazy::<SubmitRoute>::new()} />
+                <Route path=path!("/tasks/:id") view={Lazy::<TaskRoute>::new()} />
+                <Route path=path!("/approvals") view={Lazy::<ApprovalsRoute>::new()} />
+                <Route path=path!("/templates") view={Lazy::<TemplatesRoute>::new()} />
+                <Route path=path!("/templates/new") view={Lazy::<TemplateRoute>::new()} />
+                <Route path=path!("/templates/:id") view={Lazy::<TemplateRoute>::new()} />
+                <Route path=path!("/commands") view={Lazy::<CommandsRoute>::new()} />
+                <Route path=path!("/aliases") view={Lazy::<AliasesRoute>::new()} />
+                <Route path=path!("/hosts") view={Lazy::<HostsRoute>::new()} />
+                <Route path=path!("/credentials") view={Lazy::<CredentialsRoute>::new()} />
+                <Route path=path!("/schedules") view={Lazy::<SchedulesRoute>::new()} />
+                <Route path=path!("/gitlab") view={Lazy::<GitlabRoute>::new()} />
+                <Route path=path!("/tokens") view={Lazy::<TokensRoute>::new()} />
+                <Route path=path!("/users") view={Lazy::<UsersRoute>::new()} />
+                <Route path=path!("/mail") view={Lazy::<MailRoute>::new()} />
+                <Route path=path!("/audit") view={Lazy::<AuditRoute>::new()} />
+                <Route path=path!("/me") view={Lazy::<MeRoute>::new()} />
             </Routes>
         </main>
     }
 }
+
+// The pages are loaded on first use, in four parts of the bundle (scripts/build-ui.sh
+// splits it at each `wasm_split` function): a cold load fetches the shell, the sign-in
+// form and the dashboard only. Few parts rather than one per page: code two parts share
+// goes into a separate file, and one part per page made some 200 of them. A part that
+// does not arrive (`fallible`: an error, not a panic that would stop the whole UI) leaves
+// a page that says so.
+
+#[derive(Clone, Copy)]
+enum TaskPage {
+    List,
+    Submit,
+    Approvals,
+}
+
+#[leptos::wasm_split::wasm_split(task_pages, wasm_split_path = leptos::wasm_split, fallible)]
+fn task_pages(page: TaskPage) -> Result<AnyView, SplitLoaderError> {
+    Ok(match page {
+        TaskPage::List => pages::tasks::TaskList().into_any(),
+        TaskPage::Submit => pages::submit::Submit().into_any(),
+        TaskPage::Approvals => pages::approvals::Approvals().into_any(),
+    })
+}
+
+/// The task page: its own part, the largest (the grid, the log viewer).
+#[leptos::wasm_split::wasm_split(task_run_page, wasm_split_path = leptos::wasm_split, fallible)]
+fn task_run_page(_: ()) -> Result<AnyView, SplitLoaderError> {
+    Ok(pages::task_detail::TaskDetail().into_any())
+}
+
+#[derive(Clone, Copy)]
+enum LibraryPage {
+    Templates,
+    Template,
+    Commands,
+    Aliases,
+    Hosts,
+    Credentials,
+    Schedules,
+    Gitlab,
+}
+
+#[leptos::wasm_split::wasm_split(library_pages, wasm_split_path = leptos::wasm_split, fallible)]
+fn library_pages(page: LibraryPage) -> Result<AnyView, SplitLoaderError> {
+    Ok(match page {
+        LibraryPage::Templates => pages::templates::TemplateList().into_any(),
+        LibraryPage::Template => pages::templates::TemplateEditor().into_any(),
+        LibraryPage::Commands => pages::library::Commands().into_any(),
+        LibraryPage::Aliases => pages::library::Aliases().into_any(),
+        LibraryPage::Hosts => pages::library::Hosts().into_any(),
+        LibraryPage::Credentials => pages::library::Credentials().into_any(),
+        LibraryPage::Schedules => pages::schedules::Schedules().into_any(),
+        LibraryPage::Gitlab => pages::gitlab::GitlabRules().into_any(),
+    })
+}
+
+#[derive(Clone, Copy)]
+enum AccountPage {
+    Tokens,
+    Users,
+    Mail,
+    Audit,
+    Me,
+}
+
+#[leptos::wasm_split::wasm_split(account_pages, wasm_split_path = leptos::wasm_split, fallible)]
+fn account_pages(page: AccountPage) -> Result<AnyView, SplitLoaderError> {
+    Ok(match page {
+        AccountPage::Tokens => pages::tokens::Tokens().into_any(),
+        AccountPage::Users => pages::users::Users().into_any(),
+        AccountPage::Mail => pages::mail::Mail().into_any(),
+        AccountPage::Audit => pages::audit::Audit().into_any(),
+        AccountPage::Me => pages::me::Me().into_any(),
+    })
+}
+
+/// What shows when a page's part of the bundle could not be fetched.
+fn load_failed() -> AnyView {
+    let i18n = use_i18n();
+    let reload = |_| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.location().reload();
+        }
+    };
+    view! {
+        <h1>{t!(i18n, common.load_failed_title)}</h1>
+        <p role="alert" data-testid="load-failed">{t!(i18n, common.load_failed_text)}</p>
+        <button type="button" on:click=reload>{t!(i18n, common.reload)}</button>
+    }
+    .into_any()
+}
+
+/// A route whose view is `$load`, a split function (awaited: its part of the bundle is
+/// fetched the first time).
+macro_rules! lazy_route {
+    ($route:ident, $load:expr) => {
+        struct $route;
+
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                $route
+            }
+
+            async fn view(_this: Self) -> AnyView {
+                $load.await.unwrap_or_else(|_| load_failed())
+            }
+        }
+    };
+}
+
+lazy_route!(TasksRoute, task_pages(TaskPage::List));
+lazy_route!(SubmitRoute, task_pages(TaskPage::Submit));
+lazy_route!(ApprovalsRoute, task_pages(TaskPage::Approvals));
+lazy_route!(TaskRoute, task_run_page(()));
+lazy_route!(TemplatesRoute, library_pages(LibraryPage::Templates));
+lazy_route!(TemplateRoute, library_pages(LibraryPage::Template));
+lazy_route!(CommandsRoute, library_pages(LibraryPage::Commands));
+lazy_route!(AliasesRoute, library_pages(LibraryPage::Aliases));
+lazy_route!(HostsRoute, library_pages(LibraryPage::Hosts));
+lazy_route!(CredentialsRoute, library_pages(LibraryPage::Credentials));
+lazy_route!(SchedulesRoute, library_pages(LibraryPage::Schedules));
+lazy_route!(GitlabRoute, library_pages(LibraryPage::Gitlab));
+lazy_route!(TokensRoute, account_pages(AccountPage::Tokens));
+lazy_route!(UsersRoute, account_pages(AccountPage::Users));
+lazy_route!(MailRoute, account_pages(AccountPage::Mail));
+lazy_route!(AuditRoute, account_pages(AccountPage::Audit));
+lazy_route!(MeRoute, account_pages(AccountPage::Me));
