@@ -3,7 +3,7 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm && rm -rf /var/lib/apt/lists/*
 COPY . .
-# The web UI bundle (static/pkg): wasm32 target, wasm-bindgen-cli, wasm-opt from npm.
+# The web UI bundle (static/pkg): wasm32 target, wasm-bindgen-cli, wasm-split-cli, wasm-opt from npm.
 RUN bash scripts/build-ui.sh
 # After the UI: the release binary carries static/ (one file to deploy).
 RUN cargo build --release -p taskgate

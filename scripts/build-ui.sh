@@ -62,14 +62,21 @@ fi
 
 # wasm-split-cli must understand the split points of the wasm_split_helpers crate the UI
 # is built with (leptos's `#[lazy]`): the two come from one project and move together.
+# Installed beside wasm-bindgen (cargo's own bin directory), once per machine; it has no
+# --version, so cargo's record of what it installed tells which one is there.
 split_version=0.2.4
-split_cli="$target_dir/tools/bin/wasm-split-cli"
-# (It has no --version: cargo install's record of what it installed tells.)
-if [ ! -x "$split_cli" ] || ! grep -qF "\"wasm_split_cli_support $split_version " "$target_dir/tools/.crates.toml" 2>/dev/null; then
-    say "installing wasm-split-cli $split_version (a few minutes)"
-    cargo install --locked wasm_split_cli_support --version "$split_version" --features build-binary \
-        --root "$target_dir/tools" --target-dir "$target_dir/tools-build"
+if ! cargo install --list | grep -qx "wasm_split_cli_support v$split_version:"; then
+    if pgrep -f 'cargo install --locked wasm_split_cli_support' >/dev/null; then
+        say "waiting for a running 'cargo install wasm_split_cli_support' to finish"
+        while pgrep -f 'cargo install --locked wasm_split_cli_support' >/dev/null; do sleep 5; done
+    fi
+    if ! cargo install --list | grep -qx "wasm_split_cli_support v$split_version:"; then
+        say "installing wasm-split-cli $split_version (a few minutes)"
+        cargo install --locked wasm_split_cli_support --version "$split_version" --features build-binary
+    fi
+    hash -r
 fi
+split_cli=$(command -v wasm-split-cli)
 
 say "building taskgate-ui ($profile)"
 cargo build -p taskgate-ui --target wasm32-unknown-unknown "${cargo_profile[@]}"
