@@ -66,6 +66,33 @@ async fn the_embedded_build_is_sent_compressed_and_cached_for_good() {
     assert_eq!(r.headers()["cache-control"], "public, max-age=31536000, immutable");
     let on_disk = static_dir().join(format!("{}.br", wasm.trim_start_matches('/')));
     assert_eq!(r.bytes().await.unwrap(), std::fs::read(on_disk).unwrap());
+
+    // The parts loaded on first use (and the script that loads them) live beside it and
+    // are sent the same way.
+    let dir = static_dir().join(wasm.trim_start_matches('/')).parent().unwrap().to_path_buf();
+    let url_dir = wasm.rsplit_once('/').unwrap().0.to_string();
+    let mut parts: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| (n.starts_with("split_") || n.starts_with("chunk_")) && n.ends_with(".wasm"))
+        .collect();
+    assert!(parts.iter().any(|n| n.starts_with("split_")), "no split parts in {}", dir.display());
+    parts.push("__wasm_split.js".into());
+    for name in parts {
+        let r = app
+            .client
+            .get(app.url(&format!("{url_dir}/{name}")))
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{name}");
+        assert_eq!(r.headers()["content-encoding"], "gzip", "{name}");
+        let kind = if name.ends_with(".js") { "text/javascript; charset=utf-8" } else { "application/wasm" };
+        assert_eq!(r.headers()["content-type"], kind, "{name}");
+        assert_eq!(r.headers()["cache-control"], "public, max-age=31536000, immutable", "{name}");
+        assert_eq!(r.bytes().await.unwrap(), std::fs::read(dir.join(format!("{name}.gz"))).unwrap(), "{name}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
