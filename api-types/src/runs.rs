@@ -208,3 +208,12 @@ pub struct TaskEvent {
     pub message: Option<String>,
     pub at: String,
 }
+
+/// Events of a task's live stream sent as one message (`batch=true`): the `pair` status
+/// changes (SSE `event` = `pairs`) or the `log` lines (`logs`) that were ready together, in
+/// order; the SSE `id` is the last one's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct TaskEventBatch {
+    pub events: Vec<TaskEvent>,
+}

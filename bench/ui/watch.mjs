@@ -1,8 +1,8 @@
 // bench/ui: watches one run in headless Chromium and prints JSON figures. Run by ui.py.
 // argv: base token task mode(page|stream) hosts
 // page:   the Taskgate task page; the run is released with its "Release step 1 on all hosts".
-// stream: the floor: a bare page that only receives the same event stream (same filter)
-//         and parses each event; ui.py releases the run.
+// stream: the floor: a bare page that only receives the same event stream (same filter,
+//         batched as the page asks for it) and parses each message; ui.py releases the run.
 import { chromium } from '../../frontend/e2e/node_modules/playwright-core/index.mjs';
 
 const [base, token, task, mode, hosts] = process.argv.slice(2);
@@ -48,13 +48,15 @@ try {
                 body: JSON.stringify({ path }),
             });
             const { ticket } = await answer.json();
-            const s = new EventSource(`${path}?log_step=0&log_host=h0000&ticket=${encodeURIComponent(ticket)}`);
+            const s = new EventSource(`${path}?log_step=0&log_host=h0000&batch=true&ticket=${encodeURIComponent(ticket)}`);
+            window.__at = [];
             const on = (m) => {
-                window.__events++;
-                const e = JSON.parse(m.data);
-                if (e.kind === 'task' && (e.status === 'success' || e.status === 'failed')) { window.__shown = Date.now(); s.close(); }
+                window.__at.push(performance.now());
+                const d = JSON.parse(m.data);
+                window.__events += d.events ? d.events.length : 1;
+                if (d.kind === 'task' && (d.status === 'success' || d.status === 'failed')) { window.__shown = Date.now(); s.close(); }
             };
-            for (const k of ['log', 'pair', 'task']) s.addEventListener(k, on);
+            for (const k of ['logs', 'pairs', 'task']) s.addEventListener(k, on);
         }, { task, token });
         console.log(JSON.stringify({ ready: true }));
     }
@@ -68,7 +70,12 @@ try {
         throw e;
     }
     const spans = await page.evaluate(() => window.__long);
-    if (process.env.WATCH_VERBOSE) console.error(JSON.stringify(spans));
+    if (process.env.WATCH_VERBOSE) {
+        // Each long task with the messages the bare page received during it.
+        const at = mode === 'stream' ? await page.evaluate(() => window.__at) : [];
+        console.error(JSON.stringify(spans.map(([s, d]) => [Math.round(s), Math.round(d), at.filter((t) => t >= s && t <= s + d).length])));
+        if (mode === 'stream') console.error(`messages: ${at.length}, events: ${await page.evaluate(() => window.__events)}`);
+    }
     const long = spans.map(([, d]) => d);
     const metrics = Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value]));
     console.log(JSON.stringify({

@@ -1,8 +1,8 @@
 //! `/api/v1/tasks`.
 
 use api_types::{
-    Decision, LogPage, PairSelector, RedoRequest, StatusCount, Task, TaskChange, TaskEvent, TaskPage, TaskRun,
-    TaskSubmit, TaskUpdate,
+    Decision, LogPage, PairSelector, RedoRequest, StatusCount, Task, TaskChange, TaskEvent, TaskEventBatch, TaskPage,
+    TaskRun, TaskSubmit, TaskUpdate,
 };
 use poem::web::sse::Event;
 use poem::web::Data;
@@ -16,6 +16,7 @@ use crate::http::error::ApiResult;
 use crate::http::payload::{JsonBody, OptionalJsonBody};
 use crate::state::AppState;
 use crate::tasks::{self, decisions, runs, ListQuery, Submission};
+use futures_util::StreamExt;
 
 pub struct TasksApi;
 
@@ -244,8 +245,12 @@ impl TasksApi {
     /// Live events (Server-Sent Events): log lines and status changes as they happen,
     /// from the start or after `Last-Event-ID` (or `?after=`). Ends when the task is over.
     /// With `log_step` and `log_host`, log lines of that pair only (every status change
-    /// still): a page watching a large run follows one log. Browsers, whose EventSource
-    /// sends no headers, pass a `?ticket=` (`POST /api/v1/auth/tickets`).
+    /// still): a page watching a large run follows one log. With `batch=true`, the pair
+    /// status changes and the log lines that are ready together come as one `pairs` or
+    /// `logs` event whose data is `{"events": [...]}` (at most 500 events, in order; the
+    /// SSE id is the last one's): a page following thousands of hosts then handles a few
+    /// messages at a time instead of thousands. Browsers, whose EventSource sends no
+    /// headers, pass a `?ticket=` (`POST /api/v1/auth/tickets`).
     #[allow(clippy::too_many_arguments)]
     #[oai(path = "/:id/events", method = "get", operation_id = "task_events")]
     async fn events(
@@ -257,7 +262,8 @@ impl TasksApi {
         after: Query<Option<i64>>,
         log_step: Query<Option<i64>>,
         log_host: Query<Option<String>>,
-    ) -> ApiResult<EventStream<std::pin::Pin<Box<dyn futures_util::Stream<Item = TaskEvent> + Send>>>> {
+        batch: Query<Option<bool>>,
+    ) -> ApiResult<EventStream<std::pin::Pin<Box<dyn futures_util::Stream<Item = EventMessage> + Send>>>> {
         let from = last_event_id.0.or(after.0).unwrap_or(0);
         let logs_of = match (log_step.0, log_host.0) {
             (Some(step), Some(host)) => Some((step, host)),
@@ -274,10 +280,41 @@ impl TasksApi {
             }
         };
         let stream = runs::events(&state, auth.principal(), id.0, from, logs_of).await?;
-        let boxed: std::pin::Pin<Box<dyn futures_util::Stream<Item = TaskEvent> + Send>> = Box::pin(stream);
-        Ok(EventStream::new(boxed).keep_alive(std::time::Duration::from_secs(15)).to_event(|e| {
-            let kind = e.kind.clone();
-            Event::message(serde_json::to_string(&e).unwrap_or_default()).id(e.id.to_string()).event_type(kind)
+        let boxed: std::pin::Pin<Box<dyn futures_util::Stream<Item = EventMessage> + Send>> = if batch.0 == Some(true) {
+            Box::pin(runs::batched(stream, EVENT_BATCH).map(|events| EventMessage::Many(TaskEventBatch { events })))
+        } else {
+            Box::pin(stream.map(EventMessage::One))
+        };
+        Ok(EventStream::new(boxed).keep_alive(std::time::Duration::from_secs(15)).to_event(|m| match m {
+            EventMessage::One(e) => {
+                let kind = e.kind.clone();
+                Event::message(serde_json::to_string(&e).unwrap_or_default()).id(e.id.to_string()).event_type(kind)
+            }
+            EventMessage::Many(TaskEventBatch { events }) => {
+                let last = events.last().map_or(0, |e| e.id);
+                let kind = match events.first().map(|e| e.kind.as_str()) {
+                    Some("pair") => "pairs",
+                    Some("log") => "logs",
+                    _ => "task",
+                };
+                let data = match events.as_slice() {
+                    [one] if kind == "task" => serde_json::to_string(one),
+                    _ => serde_json::to_string(&TaskEventBatch { events }),
+                };
+                Event::message(data.unwrap_or_default()).id(last.to_string()).event_type(kind)
+            }
         }))
     }
+}
+
+/// The most events one batched message of a task's stream carries.
+const EVENT_BATCH: usize = 500;
+
+/// One message of a task's event stream: an event, or (`batch=true`) the pair status
+/// changes or log lines that were ready together (a `task` event always comes alone).
+#[derive(poem_openapi::Union)]
+#[oai(one_of)]
+pub enum EventMessage {
+    One(TaskEvent),
+    Many(TaskEventBatch),
 }

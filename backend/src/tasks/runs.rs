@@ -604,6 +604,26 @@ pub async fn events(
     }))
 }
 
+/// `events` grouped for sending: the events that are ready together (up to `max`), cut
+/// where the kind changes, so that a group is pair status changes only, log lines only,
+/// or one `task` event. Nothing waits for a group to fill: what is ready goes at once.
+pub fn batched(
+    events: impl FutStream<Item = TaskEvent> + Send + 'static,
+    max: usize,
+) -> impl FutStream<Item = Vec<TaskEvent>> + Send + 'static {
+    use futures_util::StreamExt;
+    events.ready_chunks(max.max(1)).flat_map(|ready| {
+        let mut groups: Vec<Vec<TaskEvent>> = vec![];
+        for e in ready {
+            match groups.last_mut() {
+                Some(g) if e.kind != "task" && g.last().is_some_and(|l| l.kind == e.kind) => g.push(e),
+                _ => groups.push(vec![e]),
+            }
+        }
+        futures_util::stream::iter(groups)
+    })
+}
+
 /// How often a live stream checks that its caller's credential still holds; also the
 /// longest it waits for news before looking again.
 const CREDENTIAL_CHECK: Duration = Duration::from_secs(1);

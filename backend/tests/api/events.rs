@@ -198,7 +198,60 @@ async fn a_stream_under_concurrent_writers_loses_and_repeats_nothing(backend: Ba
     assert_eq!(streamed_lines, stored, "every stored log line was streamed once");
 }
 
+/// `batch=true`: the same events, in the same order, in a few messages: pair changes as
+/// `pairs`, log lines as `logs` (never mixed, at most 500 each, the SSE id the last
+/// event's), a task's change alone as `task`, just as unbatched.
+async fn a_batched_stream_carries_the_same_events_in_few_messages(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let steps: Vec<Value> = (0..3)
+        .map(|i| json!({"name": format!("s{i}"), "group": "local", "script": format!("seq 1 700 | sed 's/^/step {i} line /'")}))
+        .collect();
+    let tpl = app.template("chatty-local", json!({}), Value::Array(steps)).await;
+    let task = app.run_task(tpl, json!({}), json!({})).await;
+    let batched = async {
+        let resp = app
+            .client
+            .get(app.url(&format!("/api/v1/tasks/{task}/events?batch=true")))
+            .bearer_auth(&app.admin_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        read_events(resp, |_| false).await
+    };
+    // Both followed live, at once, to the end of the task.
+    let (plain, batched) = tokio::join!(async { read_events(open(&app, task, None).await, |_| false).await }, batched);
+    let mut flat = vec![];
+    for (id, kind, data) in &batched {
+        match kind.as_str() {
+            "task" => {
+                assert_eq!(data["kind"], "task", "{data}");
+                assert_eq!(data["id"], *id);
+                flat.push(data.clone());
+            }
+            "pairs" | "logs" => {
+                let events = data["events"].as_array().unwrap_or_else(|| panic!("no events in {data}"));
+                assert!(!events.is_empty() && events.len() <= 500, "{} events in one message", events.len());
+                let want = if kind == "pairs" { "pair" } else { "log" };
+                assert!(events.iter().all(|e| e["kind"] == want), "a {kind} message holds only {want} events");
+                assert_eq!(events.last().unwrap()["id"], *id, "the message's id is its last event's");
+                flat.extend(events.iter().cloned());
+            }
+            other => panic!("unexpected event type {other:?}"),
+        }
+    }
+    let plain: Vec<Value> = plain.into_iter().map(|(_, _, e)| e).collect();
+    assert!(plain.len() > 2100, "{} events for 2100 log lines", plain.len());
+    assert_eq!(flat, plain, "the same events in the same order");
+    assert!(batched.len() * 10 < plain.len(), "{} messages for {} events", batched.len(), plain.len());
+    assert_eq!(
+        batched.last().map(|(_, kind, e)| (kind.as_str(), e["status"].clone())),
+        Some(("task", json!("success")))
+    );
+}
+
 both_backends!(
+    a_batched_stream_carries_the_same_events_in_few_messages,
     a_stream_under_concurrent_writers_loses_and_repeats_nothing,
     the_event_stream_is_live_and_resumes_after_a_reconnect,
     a_live_stream_ends_when_its_credential_is_revoked

@@ -3,8 +3,8 @@
 //! says the user may take. One event stream per page; its events are applied in batches.
 
 use api_types::{
-    Decision, LogLine, PairSelector, PairStatus, RedoMode, RedoRequest, Task, TaskAction, TaskEvent, TaskRun,
-    TaskStatus,
+    Decision, LogLine, PairSelector, PairStatus, RedoMode, RedoRequest, Task, TaskAction, TaskEvent, TaskEventBatch,
+    TaskRun, TaskStatus,
 };
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -214,12 +214,20 @@ pub fn TaskDetail() -> impl IntoView {
         };
         watch.set_value(None);
         let mut handlers = vec![];
-        for kind in ["log", "pair", "task"] {
+        // The stream is opened with `batch=true`: pair changes and log lines come as
+        // `pairs` and `logs` messages of many events each (a run of thousands of hosts
+        // sends thousands of events a second, which one by one keep the browser busy).
+        for kind in ["logs", "pairs", "task"] {
             let handler = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |m: web_sys::MessageEvent| {
                 let Some(data) = m.data().as_string() else { return };
-                if let Ok(event) = serde_json::from_str::<TaskEvent>(&data) {
+                let events = if kind == "task" {
+                    serde_json::from_str::<TaskEvent>(&data).map(|e| vec![e])
+                } else {
+                    serde_json::from_str::<TaskEventBatch>(&data).map(|b| b.events)
+                };
+                if let Ok(events) = events {
                     retry.try_set_value(1);
-                    on_event(event);
+                    events.into_iter().for_each(on_event);
                 }
             });
             let _ = source.add_event_listener_with_callback(kind, handler.as_ref().unchecked_ref());
@@ -257,7 +265,7 @@ pub fn TaskDetail() -> impl IntoView {
                 .get_untracked()
                 .map(|(step, host)| format!("&log_step={step}&log_host={}", api::q(&host)))
                 .unwrap_or_default();
-            open(format!("{path}?after={after}{logs_of}&ticket={ticket}"));
+            open(format!("{path}?after={after}{logs_of}&batch=true&ticket={ticket}"));
         });
     };
 
