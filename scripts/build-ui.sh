@@ -11,6 +11,8 @@
 # produces a broken bundle, so only the npm one is used.
 #
 # TASKGATE_UI_PROFILE=dev builds an unoptimised debug bundle (quicker to rebuild).
+# TASKGATE_UI_NAMES=1 keeps the functions' names in an optimised bundle, for a profiler
+# (bench/ui's WATCH_PROFILE); larger, never for shipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -90,7 +92,9 @@ mkdir -p "$staging"
 # split point, parts shared by several, and __wasm_split.js, which loads them.
 "$split_cli" --target web --out-name taskgate-ui "$wasm" "$staging/split"
 # --keep-lld-exports: the parts use the main part's table of functions, which it exports.
-wasm-bindgen --target web --no-typescript --keep-lld-exports --out-dir "$staging" --out-name taskgate-ui \
+names=()
+if [ "${TASKGATE_UI_NAMES:-0}" = 1 ]; then names=(--keep-debug); fi
+wasm-bindgen --target web --no-typescript --keep-lld-exports "${names[@]}" --out-dir "$staging" --out-name taskgate-ui \
     "$staging/split/taskgate-ui.wasm"
 rm "$staging/split/taskgate-ui.wasm"
 mv "$staging"/split/* "$staging/"
@@ -109,7 +113,7 @@ if [ "$profile" != dev ]; then
         # rustc's wasm32 output uses these post-MVP features (wasm-bindgen drops the
         # target_features section wasm-opt would otherwise detect them from).
         for part in "$staging"/*.wasm; do
-            if "$wasm_opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+            if "$wasm_opt" -Oz $([ "${TASKGATE_UI_NAMES:-0}" = 1 ] && echo -g) --enable-bulk-memory --enable-nontrapping-float-to-int \
                 --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
                 -o "$staging/opt.wasm" "$part"; then
                 mv "$staging/opt.wasm" "$part"

@@ -34,6 +34,12 @@ try {
                 if (!window.__shown && b && /st-(success|failed)/.test(b.className)) window.__shown = Date.now();
             }).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
         });
+        if (process.env.WATCH_PROFILE) {
+            await cdp.send('Profiler.enable');
+            await cdp.send('Profiler.setSamplingInterval', { interval: 250 });
+            await cdp.send('Profiler.start');
+            await page.evaluate(() => { window.__t0 = performance.now(); });
+        }
         await release.click();
     } else {
         // A page of this server under the web UI's policy (the API's allows no connections).
@@ -70,6 +76,13 @@ try {
         throw e;
     }
     const spans = await page.evaluate(() => window.__long);
+    if (process.env.WATCH_PROFILE && mode === 'page') {
+        // The sampled profile and the long tasks (ms since navigation), for a look at what
+        // the page did in them (bench/ui/profile.py).
+        const { profile } = await cdp.send('Profiler.stop');
+        const t0 = await page.evaluate(() => window.__t0);
+        (await import('node:fs')).writeFileSync(process.env.WATCH_PROFILE, JSON.stringify({ profile, spans, t0 }));
+    }
     if (process.env.WATCH_VERBOSE) {
         // Each long task with the messages the bare page received during it.
         const at = mode === 'stream' ? await page.evaluate(() => window.__at) : [];

@@ -311,25 +311,39 @@ pub fn run<T: 'static>(
 }
 
 /// An RFC 3339 time in the browser's time zone, written the way the reader's language
-/// writes dates (24-hour clock, seconds shown).
+/// writes dates (24-hour clock, seconds shown). One `Intl.DateTimeFormat` per language,
+/// kept: `Date.toLocaleString` builds a new one at every call, which made drawing a task
+/// page's rows of times the most of the page's work during a large run.
 pub fn local_time(rfc3339: &str) -> String {
+    thread_local! {
+        static FORMAT: std::cell::RefCell<Option<(String, js_sys::Function)>> = const { std::cell::RefCell::new(None) };
+    }
     let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(rfc3339));
     if d.get_time().is_nan() {
         return rfc3339.to_string();
     }
-    let options = js_sys::Object::new();
-    for (key, value) in [
-        ("year", "numeric"),
-        ("month", "2-digit"),
-        ("day", "2-digit"),
-        ("hour", "2-digit"),
-        ("minute", "2-digit"),
-        ("second", "2-digit"),
-        ("hourCycle", "h23"),
-    ] {
-        let _ = js_sys::Reflect::set(&options, &key.into(), &value.into());
-    }
-    d.to_locale_string(crate::i18n::current().as_str(), &options).into()
+    let locale = crate::i18n::current().as_str();
+    FORMAT.with_borrow_mut(|held| {
+        if held.as_ref().is_none_or(|(l, _)| l != locale) {
+            let options = js_sys::Object::new();
+            for (key, value) in [
+                ("year", "numeric"),
+                ("month", "2-digit"),
+                ("day", "2-digit"),
+                ("hour", "2-digit"),
+                ("minute", "2-digit"),
+                ("second", "2-digit"),
+                ("hourCycle", "h23"),
+            ] {
+                let _ = js_sys::Reflect::set(&options, &key.into(), &value.into());
+            }
+            let locales = js_sys::Array::of1(&locale.into());
+            *held = Some((locale.to_string(), js_sys::Intl::DateTimeFormat::new(&locales, &options).format()));
+        }
+        held.as_ref()
+            .and_then(|(_, format)| format.call1(&wasm_bindgen::JsValue::NULL, &d).ok()?.as_string())
+            .unwrap_or_else(|| rfc3339.to_string())
+    })
 }
 
 /// A `datetime-local` input's value (browser time) as RFC 3339 UTC; `None` when empty.

@@ -89,11 +89,19 @@ impl Fleet {
         row[step] = Some(p);
     }
 
-    /// Applies a `pair` event. Returns false when the page does not know the pair (its
-    /// view of the run is out of date and must be read again).
+    /// Applies a `pair` event. A pair the run did not list yet (the server adds a step's
+    /// pairs when the step starts) is added from it. Returns false when the page does not
+    /// know the host or the step (its view of the run is out of date and must be read
+    /// again).
     pub fn apply(&mut self, e: &TaskEvent) -> bool {
         let Some(&h) = self.index.get(&e.host) else { return false };
-        let Some(Some(p)) = self.cells[h].get_mut(e.step.max(0) as usize) else { return false };
+        let Some(col) = self.steps.get(e.step.max(0) as usize) else { return false };
+        let step = e.step.max(0) as usize;
+        if self.cells[h].get(step).is_none_or(Option::is_none) {
+            let (name, group) = (col.name.clone(), col.group.clone());
+            self.put(planned(e.step, &name, &group, e.host.clone()));
+        }
+        let Some(Some(p)) = self.cells[h].get_mut(step) else { return false };
         if let Some(status) = e.status.as_deref().and_then(PairStatus::parse) {
             if status == PairStatus::Running && p.status != PairStatus::Running {
                 p.started_at = Some(e.at.clone());
