@@ -107,6 +107,13 @@ async function main() {
             await button(cold, 'Reload').click();
             await cold.getByRole('heading', { name: 'Users', exact: true }).waitFor();
             if (new URL(cold.url()).pathname !== '/users') throw new Error(`reloaded at ${cold.url()}`);
+
+            // A part whose download stalls (no answer at all) is given up on after 30 s,
+            // rather than leaving the previous page under the new address for good.
+            await cold.route(/\/split_library_pages\.wasm$/, () => {});
+            await cold.getByRole('link', { name: 'Templates', exact: true }).click();
+            await cold.getByTestId('load-failed').waitFor({ timeout: 45_000 });
+            if (new URL(cold.url()).pathname !== '/templates') throw new Error(`the stalled page is at ${cold.url()}`);
             await context.close();
         });
 

@@ -220,6 +220,20 @@ fn account_pages(page: AccountPage) -> Result<AnyView, SplitLoaderError> {
     })
 }
 
+/// How long a page's part of the bundle may take to arrive before the page says it could
+/// not be loaded (the slow link of bench/load brings the largest in under 2 s).
+const PART_TIMEOUT_MS: i32 = 30_000;
+
+/// Resolves after `ms` milliseconds.
+async fn sleep(ms: i32) {
+    let wait = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(wait).await;
+}
+
 /// What shows when a page's part of the bundle could not be fetched.
 fn load_failed() -> AnyView {
     let i18n = use_i18n();
@@ -248,7 +262,14 @@ macro_rules! lazy_route {
             }
 
             async fn view(_this: Self) -> AnyView {
-                $load.await.unwrap_or_else(|_| load_failed())
+                use futures_util::future::{select, Either};
+                // A fetch that stalls (rather than fails) must not leave the old page up,
+                // with the address already changed, for as long as the network likes.
+                let load = std::pin::pin!($load);
+                match select(load, std::pin::pin!(sleep(PART_TIMEOUT_MS))).await {
+                    Either::Left((Ok(view), _)) => view,
+                    _ => load_failed(),
+                }
             }
         }
     };

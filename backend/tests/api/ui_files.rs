@@ -169,6 +169,21 @@ async fn a_link_in_a_ui_directory_to_files_outside_is_not_followed() {
     assert_reveals_nothing("/pkg/secret.txt", &build.text().await.unwrap());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_too_long_for_the_file_system_is_not_found_in_a_ui_directory() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let dir = app.static_dir();
+    std::fs::write(dir.join("index.html"), "<!doctype html><title>Taskgate SPA</title>").unwrap();
+    std::fs::create_dir_all(dir.join("pkg/0123456789abcdef")).unwrap();
+    let long = "a".repeat(300);
+    let build = get(&app, &format!("/pkg/0123456789abcdef/{long}.wasm")).await;
+    assert_eq!(build.status(), 404, "a build file that cannot exist");
+    assert_eq!(build.json::<Value>().await.unwrap()["code"], "not_found");
+    let page = get(&app, &format!("/{long}")).await;
+    assert_eq!(page.status(), 200, "an app route, then");
+    assert!(page.text().await.unwrap().contains("Taskgate SPA"));
+}
+
 /// index.html's own sign-in form (shown while the bundle loads) says what the UI's says,
 /// in each language the UI has.
 #[test]

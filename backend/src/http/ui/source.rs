@@ -88,7 +88,10 @@ impl Files {
 
 /// Reads `path` under `root`, refusing anything that resolves outside it.
 async fn read_in(root: &Path, path: &UiPath) -> std::io::Result<Option<UiFile>> {
-    let absent = |e: &std::io::Error| matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory);
+    // A name the file system cannot hold (over 255 bytes) names no file either.
+    let absent = |e: &std::io::Error| {
+        matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory | ErrorKind::InvalidFilename)
+    };
     let file = match tokio::fs::canonicalize(root.join(path.as_str())).await {
         Ok(file) if file.starts_with(root) => file,
         Ok(_) => return Ok(None),
