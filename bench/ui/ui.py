@@ -109,7 +109,7 @@ def main():
         "A task of N hosts × 3 steps (`echo one`, `echo two`, `echo three`; the first step manual, so the page is open "
         "before anything runs) on the loopback sshds of bench/fanout. *page*: the Taskgate task page, released with its "
         "own button and watched to the end. *stream*: the floor, a bare page that only receives the same event stream "
-        "(status changes of every pair, log lines of one) and parses each event. Long tasks are those a "
+        "(status changes of every pair, log lines of one; `batch=true`, as the page asks for it) and parses each message. Long tasks are those a "
         "PerformanceObserver reports (over 50 ms); blocked is the sum of their part over 50 ms; delay runs from the "
         "server's `finished_at` to the final status on screen (the same clock); heap is Chromium's JSHeapUsedSize at "
         "the end. Targets (issue 11): longest task < 50 ms and delay < 500 ms at 5,000 hosts.",
