@@ -6,7 +6,7 @@
 # .gz copies, and start.js naming the first two, which static/boot.js loads.
 #
 # Installs what is missing: the wasm32 target, wasm-bindgen-cli at the version Cargo.lock
-# pins, wasm-split-cli (which cuts the bundle at the UI's `#[lazy]` functions), and (for
+# pins, wasm-split-cli (which cuts the bundle at the UI's `wasm_split` functions), and (for
 # wasm-opt) the npm package binaryen in frontend/e2e. Debian's binaryen is too old and
 # produces a broken bundle, so only the npm one is used.
 #
@@ -63,7 +63,7 @@ if [ "$(installed_bindgen)" != "$wanted" ]; then
 fi
 
 # wasm-split-cli must understand the split points of the wasm_split_helpers crate the UI
-# is built with (leptos's `#[lazy]`): the two come from one project and move together.
+# is built with (through leptos): the two come from one project and move together.
 # Installed beside wasm-bindgen (cargo's own bin directory), once per machine; it has no
 # --version, so cargo's record of what it installed tells which one is there.
 split_version=0.2.4
@@ -88,7 +88,7 @@ wasm="$target_dir/wasm32-unknown-unknown/$profile_dir/taskgate-ui.wasm"
 staging="$target_dir/taskgate-ui-pkg"
 rm -rf "$staging"
 mkdir -p "$staging"
-# The bundle cut at each `#[lazy]` function: the main part (for wasm-bindgen), a part per
+# The bundle cut at each `wasm_split` function (frontend/src/app.rs): the main part (for wasm-bindgen), a part per
 # split point, parts shared by several, and __wasm_split.js, which loads them.
 "$split_cli" --target web --out-name taskgate-ui "$wasm" "$staging/split"
 # --keep-lld-exports: the parts use the main part's table of functions, which it exports.

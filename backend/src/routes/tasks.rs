@@ -281,7 +281,11 @@ impl TasksApi {
         };
         let stream = runs::events(&state, auth.principal(), id.0, from, logs_of).await?;
         let boxed: std::pin::Pin<Box<dyn futures_util::Stream<Item = EventMessage> + Send>> = if batch.0 == Some(true) {
-            Box::pin(runs::batched(stream, EVENT_BATCH).map(|events| EventMessage::Many(TaskEventBatch { events })))
+            // A `task` event is sent as unbatched; the rest as batches of one kind.
+            Box::pin(runs::batched(stream, EVENT_BATCH).map(|mut events| match events.as_slice() {
+                [one] if one.kind == "task" => EventMessage::One(events.remove(0)),
+                _ => EventMessage::Many(TaskEventBatch { events }),
+            }))
         } else {
             Box::pin(stream.map(EventMessage::One))
         };
@@ -290,18 +294,10 @@ impl TasksApi {
                 let kind = e.kind.clone();
                 Event::message(serde_json::to_string(&e).unwrap_or_default()).id(e.id.to_string()).event_type(kind)
             }
-            EventMessage::Many(TaskEventBatch { events }) => {
-                let last = events.last().map_or(0, |e| e.id);
-                let kind = match events.first().map(|e| e.kind.as_str()) {
-                    Some("pair") => "pairs",
-                    Some("log") => "logs",
-                    _ => "task",
-                };
-                let data = match events.as_slice() {
-                    [one] if kind == "task" => serde_json::to_string(one),
-                    _ => serde_json::to_string(&TaskEventBatch { events }),
-                };
-                Event::message(data.unwrap_or_default()).id(last.to_string()).event_type(kind)
+            EventMessage::Many(batch) => {
+                let last = batch.events.last().map_or(0, |e| e.id);
+                let kind = if batch.events.first().is_some_and(|e| e.kind == "pair") { "pairs" } else { "logs" };
+                Event::message(serde_json::to_string(&batch).unwrap_or_default()).id(last.to_string()).event_type(kind)
             }
         }))
     }
