@@ -98,6 +98,7 @@ async function main() {
             blocked = false;
             await cold.getByRole('link', { name: 'Tasks', exact: true }).click();
             await waitUntil('the task list once its part arrives', async () => (await rows(cold)).length, (n) => n === 20);
+            if (await cold.getByTestId('page-loading').isVisible()) throw new Error('the loading bar stayed after the part came');
             // Another part (the users page's) held back, then the page's Reload button.
             blocked = true;
             await cold.getByRole('link', { name: 'Users', exact: true }).click();
@@ -110,9 +111,12 @@ async function main() {
 
             // A part whose download stalls (no answer at all) is given up on after 30 s,
             // rather than leaving the previous page under the new address for good.
+            // Meanwhile a bar says that a page is on its way; it goes when the wait ends.
             await cold.route(/\/split_library_pages\.wasm$/, () => {});
             await cold.getByRole('link', { name: 'Templates', exact: true }).click();
+            await cold.getByTestId('page-loading').waitFor();
             await cold.getByTestId('load-failed').waitFor({ timeout: 45_000 });
+            await cold.getByTestId('page-loading').waitFor({ state: 'hidden' });
             if (new URL(cold.url()).pathname !== '/templates') throw new Error(`the stalled page is at ${cold.url()}`);
             await context.close();
         });

@@ -99,6 +99,8 @@ fn Shell() -> impl IntoView {
     let session = crate::session::use_session();
     let open = RwSignal::new(false);
     let i18n = use_i18n();
+    let fetching = RwSignal::new(0u32);
+    PARTS_FETCHING.set(Some(fetching));
     let links = move || {
         nav(i18n)
             .into_iter()
@@ -107,6 +109,10 @@ fn Shell() -> impl IntoView {
             .collect_view()
     };
     view! {
+        // While a page's part of the bundle is on its way (after a short delay, so that a
+        // part already here shows nothing): the old page stays until the new one can be drawn.
+        <div class="part-loading" role="progressbar" aria-label=move || t_string!(i18n, common.loading)
+            data-testid="page-loading" hidden=move || fetching.get() == 0></div>
         <header class="top">
             <a class="brand" href="/">"Taskgate"</a>
             <button type="button" class="menu" aria-label=move || t_string!(i18n, common.menu) on:click=move |_| open.update(|o| *o = !*o)>"☰"</button>
@@ -224,6 +230,33 @@ fn account_pages(page: AccountPage) -> Result<AnyView, SplitLoaderError> {
 /// not be loaded (the slow link of bench/load brings the largest in under 2 s).
 const PART_TIMEOUT_MS: i32 = 30_000;
 
+thread_local! {
+    /// How many pages' parts are being fetched (the shell's progress bar shows while any is).
+    static PARTS_FETCHING: std::cell::Cell<Option<RwSignal<u32>>> = const { std::cell::Cell::new(None) };
+}
+
+/// Counts one part as being fetched for as long as it lives (a navigation elsewhere drops
+/// the load, and this with it).
+struct Fetching(Option<RwSignal<u32>>);
+
+impl Fetching {
+    fn start() -> Fetching {
+        let count = PARTS_FETCHING.get();
+        if let Some(c) = count {
+            c.try_update(|n| *n += 1);
+        }
+        Fetching(count)
+    }
+}
+
+impl Drop for Fetching {
+    fn drop(&mut self) {
+        if let Some(c) = self.0 {
+            c.try_update(|n| *n = n.saturating_sub(1));
+        }
+    }
+}
+
 /// Resolves after `ms` milliseconds.
 async fn sleep(ms: i32) {
     let wait = js_sys::Promise::new(&mut |resolve, _| {
@@ -263,6 +296,7 @@ macro_rules! lazy_route {
 
             async fn view(_this: Self) -> AnyView {
                 use futures_util::future::{select, Either};
+                let _fetching = Fetching::start();
                 // A fetch that stalls (rather than fails) must not leave the old page up,
                 // with the address already changed, for as long as the network likes.
                 let load = std::pin::pin!($load);
