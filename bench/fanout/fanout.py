@@ -35,9 +35,9 @@ def address(i):
     return f"127.1.{i // 200}.{i % 200 + 1}"
 
 
-def niced(nice):
-    """A preexec_fn that makes the child `nice` nicer (None when there is nothing to change)."""
-    return (lambda: os.nice(nice)) if nice else None
+def placed(cpus=None):
+    """A preexec_fn that keeps the child (and all it starts) on `cpus` (None: anywhere)."""
+    return (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
 
 
 def sh(*args, **kw):
@@ -47,9 +47,9 @@ def sh(*args, **kw):
 class Sshds:
     """ceil(n/16) sshd processes sharing one host key and one authorized client key."""
 
-    def __init__(self, n, work, nice=0):
-        """nice: the sshds' (and so their sessions') niceness, for benchmarks that must keep
-        them from starving another process on the same cores (bench/ui's browser)."""
+    def __init__(self, n, work, cpus=None):
+        """cpus: the cores the sshds (and so their sessions) may use, for benchmarks that must
+        keep them off another process's core (bench/ui's browser); None: any."""
         self.work, self.procs = work, []
         self.key = os.path.join(work, "client_key")
         host_key = os.path.join(work, "host_key")
@@ -76,7 +76,7 @@ class Sshds:
                         "MaxStartups 2000:100:4000\nMaxSessions 100\nLogLevel QUIET\nUseDNS no\n")
                 for i in range(first, min(first + 16, n)):
                     f.write(f"ListenAddress {address(i)}\n")
-            self.procs.append(subprocess.Popen(["/usr/sbin/sshd", "-D", "-f", conf], preexec_fn=niced(nice)))
+            self.procs.append(subprocess.Popen(["/usr/sbin/sshd", "-D", "-f", conf], preexec_fn=placed(cpus)))
         for i in range(n):
             for _ in range(200):
                 try:
@@ -92,7 +92,7 @@ class Sshds:
 
 
 class Taskgate:
-    def __init__(self, binary, work, n, nice=0):
+    def __init__(self, binary, work, n, cpus=None):
         self.work = os.path.join(work, "taskgate")
         os.makedirs(self.work)
         port = free_port()
@@ -101,7 +101,7 @@ class Taskgate:
                    TASKGATE_ADMIN_PASSWORD="bench-admin-1", TASKGATE_MAX_PARALLEL_HOSTS=str(max(n, 1)),
                    TASKGATE_LOG=os.environ.get("TG_LOG", "warn"))
         self.proc = subprocess.Popen([binary, "serve"], cwd=self.work, env=env, stderr=open(os.path.join(self.work, "log"), "w"),
-                                     preexec_fn=niced(nice))
+                                     preexec_fn=placed(cpus))
         for _ in range(300):
             try:
                 urllib.request.urlopen(self.base + "/healthz", timeout=1)

@@ -7,9 +7,11 @@ showing it, and the tab's JS heap. Writes its section of docs/benchmarks.md. Run
 bench/ui/run.sh (which builds the release server and the UI)."""
 
 import argparse
+import collections
 import datetime
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,14 +29,24 @@ def ms(rfc3339):
 
 
 # How the browser shares the two cores with the server and the sshds. On a real desk the
-# browser runs on another computer than the fleet and its server: "apart" gives the server
-# and the sshds (and every SSH session) niceness 19, so the tab is not starved by them;
-# "shared" runs everything at the same priority, as the first runs of this bench did.
-NICE = {"apart": 19, "shared": 0}
+# browser runs on another computer than the fleet and its server: "pinned" keeps the
+# browser (every Chromium process) on core 0 and the server and the sshds (with every SSH
+# session) on core 1, so the tab has a core of its own, as it would there; "shared" lets
+# every process use both cores, all at the same priority. (Niceness is no substitute: the
+# scheduler weighs each runnable process, and 1,000 SSH sessions at niceness 19 together
+# outweigh one renderer at niceness 0.) Values: (browser's cores, fleet's cores).
+SHARING = {"pinned": ({0}, {1}), "shared": (None, None)}
 
 
-def one_run(binary, sshds, n, work, mode, nice):
-    tg = fanout.Taskgate(binary, work, n, nice=nice)
+def failures(run):
+    """The failed pairs' statuses and messages, most common first: why a run fell short."""
+    seen = collections.Counter((p["status"], p.get("message", "")[:120]) for p in run["pairs"] if p["status"] != "success")
+    return "; ".join(f"{n}× {st}: {msg!r}" for (st, msg), n in seen.most_common(5))
+
+
+def one_run(binary, sshds, n, work, mode, cpus):
+    browser, fleet = cpus
+    tg = fanout.Taskgate(binary, work, n, cpus=fleet)
     try:
         cred = tg.call("POST", "/api/v1/credentials", {"name": "bench", "kind": "private_key", "secret": open(sshds.key).read()})
         names = []
@@ -50,7 +62,7 @@ def one_run(binary, sshds, n, work, mode, nice):
         while not any(p["status"] == "waiting" for p in tg.call("GET", f"/api/v1/tasks/{task}/run")["pairs"]):
             time.sleep(0.1)
         watch = subprocess.Popen(["node", os.path.join(HERE, "watch.mjs"), tg.base, tg.token, str(task), mode, str(n)],
-                                 stdout=subprocess.PIPE, text=True, cwd=HERE)
+                                 stdout=subprocess.PIPE, text=True, cwd=HERE, preexec_fn=fanout.placed(browser))
         if mode == "stream":
             assert json.loads(watch.stdout.readline()).get("ready")
             tg.call("POST", f"/api/v1/tasks/{task}/release", {"step": 0})
@@ -59,7 +71,10 @@ def one_run(binary, sshds, n, work, mode, nice):
         figures = json.loads(out.strip().splitlines()[-1])
         run = tg.call("GET", f"/api/v1/tasks/{task}/run")
         ok = sum(1 for p in run["pairs"] if p["status"] == "success")
-        assert ok == 3 * n, f"{ok} of {3 * n} pairs succeeded"
+        if ok != 3 * n:
+            kept = os.path.join(os.environ.get("WATCH_ARTIFACTS", "/tmp"), f"bench-ui-server-{n}.log")
+            shutil.copy(os.path.join(tg.work, "log"), kept)
+            raise AssertionError(f"{ok} of {3 * n} pairs succeeded (run {run['status']}): {failures(run)}; server log: {kept}")
         figures["run_s"] = (ms(run["finished_at"]) - ms(run["started_at"])) / 1000
         figures["delay_ms"] = figures["shown_at_ms"] - ms(run["finished_at"])
         return figures
@@ -70,7 +85,7 @@ def one_run(binary, sshds, n, work, mode, nice):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000,5000")
-    ap.add_argument("--sharing", default="apart,shared", help="apart, shared or both (see NICE)")
+    ap.add_argument("--sharing", default="pinned,shared", help="pinned, shared or both (see SHARING)")
     ap.add_argument("--taskgate", default=os.path.join(fanout.ROOT, "target", "release", "taskgate"))
     ap.add_argument("--command", default="bash bench/ui/run.sh")
     a = ap.parse_args()
@@ -78,19 +93,19 @@ def main():
     os.environ["TASKGATE_STATIC_DIR"] = os.path.join(fanout.ROOT, "static")
     sizes = [int(s) for s in a.sizes.split(",")]
     sharings = a.sharing.split(",")
-    assert all(s in NICE for s in sharings), f"--sharing takes {', '.join(NICE)}"
+    assert all(s in SHARING for s in sharings), f"--sharing takes {', '.join(SHARING)}"
     rows = []
     with tempfile.TemporaryDirectory() as work:
         os.chmod(work, 0o755)  # the sshds read their authorized_keys below it as the login user
         for sharing in sharings:
             os.makedirs(os.path.join(work, sharing))
-            sshds = fanout.Sshds(max(sizes), os.path.join(work, sharing), nice=NICE[sharing])
+            sshds = fanout.Sshds(max(sizes), os.path.join(work, sharing), cpus=SHARING[sharing][1])
             try:
                 for n in sizes:
                     for mode in ("page", "stream"):
                         w = os.path.join(work, sharing, f"n{n}-{mode}")
                         os.makedirs(w)
-                        f = one_run(os.path.abspath(a.taskgate), sshds, n, w, mode, NICE[sharing])
+                        f = one_run(os.path.abspath(a.taskgate), sshds, n, w, mode, SHARING[sharing])
                         rows.append((sharing, n, mode, f))
                         print(f"{sharing} N={n} {mode}: {json.dumps(f)}", flush=True)
             finally:
@@ -102,9 +117,9 @@ def main():
         "",
         f"Command: `{a.command}` (sizes {a.sizes}, sharing {a.sharing}); measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
         f"Machine: {m['cores']} cores ({m['cpu']}), {m['mem_gib']} GiB, Linux {m['kernel']}; {chromium}, headless, "
-        "1280×900; release server on SQLite; the browser, the server and the sshds share the two cores: *apart*, the "
-        "server and the sshds (with every SSH session) run at niceness 19, as a browser on its own desk would not "
-        "compete with the fleet; *shared*, all at the same priority.",
+        "1280×900; release server on SQLite. *pinned*: the browser (every Chromium process) on core 0, the server and "
+        "the sshds (with every SSH session) on core 1, as a browser on its own desk does not compete with the fleet; "
+        "*shared*: every process on both cores at the same priority.",
         "",
         "A task of N hosts × 3 steps (`echo one`, `echo two`, `echo three`; the first step manual, so the page is open "
         "before anything runs) on the loopback sshds of bench/fanout. *page*: the Taskgate task page, released with its "

@@ -165,6 +165,19 @@ async fn run_attempt_inner(state: &AppState, fence: &Fence) -> anyhow::Result<()
     drop(run);
     let _ = writer.await;
 
+    if state.runs.lost(task_id, attempt) {
+        // The lease ran out (or the run was taken over): what the steps did does not say
+        // how the run ended. Taken over here at once, as another instance would after the
+        // grace: `interrupted`, its unfinished pairs aborted, their steps killed. Nothing
+        // happens when someone else already has it.
+        tracing::warn!(task = task_id, attempt, "the run stopped without its lease: ending it as interrupted");
+        if let Some(taken) =
+            crate::scheduler::recovery::take_over(state, task_id, attempt, Some(&state.node_id), 0).await?
+        {
+            taken.reap(state).await;
+        }
+        return Ok(());
+    }
     let status = final_status(state, task_id).await?;
     end_run(state, fence, status).await?;
     tracing::info!(task = task_id, attempt, status = status.as_str(), "run finished");
@@ -202,9 +215,10 @@ async fn watch_abort_flag(state: AppState, task_id: i64) {
 }
 
 impl Run {
-    /// Whether this instance may still start steps of the run (its lease holds).
-    fn holds(&self) -> bool {
-        self.state.runs.holds(self.fence.task_id, self.fence.attempt)
+    /// Whether this instance may start a step of the run: at once while its lease holds;
+    /// in the lease's last moments, once a late renewal came (false when it did not).
+    async fn hold(&self) -> bool {
+        self.state.runs.hold(self.fence.task_id, self.fence.attempt).await
     }
 }
 
@@ -445,7 +459,7 @@ impl HostWorker {
             }
         };
         // Only the run's owner, within its lease, starts a step (see `task::lease`).
-        if !run.holds() {
+        if !run.hold().await {
             return false;
         }
         let (pgid_tx, mut pgid_rx) = watch::channel(None);
@@ -466,7 +480,7 @@ impl HostWorker {
             Saved::Changed => return true,
             Saved::Failed => return false,
         }
-        if !run.holds() {
+        if !run.hold().await {
             return false;
         }
 
@@ -481,7 +495,7 @@ impl HostWorker {
             }
         });
         for attempt in 0..=step.retries {
-            if attempt > 0 && !run.holds() {
+            if attempt > 0 && !run.hold().await {
                 break;
             }
             pair.tries = attempt + 1;

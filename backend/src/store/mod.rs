@@ -72,6 +72,8 @@ pub struct Db {
     pub dialect: Dialect,
     /// Whether the last commit succeeded (for `/healthz`).
     pub health: std::sync::Arc<tx::WriteHealth>,
+    /// SQLite's writers queue here (see [`tx::WriteGate`]); PostgreSQL locks rows.
+    gate: Option<std::sync::Arc<tx::WriteGate>>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -118,7 +120,8 @@ impl Db {
             })
             .connect_with(options)
             .await?;
-        Ok(Db { pool, dialect, health: Default::default() })
+        let gate = (dialect == Dialect::Sqlite).then(Default::default);
+        Ok(Db { pool, dialect, health: Default::default(), gate })
     }
 
     pub async fn migrate(&self) -> StoreResult<()> {
@@ -131,13 +134,29 @@ impl Db {
     }
 
     /// Starts a write transaction. SQLite takes the write lock up front (`BEGIN IMMEDIATE`)
-    /// so that two read-then-write transactions queue instead of failing with SQLITE_BUSY.
+    /// so that two read-then-write transactions queue instead of failing with SQLITE_BUSY,
+    /// and this instance's writers take turns for it in the order they came.
     pub async fn begin_write(&self) -> StoreResult<tx::WriteTx> {
+        self.begin(false).await
+    }
+
+    /// A write transaction that goes ahead of the queued ones: for writes that keep the
+    /// instance's promises in time (lease renewals), few and short.
+    pub async fn begin_urgent_write(&self) -> StoreResult<tx::WriteTx> {
+        self.begin(true).await
+    }
+
+    async fn begin(&self, urgent: bool) -> StoreResult<tx::WriteTx> {
         let begin = match self.dialect {
             Dialect::Sqlite => "BEGIN IMMEDIATE",
             Dialect::Postgres => "BEGIN",
         };
-        tx::WriteTx::begin(self.pool.acquire().await?, begin, self.health.clone()).await
+        // The turn first: a writer waiting for it holds no connection meanwhile.
+        let turn = match &self.gate {
+            Some(gate) => Some(gate.turn(urgent).await?),
+            None => None,
+        };
+        tx::WriteTx::begin(self.pool.acquire().await?, begin, self.health.clone(), turn).await
     }
 
     /// Writes this instance's liveness row: a real write, so that `/healthz` notices a

@@ -209,15 +209,20 @@ pub async fn abort_requested(db: &Db, id: i64) -> StoreResult<bool> {
 /// Renews the leases of `node`'s runs until `now + lease_ms`; returns the runs it still
 /// holds, as (task id, attempt).
 pub async fn renew_leases(db: &Db, node: &str, now: i64, lease_ms: i64) -> StoreResult<Vec<(i64, i64)>> {
-    Ok(sqlx::query_as(
+    // Ahead of the runs' own writes: a renewal queued behind a thousand hosts' status
+    // changes would arrive after the lease it renews.
+    let mut tx = db.begin_urgent_write().await?;
+    let held = sqlx::query_as(
         "UPDATE tasks SET heartbeat_at = $1, lease_until = $3 WHERE claimed_by = $2 AND status = 'running'
          RETURNING id, attempt",
     )
     .bind(now)
     .bind(node)
     .bind(now + lease_ms)
-    .fetch_all(&db.pool)
-    .await?)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(held)
 }
 
 /// Runs that no live instance carries on: those of `own` (this instance, at its start)

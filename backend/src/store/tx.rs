@@ -9,6 +9,7 @@
 
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, Executor};
@@ -44,11 +45,45 @@ impl WriteHealth {
     }
 }
 
+/// SQLite's writers, one at a time. Left to SQLite's busy handler, a waiting writer
+/// polls the lock with growing sleeps, and a newcomer can take it ahead of one that has
+/// waited for seconds: under a thousand-host run a lease renewal waited past its lease.
+/// This instance's writers queue here instead, first come first served, and an urgent
+/// one (a lease renewal) waits behind at most the writer that holds the lock and the one
+/// next in line.
+#[derive(Debug, Default)]
+pub struct WriteGate {
+    line: tokio::sync::Mutex<()>,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A writer's turn at the database, held until its transaction ends.
+pub type WriteTurn = tokio::sync::OwnedMutexGuard<()>;
+
+/// How long a writer waits for its turn before giving up, as SQLite's busy timeout would
+/// (a turn that never comes is a bug, not a load).
+const TURN_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl WriteGate {
+    pub async fn turn(&self, urgent: bool) -> StoreResult<WriteTurn> {
+        let waiting = async {
+            if urgent {
+                return self.lock.clone().lock_owned().await;
+            }
+            let _line = self.line.lock().await;
+            self.lock.clone().lock_owned().await
+        };
+        tokio::time::timeout(TURN_TIMEOUT, waiting).await.map_err(|_| super::StoreError::TimedOut(TURN_TIMEOUT))
+    }
+}
+
 /// A write transaction. Dereferences to the connection, so store functions take
 /// `&mut tx` as `&mut AnyConnection`. Dropped without `commit`, it is rolled back.
 pub struct WriteTx {
     conn: Option<PoolConnection<Any>>,
     health: Arc<WriteHealth>,
+    /// The writer's turn (SQLite), given back when the transaction has ended.
+    turn: Option<WriteTurn>,
 }
 
 impl WriteTx {
@@ -56,12 +91,13 @@ impl WriteTx {
         mut conn: PoolConnection<Any>,
         begin: &'static str,
         health: Arc<WriteHealth>,
+        turn: Option<WriteTurn>,
     ) -> StoreResult<WriteTx> {
         if let Err(e) = (&mut *conn).execute(begin).await {
             conn.close_on_drop();
             return Err(e.into());
         }
-        Ok(WriteTx { conn: Some(conn), health })
+        Ok(WriteTx { conn: Some(conn), health, turn })
     }
 
     /// Commits. On failure the transaction is rolled back and its connection discarded,
@@ -101,16 +137,56 @@ impl Drop for WriteTx {
     fn drop(&mut self) {
         let Some(mut conn) = self.conn.take() else { return };
         // Roll back before the connection goes back to the pool; if that cannot happen,
-        // the connection is closed instead (which rolls back too).
+        // the connection is closed instead (which rolls back too). The next writer's turn
+        // comes after the rollback.
+        let turn = self.turn.take();
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(async move {
                     if (&mut *conn).execute("ROLLBACK").await.is_err() {
                         conn.close_on_drop();
                     }
+                    drop(turn);
                 });
             }
             Err(_) => conn.close_on_drop(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn writers_take_turns_in_order_and_an_urgent_one_goes_ahead_of_the_queue() {
+        let gate = Arc::new(WriteGate::default());
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let holder = gate.turn(false).await.unwrap();
+        let mut writers = vec![];
+        for (name, urgent) in [("a", false), ("b", false), ("c", false), ("d", false), ("renewal", true)] {
+            let (gate, order) = (gate.clone(), order.clone());
+            writers.push(tokio::spawn(async move {
+                let _turn = gate.turn(urgent).await.unwrap();
+                order.lock().unwrap().push(name);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }));
+            // Each arrives after the one before it has queued.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        drop(holder);
+        for w in writers {
+            w.await.unwrap();
+        }
+        // "a" was next in line when the renewal came; b, c and d waited behind it.
+        assert_eq!(*order.lock().unwrap(), ["a", "renewal", "b", "c", "d"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_turn_that_never_comes_is_given_up_with_an_error() {
+        let gate = WriteGate::default();
+        let _holder = gate.turn(false).await.unwrap();
+        assert!(matches!(gate.turn(false).await, Err(crate::store::StoreError::TimedOut(_))));
+        assert!(matches!(gate.turn(true).await, Err(crate::store::StoreError::TimedOut(_))));
     }
 }

@@ -20,6 +20,9 @@ use tokio::time::Instant;
 
 pub use crate::store::runs::Fence;
 
+/// How often a run waiting for its lease's renewal looks again.
+const HOLD_CHECK: Duration = Duration::from_millis(100);
+
 /// The lease's length and what follows from it.
 #[derive(Debug, Clone, Copy)]
 pub struct Lease {
@@ -181,6 +184,22 @@ impl RunRegistry {
         !h.lost && h.renewed.elapsed() < self.lease.length - self.lease.length / 6
     }
 
+    /// Waits, while the lease is in its last sixth, for a renewal: true once the attempt
+    /// holds it again (at once when it does), false when the lease ran out or the run was
+    /// lost. A renewal that comes late (the database was slow) delays the next step; it
+    /// does not stop the host.
+    pub async fn hold(&self, task_id: i64, attempt: i64) -> bool {
+        loop {
+            if self.holds(task_id, attempt) {
+                return true;
+            }
+            if self.lost(task_id, attempt) {
+                return false;
+            }
+            tokio::time::sleep(HOLD_CHECK).await;
+        }
+    }
+
     /// True when the attempt is not this instance's any more: not registered, lost, or
     /// its lease ran out.
     pub fn lost(&self, task_id: i64, attempt: i64) -> bool {
@@ -263,6 +282,33 @@ mod tests {
         tokio::time::advance(Duration::from_secs(5)).await;
         assert!(!r.holds(1, 1) && r.lost(1, 1), "31 s after the last renewal the lease is over");
         assert!(*abort.borrow(), "a lost run is told to stop (and kill what it started)");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_step_waits_in_the_leases_last_sixth_for_a_late_renewal() {
+        let r = std::sync::Arc::new(registry());
+        r.register(1, 1, Instant::now());
+        r.committed(1, 1);
+        tokio::time::advance(Duration::from_secs(26)).await;
+        let waiting = tokio::spawn({
+            let r = r.clone();
+            async move { r.hold(1, 1).await }
+        });
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(!waiting.is_finished(), "the step waits while the renewal is late");
+        r.renewed(&[(1, 1)], Instant::now());
+        assert!(waiting.await.unwrap(), "the renewal came: the step goes on");
+        assert!(!r.lost(1, 1));
+
+        r.register(2, 1, Instant::now());
+        r.committed(2, 1);
+        tokio::time::advance(Duration::from_secs(26)).await;
+        let waiting = tokio::spawn({
+            let r = r.clone();
+            async move { r.hold(2, 1).await }
+        });
+        assert!(!waiting.await.unwrap(), "no renewal before the lease ran out: the step is not started");
+        assert!(r.lost(2, 1));
     }
 
     #[tokio::test(start_paused = true)]
