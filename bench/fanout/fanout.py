@@ -99,10 +99,15 @@ class Taskgate:
         self.base = f"http://127.0.0.1:{port}"
         env = dict(os.environ, TASKGATE_BIND=f"127.0.0.1:{port}", TASKGATE_DATA_DIR=self.work,
                    TASKGATE_ADMIN_PASSWORD="bench-admin-1", TASKGATE_MAX_PARALLEL_HOSTS=str(max(n, 1)),
+                   # The same patience as the other tools' ssh (ConnectTimeout=120, below).
+                   TASKGATE_SSH_CONNECT_TIMEOUT_SECS="120",
                    TASKGATE_LOG=os.environ.get("TG_LOG", "warn"))
         self.proc = subprocess.Popen([binary, "serve"], cwd=self.work, env=env, stderr=open(os.path.join(self.work, "log"), "w"),
                                      preexec_fn=placed(cpus))
-        for _ in range(300):
+        # Up to two minutes: on a core shared with thousands of sshds the start is slow.
+        for _ in range(2400):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"taskgate exited with {self.proc.returncode}: see {self.work}/log")
             try:
                 urllib.request.urlopen(self.base + "/healthz", timeout=1)
                 break

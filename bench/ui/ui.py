@@ -86,6 +86,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000,5000")
     ap.add_argument("--sharing", default="pinned,shared", help="pinned, shared or both (see SHARING)")
+    ap.add_argument("--modes", default="page,stream", help="page, stream or both")
     ap.add_argument("--taskgate", default=os.path.join(fanout.ROOT, "target", "release", "taskgate"))
     ap.add_argument("--command", default="bash bench/ui/run.sh")
     a = ap.parse_args()
@@ -102,10 +103,14 @@ def main():
             sshds = fanout.Sshds(max(sizes), os.path.join(work, sharing), cpus=SHARING[sharing][1])
             try:
                 for n in sizes:
-                    for mode in ("page", "stream"):
+                    for mode in a.modes.split(","):
                         w = os.path.join(work, sharing, f"n{n}-{mode}")
                         os.makedirs(w)
-                        f = one_run(os.path.abspath(a.taskgate), sshds, n, w, mode, SHARING[sharing])
+                        try:
+                            f = one_run(os.path.abspath(a.taskgate), sshds, n, w, mode, SHARING[sharing])
+                        except (AssertionError, RuntimeError, subprocess.TimeoutExpired) as e:
+                            # Said in the table rather than lost with the runs before it.
+                            f = {"failed": str(e).splitlines()[0][:300]}
                         rows.append((sharing, n, mode, f))
                         print(f"{sharing} N={n} {mode}: {json.dumps(f)}", flush=True)
             finally:
@@ -134,10 +139,15 @@ def main():
     ]
     for sharing, n, mode, f in rows:
         who = "Taskgate task page" if mode == "page" else "bare event stream (floor)"
+        if "failed" in f:
+            lines.append(f"| {sharing} | {n} | {who} | did not complete: {f['failed']} | | | | | | |")
+            continue
         lines.append(f"| {sharing} | {n} | {who} | {f['run_s']:.1f} s | {f['long_tasks']} | {f['longest_ms']:.0f} ms | "
                      f"{f['blocked_ms']:.0f} ms | {f['delay_ms']:.0f} ms | {f['heap_mb']:.1f} MB | {f['nodes']:.0f} |")
     fanout.write_section("\n".join(lines), "ui")
     print("\n".join(lines))
+    if any("failed" in f for *_, f in rows):
+        sys.exit("some runs did not complete (see the table)")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ try {
             await cdp.send('Profiler.start');
             await page.evaluate(() => { window.__t0 = performance.now(); });
         }
+        await page.evaluate(() => { window.__released = performance.now(); });
         await release.click();
     } else {
         // A page of this server under the web UI's policy (the API's allows no connections).
@@ -86,7 +87,10 @@ try {
     if (process.env.WATCH_VERBOSE) {
         // Each long task with the messages the bare page received during it.
         const at = mode === 'stream' ? await page.evaluate(() => window.__at) : [];
-        console.error(JSON.stringify(spans.map(([s, d]) => [Math.round(s), Math.round(d), at.filter((t) => t >= s && t <= s + d).length])));
+        // [start ms after the release (page) or since navigation (stream), duration, messages in it]
+        const t0 = mode === 'page' ? await page.evaluate(() => window.__released) : 0;
+        console.error(JSON.stringify(spans.map(([s, d]) => [Math.round(s - t0), Math.round(d), at.filter((t) => t >= s && t <= s + d).length])));
+        if (mode === 'page') console.error(`shown ${await page.evaluate(() => window.__shown - (performance.timeOrigin + window.__released))} ms after the release`);
         if (mode === 'stream') console.error(`messages: ${at.length}, events: ${await page.evaluate(() => window.__events)}`);
     }
     const long = spans.map(([, d]) => d);

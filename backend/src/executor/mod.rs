@@ -165,16 +165,18 @@ async fn run_attempt_inner(state: &AppState, fence: &Fence) -> anyhow::Result<()
     drop(run);
     let _ = writer.await;
 
-    if state.runs.lost(task_id, attempt) {
-        // The lease ran out (or the run was taken over): what the steps did does not say
-        // how the run ended. Taken over here at once, as another instance would after the
-        // grace: `interrupted`, its unfinished pairs aborted, their steps killed. Nothing
-        // happens when someone else already has it.
+    if state.runs.lost(task_id, attempt) && !all_pairs_over(state, fence).await {
+        // The lease ran out (or the run was taken over) before every pair was done: what
+        // the steps did does not say how the run ended. Taken over here at once, as
+        // another instance would after the grace: `interrupted`, its unfinished pairs
+        // aborted, their steps killed. Nothing happens when someone else already has it;
+        // when this fails, the next renewal finds the run carried by nobody and tries
+        // again. (A run whose pairs all finished ends as usual: its end is fenced.)
         tracing::warn!(task = task_id, attempt, "the run stopped without its lease: ending it as interrupted");
-        if let Some(taken) =
-            crate::scheduler::recovery::take_over(state, task_id, attempt, Some(&state.node_id), 0).await?
-        {
-            taken.reap(state).await;
+        match crate::scheduler::recovery::take_over(state, task_id, attempt, Some(&state.node_id), 0).await {
+            Ok(Some(taken)) => taken.reap(state).await,
+            Ok(None) => {}
+            Err(e) => tracing::warn!(task = task_id, error = %e, "ending the run that lost its lease failed"),
         }
         return Ok(());
     }
@@ -182,6 +184,14 @@ async fn run_attempt_inner(state: &AppState, fence: &Fence) -> anyhow::Result<()
     end_run(state, fence, status).await?;
     tracing::info!(task = task_id, attempt, status = status.as_str(), "run finished");
     Ok(())
+}
+
+/// Whether every pair of the attempt has finished (false when that cannot be read).
+async fn all_pairs_over(state: &AppState, fence: &Fence) -> bool {
+    match runs::attempt_pairs(&state.db, fence.task_id, fence.attempt).await {
+        Ok(pairs) => pairs.iter().all(|p| p.status.is_ok() || p.status.is_failure()),
+        Err(_) => false,
+    }
 }
 
 /// Ends a run: its status and status event (refused when the run is not this
@@ -481,6 +491,10 @@ impl HostWorker {
             Saved::Failed => return false,
         }
         if !run.hold().await {
+            // The lease ran out while the start was recorded: the step never started.
+            pair.status = PairStatus::Pending;
+            pair.started_at = None;
+            Self::save_from(run, &pair, &[PairStatus::Running]).await;
             return false;
         }
 

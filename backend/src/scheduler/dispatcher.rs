@@ -46,9 +46,10 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
 
 /// Claims one due task and creates the pairs of its attempt, in one transaction.
 pub async fn claim_next(state: &AppState) -> ServiceResult<Option<(i64, i64)>> {
-    // The lease is counted from before the claim began, on this instance's clock.
-    let leased = tokio::time::Instant::now();
     let mut tx = state.db.begin_write().await?;
+    // The lease is counted, on this instance's clock, from before it is written (after
+    // the wait for the write lock, which may be long under load).
+    let leased = tokio::time::Instant::now();
     let lease_ms = state.runs.lease().ms();
     let Some((task_id, attempt)) =
         runs::claim_due(&mut tx, state.db.dialect, &state.node_id, now_ms(), lease_ms).await?

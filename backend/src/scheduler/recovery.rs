@@ -217,6 +217,19 @@ async fn renew(state: &AppState) {
                     "the run was taken over by another instance: stopping it and killing its steps"
                 );
             }
+            // Renewed under this instance's name but carried by none of its executors:
+            // ended here as a takeover would, rather than renewed for ever.
+            for (task_id, attempt) in state.runs.strays(&held) {
+                tracing::warn!(task = task_id, attempt, "a run of this instance that nothing carries: taking it over");
+                let state = state.clone();
+                tokio::spawn(async move {
+                    match take_over(&state, task_id, attempt, Some(&state.node_id), 0).await {
+                        Ok(Some(taken)) => taken.reap(&state).await,
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(task = task_id, error = %e, "taking over a stray run failed"),
+                    }
+                });
+            }
         }
         Ok(Err(e)) => tracing::warn!(error = %e, "renewing the run leases failed"),
         Err(_) => tracing::warn!("renewing the run leases took too long"),

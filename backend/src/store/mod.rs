@@ -74,6 +74,8 @@ pub struct Db {
     pub health: std::sync::Arc<tx::WriteHealth>,
     /// SQLite's writers queue here (see [`tx::WriteGate`]); PostgreSQL locks rows.
     gate: Option<std::sync::Arc<tx::WriteGate>>,
+    /// SQLite: the connection of the writer whose turn it is (`pool` otherwise).
+    writer: Option<AnyPool>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -97,31 +99,38 @@ impl Db {
             url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
         }
         let options = AnyConnectOptions::from_str(&url)?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(if dialect == Dialect::Sqlite { 4 } else { 10 })
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if dialect == Dialect::Sqlite {
-                        // WAL lets readers run beside the writer; FULL sync makes a commit
-                        // durable before we answer; the busy timeout queues writers.
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = FULL").await?;
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                    } else {
-                        // A frozen or cut-off instance must not keep the rows it locked (a
-                        // task's row, which others need to take its run over) for ever:
-                        // PostgreSQL ends a transaction left idle this long.
-                        conn.execute("SET idle_in_transaction_session_timeout = '20s'").await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(options)
-            .await?;
+        let pool_of = |size: u32| {
+            AnyPoolOptions::new().max_connections(size).acquire_timeout(Duration::from_secs(30)).after_connect(
+                move |conn, _| {
+                    Box::pin(async move {
+                        if dialect == Dialect::Sqlite {
+                            // WAL lets readers run beside the writer; FULL sync makes a
+                            // commit durable before we answer; the busy timeout queues
+                            // writers that do not go through the gate (and other processes).
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = FULL").await?;
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                        } else {
+                            // A frozen or cut-off instance must not keep the rows it locked
+                            // (a task's row, which others need to take its run over) for
+                            // ever: PostgreSQL ends a transaction left idle this long.
+                            conn.execute("SET idle_in_transaction_session_timeout = '20s'").await?;
+                        }
+                        Ok(())
+                    })
+                },
+            )
+        };
+        let pool = pool_of(if dialect == Dialect::Sqlite { 4 } else { 10 }).connect_with(options.clone()).await?;
+        // SQLite: the write transactions' own connection. Only the writer whose turn it is
+        // holds it, so a writer never waits behind readers for a connection.
+        let writer = match dialect {
+            Dialect::Sqlite => Some(pool_of(1).connect_with(options).await?),
+            Dialect::Postgres => None,
+        };
         let gate = (dialect == Dialect::Sqlite).then(Default::default);
-        Ok(Db { pool, dialect, health: Default::default(), gate })
+        Ok(Db { pool, dialect, health: Default::default(), gate, writer })
     }
 
     pub async fn migrate(&self) -> StoreResult<()> {
@@ -156,7 +165,8 @@ impl Db {
             Some(gate) => Some(gate.turn(urgent).await?),
             None => None,
         };
-        tx::WriteTx::begin(self.pool.acquire().await?, begin, self.health.clone(), turn).await
+        let pool = self.writer.as_ref().unwrap_or(&self.pool);
+        tx::WriteTx::begin(pool.acquire().await?, begin, self.health.clone(), turn).await
     }
 
     /// Writes this instance's liveness row: a real write, so that `/healthz` notices a
@@ -182,6 +192,9 @@ impl Db {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        if let Some(writer) = &self.writer {
+            writer.close().await;
+        }
     }
 }
 
@@ -239,5 +252,42 @@ mod tests {
         assert_eq!(sqlite_path("sqlite://data/taskgate.db"), Some("data/taskgate.db"));
         assert_eq!(sqlite_path("sqlite:///tmp/x.db?mode=rwc"), Some("/tmp/x.db"));
         assert_eq!(sqlite_path("sqlite::memory:"), None);
+    }
+
+    async fn names(db: &Db) -> Vec<String> {
+        sqlx::query_scalar("SELECT name FROM t ORDER BY rowid").fetch_all(&db.pool).await.unwrap()
+    }
+
+    /// Each writer inserts its name when its turn comes.
+    async fn write(db: Db, name: &'static str, urgent: bool) {
+        let mut tx = if urgent { db.begin_urgent_write().await } else { db.begin_write().await }.unwrap();
+        sqlx::query("INSERT INTO t (name) VALUES ($1)").bind(name).execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn sqlite_writers_take_turns_in_order_and_a_renewal_goes_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}/t.db", dir.path().display())).await.unwrap();
+        let mut tx = db.begin_write().await.unwrap();
+        sqlx::query("CREATE TABLE t (name TEXT NOT NULL)").execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+        // Dropped without a commit: rolled back, and the next writer gets its turn.
+        let mut dropped = db.begin_write().await.unwrap();
+        sqlx::query("INSERT INTO t (name) VALUES ('rolled back')").execute(&mut *dropped).await.unwrap();
+        drop(dropped);
+
+        let holder = db.begin_write().await.unwrap();
+        let mut writers = vec![];
+        for (name, urgent) in [("a", false), ("b", false), ("c", false), ("renewal", true)] {
+            writers.push(tokio::spawn(write(db.clone(), name, urgent)));
+            // Each has queued before the next comes (the gate's queue holds no connection).
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        holder.commit().await.unwrap();
+        for w in writers {
+            w.await.unwrap();
+        }
+        assert_eq!(names(&db).await, ["a", "renewal", "b", "c"]);
     }
 }

@@ -88,16 +88,22 @@ pub struct WriteTx {
 
 impl WriteTx {
     pub(super) async fn begin(
-        mut conn: PoolConnection<Any>,
+        conn: PoolConnection<Any>,
         begin: &'static str,
         health: Arc<WriteHealth>,
         turn: Option<WriteTurn>,
     ) -> StoreResult<WriteTx> {
-        if let Err(e) = (&mut *conn).execute(begin).await {
-            conn.close_on_drop();
+        // Built first: a caller that gives up while BEGIN runs (a timeout) drops it, and
+        // the connection is rolled back (or closed) rather than returned to the pool
+        // inside a transaction that holds the write lock.
+        let mut tx = WriteTx { conn: Some(conn), health, turn };
+        if let Err(e) = (&mut *tx).execute(begin).await {
+            if let Some(mut conn) = tx.conn.take() {
+                conn.close_on_drop();
+            }
             return Err(e.into());
         }
-        Ok(WriteTx { conn: Some(conn), health, turn })
+        Ok(tx)
     }
 
     /// Commits. On failure the transaction is rolled back and its connection discarded,

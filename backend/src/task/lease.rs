@@ -229,6 +229,15 @@ impl RunRegistry {
         lost
     }
 
+    /// The runs of `held` (renewed in the database under this instance's name) that it
+    /// does not carry: their executor ended without ending them (its last write failed).
+    /// A run is registered before its claim commits and unregistered after it ended, so
+    /// one missing here is carried by nobody.
+    pub fn strays(&self, held: &[(i64, i64)]) -> Vec<(i64, i64)> {
+        let runs = self.runs.lock().expect("registry lock");
+        held.iter().copied().filter(|(id, attempt)| runs.get(id).is_none_or(|h| h.attempt != *attempt)).collect()
+    }
+
     /// Loses the runs whose lease ran out (the renewals failed). Returns their task ids.
     pub fn expire(&self) -> Vec<i64> {
         let mut lost = Vec::new();

@@ -193,8 +193,10 @@ pub async fn redo(state: &AppState, who: &Principal, id: i64, req: RedoRequest) 
     if chosen.is_empty() {
         return Err(ServiceError::Conflict(Message::new("task {id} has nothing to redo in this mode").arg("id", id)));
     }
-    let leased = tokio::time::Instant::now();
     let mut tx = state.db.begin_write().await?;
+    // The lease is counted, on this instance's clock, from before it is written (after
+    // the wait for the write lock, which may be long under load).
+    let leased = tokio::time::Instant::now();
     let lease_ms = state.runs.lease().ms();
     let Some(attempt) = runs::restart_task(&mut tx, id, from.as_str(), &state.node_id, lease_ms).await? else {
         return Err(invalid(&task_row(state, id).await?, "redo"));
