@@ -275,17 +275,20 @@ pub fn crud_page<E: Editor>(title: String, intro: String) -> impl IntoView {
                 return form.into_any();
             }
             view! {
-                <div class="dialog-backdrop" on:keydown=move |ev| {
-                    if ev.key() == "Escape" {
-                        reset();
-                    }
-                }>
+                <div class="dialog-backdrop">
                     <div class="dialog" role="dialog" aria-modal="true" data-testid="edit-dialog">{form}</div>
                 </div>
             }
             .into_any()
         })
     };
+    // Escape closes the dialog wherever the focus is (even before its first field took it).
+    let escape = window_event_listener(leptos::ev::keydown, move |ev| {
+        if ev.key() == "Escape" && editing.get_untracked().is_some() {
+            reset();
+        }
+    });
+    on_cleanup(move || escape.remove());
     // The dialog's first field takes the focus when it opens.
     Effect::new(move |_| {
         if editing.get().is_some() {

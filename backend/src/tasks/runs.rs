@@ -587,7 +587,10 @@ pub async fn events(
                     s.done = true;
                     continue;
                 }
-                Err(_) => return None,
+                Err(crate::store::StoreError::NotFound) => return None,
+                // A database hiccup (a busy pool under a thousand hosts): the stream goes
+                // on, rather than make every page read its run again.
+                Err(e) => tracing::warn!(task = id, error = %e, "reading a streamed task failed"),
                 _ => {}
             }
             let rx = &mut s.rx;
