@@ -523,6 +523,7 @@ pub async fn events(
         buf: std::collections::VecDeque::new(),
         rx,
         done: false,
+        failed_reads: 0,
         checked: tokio::time::Instant::now(),
     };
     Ok(futures_util::stream::unfold(stream, move |mut s| async move {
@@ -589,9 +590,16 @@ pub async fn events(
                 }
                 Err(crate::store::StoreError::NotFound) => return None,
                 // A database hiccup (a busy pool under a thousand hosts): the stream goes
-                // on, rather than make every page read its run again.
-                Err(e) => tracing::warn!(task = id, error = %e, "reading a streamed task failed"),
-                _ => {}
+                // on, rather than make every page read its run again; a database that stays
+                // away ends it (its page reconnects from its last event).
+                Err(e) => {
+                    s.failed_reads += 1;
+                    tracing::warn!(task = id, error = %e, "reading a streamed task failed");
+                    if s.failed_reads >= STREAM_FAILED_READS {
+                        return None;
+                    }
+                }
+                Ok(_) => s.failed_reads = 0,
             }
             let rx = &mut s.rx;
             let wait = async {
@@ -633,6 +641,10 @@ pub fn batched(
 /// longest it waits for news before looking again.
 const CREDENTIAL_CHECK: Duration = Duration::from_secs(1);
 
+/// A live stream whose task could not be read this many times in a row (about a second
+/// apart) ends.
+const STREAM_FAILED_READS: u32 = 30;
+
 /// The state a live stream carries between events.
 struct LiveStream {
     /// Holds the stream's place among its user's open streams.
@@ -645,5 +657,7 @@ struct LiveStream {
     buf: std::collections::VecDeque<TaskEvent>,
     rx: tokio::sync::broadcast::Receiver<i64>,
     done: bool,
+    /// Reads of the task that failed in a row.
+    failed_reads: u32,
     checked: tokio::time::Instant,
 }

@@ -77,6 +77,8 @@ pub fn TaskDetail() -> impl IntoView {
     let retry = StoredValue::new(1u64);
     // Numbers the reads of the task, so that an answer overtaken by a later read is dropped.
     let reads = StoredValue::new(0u64);
+    // A read of the run was asked for and not applied yet.
+    let need_run = StoredValue::new(false);
     // When an unknown pair last made the page read the run again (ms).
     let stale_read = StoredValue::new(0f64);
     let action_error = RwSignal::new(None::<String>);
@@ -275,7 +277,12 @@ pub fn TaskDetail() -> impl IntoView {
     // the stream open while it is not over.
     let read = move |with_run: bool| {
         let task_id = id_now();
-        let with_run = with_run || times.get_untracked().is_none();
+        // A run read asked for stays wanted until one is applied: a later read (after a
+        // failure, or overtaking it) reads the run as well.
+        if with_run {
+            need_run.set_value(true);
+        }
+        let with_run = need_run.get_value() || times.get_untracked().is_none();
         reads.update_value(|n| *n += 1);
         let this_read = reads.get_value();
         leptos::task::spawn_local(async move {
@@ -296,8 +303,17 @@ pub fn TaskDetail() -> impl IntoView {
                     return;
                 }
             }
+            // Over, and its end not seen on the stream (it was down): the events up to the
+            // end will not come over a stream, so the run is read (a redo may even have
+            // come and gone meanwhile).
+            let end_seen = task.with_untracked(|t| matches!(t, Some(Ok(t)) if t.status.is_final()));
+            if !with_run && !end_seen && answer.as_ref().is_ok_and(|t| t.status.is_final()) {
+                reload(true);
+                return;
+            }
             let from = match (&state, &answer) {
                 (Some(Ok(r)), Ok(t)) => {
+                    need_run.set_value(false);
                     // The model starts again from the run as read: the stream goes on from
                     // that point too (what it brought since is sent again, not lost).
                     batch.update_value(|b| b.pairs.clear());
@@ -406,10 +422,13 @@ pub fn TaskDetail() -> impl IntoView {
         }
     };
 
+    // What the server says this user may do with the task now (`None` before it is read).
+    let allowed_actions = move || task.with(|t| t.as_ref().and_then(|t| t.as_ref().ok()).map(|t| t.actions.clone()));
     let actions = move || {
-        let Some(Ok(t)) = task.get() else { return ().into_any() };
+        // Only the actions (not a copy of the task with its thousands of hosts, at every batch).
+        let Some(allowed) = allowed_actions() else { return ().into_any() };
         // The server says what this user may do now; the page offers exactly that.
-        let may = |a: TaskAction| t.actions.contains(&a);
+        let may = |a: TaskAction| allowed.contains(&a);
         tick.track();
         let pair = selected.get().and_then(|(step, host)| fleet.with_value(|f| f.pair(step, &host).cloned()));
         let decision = move || json(&Decision { comment: Some(comment.get_untracked()).filter(|c| !c.is_empty()) });
@@ -519,9 +538,9 @@ pub fn TaskDetail() -> impl IntoView {
 
     // What failed (and why) and what waits for a person, above the grid.
     let summary = move || {
-        let Some(Ok(t)) = task.get() else { return ().into_any() };
+        let Some(allowed) = allowed_actions() else { return ().into_any() };
         tick.track();
-        let may_release = t.actions.contains(&TaskAction::Release);
+        let may_release = allowed.contains(&TaskAction::Release);
         let ((failed, total), waiting, steps) = fleet.with_value(|f| {
             (f.failures(FAILURES_SHOWN), f.waiting_manual(), f.steps.iter().map(|s| s.name.clone()).collect::<Vec<_>>())
         });
