@@ -64,6 +64,25 @@ fn session_refused() {
 
 /// Sends one request to `/api/v1{path}` and decodes the JSON answer.
 pub async fn call<T: DeserializeOwned>(method: &str, path: &str, body: Option<String>) -> Result<T, ApiError> {
+    let text = send(method, path, body, true).await?.unwrap_or_default();
+    let text = if text.trim().is_empty() { "null" } else { text.as_str() };
+    serde_json::from_str(text).map_err(|e| {
+        ApiError::local(
+            "bad_answer",
+            i18n::fill(td_string!(i18n::current(), common.errors.bad_answer), &[("detail", &e)]),
+        )
+    })
+}
+
+/// A POST whose answer is not wanted: on success its body is not even read (an action on
+/// a task of thousands of hosts answers with the whole run, megabytes the page would only
+/// parse to drop).
+pub async fn post_unread(path: &str, body: &impl Serialize) -> Result<(), ApiError> {
+    send("POST", path, Some(encode(body)?), false).await.map(|_| ())
+}
+
+/// Sends a request; on success the answer's text (`None` when not `read`), else the error.
+async fn send(method: &str, path: &str, body: Option<String>, read: bool) -> Result<Option<String>, ApiError> {
     let init = web_sys::RequestInit::new();
     init.set_method(method);
     let headers = web_sys::Headers::new().map_err(unreachable)?;
@@ -84,16 +103,13 @@ pub async fn call<T: DeserializeOwned>(method: &str, path: &str, body: Option<St
         JsFuture::from(window.fetch_with_str_and_init(&format!("/api/v1{path}"), &init)).await.map_err(unreachable)?;
     let response: web_sys::Response = answer.dyn_into().map_err(unreachable)?;
     let status = response.status();
+    if (200..300).contains(&status) && !read {
+        return Ok(None);
+    }
     let text = JsFuture::from(response.text().map_err(unreachable)?).await.map_err(unreachable)?;
     let text = text.as_string().unwrap_or_default();
     if (200..300).contains(&status) {
-        let text = if text.trim().is_empty() { "null" } else { text.as_str() };
-        return serde_json::from_str(text).map_err(|e| {
-            ApiError::local(
-                "bad_answer",
-                i18n::fill(td_string!(i18n::current(), common.errors.bad_answer), &[("detail", &e)]),
-            )
-        });
+        return Ok(Some(text));
     }
     if status == 401 && token.is_some() {
         session_refused();

@@ -395,7 +395,7 @@ pub fn TaskDetail() -> impl IntoView {
         action_error.set(None);
         let path = format!("/tasks/{}/{verb}", id_now());
         leptos::task::spawn_local(async move {
-            let answer = api::post::<serde_json::Value>(&path, &body).await;
+            let answer = api::post_unread(&path, &body).await;
             busy.try_set(None);
             match answer {
                 // What the action changes arrives over the stream (a new attempt makes the
