@@ -173,11 +173,7 @@ async fn run_attempt_inner(state: &AppState, fence: &Fence) -> anyhow::Result<()
         // when this fails, the next renewal finds the run carried by nobody and tries
         // again. (A run whose pairs all finished ends as usual: its end is fenced.)
         tracing::warn!(task = task_id, attempt, "the run stopped without its lease: ending it as interrupted");
-        match crate::scheduler::recovery::take_over(state, task_id, attempt, Some(&state.node_id), 0).await {
-            Ok(Some(taken)) => taken.reap(state).await,
-            Ok(None) => {}
-            Err(e) => tracing::warn!(task = task_id, error = %e, "ending the run that lost its lease failed"),
-        }
+        crate::scheduler::recovery::take_over_own(state, task_id, attempt).await;
         return Ok(());
     }
     let status = final_status(state, task_id).await?;

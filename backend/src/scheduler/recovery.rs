@@ -183,6 +183,17 @@ async fn renewals(state: AppState, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
+/// Ends a run of this instance's as a takeover would (`interrupted`, its unfinished pairs
+/// aborted, their steps killed), whatever its lease; nothing when another has it already.
+/// A failure is logged: the next renewal finds the run again.
+pub async fn take_over_own(state: &AppState, task_id: i64, attempt: i64) {
+    match take_over(state, task_id, attempt, Some(&state.node_id), 0).await {
+        Ok(Some(taken)) => taken.reap(state).await,
+        Ok(None) => {}
+        Err(e) => tracing::warn!(task = task_id, error = %e, "taking over a run of this instance failed"),
+    }
+}
+
 /// Takes over the runs of instances that stopped renewing.
 async fn takeovers(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let lease = state.runs.lease();
@@ -222,13 +233,7 @@ async fn renew(state: &AppState) {
             for (task_id, attempt) in state.runs.strays(&held) {
                 tracing::warn!(task = task_id, attempt, "a run of this instance that nothing carries: taking it over");
                 let state = state.clone();
-                tokio::spawn(async move {
-                    match take_over(&state, task_id, attempt, Some(&state.node_id), 0).await {
-                        Ok(Some(taken)) => taken.reap(&state).await,
-                        Ok(None) => {}
-                        Err(e) => tracing::warn!(task = task_id, error = %e, "taking over a stray run failed"),
-                    }
-                });
+                tokio::spawn(async move { take_over_own(&state, task_id, attempt).await });
             }
         }
         Ok(Err(e)) => tracing::warn!(error = %e, "renewing the run leases failed"),
