@@ -189,7 +189,7 @@ async fn renewals(state: AppState, mut shutdown: watch::Receiver<bool>) {
 pub async fn take_over_own(state: &AppState, task_id: i64, attempt: i64) {
     match take_over(state, task_id, attempt, Some(&state.node_id), 0).await {
         Ok(Some(taken)) => taken.reap(state).await,
-        Ok(None) => {}
+        Ok(None) => tracing::info!(task = task_id, attempt, "the run was ended elsewhere already: nothing to end here"),
         Err(e) => tracing::warn!(task = task_id, error = %e, "taking over a run of this instance failed"),
     }
 }

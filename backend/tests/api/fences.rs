@@ -190,9 +190,11 @@ async fn an_instance_cut_off_from_the_database_stops_and_kills_its_steps() {
     app.post(&format!("/api/v1/tasks/{id}/redo"), &app.admin_token, &json!({"mode": "failed"})).await.expect(200);
     let run = app.wait_status(id, &["success", "failed"]).await;
     assert_eq!(run["status"], "success", "{run}");
-    // The network returns: whatever the old owner still had to write is refused.
+    // The network returns: whatever the old owner still had to write is refused, or was
+    // given up while the database was out of reach (each wait is bounded by the lease)
+    // and its executor, ending the run it lost, finds it ended by the other instance.
     pg.go_dark(false);
-    a.wait_log("no longer owns").await;
+    a.wait_log_any(&["no longer owns", "nothing to end here"]).await;
     assert_eq!(lines(&marks), ["one", "one", "two", "three"]);
     let run = run_view(&app, id).await;
     assert_eq!(run["status"], "success");

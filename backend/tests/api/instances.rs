@@ -121,13 +121,18 @@ impl Instance {
 
     /// Waits (bounded) for a log line containing `needle`.
     pub async fn wait_log(&self, needle: &str) -> String {
+        self.wait_log_any(&[needle]).await
+    }
+
+    /// Waits (bounded) for a log line containing one of `needles`.
+    pub async fn wait_log_any(&self, needles: &[&str]) -> String {
         for _ in 0..600 {
-            if let Some(l) = self.log_lines(needle).pop() {
+            if let Some(l) = needles.iter().find_map(|n| self.log_lines(n).pop()) {
                 return l;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("{} never logged {needle:?}; its log:\n{}", self.node, self.log.lock().unwrap().join("\n"));
+        panic!("{} never logged any of {needles:?}; its log:\n{}", self.node, self.log.lock().unwrap().join("\n"));
     }
 }
 
