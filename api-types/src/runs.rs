@@ -107,10 +107,18 @@ pub struct TaskRun {
     pub attempt: i64,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// In step order, then in the order each step's pairs were created (the task's host
+    /// order). With `limit`, one page of them.
     pub pairs: Vec<Pair>,
     /// The task's latest event: pass it as `after` to the event stream to get only what
     /// happens next.
     pub last_event_id: i64,
+    /// When `limit` cut the pairs short: pass it as `after` for the next page. A pair that
+    /// began a new attempt while the pages were read may come twice (the later one is
+    /// newer); none is left out.
+    #[cfg_attr(feature = "openapi", oai(skip_serializing_if_is_none))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -26,9 +26,14 @@ def name(n):
 t, times = prof["startTime"], []
 for delta in prof["timeDeltas"]:
     t += delta
-    times.append(t0 + (t - prof["startTime"]) / 1000)
+    times.append((t0 or 0) + (t - prof["startTime"]) / 1000)
 samples = list(zip(prof["samples"], times))
 overall = collections.Counter()
+if t0 is None:
+    # A profile of opening the page (WATCH_PROFILE_OPEN): every sample but the idle ones.
+    print("long tasks (ms): " + ", ".join(f"{d:.0f}" for _, d in spans))
+    overall.update(name(nodes[s]) for s, _ in samples if name(nodes[s]) != "(idle)")
+    spans = []
 for start, dur in spans:
     inside = [sid for sid, ms in samples if start <= ms <= start + dur]
     c = collections.Counter(name(nodes[s]) for s in inside)

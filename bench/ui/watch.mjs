@@ -6,6 +6,18 @@
 import { chromium } from '../../frontend/e2e/node_modules/playwright-core/index.mjs';
 
 const [base, token, task, mode, hosts] = process.argv.slice(2);
+
+// The time since navigation at which the page showed what was awaited, and the long tasks
+// (over 50 ms) until then and in the half second after it (what the page still did to
+// finish drawing).
+async function settled(page) {
+    const at = await page.evaluate(() => performance.now());
+    await page.waitForTimeout(500);
+    const long = (await page.evaluate(() => window.__long)).map(([, d]) => d);
+    return { ms: at, long_tasks: long.length, longest_ms: Math.max(0, ...long) };
+}
+let opened = null;
+let reopened = null;
 const browser = await chromium.launch({
     executablePath: process.env.TASKGATE_CHROMIUM || '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
@@ -23,9 +35,25 @@ try {
     if (mode === 'page') {
         await page.goto(`${base}/login`);
         await page.evaluate((t) => localStorage.setItem('taskgate.token', t), token);
+        if (process.env.WATCH_PROFILE_OPEN) {
+            // The profile of opening the page (bench/ui/profile.py reads it), not of the run.
+            await cdp.send('Profiler.enable');
+            await cdp.send('Profiler.setSamplingInterval', { interval: 250 });
+            await cdp.send('Profiler.start');
+        }
         await page.goto(`${base}/tasks/${task}`);
         const release = page.getByRole('button', { name: 'Release step 1 on all hosts', exact: true });
         await release.waitFor({ timeout: 120_000 });
+        // Opening the page: from navigation to its Release button on screen, and the long
+        // tasks until then (the run of 3N pairs read and parsed, the grid drawn).
+        opened = await settled(page);
+        if (process.env.WATCH_PROFILE_OPEN) {
+            const { profile } = await cdp.send('Profiler.stop');
+            // No time origin to align the samples with the long tasks (the profile began
+            // before the navigation): profile.py counts every sample of the opening.
+            const spans = await page.evaluate(() => window.__long);
+            (await import('node:fs')).writeFileSync(process.env.WATCH_PROFILE_OPEN, JSON.stringify({ profile, spans, t0: null }));
+        }
         await page.evaluate(() => {
             window.__long = [];
             const badge = () => document.querySelector('[data-testid="task-status"]');
@@ -93,6 +121,16 @@ try {
         if (mode === 'page') console.error(`shown ${await page.evaluate(() => window.__shown - (performance.timeOrigin + window.__released))} ms after the release`);
         if (mode === 'stream') console.error(`messages: ${at.length}, events: ${await page.evaluate(() => window.__events)}`);
     }
+    if (mode === 'page') {
+        // Opening the page of the finished run, as someone looking back at it does: the
+        // run read and parsed, the grid drawn with every pair final.
+        const again = await context.newPage();
+        await again.goto(`${base}/tasks/${task}`);
+        await again.locator('[data-testid="task-status"].st-success, [data-testid="task-status"].st-failed').waitFor({ timeout: 120_000 });
+        await again.locator('[data-testid^="cell-"]').first().waitFor({ timeout: 120_000 });
+        reopened = await settled(again);
+        await again.close();
+    }
     const long = spans.map(([, d]) => d);
     const metrics = Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value]));
     console.log(JSON.stringify({
@@ -102,6 +140,8 @@ try {
         blocked_ms: long.reduce((s, d) => s + Math.max(0, d - 50), 0),
         heap_mb: metrics.JSHeapUsedSize / 1048576,
         nodes: metrics.Nodes,
+        opened,
+        reopened,
     }));
 } finally {
     await browser.close();

@@ -146,10 +146,20 @@ impl TasksApi {
         Ok(Json(decisions::cancel(&state, &auth.0, id.0, body.0.comment).await?))
     }
 
-    /// The run: each (step, host) pair at its latest attempt, with status, exit code and timings.
+    /// The run: each (step, host) pair at its latest attempt, with status, exit code and
+    /// timings. A run of thousands of hosts can be read in pages: `limit` pairs at a time
+    /// (at most 10,000), each next page `after` the `next` of the one before.
     #[oai(path = "/:id/run", method = "get", operation_id = "get_task_run")]
-    async fn run(&self, state: Data<&AppState>, auth: BearerAuth, id: Path<i64>) -> ApiResult<Json<TaskRun>> {
-        Ok(Json(runs::view(&state, &auth.0, id.0).await?))
+    async fn run(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<i64>,
+        after: Query<Option<String>>,
+        limit: Query<Option<i64>>,
+    ) -> ApiResult<Json<TaskRun>> {
+        let page = runs::RunPage::parse(after.0.as_deref(), limit.0)?;
+        Ok(Json(runs::view(&state, &auth.0, id.0, page).await?))
     }
 
     /// Stop a running task: its remote processes are killed and its pairs become `aborted`.

@@ -303,13 +303,43 @@ pub async fn insert_pairs(
 
 /// Every pair at its latest attempt, in step then host order of creation.
 pub async fn latest_pairs(db: &Db, task_id: i64) -> StoreResult<Vec<PairRow>> {
-    let sql = format!(
+    latest_pairs_after(db, task_id, PairCursor::START, i64::MAX).await
+}
+
+/// Where a read of the latest pairs goes on from: after this step and pair row (the
+/// order of [`latest_pairs`]). A pair whose latest attempt began after a page was read
+/// has a higher row id, so it comes again, never not at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PairCursor {
+    pub step_index: i64,
+    pub id: i64,
+}
+
+impl PairCursor {
+    pub const START: PairCursor = PairCursor { step_index: -1, id: -1 };
+}
+
+/// Up to `limit` pairs at their latest attempt, after `cursor`.
+pub async fn latest_pairs_after(db: &Db, task_id: i64, cursor: PairCursor, limit: i64) -> StoreResult<Vec<PairRow>> {
+    Ok(sqlx::query_as(AssertSqlSafe(latest_pairs_sql()))
+        .bind(task_id)
+        .bind(cursor.step_index)
+        .bind(cursor.id)
+        .bind(limit)
+        .fetch_all(&db.pool)
+        .await?)
+}
+
+/// Each pair's latest attempt is one seek of the index `task_pairs_latest` (without it,
+/// each pair's lookup scanned all the task's pairs: quadratic in the pairs of the task).
+fn latest_pairs_sql() -> String {
+    format!(
         "SELECT {PAIR_COLUMNS} FROM task_pairs p WHERE p.task_id = $1 AND p.attempt =
             (SELECT MAX(q.attempt) FROM task_pairs q
              WHERE q.task_id = p.task_id AND q.step_index = p.step_index AND q.host = p.host)
-         ORDER BY p.step_index, p.id"
-    );
-    Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(task_id).fetch_all(&db.pool).await?)
+           AND (p.step_index > $2 OR (p.step_index = $2 AND p.id > $3))
+         ORDER BY p.step_index, p.id LIMIT $4"
+    )
 }
 
 pub async fn attempt_pairs(db: &Db, task_id: i64, attempt: i64) -> StoreResult<Vec<PairRow>> {
@@ -741,4 +771,30 @@ pub async fn latest_log_attempt(db: &Db, task_id: i64, step: Option<i64>, host: 
     .fetch_one(&db.pool)
     .await?;
     Ok(attempt.unwrap_or(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::Row;
+
+    #[tokio::test]
+    async fn the_latest_attempt_of_each_pair_is_found_by_an_index_seek() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}/t.db", dir.path().display())).await.unwrap();
+        db.migrate().await.unwrap();
+        let explain = format!("EXPLAIN QUERY PLAN {}", latest_pairs_sql());
+        let rows = sqlx::query(AssertSqlSafe(explain))
+            .bind(1i64)
+            .bind(-1i64)
+            .bind(-1i64)
+            .bind(10i64)
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+        let plan: Vec<String> = rows.iter().map(|r| r.get::<String, _>("detail")).collect();
+        // Not `(task_id=?)` alone: that scans every pair of the task for each pair.
+        let seek = "INDEX task_pairs_latest (task_id=? AND step_index=? AND host=?)";
+        assert!(plan.iter().any(|d| d.contains(seek)), "{plan:#?}");
+    }
 }

@@ -44,9 +44,19 @@ async fn task_row(state: &AppState, id: i64) -> ServiceResult<TaskRow> {
 /// The run as it is now. The event position is read before the task and its pairs, so a
 /// live stream opened after it misses no change made since.
 async fn run_of(state: &AppState, id: i64) -> ServiceResult<TaskRun> {
+    run_page(state, id, RunPage::default()).await
+}
+
+async fn run_page(state: &AppState, id: i64, page: RunPage) -> ServiceResult<TaskRun> {
     let last_event_id = runs::last_event_id(&state.db, id).await?;
     let row = task_row(state, id).await?;
-    let pairs = runs::latest_pairs(&state.db, row.id).await?;
+    let limit = page.limit.unwrap_or(i64::MAX);
+    // One more than asked for says whether there is a next page.
+    let mut pairs = runs::latest_pairs_after(&state.db, row.id, page.after, limit.saturating_add(1)).await?;
+    let next = (pairs.len() as i64 > limit).then(|| {
+        pairs.truncate(limit as usize);
+        pairs.last().map(|p| format!("{}.{}", p.step_index, p.id)).unwrap_or_default()
+    });
     Ok(TaskRun {
         last_event_id,
         task_id: row.id,
@@ -55,12 +65,51 @@ async fn run_of(state: &AppState, id: i64) -> ServiceResult<TaskRun> {
         started_at: row.started_at.map(rfc3339),
         finished_at: row.finished_at.map(rfc3339),
         pairs: pairs.iter().map(pair_to_api).collect(),
+        next,
     })
 }
 
-pub async fn view(state: &AppState, who: &Principal, id: i64) -> ServiceResult<TaskRun> {
+/// Which pairs a read of the run returns: all (the default), or `limit` of them after
+/// the cursor `after` (the `next` of the page before).
+#[derive(Debug, Clone, Copy)]
+pub struct RunPage {
+    pub after: runs::PairCursor,
+    pub limit: Option<i64>,
+}
+
+impl Default for RunPage {
+    fn default() -> Self {
+        RunPage { after: runs::PairCursor::START, limit: None }
+    }
+}
+
+/// Most pairs one page of the run holds.
+pub const RUN_PAGE_MAX: i64 = 10_000;
+
+impl RunPage {
+    /// From the query: `after` as `next` gave it (`STEP.ID`), `limit` 1 to [`RUN_PAGE_MAX`].
+    pub fn parse(after: Option<&str>, limit: Option<i64>) -> ServiceResult<RunPage> {
+        let after = match after {
+            None => runs::PairCursor::START,
+            Some(a) => a
+                .split_once('.')
+                .and_then(|(s, i)| Some(runs::PairCursor { step_index: s.parse().ok()?, id: i.parse().ok()? }))
+                .filter(|c| c.step_index >= 0 && c.id >= 0)
+                .ok_or_else(|| ServiceError::validation("after", "must be the `next` of the page before"))?,
+        };
+        if limit.is_some_and(|l| !(1..=RUN_PAGE_MAX).contains(&l)) {
+            return Err(ServiceError::validation(
+                "limit",
+                Message::new("must be between 1 and {max}").arg("max", RUN_PAGE_MAX),
+            ));
+        }
+        Ok(RunPage { after, limit })
+    }
+}
+
+pub async fn view(state: &AppState, who: &Principal, id: i64, page: RunPage) -> ServiceResult<TaskRun> {
     who.require(Scope::Read)?;
-    run_of(state, id).await
+    run_page(state, id, page).await
 }
 
 /// Run actions belong to the submitter and to approvers and admins.

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::both_backends;
 use crate::helpers::{spawn_app, Backend};
@@ -119,6 +119,99 @@ async fn redo_failed_reruns_only_those_pairs_and_keeps_earlier_logs(backend: Bac
     let run = app.wait_status(id, &["failed", "success"]).await;
     assert_eq!(pair(&run, 2, "h1")["attempt"], 3);
     assert_eq!(pair(&run, 1, "h1")["attempt"], 1);
+}
+
+/// The run read `limit` pairs at a time from `after` on, pages joined.
+async fn run_in_pages(app: &crate::helpers::TestApp, id: i64, limit: usize, mut after: Option<String>) -> Vec<Value> {
+    let mut pairs = vec![];
+    loop {
+        let cursor = after.as_deref().map(|a| format!("&after={a}")).unwrap_or_default();
+        let page =
+            app.get(&format!("/api/v1/tasks/{id}/run?limit={limit}{cursor}"), &app.admin_token).await.expect(200);
+        let got = page["pairs"].as_array().unwrap();
+        assert!(got.len() <= limit, "{page}");
+        pairs.extend(got.iter().cloned());
+        match page["next"].as_str() {
+            Some(next) => after = Some(next.to_string()),
+            None => return pairs,
+        }
+    }
+}
+
+/// (step, host, attempt) of each pair, in the order given.
+fn keys(pairs: &[Value]) -> Vec<(i64, String, i64)> {
+    pairs
+        .iter()
+        .map(|p| (p["step"].as_i64().unwrap(), p["host"].as_str().unwrap().to_string(), p["attempt"].as_i64().unwrap()))
+        .collect()
+}
+
+async fn a_run_read_in_pages_leaves_out_no_pair_even_across_a_redo(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sshd = TestSshd::start_on(&["127.0.0.1", "127.0.0.2", "127.0.0.3"]).await;
+    let hosts = app.register_hosts(&sshd).await;
+    let tpl = app
+        .template(
+            "paged",
+            json!({}),
+            json!([
+                {"name": "one", "group": "1", "script": "echo one"},
+                {"name": "two", "group": "1", "script": "echo two"}
+            ]),
+        )
+        .await;
+    let id = app.run_task(tpl, json!({}), json!({"1": hosts})).await;
+    let whole = app.wait_status(id, &["failed", "success"]).await;
+    let whole = whole["pairs"].as_array().unwrap().clone();
+    assert_eq!(whole.len(), 6);
+    for limit in [1, 2, 4, 6, 10_000] {
+        assert_eq!(keys(&run_in_pages(&app, id, limit, None).await), keys(&whole), "pages of {limit}");
+    }
+    // The first page is read, then a redo gives two pairs (one of them on that page) a
+    // new attempt: the pages after it bring both at their new attempt, and nothing is
+    // missing.
+    let first = app.get(&format!("/api/v1/tasks/{id}/run?limit=2"), &app.admin_token).await.expect(200);
+    assert_eq!(keys(first["pairs"].as_array().unwrap()), keys(&whole[..2]));
+    app.post(&format!("/api/v1/tasks/{id}/redo"), &app.admin_token, &json!({"mode": "hosts", "hosts": ["h1"]}))
+        .await
+        .expect(200);
+    app.wait_status(id, &["failed", "success"]).await;
+    let rest = run_in_pages(&app, id, 2, first["next"].as_str().map(String::from)).await;
+    let mut seen: Vec<(i64, String)> = first["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(&rest)
+        .map(|p| (p["step"].as_i64().unwrap(), p["host"].as_str().unwrap().to_string()))
+        .collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 6, "every pair, some twice: {rest:?}");
+    for step in [0, 1] {
+        let last = rest.iter().rev().find(|p| p["step"] == step && p["host"] == "h1").unwrap();
+        assert_eq!(last["attempt"], 2, "h1's pairs come again at the redo's attempt: {rest:?}");
+    }
+
+    // Bad pages are refused, naming the parameter.
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=10001", "limit"),
+        ("limit=-1", "limit"),
+        ("after=1", "after"),
+        ("after=x.y", "after"),
+        ("after=-1.3", "after"),
+        ("after=0.99999999999999999999", "after"),
+    ] {
+        app.get(&format!("/api/v1/tasks/{id}/run?{query}"), &app.admin_token).await.expect_error(
+            422,
+            "invalid",
+            Some(field),
+        );
+    }
+    // A page past the end is empty and has no next.
+    let past = app.get(&format!("/api/v1/tasks/{id}/run?limit=5&after=9.999999"), &app.admin_token).await.expect(200);
+    assert_eq!(past["pairs"].as_array().unwrap().len(), 0);
+    assert!(past.get("next").is_none(), "{past}");
 }
 
 async fn skip_lets_a_failed_task_succeed_and_redo_go_on(backend: Backend) {
@@ -396,6 +489,7 @@ async fn a_task_due_while_the_server_was_down_starts_when_it_is_back(backend: Ba
 }
 
 both_backends!(
+    a_run_read_in_pages_leaves_out_no_pair_even_across_a_redo,
     a_task_due_while_the_server_was_down_starts_when_it_is_back,
     hosts_queued_for_a_slot_do_not_start_after_an_abort,
     skipping_the_only_failure_makes_the_task_a_success_on_the_stream,

@@ -22,6 +22,25 @@ const FAILURES_SHOWN: usize = 5;
 /// Events wait this long to be applied together (one redraw per batch).
 const BATCH: std::time::Duration = std::time::Duration::from_millis(50);
 
+/// Pairs per read when the page reads a run: about 120 KB of JSON, parsed in a task of
+/// its own each (some 20 ms), so a run of thousands of hosts never holds the page in one
+/// long task (15,000 pairs in one read held it for 100 ms and more).
+const RUN_PAGE: usize = 500;
+
+/// The whole run, read a page at a time. The event position is the first page's: the
+/// stream goes on from there, so what changed while the later pages were read comes again
+/// (a pair read newer than an event replayed over it ends up as the last event says).
+async fn read_run(task_id: i64) -> Result<TaskRun, ApiError> {
+    let path = format!("/tasks/{task_id}/run?limit={RUN_PAGE}");
+    let mut run = api::get::<TaskRun>(&path).await?;
+    while let Some(after) = run.next.take() {
+        let page = api::get::<TaskRun>(&format!("{path}&after={}", api::q(&after))).await?;
+        run.pairs.extend(page.pairs);
+        run.next = page.next;
+    }
+    Ok(run)
+}
+
 fn json(body: &impl serde::Serialize) -> serde_json::Value {
     serde_json::to_value(body).unwrap_or_default()
 }
@@ -288,7 +307,7 @@ pub fn TaskDetail() -> impl IntoView {
         leptos::task::spawn_local(async move {
             // The run first: its event position is older than the task read next, so the
             // stream opened from it repeats rather than misses what happens in between.
-            let state = if with_run { Some(api::get::<TaskRun>(&format!("/tasks/{task_id}/run")).await) } else { None };
+            let state = if with_run { Some(read_run(task_id).await) } else { None };
             let answer = api::get::<Task>(&format!("/tasks/{task_id}")).await;
             if id_now() != task_id || reads.try_get_value() != Some(this_read) {
                 return; // the page moved on (or is gone), or a later read is under way
