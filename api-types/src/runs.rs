@@ -107,15 +107,13 @@ pub struct TaskRun {
     pub attempt: i64,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
-    /// In step order, then in the order each step's pairs were created (the task's host
-    /// order). With `limit`, one page of them.
+    /// By step, then by host name. With `limit`, one page of them.
     pub pairs: Vec<Pair>,
     /// The task's latest event: pass it as `after` to the event stream to get only what
     /// happens next.
     pub last_event_id: i64,
-    /// When `limit` cut the pairs short: pass it as `after` for the next page. A pair that
-    /// began a new attempt while the pages were read may come twice (the later one is
-    /// newer); none is left out.
+    /// When `limit` cut the pairs short: pass it as `after` for the next page. After a
+    /// redo began, the next page is refused (409): read again from the start.
     #[cfg_attr(feature = "openapi", oai(skip_serializing_if_is_none))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,

@@ -147,8 +147,9 @@ impl TasksApi {
     }
 
     /// The run: each (step, host) pair at its latest attempt, with status, exit code and
-    /// timings. A run of thousands of hosts can be read in pages: `limit` pairs at a time
-    /// (at most 10,000), each next page `after` the `next` of the one before.
+    /// timings, by step then host name. A run of thousands of hosts can be read in pages:
+    /// `limit` pairs at a time (1 to 10,000), each next page `after` the `next` of the one
+    /// before; a redo begun since the first page makes the next `409`.
     #[oai(path = "/:id/run", method = "get", operation_id = "get_task_run")]
     async fn run(
         &self,

@@ -50,12 +50,19 @@ async fn run_of(state: &AppState, id: i64) -> ServiceResult<TaskRun> {
 async fn run_page(state: &AppState, id: i64, page: RunPage) -> ServiceResult<TaskRun> {
     let last_event_id = runs::last_event_id(&state.db, id).await?;
     let row = task_row(state, id).await?;
+    // The pages of one read are of one attempt: after a redo began, the pairs before the
+    // cursor are not the run's any more.
+    if page.attempt.is_some_and(|a| a != row.attempt) {
+        return Err(ServiceError::Conflict(Message::new(
+            "the run changed since the first page (a redo began): read it again from the start",
+        )));
+    }
     let limit = page.limit.unwrap_or(i64::MAX);
     // One more than asked for says whether there is a next page.
-    let mut pairs = runs::latest_pairs_after(&state.db, row.id, page.after, limit.saturating_add(1)).await?;
+    let mut pairs = runs::latest_pairs_after(&state.db, row.id, &page.after, limit.saturating_add(1)).await?;
     let next = (pairs.len() as i64 > limit).then(|| {
         pairs.truncate(limit as usize);
-        pairs.last().map(|p| format!("{}.{}", p.step_index, p.id)).unwrap_or_default()
+        pairs.last().map(|p| format!("{}.{}.{}", row.attempt, p.step_index, p.host)).unwrap_or_default()
     });
     Ok(TaskRun {
         last_event_id,
@@ -71,15 +78,17 @@ async fn run_page(state: &AppState, id: i64, page: RunPage) -> ServiceResult<Tas
 
 /// Which pairs a read of the run returns: all (the default), or `limit` of them after
 /// the cursor `after` (the `next` of the page before).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RunPage {
     pub after: runs::PairCursor,
+    /// The attempt the first page was of (from the cursor).
+    pub attempt: Option<i64>,
     pub limit: Option<i64>,
 }
 
 impl Default for RunPage {
     fn default() -> Self {
-        RunPage { after: runs::PairCursor::START, limit: None }
+        RunPage { after: runs::PairCursor::START, attempt: None, limit: None }
     }
 }
 
@@ -87,15 +96,21 @@ impl Default for RunPage {
 pub const RUN_PAGE_MAX: i64 = 10_000;
 
 impl RunPage {
-    /// From the query: `after` as `next` gave it (`STEP.ID`), `limit` 1 to [`RUN_PAGE_MAX`].
+    /// From the query: `after` as `next` gave it (`ATTEMPT.STEP.HOST`), `limit` 1 to
+    /// [`RUN_PAGE_MAX`].
     pub fn parse(after: Option<&str>, limit: Option<i64>) -> ServiceResult<RunPage> {
-        let after = match after {
-            None => runs::PairCursor::START,
-            Some(a) => a
-                .split_once('.')
-                .and_then(|(s, i)| Some(runs::PairCursor { step_index: s.parse().ok()?, id: i.parse().ok()? }))
-                .filter(|c| c.step_index >= 0 && c.id >= 0)
-                .ok_or_else(|| ServiceError::validation("after", "must be the `next` of the page before"))?,
+        let (after, attempt) = match after {
+            None => (runs::PairCursor::START, None),
+            Some(a) => {
+                let mut parts = a.splitn(3, '.');
+                let number = |p: Option<&str>| p.and_then(|p| p.parse::<i64>().ok()).filter(|n| *n >= 0);
+                match (number(parts.next()), number(parts.next()), parts.next()) {
+                    (Some(attempt), Some(step_index), Some(host)) if !host.is_empty() => {
+                        (runs::PairCursor { step_index, host: host.to_string() }, Some(attempt))
+                    }
+                    _ => return Err(ServiceError::validation("after", "must be the `next` of the page before")),
+                }
+            }
         };
         if limit.is_some_and(|l| !(1..=RUN_PAGE_MAX).contains(&l)) {
             return Err(ServiceError::validation(
@@ -103,7 +118,7 @@ impl RunPage {
                 Message::new("must be between 1 and {max}").arg("max", RUN_PAGE_MAX),
             ));
         }
-        Ok(RunPage { after, limit })
+        Ok(RunPage { after, attempt, limit })
     }
 }
 

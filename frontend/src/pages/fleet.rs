@@ -53,7 +53,19 @@ impl Fleet {
             .collect();
         let mut fleet = Fleet { attempt: run.map_or(0, |r| r.attempt), steps, ..Fleet::default() };
         match run.filter(|r| !r.pairs.is_empty()) {
-            Some(run) => run.pairs.iter().for_each(|p| fleet.put(p.clone())),
+            Some(run) => {
+                // Rows in the task's host order (the run lists each step's pairs by host name).
+                for s in &task.template_snapshot.steps {
+                    if s.group == "local" {
+                        fleet.row_of("local");
+                    } else {
+                        task.hosts.get(&s.group).into_iter().flatten().for_each(|h| {
+                            fleet.row_of(h);
+                        });
+                    }
+                }
+                run.pairs.iter().for_each(|p| fleet.put(p.clone()))
+            }
             None => {
                 for (i, s) in task.template_snapshot.steps.iter().enumerate() {
                     let hosts = if s.group == "local" {
@@ -70,17 +82,22 @@ impl Fleet {
         fleet
     }
 
-    fn put(&mut self, p: Pair) {
-        let h = match self.index.get(&p.host) {
+    /// The host's row, made (last) when it has none yet.
+    fn row_of(&mut self, host: &str) -> usize {
+        match self.index.get(host) {
             Some(&h) => h,
             None => {
-                self.index.insert(p.host.clone(), self.hosts.len());
-                self.hosts.push(p.host.clone());
+                self.index.insert(host.to_string(), self.hosts.len());
+                self.hosts.push(host.to_string());
                 self.cells.push(vec![]);
                 self.rev.push(0);
                 self.hosts.len() - 1
             }
-        };
+        }
+    }
+
+    fn put(&mut self, p: Pair) {
+        let h = self.row_of(&p.host);
         let step = p.step.max(0) as usize;
         let row = &mut self.cells[h];
         if row.len() <= step {
@@ -89,8 +106,8 @@ impl Fleet {
         row[step] = Some(p);
     }
 
-    /// Applies a `pair` event. A pair the run did not list yet (the server adds a step's
-    /// pairs when the step starts) is added from it. Returns false when the page does not
+    /// Applies a `pair` event. A pair the run did not list yet (a redo's new pairs, or a
+    /// run read before its first attempt was recorded) is added from it. Returns false when the page does not
     /// know the host or the step (its view of the run is out of date and must be read
     /// again).
     pub fn apply(&mut self, e: &TaskEvent) -> bool {

@@ -29,16 +29,29 @@ const RUN_PAGE: usize = 500;
 
 /// The whole run, read a page at a time. The event position is the first page's: the
 /// stream goes on from there, so what changed while the later pages were read comes again
-/// (a pair read newer than an event replayed over it ends up as the last event says).
+/// (a pair read newer than an event replayed over it ends up as the last event says). A
+/// redo that begins meanwhile makes the server refuse the next page (409): the read starts
+/// again, a few times at most.
 async fn read_run(task_id: i64) -> Result<TaskRun, ApiError> {
     let path = format!("/tasks/{task_id}/run?limit={RUN_PAGE}");
-    let mut run = api::get::<TaskRun>(&path).await?;
-    while let Some(after) = run.next.take() {
-        let page = api::get::<TaskRun>(&format!("{path}&after={}", api::q(&after))).await?;
-        run.pairs.extend(page.pairs);
-        run.next = page.next;
+    let mut again = 3;
+    'read: loop {
+        let mut run = api::get::<TaskRun>(&path).await?;
+        while let Some(after) = run.next.take() {
+            match api::get::<TaskRun>(&format!("{path}&after={}", api::q(&after))).await {
+                Ok(page) => {
+                    run.pairs.extend(page.pairs);
+                    run.next = page.next;
+                }
+                Err(e) if e.status == 409 && again > 0 => {
+                    again -= 1;
+                    continue 'read;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        return Ok(run);
     }
-    Ok(run)
 }
 
 fn json(body: &impl serde::Serialize) -> serde_json::Value {
