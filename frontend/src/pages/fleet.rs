@@ -107,9 +107,9 @@ impl Fleet {
     }
 
     /// Applies a `pair` event. A pair the run did not list yet (a redo's new pairs, or a
-    /// run read before its first attempt was recorded) is added from it. Returns false when the page does not
-    /// know the host or the step (its view of the run is out of date and must be read
-    /// again).
+    /// run read before its first attempt was recorded) is added from it. Returns false
+    /// when the page does not know the host or the step (its view of the run is out of
+    /// date and must be read again).
     pub fn apply(&mut self, e: &TaskEvent) -> bool {
         let Some(&h) = self.index.get(&e.host) else { return false };
         let Some(col) = self.steps.get(e.step.max(0) as usize) else { return false };
