@@ -41,12 +41,13 @@ async fn task_row(state: &AppState, id: i64) -> ServiceResult<TaskRow> {
     store::tasks::get(&state.db, id).await.or_not_found("task", id)
 }
 
-/// The run as it is now. The event position is read before the task and its pairs, so a
-/// live stream opened after it misses no change made since.
+/// The run as it is now, all its pairs.
 async fn run_of(state: &AppState, id: i64) -> ServiceResult<TaskRun> {
     run_page(state, id, RunPage::default()).await
 }
 
+/// The run as it is now, its pairs as `page` asks. The event position is read before the
+/// task and its pairs, so a live stream opened after it misses no change made since.
 async fn run_page(state: &AppState, id: i64, page: RunPage) -> ServiceResult<TaskRun> {
     let last_event_id = runs::last_event_id(&state.db, id).await?;
     let row = task_row(state, id).await?;
