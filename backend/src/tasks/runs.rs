@@ -54,13 +54,16 @@ async fn run_page(state: &AppState, id: i64, page: RunPage) -> ServiceResult<Tas
     // The pages of one read are of one attempt: after a redo began, the pairs before the
     // cursor are not the run's any more.
     if page.attempt.is_some_and(|a| a != row.attempt) {
-        return Err(ServiceError::Conflict(Message::new(
-            "the run changed since the first page (a redo began): read it again from the start",
-        )));
+        return Err(redo_began());
     }
     let limit = page.limit.unwrap_or(i64::MAX);
     // One more than asked for says whether there is a next page.
     let mut pairs = runs::latest_pairs_after(&state.db, row.id, &page.after, limit.saturating_add(1)).await?;
+    // A redo recorded between the task's read and its pairs' (a later page would have
+    // been refused): the same.
+    if page.attempt.is_some_and(|a| pairs.iter().any(|p| p.attempt > a)) {
+        return Err(redo_began());
+    }
     let next = (pairs.len() as i64 > limit).then(|| {
         pairs.truncate(limit as usize);
         pairs.last().map(|p| format!("{}.{}.{}", row.attempt, p.step_index, p.host)).unwrap_or_default()
@@ -75,6 +78,12 @@ async fn run_page(state: &AppState, id: i64, page: RunPage) -> ServiceResult<Tas
         pairs: pairs.iter().map(pair_to_api).collect(),
         next,
     })
+}
+
+fn redo_began() -> ServiceError {
+    ServiceError::Conflict(Message::new(
+        "the run changed since the first page (a redo began): read it again from the start",
+    ))
 }
 
 /// Which pairs a read of the run returns: all (the default), or `limit` of them after

@@ -328,7 +328,8 @@ pub fn TaskDetail() -> impl IntoView {
             // The server could not be reached, or failed: read again later (backing off)
             // until it answers, keeping what the page shows meanwhile.
             let down = |e: &ApiError| e.status == 0 || e.status >= 500;
-            let run_down = state.as_ref().is_some_and(|s| s.as_ref().is_err_and(down));
+            // A run that kept changing under its pages (redo after redo) is read again later.
+            let run_down = state.as_ref().is_some_and(|s| s.as_ref().is_err_and(|e| down(e) || e.status == 409));
             if answer.as_ref().is_err_and(down) || run_down {
                 fail_later();
                 if task.with_untracked(|t| matches!(t, Some(Ok(_)))) {
