@@ -281,10 +281,22 @@ pub fn role_text(role: api_types::Role) -> String {
     .to_string()
 }
 
-/// A whole number as the reader's language writes it (`12,345`).
+/// A whole number as the reader's language writes it (`12,345`: digits grouped by threes
+/// with the catalogue's `common.number_group`).
 pub fn number(n: i64) -> String {
-    let locale = crate::i18n::current().as_str();
-    js_sys::Number::from(n as f64).to_locale_string(locale).as_string().unwrap_or_else(|| n.to_string())
+    let separator = td_string!(crate::i18n::current(), common.number_group);
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push_str(separator);
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Runs `work` unless it is already running: `busy` is set meanwhile, errors go to
@@ -310,40 +322,27 @@ pub fn run<T: 'static>(
     });
 }
 
-/// An RFC 3339 time in the browser's time zone, written the way the reader's language
-/// writes dates (24-hour clock, seconds shown). One `Intl.DateTimeFormat` per language,
-/// kept: `Date.toLocaleString` builds a new one at every call, which made drawing a task
-/// page's rows of times the most of the page's work during a large run.
+/// An RFC 3339 time in the browser's time zone, in the reader's language's pattern
+/// (`common.datetime`: 24-hour clock, seconds shown), from the date's own local-time
+/// fields. Not `Intl`: the browser's first `Intl.DateTimeFormat` loads its locale's data,
+/// which took 25–50 ms in the middle of drawing the first page.
 pub fn local_time(rfc3339: &str) -> String {
-    thread_local! {
-        static FORMAT: std::cell::RefCell<Option<(String, js_sys::Function)>> = const { std::cell::RefCell::new(None) };
-    }
     let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(rfc3339));
     if d.get_time().is_nan() {
         return rfc3339.to_string();
     }
-    let locale = crate::i18n::current().as_str();
-    FORMAT.with_borrow_mut(|held| {
-        if held.as_ref().is_none_or(|(l, _)| l != locale) {
-            let options = js_sys::Object::new();
-            for (key, value) in [
-                ("year", "numeric"),
-                ("month", "2-digit"),
-                ("day", "2-digit"),
-                ("hour", "2-digit"),
-                ("minute", "2-digit"),
-                ("second", "2-digit"),
-                ("hourCycle", "h23"),
-            ] {
-                let _ = js_sys::Reflect::set(&options, &key.into(), &value.into());
-            }
-            let locales = js_sys::Array::of1(&locale.into());
-            *held = Some((locale.to_string(), js_sys::Intl::DateTimeFormat::new(&locales, &options).format()));
-        }
-        held.as_ref()
-            .and_then(|(_, format)| format.call1(&wasm_bindgen::JsValue::NULL, &d).ok()?.as_string())
-            .unwrap_or_else(|| rfc3339.to_string())
-    })
+    let two = |n: u32| format!("{n:02}");
+    fill(
+        td_string!(crate::i18n::current(), common.datetime),
+        &[
+            ("year", &d.get_full_year()),
+            ("month", &two(d.get_month() + 1)),
+            ("day", &two(d.get_date())),
+            ("hour", &two(d.get_hours())),
+            ("minute", &two(d.get_minutes())),
+            ("second", &two(d.get_seconds())),
+        ],
+    )
 }
 
 /// A `datetime-local` input's value (browser time) as RFC 3339 UTC; `None` when empty.

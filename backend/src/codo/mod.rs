@@ -103,20 +103,21 @@ fn json_response(status: StatusCode, body: Value) -> Response {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Via {
     Cookie,
-    QueryOrHeader,
+    Query,
+    Header,
 }
 
 /// Finds the caller's token: `auth_key` cookie, `auth_key` query parameter, or bearer header.
 fn credential(req: &Request) -> Option<(String, Via)> {
     if let Some(h) = req.header("authorization") {
         if let Some(t) = h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")) {
-            return Some((t.trim().to_string(), Via::QueryOrHeader));
+            return Some((t.trim().to_string(), Via::Header));
         }
     }
     let query = req.uri().query().unwrap_or("").as_bytes();
     let from_query = form_urlencoded::parse(query).find(|(k, _)| k == "auth_key").map(|(_, v)| v.into_owned());
     if let Some(t) = from_query.filter(|t| !t.is_empty()) {
-        return Some((t, Via::QueryOrHeader));
+        return Some((t, Via::Query));
     }
     req.cookie().get("auth_key").map(|c| (c.value_str().to_string(), Via::Cookie))
 }
@@ -134,6 +135,16 @@ async fn caller(req: &Request, state: &AppState) -> Result<(Principal, Via), Cod
         csrf::refuse_cross_site(req, state)?;
     }
     let who = tokens::authenticate(state, &token, &remote_addr(req)).await?;
+    // An address is written down by proxies, logs and histories: it may carry a script's
+    // API token (which can be scoped and revoked on its own), never a login session.
+    if via == Via::Query && who.token_id.is_none() {
+        return Err(CodoError {
+            status: StatusCode::UNAUTHORIZED,
+            code: -2,
+            msg: "?auth_key= takes an API token, never a login session token: send a session in the auth_key cookie or the Authorization header".into(),
+            field: None,
+        });
+    }
     who.require(Scope::TaskSubmit)?;
     Ok((who, via))
 }

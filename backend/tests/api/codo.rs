@@ -171,6 +171,12 @@ async fn every_codo_error_is_a_nonzero_code_with_a_clear_message(backend: Backen
     assert_eq!((status, answer["code"].clone(), answer["field"].clone()), (413, json!(-1), json!("body")));
     let (_, answer) = post_raw(&app, &format!("{ACCEPT}?auth_key=forged"), None, &base.to_string()).await;
     assert_eq!(answer["code"], -2);
+    // A login session in the address (which proxies and logs keep) is refused, and nothing is made.
+    let session = &app.admin_token;
+    let (status, answer) = post_raw(&app, &format!("{ACCEPT}?auth_key={session}"), None, &base.to_string()).await;
+    assert_eq!((status, answer["code"].clone()), (401, json!(-2)), "answer: {answer}");
+    assert!(answer["msg"].as_str().unwrap().contains("API token"), "answer: {answer}");
+    assert_eq!(app.get("/api/v1/tasks", &app.admin_token).await.expect(200)["total"], 0);
     let resp = app.client.get(app.url(ACCEPT)).send().await.unwrap();
     assert_eq!(resp.status(), 401);
     assert_eq!(resp.json::<Value>().await.unwrap()["code"], -2);

@@ -352,18 +352,22 @@ pub fn FleetGrid(
         })
     });
 
-    // A chosen pair out of view (picked in the summary, say) is scrolled to.
+    // A chosen pair out of view (picked in the summary, say) is scrolled to. Its place on
+    // screen is read when the frame comes: read at once, it would make the browser lay the
+    // page out in the middle of drawing it (when the page opens, the whole page, twice).
     Effect::new(move |_| {
         let Some((_, host)) = selected.get() else { return };
-        let Some(el) = scroller.get_untracked() else { return };
-        let at = order.with_untracked(|o| fleet.with_value(|f| f.position(o, &host)));
-        if let Some(i) = at {
-            let y = i as i32 * ROW;
-            let (top, height) = (el.scroll_top(), el.client_height().max(ROW * 3));
-            if y < top || y + ROW * 2 > top + height {
-                el.set_scroll_top((y - height / 3).max(0));
+        request_animation_frame(move || {
+            let Some(el) = scroller.get_untracked() else { return };
+            let at = order.try_with_untracked(|o| fleet.try_with_value(|f| f.position(o, &host))).flatten();
+            if let Some(i) = at.flatten() {
+                let y = i as i32 * ROW;
+                let (top, height) = (el.scroll_top(), el.client_height().max(ROW * 3));
+                if y < top || y + ROW * 2 > top + height {
+                    el.set_scroll_top((y - height / 3).max(0));
+                }
             }
-        }
+        });
     });
 
     let chip = move |status: Option<PairStatus>, text: String| {
