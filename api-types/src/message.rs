@@ -157,9 +157,46 @@ pub fn fill(template: &str, values: &[(&str, &dyn std::fmt::Display)]) -> String
     out
 }
 
+/// `n` with its digits grouped by threes with `separator`: `group_digits(-1234567, ",")` is
+/// `-1,234,567`.
+pub fn group_digits(n: i64, separator: &str) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 * separator.len() + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push_str(separator);
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digits_are_grouped_by_threes_from_the_right() {
+        let cases = [
+            (0, "0"),
+            (7, "7"),
+            (999, "999"),
+            (1000, "1,000"),
+            (-1000, "-1,000"),
+            (123_456, "123,456"),
+            (1_234_567, "1,234,567"),
+            (-12_345, "-12,345"),
+            (i64::MAX, "9,223,372,036,854,775,807"),
+            (i64::MIN, "-9,223,372,036,854,775,808"),
+        ];
+        for (n, written) in cases {
+            assert_eq!(group_digits(n, ","), written, "{n}");
+        }
+        assert_eq!(group_digits(1_234_567, "\u{202f}"), "1\u{202f}234\u{202f}567");
+    }
 
     #[test]
     fn a_message_reads_in_english_and_in_chinese_with_its_values() {

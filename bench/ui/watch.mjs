@@ -35,6 +35,14 @@ try {
     if (mode === 'page') {
         await page.goto(`${base}/login`);
         await page.evaluate((t) => localStorage.setItem('taskgate.token', t), token);
+        if (process.env.WATCH_TRACE_OPEN) {
+            // A Chromium trace of opening the page: each main-thread task with what it did
+            // (script, style, layout, paint), for bench/ui/trace.py.
+            await browser.startTracing(page, {
+                path: process.env.WATCH_TRACE_OPEN,
+                categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'toplevel', 'v8.execute', 'blink.user_timing'],
+            });
+        }
         if (process.env.WATCH_PROFILE_OPEN) {
             // The profile of opening the page (bench/ui/profile.py reads it), not of the run.
             await cdp.send('Profiler.enable');
@@ -49,6 +57,7 @@ try {
         // Opening the page: from navigation to its Release button on screen, and the long
         // tasks until then (the run of 3N pairs read and parsed, the grid drawn).
         opened = await settled(page);
+        if (process.env.WATCH_TRACE_OPEN) await browser.stopTracing();
         const label = (await release.textContent()).trim();
         if (label !== 'Release step 1 on all hosts') throw new Error(`the release button says ${JSON.stringify(label)}`);
         if (process.env.WATCH_PROFILE_OPEN) {

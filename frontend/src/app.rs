@@ -257,8 +257,9 @@ impl Drop for Fetching {
     }
 }
 
-/// Resolves after `ms` milliseconds.
-async fn sleep(ms: i32) {
+/// Resolves after `ms` milliseconds, in a task of its own (0: the next task), so that the
+/// work that follows is not added to the one that ran before it.
+pub async fn sleep(ms: i32) {
     let wait = js_sys::Promise::new(&mut |resolve, _| {
         if let Some(w) = web_sys::window() {
             let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);

@@ -284,19 +284,7 @@ pub fn role_text(role: api_types::Role) -> String {
 /// A whole number as the reader's language writes it (`12,345`: digits grouped by threes
 /// with the catalogue's `common.number_group`).
 pub fn number(n: i64) -> String {
-    let separator = td_string!(crate::i18n::current(), common.number_group);
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
-    if n < 0 {
-        out.push('-');
-    }
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push_str(separator);
-        }
-        out.push(c);
-    }
-    out
+    api_types::message::group_digits(n, td_string!(crate::i18n::current(), common.number_group))
 }
 
 /// Runs `work` unless it is already running: `busy` is set meanwhile, errors go to
@@ -327,8 +315,11 @@ pub fn run<T: 'static>(
 /// fields. Not `Intl`: the browser's first `Intl.DateTimeFormat` loads its locale's data,
 /// which took 25–50 ms in the middle of drawing the first page.
 pub fn local_time(rfc3339: &str) -> String {
+    // Years 1 to 9999 (local), as the pattern writes them; anything else as given.
+    const FIRST: f64 = -62_135_596_800_000.0 + 86_400_000.0; // 0001-01-02T00:00:00Z
+    const LAST: f64 = 253_402_214_400_000.0; // 9999-12-31T00:00:00Z
     let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(rfc3339));
-    if d.get_time().is_nan() {
+    if !(FIRST..=LAST).contains(&d.get_time()) {
         return rfc3339.to_string();
     }
     let two = |n: u32| format!("{n:02}");

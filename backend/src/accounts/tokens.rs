@@ -171,15 +171,24 @@ async fn still_holds(
     }
 }
 
-fn decode(state: &AppState, token: &str) -> ServiceResult<Claims> {
+/// The claims of a token this server signed, expired or not.
+fn verify(state: &AppState, token: &str) -> Option<Claims> {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.required_spec_claims.clear(); // API tokens may have no expiry.
-                                             // Expiry is checked below against the server's clock (`now_ms`), the one that set it.
+                                             // Expiry is checked by the callers against the server's clock (`now_ms`), the one that set it.
     validation.validate_exp = false;
     validation.leeway = 0;
-    let claims = jsonwebtoken::decode::<Claims>(token.trim(), &state.keys.jwt_decoding, &validation)
-        .map_err(|_| unauthorized("invalid token"))?
-        .claims;
+    jsonwebtoken::decode::<Claims>(token.trim(), &state.keys.jwt_decoding, &validation).ok().map(|d| d.claims)
+}
+
+/// Whether `token` is a login session token this server signed, whether it still holds or
+/// not (an answer that tells nothing about a leaked session).
+pub fn is_session_token(state: &AppState, token: &str) -> bool {
+    verify(state, token).is_some_and(|c| c.kind == SESSION)
+}
+
+fn decode(state: &AppState, token: &str) -> ServiceResult<Claims> {
+    let claims = verify(state, token).ok_or_else(|| unauthorized("invalid token"))?;
     if claims.exp.is_some_and(|exp| exp.saturating_mul(1000) <= now_ms()) {
         return Err(unauthorized("token has expired; log in again"));
     }

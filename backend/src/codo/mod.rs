@@ -134,17 +134,18 @@ async fn caller(req: &Request, state: &AppState) -> Result<(Principal, Via), Cod
     if via == Via::Cookie {
         csrf::refuse_cross_site(req, state)?;
     }
-    let who = tokens::authenticate(state, &token, &remote_addr(req)).await?;
     // An address is written down by proxies, logs and histories: it may carry a script's
-    // API token (which can be scoped and revoked on its own), never a login session.
-    if via == Via::Query && who.token_id.is_none() {
+    // API token (which can be scoped and revoked on its own), never a login session. The
+    // answer is the same whether the session still holds or not.
+    if via == Via::Query && tokens::is_session_token(state, &token) {
         return Err(CodoError {
             status: StatusCode::UNAUTHORIZED,
             code: -2,
-            msg: "?auth_key= takes an API token, never a login session token: send a session in the auth_key cookie or the Authorization header".into(),
+            msg: "?auth_key= takes an API token, never a login session token".into(),
             field: None,
         });
     }
+    let who = tokens::authenticate(state, &token, &remote_addr(req)).await?;
     who.require(Scope::TaskSubmit)?;
     Ok((who, via))
 }

@@ -358,7 +358,8 @@ pub fn FleetGrid(
     Effect::new(move |_| {
         let Some((_, host)) = selected.get() else { return };
         request_animation_frame(move || {
-            let Some(el) = scroller.get_untracked() else { return };
+            // The grid may be gone by the frame (drawn anew, or the page left): then nothing.
+            let Some(el) = scroller.try_get_untracked().flatten() else { return };
             let at = order.try_with_untracked(|o| fleet.try_with_value(|f| f.position(o, &host))).flatten();
             if let Some(i) = at.flatten() {
                 let y = i as i32 * ROW;
