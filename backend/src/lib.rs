@@ -192,7 +192,10 @@ async fn serve(
         } else {
             http::error::json_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body is larger than {max_body} bytes"),
+                http::error::say(
+                    api_types::message::Message::new("request body is larger than {limit} bytes")
+                        .arg("limit", max_body),
+                ),
             )
         };
         // The connection ends with this answer: say so, or a client may send its next

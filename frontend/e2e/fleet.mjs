@@ -38,6 +38,8 @@ async function main() {
             const waiting = page.getByTestId('waiting-0');
             await waiting.getByText(`Step 1 (prepare) waits for release on ${cfg.hosts} hosts.`).waitFor();
             await page.getByText(`${cfg.hosts} hosts in 1 group`).waitFor();
+            // The rows come in a task after the rest of the page.
+            await page.locator('[data-testid="fleet"] .frow:not(.fhead)').first().waitFor();
             const drawn = await rows();
             if (drawn === 0 || drawn >= 100) throw new Error(`${drawn} host rows drawn for ${cfg.hosts} hosts: the grid is not virtualised`);
             await screenshot(page, 'fleet-waiting');

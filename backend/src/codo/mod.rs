@@ -107,6 +107,12 @@ enum Via {
     Header,
 }
 
+/// The `auth_key` query parameter's value, if it has one.
+fn query_key(req: &Request) -> Option<String> {
+    let query = req.uri().query().unwrap_or("").as_bytes();
+    form_urlencoded::parse(query).find(|(k, _)| k == "auth_key").map(|(_, v)| v.into_owned()).filter(|t| !t.is_empty())
+}
+
 /// Finds the caller's token: `auth_key` cookie, `auth_key` query parameter, or bearer header.
 fn credential(req: &Request) -> Option<(String, Via)> {
     if let Some(h) = req.header("authorization") {
@@ -114,9 +120,7 @@ fn credential(req: &Request) -> Option<(String, Via)> {
             return Some((t.trim().to_string(), Via::Header));
         }
     }
-    let query = req.uri().query().unwrap_or("").as_bytes();
-    let from_query = form_urlencoded::parse(query).find(|(k, _)| k == "auth_key").map(|(_, v)| v.into_owned());
-    if let Some(t) = from_query.filter(|t| !t.is_empty()) {
+    if let Some(t) = query_key(req) {
         return Some((t, Via::Query));
     }
     req.cookie().get("auth_key").map(|c| (c.value_str().to_string(), Via::Cookie))
@@ -135,9 +139,9 @@ async fn caller(req: &Request, state: &AppState) -> Result<(Principal, Via), Cod
         csrf::refuse_cross_site(req, state)?;
     }
     // An address is written down by proxies, logs and histories: it may carry a script's
-    // API token (which can be scoped and revoked on its own), never a login session. The
-    // answer is the same whether the session still holds or not.
-    if via == Via::Query && tokens::is_session_token(state, &token) {
+    // API token (which can be scoped and revoked on its own), never a login session, even
+    // beside another credential. The answer is the same whether the session still holds.
+    if query_key(req).is_some_and(|t| tokens::is_session_token(state, &t)) {
         return Err(CodoError {
             status: StatusCode::UNAUTHORIZED,
             code: -2,

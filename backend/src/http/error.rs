@@ -1,5 +1,6 @@
 //! Maps service errors to HTTP once, and turns every other failure into the same JSON body.
 
+use api_types::message::Message;
 use api_types::ErrorBody;
 use poem::http::{header, HeaderValue, Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};
@@ -54,6 +55,11 @@ pub async fn in_language<T>(accept_language: Option<&str>, answer: impl std::fut
 
 fn locale() -> Option<&'static str> {
     LOCALE.try_with(|l| *l).ok().flatten()
+}
+
+/// `message` in the language of the request being answered.
+pub fn say(message: Message) -> String {
+    message.text_in(locale())
 }
 
 impl ApiError {
@@ -124,9 +130,12 @@ pub async fn json_errors<E: Endpoint>(ep: E, req: Request, spec: &Spec) -> poem:
         Err(err) if err.is_from_response() => Ok(err.into_response()),
         Err(err) => {
             let status = err.status();
+            // The framework's own answers, in the request's language like the rest (what
+            // the framework says of the detail stays as it wrote it).
             if let Some(p) = err.downcast_ref::<poem_openapi::error::ParseParamError>() {
-                let body =
-                    ErrorBody::new("bad_request", format!("parameter {}: {}", p.name, p.reason)).with_field(p.name);
+                let message =
+                    say(Message::new("parameter {name}: {reason}").arg("name", p.name).arg("reason", &p.reason));
+                let body = ErrorBody::new("bad_request", message).with_field(p.name);
                 return Ok(ApiError::BadRequest(Json(body)).into_response());
             }
             if status.is_server_error() {
@@ -142,19 +151,25 @@ pub async fn json_errors<E: Endpoint>(ep: E, req: Request, spec: &Spec) -> poem:
                 };
                 if let Some(methods) = allowed {
                     let allow = allow_header(&methods);
-                    let mut resp = json_error(status, format!("method not allowed on this endpoint; use {allow}"));
+                    let mut resp = json_error(
+                        status,
+                        say(Message::new("method not allowed on this endpoint; use {allow}").arg("allow", &allow)),
+                    );
                     if let Ok(v) = HeaderValue::from_str(&allow) {
                         resp.headers_mut().insert(header::ALLOW, v);
                     }
                     return Ok(resp);
                 }
             }
-            let message = match status {
-                StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => "no such endpoint".to_string(),
-                StatusCode::UNAUTHORIZED => "authentication required: send Authorization: Bearer <token>".to_string(),
-                StatusCode::PAYLOAD_TOO_LARGE => "request body is too large".to_string(),
-                _ => err.to_string(),
-            };
+            let message = say(match status {
+                StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => Message::new("no such endpoint"),
+                StatusCode::UNAUTHORIZED => Message::new("authentication required: send Authorization: Bearer <token>"),
+                StatusCode::PAYLOAD_TOO_LARGE => Message::new("request body is too large"),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                    Message::new("this content type is not taken here: {detail}").arg("detail", err.to_string())
+                }
+                _ => Message::new("the request could not be read: {detail}").arg("detail", err.to_string()),
+            });
             let status = if status == StatusCode::METHOD_NOT_ALLOWED { StatusCode::NOT_FOUND } else { status };
             Ok(json_error(status, message))
         }

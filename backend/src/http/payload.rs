@@ -3,6 +3,7 @@
 //! Bodies are read through [`Strict`]: an object is required wherever a struct is
 //! expected, and a string holding NUL answers 422 naming the field.
 
+use api_types::message::Message;
 use api_types::ErrorBody;
 use poem::{Request, RequestBody};
 use poem_openapi::payload::{Json, ParsePayload, Payload};
@@ -37,9 +38,12 @@ impl<T: Type + Send> Payload for JsonBody<T> {
 pub async fn read_limited(req: &Request, body: &mut RequestBody) -> poem::Result<Vec<u8>> {
     let limit = req.data::<AppState>().map(|s| s.settings.max_body_bytes).unwrap_or(1024 * 1024);
     let bytes = body.take()?.into_bytes_limit(limit).await.map_err(|e| match e {
-        poem::error::ReadBodyError::PayloadTooLarge => poem::Error::from(ApiError::PayloadTooLarge(Json(
-            ErrorBody::new("payload_too_large", format!("request body is larger than {limit} bytes")),
-        ))),
+        poem::error::ReadBodyError::PayloadTooLarge => {
+            poem::Error::from(ApiError::PayloadTooLarge(Json(ErrorBody::new(
+                "payload_too_large",
+                super::error::say(Message::new("request body is larger than {limit} bytes").arg("limit", limit)),
+            ))))
+        }
         other => other.into(),
     })?;
     Ok(bytes.to_vec())

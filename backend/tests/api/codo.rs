@@ -171,12 +171,45 @@ async fn every_codo_error_is_a_nonzero_code_with_a_clear_message(backend: Backen
     assert_eq!((status, answer["code"].clone(), answer["field"].clone()), (413, json!(-1), json!("body")));
     let (_, answer) = post_raw(&app, &format!("{ACCEPT}?auth_key=forged"), None, &base.to_string()).await;
     assert_eq!(answer["code"], -2);
-    // A login session in the address (which proxies and logs keep) is refused, and nothing is made.
-    let session = &app.admin_token;
-    let (status, answer) = post_raw(&app, &format!("{ACCEPT}?auth_key={session}"), None, &base.to_string()).await;
-    assert_eq!((status, answer["code"].clone()), (401, json!(-2)), "answer: {answer}");
-    assert!(answer["msg"].as_str().unwrap().contains("API token"), "answer: {answer}");
+    // A login session in the address (which proxies and logs keep) is refused, live or
+    // ended, padded or not, alone or beside a working header, with one answer; nothing is made.
+    let refused = json!([401, -2, "?auth_key= takes an API token, never a login session token"]);
+    let live = app.user("sam", "operator", &[]).await;
+    let ended = app.user("kim", "operator", &[]).await;
+    let kim = app.get("/api/v1/me", &ended).await.expect(200)["id"].clone();
+    app.put(&format!("/api/v1/users/{kim}"), &app.admin_token, &json!({"password": "reset-password-2"}))
+        .await
+        .expect(200);
+    for session in [live.clone(), ended.clone(), format!("{live}%0A"), format!("%20{ended}")] {
+        let (status, answer) = post_raw(&app, &format!("{ACCEPT}?auth_key={session}"), None, &base.to_string()).await;
+        assert_eq!(json!([status, answer["code"], answer["msg"]]), refused, "answer: {answer}");
+        let resp = app
+            .client
+            .post(app.url(&format!("{ACCEPT}?auth_key={session}")))
+            .bearer_auth(&token)
+            .header(CONTENT_TYPE, "application/json")
+            .body(base.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let answer: Value = resp.json().await.unwrap();
+        assert_eq!(json!([status, answer["code"], answer["msg"]]), refused, "beside a header: {answer}");
+    }
+    // The session itself still works where it belongs (the header), so the refusal is the address's.
+    let resp = app.client.get(app.url(ACCEPT)).bearer_auth(&live).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
     assert_eq!(app.get("/api/v1/tasks", &app.admin_token).await.expect(200)["total"], 0);
+    // A ticket is no token for this endpoint; an API token with a line end after it still is.
+    let ticket = app.post("/api/v1/auth/tickets", &live, &json!({"path": "/api/v1/tasks/changes"})).await.expect(201)
+        ["ticket"]
+        .clone();
+    let ticket = ticket.as_str().unwrap();
+    let (status, answer) = post_raw(&app, &format!("{ACCEPT}?auth_key={ticket}"), None, &base.to_string()).await;
+    assert_eq!((status, answer["code"].clone()), (401, json!(-2)), "answer: {answer}");
+    assert_ne!(answer["msg"], refused[2], "answer: {answer}");
+    let (status, answer) = post_raw(&app, &format!("{ACCEPT}?auth_key={token}%0A"), None, "[]").await;
+    assert_eq!((status, answer["field"].clone()), (400, json!("body")), "the token was taken: {answer}");
     let resp = app.client.get(app.url(ACCEPT)).send().await.unwrap();
     assert_eq!(resp.status(), 401);
     assert_eq!(resp.json::<Value>().await.unwrap()["code"], -2);

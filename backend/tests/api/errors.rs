@@ -315,6 +315,32 @@ async fn validation_messages_follow_accept_language(backend: Backend) {
         .unwrap();
     assert_eq!(login.status(), 401);
     assert_eq!(login.json::<Value>().await.unwrap()["message"], "用户名或密码错误");
+
+    // The framework's own answers too: an unknown route, a method a route does not take,
+    // a bad parameter, a body too large, a body of another type, a request with no token.
+    let nowhere = zh(reqwest::Method::GET, "/api/v1/no-such-thing".into(), None).await;
+    assert_eq!(nowhere, (404, "not_found".into(), "没有这个端点".into()));
+    let method = zh(reqwest::Method::DELETE, "/api/v1/tasks".into(), None).await;
+    assert_eq!((method.0, method.1.as_str()), (405, "method_not_allowed"));
+    assert!(method.2.starts_with("此端点不接受该方法；请使用 GET"), "{method:?}");
+    let param = zh(reqwest::Method::GET, "/api/v1/tasks/not-a-number".into(), None).await;
+    assert_eq!((param.0, param.1.as_str()), (400, "bad_request"));
+    assert!(param.2.starts_with("无法读取请求："), "{param:?}");
+    let chinese = |req: reqwest::RequestBuilder| async move {
+        let resp = req.header("accept-language", "zh-CN").send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json::<Value>().await.unwrap()["message"].as_str().unwrap().to_string())
+    };
+    let commands = app.url("/api/v1/commands");
+    let huge = chinese(app.client.post(&commands).bearer_auth(&app.admin_token).body(vec![b' '; 300 * 1024])).await;
+    assert_eq!(huge.0, 413);
+    assert!(huge.1.starts_with("请求体超过 ") && huge.1.ends_with(" 字节"), "{huge:?}");
+    let text = app.client.post(&commands).bearer_auth(&app.admin_token).header("content-type", "text/plain").body("x");
+    let text = chinese(text).await;
+    assert_eq!(text.0, 415);
+    assert!(text.1.starts_with("此处不接受这种内容类型："), "{text:?}");
+    let anonymous = chinese(app.client.get(app.url("/api/v1/tasks"))).await;
+    assert_eq!(anonymous, (401, "需要认证：请发送 Authorization: Bearer <令牌>".into()));
 }
 
 both_backends!(

@@ -323,6 +323,10 @@ pub fn FleetGrid(
     /// The task is over (pending pairs will not run).
     #[prop(into)]
     over: Signal<bool>,
+    /// Draw the rows in a task after the rest (as the page opens); a grid drawn anew on a
+    /// page already open (a redo) draws them at once, with no empty frame between.
+    #[prop(optional)]
+    rows_later: bool,
 ) -> impl IntoView {
     let i18n = use_i18n();
     let failed_first = RwSignal::new(false);
@@ -341,13 +345,15 @@ pub fn FleetGrid(
     });
     // The rows come in a task after the rest of the grid (and of the page, when it opens):
     // drawn in the same one, a page of 1,000 hosts held the browser for 50-70 ms at once.
-    let rows_due = RwSignal::new(false);
-    set_timeout(
-        move || {
-            let _ = rows_due.try_set(true);
-        },
-        std::time::Duration::ZERO,
-    );
+    let rows_due = RwSignal::new(!rows_later);
+    if rows_later {
+        set_timeout(
+            move || {
+                let _ = rows_due.try_set(true);
+            },
+            std::time::Duration::ZERO,
+        );
+    }
     // The rows in view with their revisions: a row is drawn again only when its revision moves.
     let window = Memo::new(move |_| {
         tick.track();

@@ -113,6 +113,8 @@ pub fn TaskDetail() -> impl IntoView {
     let need_run = StoredValue::new(false);
     // When an unknown pair last made the page read the run again (ms).
     let stale_read = StoredValue::new(0f64);
+    // A grid was drawn for this task already (see FleetGrid's `rows_later`).
+    let grids = StoredValue::new(false);
     let action_error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(None::<String>);
     let comment = RwSignal::new(String::new());
@@ -406,6 +408,7 @@ pub fn TaskDetail() -> impl IntoView {
     refresh.set_value(Some(std::rc::Rc::new(read)));
     Effect::new(move |_| {
         let _ = id();
+        grids.set_value(false);
         live.set_value(None);
         selected.set(None);
         filter.set(None);
@@ -770,7 +773,7 @@ pub fn TaskDetail() -> impl IntoView {
         .into_any()
     };
 
-    let found = move || matches!(task.get(), Some(Ok(_)));
+    let found = move || task.with(|t| matches!(t, Some(Ok(_))));
     // The grid is drawn anew when the run is read again (a new model); events only tick.
     let generation = Memo::new(move |_| {
         times.track();
@@ -785,7 +788,13 @@ pub fn TaskDetail() -> impl IntoView {
             {move || action_error.get().map(|m| view! { <p class="form-error" role="alert">{m}</p> })}
         </div>
         <div class="card">
-            {move || { generation.track(); view! { <FleetGrid fleet tick selected filter over /> } }}
+            {move || {
+                generation.track();
+                // Only the page's first grid draws its rows a task later (see FleetGrid).
+                let rows_later = !grids.get_value();
+                grids.set_value(true);
+                view! { <FleetGrid fleet tick selected filter over rows_later /> }
+            }}
         </div>
         <div class="card"><LogView log task_id=Signal::derive(id) chosen=chosen /></div>
         <p class="muted small">{t!(i18n, task.live_note)}</p>
