@@ -55,6 +55,20 @@ pub(crate) async fn post_raw(app: &TestApp, path: &str, cookie: Option<String>, 
     (resp.status().as_u16(), resp.json().await.unwrap())
 }
 
+/// POSTs `body` as JSON with `token` in the Authorization header: the status and the answer.
+pub(crate) async fn post_bearer(app: &TestApp, path: &str, token: &str, body: &str) -> (u16, Value) {
+    let resp = app
+        .client
+        .post(app.url(path))
+        .bearer_auth(token)
+        .header(CONTENT_TYPE, "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
 async fn python_dict_strings_with_the_csrf_handshake_create_a_task(backend: Backend) {
     let app = spawn_app(backend).await;
     let template = codo_template(&app).await;
@@ -96,16 +110,7 @@ async fn json_object_bodies_work_with_bearer_or_query_token_and_no_csrf(backend:
         "args": {"TAG": "v2", "GIT_URL": "g", "APP_NAME": "web"},
         "hosts": {"1": "10.0.0.7"}, "schedule": "new"
     });
-    let resp = app
-        .client
-        .post(app.url("/api/task/accept"))
-        .bearer_auth(&token)
-        .header(CONTENT_TYPE, "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let answer: Value = resp.json().await.unwrap();
+    let (_, answer) = post_bearer(&app, "/api/task/accept", &token, &body.to_string()).await;
     assert_eq!(answer["code"], 0, "answer: {answer}");
     let task = app.get(&format!("/api/v1/tasks/{}", answer["list_id"]), &app.admin_token).await.expect(200);
     assert_eq!(task["status"], "new");
@@ -183,17 +188,8 @@ async fn every_codo_error_is_a_nonzero_code_with_a_clear_message(backend: Backen
     for session in [live.clone(), ended.clone(), format!("{live}%0A"), format!("%20{ended}")] {
         let (status, answer) = post_raw(&app, &format!("{ACCEPT}?auth_key={session}"), None, &base.to_string()).await;
         assert_eq!(json!([status, answer["code"], answer["msg"]]), refused, "answer: {answer}");
-        let resp = app
-            .client
-            .post(app.url(&format!("{ACCEPT}?auth_key={session}")))
-            .bearer_auth(&token)
-            .header(CONTENT_TYPE, "application/json")
-            .body(base.to_string())
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let answer: Value = resp.json().await.unwrap();
+        let (status, answer) =
+            post_bearer(&app, &format!("{ACCEPT}?auth_key={session}"), &token, &base.to_string()).await;
         assert_eq!(json!([status, answer["code"], answer["msg"]]), refused, "beside a header: {answer}");
     }
     // The session itself still works where it belongs (the header), so the refusal is the address's.

@@ -1,11 +1,11 @@
 //! The CODO endpoint under attack: cross-site forgery riding on cookies, csrf keys asked
 //! for in bulk, deep nesting that used to abort the server, NUL in every text.
 
-use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
+use reqwest::header::{COOKIE, SET_COOKIE};
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::codo::{codo_template, handshake, hook_token, post_raw, ACCEPT};
+use crate::codo::{codo_template, handshake, hook_token, post_bearer, post_raw, ACCEPT};
 use crate::helpers::{spawn_app, Backend, TestApp};
 
 /// A valid CODO body for `codo_template`.
@@ -219,17 +219,7 @@ async fn a_viewer_cannot_crash_the_server_with_deep_nesting(backend: Backend) {
         let b = b.to_string();
         assert!(b.len() > 20_000);
         // A viewer may not submit: refused before the body is read.
-        let resp = app
-            .client
-            .post(app.url(ACCEPT))
-            .bearer_auth(&viewer)
-            .header(CONTENT_TYPE, "application/json")
-            .body(b.clone())
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let answer: Value = resp.json().await.unwrap();
+        let (status, answer) = post_bearer(&app, ACCEPT, &viewer, &b).await;
         assert_eq!((status, answer["code"].clone()), (403, json!(-2)), "{field}: {answer}");
         // A submitter's body is parsed, to a bounded depth.
         let (status, answer) = post_raw(&app, &format!("{ACCEPT}?auth_key={operator}"), None, &b).await;
