@@ -315,6 +315,7 @@ pub async fn start(settings: Settings, ui: UiSource) -> anyhow::Result<Running> 
         tokio::spawn(tasks::expiry::run(state.clone(), stop_rx.clone())),
         tokio::spawn(scheduler::recovery::run(state.clone(), stop_rx.clone())),
         tokio::spawn(scheduler::dispatcher::run(state.clone(), stop_rx.clone())),
+        tokio::spawn(executor::watch_abort_flags(state.clone(), stop_rx.clone())),
         tokio::spawn(schedules::runner::run(state.clone(), stop_rx.clone())),
         tokio::spawn(mail::run(state.clone(), stop_rx.clone())),
         tokio::spawn(codo::csrf::sweep(state.clone(), stop_rx.clone())),

@@ -252,7 +252,12 @@ async fn principal(
     let (user, token_row) = still_holds(state, user_id, credential).await?;
     let (scopes, token_id, session_epoch) = match &token_row {
         Some(row) => {
-            store::users::touch_token(&state.db, &row.id, now_ms()).await?;
+            // Use is recorded at most once a minute (as the store's update says again): a
+            // busy script's reads stay reads, and its writes do not queue twice.
+            let now = now_ms();
+            if row.last_used_at.is_none_or(|at| at < now - store::users::TOKEN_USE_RESOLUTION_MS) {
+                store::users::touch_token(&state.db, &row.id, now).await?;
+            }
             (Some(row.scopes()?), Some(row.id.clone()), None)
         }
         None => (None, None, Some(user.session_epoch)),

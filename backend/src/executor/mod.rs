@@ -141,7 +141,6 @@ async fn run_attempt_inner(state: &AppState, fence: &Fence) -> anyhow::Result<()
         abort,
         release,
     });
-    let watcher = tokio::spawn(watch_abort_flag(state.clone(), task_id));
 
     let pairs = runs::attempt_pairs(&state.db, task_id, attempt).await?;
     for group in run.snapshot.groups.clone() {
@@ -159,7 +158,6 @@ async fn run_attempt_inner(state: &AppState, fence: &Fence) -> anyhow::Result<()
             break;
         }
     }
-    watcher.abort();
     // Everything logged is written before the run is declared over: dropping the run
     // closes the last log sender, and the writer ends after its final batch.
     drop(run);
@@ -209,13 +207,20 @@ pub async fn final_status(state: &AppState, task_id: i64) -> anyhow::Result<Task
     Ok(if all_ok { TaskStatus::Success } else { TaskStatus::Failed })
 }
 
-/// Polls the database for an abort asked on another instance (this one signals directly).
-async fn watch_abort_flag(state: AppState, task_id: i64) {
+/// Polls the database for aborts asked on other instances (this one signals its runs
+/// directly): one query a second for all of this instance's runs, however many.
+pub async fn watch_abort_flags(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     loop {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        if runs::abort_requested(&state.db, task_id).await.unwrap_or(false) {
-            state.runs.abort(task_id);
-            return;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return,
+        }
+        if state.runs.is_empty() {
+            continue;
+        }
+        match runs::aborts_requested(&state.db, &state.node_id).await {
+            Ok(ids) => ids.into_iter().for_each(|id| state.runs.abort(id)),
+            Err(e) => tracing::warn!(error = %e, "reading the abort requests failed"),
         }
     }
 }

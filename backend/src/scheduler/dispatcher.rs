@@ -1,34 +1,50 @@
 //! The database says what is due. One loop sleeps until the earliest due task (woken
-//! early when a task becomes ready here), claims due tasks one transaction at a time,
-//! and hands each to the executor. A claim is a compare-and-set (and on PostgreSQL a
-//! `SKIP LOCKED` row lock), so every task starts exactly once across instances.
+//! early when a task becomes ready here), claims the due tasks in batches (one
+//! transaction each: the claim, every pair of every attempt, the status events and the
+//! audit records, a handful of statements), and hands each to the executor. A claim is a
+//! compare-and-set (and on PostgreSQL a `SKIP LOCKED` row lock), so every task starts
+//! exactly once across instances.
 
 use std::time::Duration;
 
 use serde_json::json;
 use tokio::sync::watch;
 
-use crate::audit;
 use crate::error::ServiceResult;
 use crate::executor::{self, plan};
 use crate::state::AppState;
-use crate::store::{self, now_ms, runs};
+use crate::store::audit::AuditRow;
+use crate::store::runs::{self, NewEvent, NewPair};
+use crate::store::{self, now_ms};
 use crate::task::model::Task;
 
 /// Longest sleep: tasks made ready on other instances are found within this time.
 const MAX_SLEEP: Duration = Duration::from_secs(5);
 
+/// Most tasks claimed in one transaction.
+pub const CLAIM_BATCH: i64 = 500;
+
+/// Most bytes of host lists in one claim (about 20,000 hosts): a batch stops taking tasks
+/// beyond it, and a task with a longer list is claimed alone.
+const CLAIM_HOSTS_BYTES: i64 = 400_000;
+
 pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     loop {
-        loop {
-            match claim_next(&state).await {
-                Ok(Some((task_id, attempt))) => {
-                    state.runs.spawn(task_id, attempt, executor::run_attempt(state.clone(), task_id, attempt));
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "claiming due tasks failed");
-                    break;
+        // A read first: a wake-up with nothing due (a task due later) takes no write turn.
+        let due_now = matches!(runs::next_due(&state.db).await, Ok(Some(due)) if due <= now_ms());
+        if due_now {
+            loop {
+                match claim_batch(&state).await {
+                    Ok(claimed) if claimed.is_empty() => break,
+                    Ok(claimed) => {
+                        for (task_id, attempt) in claimed {
+                            state.runs.spawn(task_id, attempt, executor::run_attempt(state.clone(), task_id, attempt));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "claiming due tasks failed");
+                        break;
+                    }
                 }
             }
         }
@@ -44,39 +60,115 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Claims one due task and creates the pairs of its attempt, in one transaction.
-pub async fn claim_next(state: &AppState) -> ServiceResult<Option<(i64, i64)>> {
+/// A claimed task's run as this transaction creates it.
+struct Claimed {
+    task_id: i64,
+    attempt: i64,
+    /// The sequence number of its `running` event.
+    event_seq: i64,
+    /// Its step names, and its pairs (none for a task whose contents cannot be read).
+    steps: Vec<String>,
+    pairs: Vec<plan::PlannedPair>,
+}
+
+impl Claimed {
+    fn plan(c: runs::ClaimedTask) -> Claimed {
+        let (task_id, attempt, event_seq) = (c.row.id, c.row.attempt, c.event_seq);
+        match Task::decode(c.row) {
+            Ok(task) => Claimed {
+                task_id,
+                attempt,
+                event_seq,
+                steps: task.snapshot.steps.iter().map(|s| s.name.clone()).collect(),
+                pairs: plan::all_pairs(&task.snapshot, &task.hosts),
+            },
+            // Its run fails with the reason (the executor reads it again).
+            Err(e) => {
+                tracing::error!(task = task_id, error = %e, "claimed a task whose contents cannot be read");
+                Claimed { task_id, attempt, event_seq, steps: vec![], pairs: vec![] }
+            }
+        }
+    }
+
+    fn new_pairs(&self) -> Vec<NewPair<'_>> {
+        self.pairs
+            .iter()
+            .map(|p| NewPair {
+                step_index: p.step as i64,
+                step_name: &self.steps[p.step],
+                group: &p.group,
+                host: &p.host,
+            })
+            .collect()
+    }
+}
+
+/// Claims the due tasks (up to [`CLAIM_BATCH`]) and creates the pairs of their attempts,
+/// in one transaction; returns (task id, attempt) of each, earliest due first.
+pub async fn claim_batch(state: &AppState) -> ServiceResult<Vec<(i64, i64)>> {
     let mut tx = state.db.begin_write().await?;
     // The lease is counted, on this instance's clock, from before it is written (after
     // the wait for the write lock, which may be long under load).
     let leased = tokio::time::Instant::now();
     let lease_ms = state.runs.lease().ms();
-    let Some((task_id, attempt)) =
-        runs::claim_due(&mut tx, state.db.dialect, &state.node_id, now_ms(), lease_ms).await?
-    else {
-        return Ok(None);
-    };
-    let task = Task::decode(store::tasks::get_in(&mut tx, task_id).await?)?;
-    let pairs = plan::all_pairs(&task.snapshot, &task.hosts);
-    plan::record_attempt(&mut tx, task_id, attempt, &task.snapshot, &pairs).await?;
-    audit::record_as(
-        &mut tx,
-        "system",
-        "",
-        "task.start",
-        "task",
-        task_id,
-        json!({"attempt": attempt, "node": &*state.node_id}),
-    )
-    .await?;
-    // Registered before the commit, so that the orphan reaper never sees it unclaimed.
-    state.runs.register(task_id, attempt, leased);
+    let now = now_ms();
+    let claimed =
+        runs::claim_due(&mut tx, state.db.dialect, &state.node_id, now, lease_ms, CLAIM_BATCH, CLAIM_HOSTS_BYTES)
+            .await?;
+    if claimed.is_empty() {
+        return Ok(vec![]);
+    }
+    let claimed: Vec<Claimed> = claimed.into_iter().map(Claimed::plan).collect();
+    let new_pairs: Vec<Vec<NewPair>> = claimed.iter().map(Claimed::new_pairs).collect();
+    let attempts: Vec<(i64, i64, &[NewPair])> =
+        claimed.iter().zip(&new_pairs).map(|(c, p)| (c.task_id, c.attempt, p.as_slice())).collect();
+    runs::insert_attempts_pairs(&mut tx, &attempts).await?;
+    let bodies: Vec<String> =
+        claimed.iter().map(|c| runs::task_status_body(api_types::TaskStatus::Running, c.attempt)).collect();
+    let events: Vec<NewEvent> = claimed
+        .iter()
+        .zip(&bodies)
+        .map(|(c, body)| NewEvent {
+            task_id: c.task_id,
+            attempt: c.attempt,
+            step_index: -1,
+            host: "",
+            kind: "status",
+            stream: "system",
+            seq: 0,
+            body,
+        })
+        .collect();
+    let numbered: Vec<(&NewEvent, i64)> = events.iter().zip(claimed.iter().map(|c| c.event_seq)).collect();
+    runs::insert_numbered_events(&mut tx, &numbered, now).await?;
+    let audit: Vec<AuditRow> = claimed
+        .iter()
+        .map(|c| AuditRow {
+            id: 0,
+            at: now,
+            actor: "system".into(),
+            action: "task.start".into(),
+            object_type: "task".into(),
+            object_id: c.task_id.to_string(),
+            detail: json!({"attempt": c.attempt, "node": &*state.node_id}).to_string(),
+            remote_addr: String::new(),
+        })
+        .collect();
+    store::audit::insert_many(&mut tx, &audit).await?;
+    // Registered before the commit, so that the orphan reaper never sees them unclaimed.
+    for c in &claimed {
+        state.runs.register(c.task_id, c.attempt, leased);
+    }
     if let Err(e) = tx.commit().await {
-        state.runs.unregister(task_id, attempt);
+        for c in &claimed {
+            state.runs.unregister(c.task_id, c.attempt);
+        }
         return Err(e.into());
     }
-    state.runs.committed(task_id, attempt);
-    tracing::info!(task = task_id, attempt, pairs = pairs.len(), "task started");
-    state.events.notify(task_id);
-    Ok(Some((task_id, attempt)))
+    for c in &claimed {
+        state.runs.committed(c.task_id, c.attempt);
+        tracing::info!(task = c.task_id, attempt = c.attempt, pairs = c.pairs.len(), "task started");
+        state.events.notify(c.task_id);
+    }
+    Ok(claimed.iter().map(|c| (c.task_id, c.attempt)).collect())
 }

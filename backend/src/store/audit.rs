@@ -16,6 +16,32 @@ pub struct AuditRow {
     pub remote_addr: String,
 }
 
+/// Writes events inside the caller's transaction, up to [`super::ROWS_PER_INSERT`] a
+/// statement.
+pub async fn insert_many(conn: &mut AnyConnection, rows: &[AuditRow]) -> StoreResult<()> {
+    for chunk in rows.chunks(super::ROWS_PER_INSERT) {
+        let sql = super::multi_row_insert(
+            conn,
+            "INSERT INTO audit_events (at, actor, action, object_type, object_id, detail, remote_addr) VALUES",
+            chunk.len(),
+            7,
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for e in chunk {
+            q = q
+                .bind(e.at)
+                .bind(e.actor.clone())
+                .bind(e.action.clone())
+                .bind(e.object_type.clone())
+                .bind(e.object_id.clone())
+                .bind(e.detail.clone())
+                .bind(e.remote_addr.clone());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// Writes one event inside the caller's transaction, so that a change and its record
 /// land together or not at all.
 pub async fn insert(conn: &mut AnyConnection, e: &AuditRow) -> StoreResult<()> {

@@ -485,6 +485,7 @@ pub async fn list_host_keys(db: &Db) -> StoreResult<Vec<HostKeyRow>> {
 /// recorded there already (a compare-and-set: of two runs racing, one key wins), and
 /// returns the key recorded.
 pub async fn record_first_use_key(db: &Db, address: &str, port: i64, fingerprint: &str) -> StoreResult<String> {
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "INSERT INTO host_keys (address, port, fingerprint, first_seen_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (address, port) DO NOTHING",
@@ -493,24 +494,27 @@ pub async fn record_first_use_key(db: &Db, address: &str, port: i64, fingerprint
     .bind(port)
     .bind(fingerprint)
     .bind(now_ms())
-    .execute(&db.pool)
+    .execute(&mut *tx)
     .await?;
-    Ok(sqlx::query_scalar("SELECT fingerprint FROM host_keys WHERE address = $1 AND port = $2")
+    let recorded = sqlx::query_scalar("SELECT fingerprint FROM host_keys WHERE address = $1 AND port = $2")
         .bind(address)
         .bind(port)
-        .fetch_one(&db.pool)
-        .await?)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(recorded)
 }
 
 /// Pins the key a trust-on-first-use host offered, unless one was pinned meanwhile.
 pub async fn pin_host_key(db: &Db, host_id: i64, fingerprint: &str) -> StoreResult<()> {
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "UPDATE hosts SET host_key_fingerprint = $1, updated_at = $2 WHERE id = $3 AND host_key_fingerprint IS NULL",
     )
     .bind(fingerprint)
     .bind(now_ms())
     .bind(host_id)
-    .execute(&db.pool)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    tx.commit().await
 }

@@ -167,6 +167,7 @@ pub async fn next_mail_due(db: &Db) -> StoreResult<Option<i64>> {
 /// attempt to `lease_until` (past the longest send), so that no other instance sends it
 /// meanwhile; after a crash it is tried again then.
 pub async fn claim_mail(db: &Db, id: i64, seen_attempts: i64, lease_until: i64) -> StoreResult<bool> {
+    let mut tx = db.begin_write().await?;
     let done = sqlx::query(
         "UPDATE mail_outbox SET attempts = attempts + 1, next_attempt_at = $1
          WHERE id = $2 AND status = 'pending' AND attempts = $3",
@@ -174,27 +175,30 @@ pub async fn claim_mail(db: &Db, id: i64, seen_attempts: i64, lease_until: i64) 
     .bind(lease_until)
     .bind(id)
     .bind(seen_attempts)
-    .execute(&db.pool)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Records the outcome of attempt `attempt` (only while that attempt is the latest).
 pub async fn mail_sent(db: &Db, id: i64, attempt: i64) -> StoreResult<()> {
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "UPDATE mail_outbox SET status = 'sent', sent_at = $1, last_error = '' WHERE id = $2 AND attempts = $3",
     )
     .bind(now_ms())
     .bind(id)
     .bind(attempt)
-    .execute(&db.pool)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    tx.commit().await
 }
 
 /// Records failed attempt `attempt`: retried at `retry_at`, or failed for good with `give_up`.
 pub async fn mail_failed(db: &Db, id: i64, attempt: i64, error: &str, retry_at: i64, give_up: bool) -> StoreResult<()> {
     let status = if give_up { "failed" } else { "pending" };
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "UPDATE mail_outbox SET status = $1, last_error = $2, next_attempt_at = $3
          WHERE id = $4 AND attempts = $5 AND status = 'pending'",
@@ -204,9 +208,9 @@ pub async fn mail_failed(db: &Db, id: i64, attempt: i64, error: &str, retry_at: 
     .bind(retry_at)
     .bind(id)
     .bind(attempt)
-    .execute(&db.pool)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    tx.commit().await
 }
 
 pub async fn list_mail(db: &Db, task_id: Option<i64>, limit: i64) -> StoreResult<Vec<MailRow>> {

@@ -26,18 +26,22 @@ pub async fn insert_csrf_key(db: &Db, key: &str, user_id: i64, expires_at: i64, 
 
 /// Uses up a csrf key: true when it existed for this user and had not expired.
 pub async fn consume_csrf_key(db: &Db, key: &str, user_id: i64, now: i64) -> StoreResult<bool> {
+    let mut tx = db.begin_write().await?;
     let done = sqlx::query("DELETE FROM codo_csrf_keys WHERE csrf_key = $1 AND user_id = $2 AND expires_at >= $3")
         .bind(key)
         .bind(user_id)
         .bind(now)
-        .execute(&db.pool)
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Deletes every expired csrf key; returns how many.
 pub async fn sweep_csrf_keys(db: &Db, now: i64) -> StoreResult<u64> {
-    let done = sqlx::query("DELETE FROM codo_csrf_keys WHERE expires_at < $1").bind(now).execute(&db.pool).await?;
+    let mut tx = db.begin_write().await?;
+    let done = sqlx::query("DELETE FROM codo_csrf_keys WHERE expires_at < $1").bind(now).execute(&mut *tx).await?;
+    tx.commit().await?;
     Ok(done.rows_affected())
 }
 

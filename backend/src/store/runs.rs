@@ -28,28 +28,65 @@ fn fence_clause(a: usize) -> String {
     format!("attempt = ${} AND claimed_by = ${} AND status = 'running' AND id = ${}", a, a + 1, a + 2)
 }
 
-/// Claims the most overdue `ready` task for `node`: it becomes `running`, gets the next
-/// attempt number and a lease until `now + lease_ms`, and no other instance can claim it.
-/// Returns (task id, attempt).
+/// A task claimed for a run: its row as claimed (status `running`, the new attempt) and
+/// the sequence number of its `running` event.
+#[derive(Debug, sqlx::FromRow)]
+pub struct ClaimedTask {
+    #[sqlx(flatten)]
+    pub row: super::tasks::TaskRow,
+    pub event_seq: i64,
+}
+
+/// Claims up to `limit` due tasks for `node`, earliest first: each one's run begins
+/// (status, lease, attempt, and a sequence number for its `running` event). The claim
+/// stops before the task whose host list would take the batch's lists past
+/// `hosts_budget` bytes (the first task is always taken): a batch of large tasks stays a
+/// short transaction.
 pub async fn claim_due(
     conn: &mut AnyConnection,
     dialect: Dialect,
     node: &str,
     now: i64,
     lease_ms: i64,
-) -> StoreResult<Option<(i64, i64)>> {
-    // PostgreSQL: instances racing for the same row skip it instead of waiting.
-    // SQLite: the write transaction (BEGIN IMMEDIATE) already serialises claimers.
+    limit: i64,
+    hosts_budget: i64,
+) -> StoreResult<Vec<ClaimedTask>> {
+    // PostgreSQL: instances racing for the same rows skip them instead of waiting (and
+    // the rows stay locked until the commit). SQLite: the write transaction (BEGIN
+    // IMMEDIATE) already serialises claimers.
     let lock = if dialect == Dialect::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
     let sql = format!(
-        "UPDATE tasks SET status = 'running', claimed_by = $1, heartbeat_at = $2, lease_until = $3, started_at = $2,
-            finished_at = NULL, attempt = attempt + 1, abort_requested = 0, updated_at = $2
-         WHERE id = (SELECT id FROM tasks WHERE status = 'ready' AND due_at <= $2
-                     ORDER BY due_at, id LIMIT 1 {lock})
-           AND status = 'ready'
-         RETURNING id, attempt"
+        "SELECT id, LENGTH(hosts) FROM tasks WHERE status = 'ready' AND due_at <= $1 ORDER BY due_at, id LIMIT $2 {lock}"
     );
-    Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(node).bind(now).bind(now + lease_ms).fetch_optional(conn).await?)
+    let due: Vec<(i64, i64)> = sqlx::query_as(AssertSqlSafe(sql)).bind(now).bind(limit).fetch_all(&mut *conn).await?;
+    let mut ids = Vec::with_capacity(due.len());
+    let mut bytes = 0;
+    for (id, size) in due {
+        bytes += size;
+        if !ids.is_empty() && bytes > hosts_budget {
+            break;
+        }
+        ids.push(id);
+    }
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let marks: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 4)).collect();
+    let sql = format!(
+        "UPDATE tasks SET status = 'running', claimed_by = $1, heartbeat_at = $2, lease_until = $3, started_at = $2,
+            finished_at = NULL, attempt = attempt + 1, abort_requested = 0, updated_at = $2, event_seq = event_seq + 1
+         WHERE id IN ({}) AND status = 'ready'
+         RETURNING {}, event_seq",
+        marks.join(", "),
+        super::tasks::TASK_COLUMNS
+    );
+    let mut q = sqlx::query_as(AssertSqlSafe(sql)).bind(node).bind(now).bind(now + lease_ms);
+    for id in ids {
+        q = q.bind(id);
+    }
+    let mut claimed: Vec<ClaimedTask> = q.fetch_all(conn).await?;
+    claimed.sort_by_key(|c| (c.row.due_at, c.row.id));
+    Ok(claimed)
 }
 
 /// When the next `ready` task falls due.
@@ -200,6 +237,14 @@ pub async fn request_abort(conn: &mut AnyConnection, id: i64) -> StoreResult<boo
     Ok(done.rows_affected() == 1)
 }
 
+/// The tasks `node` runs whose abort was asked.
+pub async fn aborts_requested(db: &Db, node: &str) -> StoreResult<Vec<i64>> {
+    Ok(sqlx::query_scalar("SELECT id FROM tasks WHERE claimed_by = $1 AND status = 'running' AND abort_requested = 1")
+        .bind(node)
+        .fetch_all(&db.pool)
+        .await?)
+}
+
 pub async fn abort_requested(db: &Db, id: i64) -> StoreResult<bool> {
     let flag: i64 =
         sqlx::query_scalar("SELECT abort_requested FROM tasks WHERE id = $1").bind(id).fetch_one(&db.pool).await?;
@@ -281,20 +326,34 @@ pub async fn insert_pairs(
     attempt: i64,
     pairs: &[NewPair<'_>],
 ) -> StoreResult<()> {
-    // Several rows per statement: one round trip per 100 pairs, not per pair.
-    for chunk in pairs.chunks(100) {
-        let mut sql =
-            String::from("INSERT INTO task_pairs (task_id, attempt, step_index, step_name, grp, host, status) VALUES ");
-        for i in 0..chunk.len() {
-            let b = i * 4;
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("($1, $2, ${}, ${}, ${}, ${}, 'pending')", b + 3, b + 4, b + 5, b + 6));
-        }
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(task_id).bind(attempt);
-        for p in chunk {
-            q = q.bind(p.step_index).bind(p.step_name.to_string()).bind(p.group.to_string()).bind(p.host.to_string());
+    insert_attempts_pairs(conn, &[(task_id, attempt, pairs)]).await
+}
+
+/// The pairs of several attempts (task id, attempt, pairs): one statement per
+/// [`super::ROWS_PER_INSERT`] pairs.
+pub async fn insert_attempts_pairs(
+    conn: &mut AnyConnection,
+    attempts: &[(i64, i64, &[NewPair<'_>])],
+) -> StoreResult<()> {
+    let rows: Vec<(i64, i64, &NewPair)> =
+        attempts.iter().flat_map(|(task, attempt, pairs)| pairs.iter().map(move |p| (*task, *attempt, p))).collect();
+    for chunk in rows.chunks(super::ROWS_PER_INSERT) {
+        let sql = super::multi_row_insert(
+            conn,
+            "INSERT INTO task_pairs (task_id, attempt, step_index, step_name, grp, host, status) VALUES",
+            chunk.len(),
+            7,
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (task, attempt, p) in chunk {
+            q = q
+                .bind(*task)
+                .bind(*attempt)
+                .bind(p.step_index)
+                .bind(p.step_name.to_string())
+                .bind(p.group.to_string())
+                .bind(p.host.to_string())
+                .bind("pending");
         }
         q.execute(&mut *conn).await?;
     }
@@ -464,7 +523,11 @@ pub async fn claim_run_reaps(db: &Db, task_id: i64, attempt: i64) -> StoreResult
     let sql = format!(
         "UPDATE task_pairs SET reap = $1 WHERE task_id = $2 AND attempt = $3 AND reap = 1 RETURNING {PAIR_COLUMNS}"
     );
-    Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(now_ms()).bind(task_id).bind(attempt).fetch_all(&db.pool).await?)
+    let mut tx = db.begin_write().await?;
+    let claimed =
+        sqlx::query_as(AssertSqlSafe(sql)).bind(now_ms()).bind(task_id).bind(attempt).fetch_all(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(claimed)
 }
 
 /// Claims up to `limit` kills left to do: never claimed though taken over before
@@ -478,13 +541,16 @@ pub async fn claim_left_reaps(db: &Db, taken_before: i64, limit: i64) -> StoreRe
          WHERE id IN (SELECT id FROM task_pairs WHERE reap <> 0 AND {left} ORDER BY id LIMIT $3) AND {left}
          RETURNING {PAIR_COLUMNS}"
     );
-    Ok(sqlx::query_as(AssertSqlSafe(sql))
+    let mut tx = db.begin_write().await?;
+    let claimed = sqlx::query_as(AssertSqlSafe(sql))
         .bind(now)
         .bind(now - REAP_CLAIM_MS)
         .bind(limit)
         .bind(taken_before)
-        .fetch_all(&db.pool)
-        .await?)
+        .fetch_all(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(claimed)
 }
 
 /// What was done about the processes of a pair whose run was taken over (its message,
@@ -606,48 +672,8 @@ async fn insert_events_as(conn: &mut AnyConnection, fence: Option<&Fence>, event
             }
         };
         let first = last - len as i64 + 1;
-        // SQLite finds a numbered parameter (`$N`) by walking the statement's list of names,
-        // so binding the ~900 of a 100-row INSERT took time quadratic in their number (65 %
-        // of the CPU while storing logs); anonymous ones (`?`) are bound by position. That
-        // is 1,000 of them: the bundled SQLite takes up to 32,766 a statement.
-        let anonymous = conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME;
-        for (c, chunk) in group.chunks(100).enumerate() {
-            let mut sql = String::from(
-                "INSERT INTO task_events (task_id, attempt, step_index, host, kind, stream, seq, body, task_seq, at) VALUES ",
-            );
-            for i in 0..chunk.len() {
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                if anonymous {
-                    sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-                } else {
-                    let b = i * 9;
-                    let marks: Vec<String> = (2..=10).map(|k| format!("${}", b + k)).collect();
-                    sql.push_str(&format!("({}, $1)", marks.join(", ")));
-                }
-            }
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            if !anonymous {
-                q = q.bind(now);
-            }
-            for (i, e) in chunk.iter().enumerate() {
-                q = q
-                    .bind(e.task_id)
-                    .bind(e.attempt)
-                    .bind(e.step_index)
-                    .bind(e.host.to_string())
-                    .bind(e.kind.to_string())
-                    .bind(e.stream.to_string())
-                    .bind(e.seq)
-                    .bind(e.body.to_string())
-                    .bind(first + (c * 100 + i) as i64);
-                if anonymous {
-                    q = q.bind(now);
-                }
-            }
-            q.execute(&mut *conn).await?;
-        }
+        let numbered: Vec<(&NewEvent, i64)> = group.iter().zip(first..).collect();
+        insert_numbered_events(conn, &numbered, now).await?;
         start += len;
     }
     Ok(())
@@ -667,13 +693,50 @@ pub async fn insert_pair_event(
 }
 
 /// Records a change of the task's own status on its event stream (step -1).
+/// Events whose task sequence numbers were taken already (`tasks.event_seq`).
+pub async fn insert_numbered_events(
+    conn: &mut AnyConnection,
+    events: &[(&NewEvent<'_>, i64)],
+    now: i64,
+) -> StoreResult<()> {
+    for chunk in events.chunks(super::ROWS_PER_INSERT) {
+        let sql = super::multi_row_insert(
+            conn,
+            "INSERT INTO task_events (task_id, attempt, step_index, host, kind, stream, seq, body, task_seq, at) VALUES",
+            chunk.len(),
+            10,
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (e, task_seq) in chunk {
+            q = q
+                .bind(e.task_id)
+                .bind(e.attempt)
+                .bind(e.step_index)
+                .bind(e.host.to_string())
+                .bind(e.kind.to_string())
+                .bind(e.stream.to_string())
+                .bind(e.seq)
+                .bind(e.body.to_string())
+                .bind(*task_seq)
+                .bind(now);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// The body of the status event of a task's run.
+pub fn task_status_body(status: TaskStatus, attempt: i64) -> String {
+    serde_json::json!({"task_status": status.as_str(), "attempt": attempt}).to_string()
+}
+
 pub async fn insert_task_event(
     conn: &mut AnyConnection,
     task_id: i64,
     attempt: i64,
     status: TaskStatus,
 ) -> StoreResult<()> {
-    let body = serde_json::json!({"task_status": status.as_str(), "attempt": attempt}).to_string();
+    let body = task_status_body(status, attempt);
     let event =
         NewEvent { task_id, attempt, step_index: -1, host: "", kind: "status", stream: "system", seq: 0, body: &body };
     insert_events(conn, &[event]).await

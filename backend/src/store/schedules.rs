@@ -144,25 +144,27 @@ pub async fn set_fire_result(
     task_id: Option<i64>,
     message: &str,
 ) -> StoreResult<()> {
+    let mut tx = db.begin_write().await?;
     sqlx::query("UPDATE schedule_fires SET outcome = $1, task_id = $2, message = $3 WHERE schedule_id = $4 AND scheduled_for = $5")
         .bind(outcome)
         .bind(task_id)
         .bind(message)
         .bind(schedule_id)
         .bind(scheduled_for)
-        .execute(&db.pool)
+        .execute(&mut *tx)
         .await?;
-    Ok(())
+    tx.commit().await
 }
 
 /// Marks fires up to `until` as accounted for.
 pub async fn set_checked_until(db: &Db, id: i64, until: i64) -> StoreResult<()> {
+    let mut tx = db.begin_write().await?;
     sqlx::query("UPDATE schedules SET checked_until = $1 WHERE id = $2 AND checked_until < $1")
         .bind(until)
         .bind(id)
-        .execute(&db.pool)
+        .execute(&mut *tx)
         .await?;
-    Ok(())
+    tx.commit().await
 }
 
 /// The recorded fire times of a schedule within (from, until].

@@ -40,7 +40,7 @@ pub struct TaskRow {
     pub updated_at: i64,
 }
 
-const TASK_COLUMNS: &str = "id, name, template_id, template_name, template_snapshot, args, hosts, submitter,
+pub(super) const TASK_COLUMNS: &str = "id, name, template_id, template_name, template_snapshot, args, hosts, submitter,
     executor, details, associated_users, schedule, exec_time, status, concurrency, source, approval_id,
     approval_deadline, due_at, attempt, started_at, finished_at, created_at, updated_at";
 

@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, Executor};
+use sqlx::{Any, AnyConnection, AnyPool, Executor};
+use tokio::sync::oneshot;
 
 use super::{now_ms, StoreResult};
 
@@ -45,26 +46,70 @@ impl WriteHealth {
     }
 }
 
-/// SQLite's writers, one at a time. Left to SQLite's busy handler, a waiting writer
-/// polls the lock with growing sleeps, and a newcomer can take it ahead of one that has
-/// waited for seconds: under a thousand-host run a lease renewal waited past its lease.
-/// This instance's writers queue here instead, first come first served, and an urgent
-/// one (a lease renewal) waits behind at most the writer that holds the lock and the one
-/// next in line.
-#[derive(Debug, Default)]
+/// SQLite's writers, one at a time, sharing commits. Left to SQLite's busy handler, a
+/// waiting writer polls the lock with growing sleeps, and a newcomer can take it ahead of
+/// one that has waited for seconds: under a thousand-host run a lease renewal waited past
+/// its lease. This instance's writers queue here instead, first come first served, and an
+/// urgent one (a lease renewal) waits behind at most the writer that holds the lock and the
+/// one next in line.
+///
+/// Group commit: each commit of SQLite costs an fsync, and writers that queue behind each
+/// other would pay one each. Here a writer's transaction is a savepoint inside one physical
+/// transaction that the writers of a queue share: its commit releases the savepoint and
+/// waits; the flusher, which queues like any writer, commits them all with one fsync when
+/// its turn comes (so the batch holds the writers that queued before it), and only then
+/// does each commit return. A writer that fails or is dropped rolls back to its savepoint:
+/// the others' work stays. An urgent writer commits the batch at once. A failed physical
+/// commit fails every writer of the batch: none was answered yet, none is durable.
+#[derive(Debug)]
 pub struct WriteGate {
     line: tokio::sync::Mutex<()>,
-    lock: Arc<tokio::sync::Mutex<()>>,
+    lock: Arc<tokio::sync::Mutex<Writer>>,
+    /// Wakes the flusher when a batch has its first waiting commit.
+    flush: Arc<tokio::sync::Notify>,
+    /// SQLite's one write connection, taken by the writer whose turn it is.
+    pool: AnyPool,
+    health: Arc<WriteHealth>,
+    /// Physical commits so far.
+    commits: std::sync::atomic::AtomicU64,
 }
 
+/// The write connection and the physical transaction that may be open on it.
+#[derive(Debug, Default)]
+pub struct Writer {
+    conn: Option<PoolConnection<Any>>,
+    /// Commits waiting for the open physical transaction; `None` when none is open.
+    batch: Option<Vec<oneshot::Sender<Outcome>>>,
+}
+
+/// How a shared commit went, as each of its writers is told.
+type Outcome = Result<(), Arc<sqlx::Error>>;
+
 /// A writer's turn at the database, held until its transaction ends.
-pub type WriteTurn = tokio::sync::OwnedMutexGuard<()>;
+pub type WriteTurn = tokio::sync::OwnedMutexGuard<Writer>;
 
 /// How long a writer waits for its turn before giving up, as SQLite's busy timeout would
 /// (a turn that never comes is a bug, not a load).
 const TURN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Most commits one physical transaction waits for before it is committed at once.
+const MAX_BATCH: usize = 1000;
+
 impl WriteGate {
+    /// The gate over `pool` (one connection), with its flusher running on this runtime.
+    pub fn start(pool: AnyPool, health: Arc<WriteHealth>) -> Arc<WriteGate> {
+        let gate = Arc::new(WriteGate {
+            line: Default::default(),
+            lock: Default::default(),
+            flush: Default::default(),
+            pool,
+            health,
+            commits: Default::default(),
+        });
+        tokio::spawn(flusher(Arc::downgrade(&gate), gate.flush.clone()));
+        gate
+    }
+
     pub async fn turn(&self, urgent: bool) -> StoreResult<WriteTurn> {
         let waiting = async {
             if urgent {
@@ -75,30 +120,103 @@ impl WriteGate {
         };
         tokio::time::timeout(TURN_TIMEOUT, waiting).await.map_err(|_| super::StoreError::TimedOut(TURN_TIMEOUT))
     }
+
+    /// How many physical transactions this gate has committed.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Commits what the writers before have left waiting, gives the connection back and
+    /// closes its pool (which waits for its connections).
+    pub async fn close(&self) {
+        if let Ok(mut turn) = self.turn(true).await {
+            self.commit_batch(&mut turn).await;
+            turn.conn = None;
+        }
+        self.pool.close().await;
+    }
+
+    /// Commits the open physical transaction, if any, and tells its waiting writers.
+    async fn commit_batch(&self, w: &mut Writer) -> Option<Outcome> {
+        let waiting = w.batch.take()?;
+        let conn = w.conn.as_mut().expect("a batch has its connection");
+        let outcome = match (&mut **conn).execute("COMMIT").await {
+            Ok(_) => {
+                self.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.health.succeeded();
+                Ok(())
+            }
+            Err(e) => {
+                self.health.failed(&e);
+                let e = Arc::new(e);
+                self.discard(w);
+                Err(e)
+            }
+        };
+        for tx in waiting {
+            let _ = tx.send(outcome.clone());
+        }
+        Some(outcome)
+    }
+
+    /// Ends a batch that cannot be committed: rolled back, its writers told, its
+    /// connection closed (the pool opens a fresh one).
+    fn fail_batch(&self, w: &mut Writer, e: Arc<sqlx::Error>) {
+        for tx in w.batch.take().unwrap_or_default() {
+            let _ = tx.send(Err(e.clone()));
+        }
+        self.discard(w);
+    }
+
+    fn discard(&self, w: &mut Writer) {
+        if let Some(mut conn) = w.conn.take() {
+            conn.close_on_drop();
+        }
+        w.batch = None;
+    }
+}
+
+/// Commits each batch when its turn in the line comes.
+async fn flusher(gate: std::sync::Weak<WriteGate>, flush: Arc<tokio::sync::Notify>) {
+    loop {
+        flush.notified().await;
+        let Some(gate) = gate.upgrade() else { return };
+        match gate.turn(false).await {
+            Ok(mut turn) => {
+                gate.commit_batch(&mut turn).await;
+            }
+            // A turn that never came: tried again at the next commit (and by the one after).
+            Err(e) => {
+                tracing::error!(error = %e, "the write flusher did not get its turn");
+                gate.flush.notify_one();
+            }
+        }
+    }
+}
+
+enum Holder {
+    /// PostgreSQL: a pooled connection in its own transaction.
+    Pooled(PoolConnection<Any>),
+    /// SQLite: the write connection, in a savepoint of the shared transaction.
+    Turn { turn: WriteTurn, gate: Arc<WriteGate>, urgent: bool },
 }
 
 /// A write transaction. Dereferences to the connection, so store functions take
 /// `&mut tx` as `&mut AnyConnection`. Dropped without `commit`, it is rolled back.
 pub struct WriteTx {
-    conn: Option<PoolConnection<Any>>,
+    holder: Option<Holder>,
     health: Arc<WriteHealth>,
-    /// The writer's turn (SQLite), given back when the transaction has ended.
-    turn: Option<WriteTurn>,
 }
 
 impl WriteTx {
-    pub(super) async fn begin(
-        conn: PoolConnection<Any>,
-        begin: &'static str,
-        health: Arc<WriteHealth>,
-        turn: Option<WriteTurn>,
-    ) -> StoreResult<WriteTx> {
+    /// PostgreSQL: `BEGIN` on a connection of the pool.
+    pub(super) async fn begin(conn: PoolConnection<Any>, health: Arc<WriteHealth>) -> StoreResult<WriteTx> {
         // Built first: a caller that gives up while BEGIN runs (a timeout) drops it, and
         // the connection is rolled back (or closed) rather than returned to the pool
-        // inside a transaction that holds the write lock.
-        let mut tx = WriteTx { conn: Some(conn), health, turn };
-        if let Err(e) = (&mut *tx).execute(begin).await {
-            if let Some(mut conn) = tx.conn.take() {
+        // inside a transaction.
+        let mut tx = WriteTx { holder: Some(Holder::Pooled(conn)), health };
+        if let Err(e) = (&mut *tx).execute("BEGIN").await {
+            if let Some(Holder::Pooled(mut conn)) = tx.holder.take() {
                 conn.close_on_drop();
             }
             return Err(e.into());
@@ -106,20 +224,70 @@ impl WriteTx {
         Ok(tx)
     }
 
-    /// Commits. On failure the transaction is rolled back and its connection discarded,
-    /// and the failure is recorded for `/healthz` until a later commit succeeds.
-    pub async fn commit(mut self) -> StoreResult<()> {
-        let mut conn = self.conn.take().expect("an open transaction");
-        match (&mut *conn).execute("COMMIT").await {
-            Ok(_) => {
-                self.health.succeeded();
-                Ok(())
+    /// SQLite: a savepoint in the open physical transaction (`BEGIN IMMEDIATE` first when
+    /// none is open), once this writer's turn has come.
+    pub(super) async fn begin_turn(gate: Arc<WriteGate>, urgent: bool) -> StoreResult<WriteTx> {
+        let mut turn = gate.turn(urgent).await?;
+        if turn.conn.is_none() {
+            turn.conn = Some(gate.pool.acquire().await?);
+        }
+        if turn.batch.is_none() {
+            let conn = turn.conn.as_mut().expect("just taken");
+            if let Err(e) = (&mut **conn).execute("BEGIN IMMEDIATE").await {
+                gate.discard(&mut turn);
+                return Err(e.into());
             }
-            Err(e) => {
-                let _ = (&mut *conn).execute("ROLLBACK").await;
-                conn.close_on_drop();
-                self.health.failed(&e);
-                Err(e.into())
+            turn.batch = Some(Vec::new());
+        }
+        let health = gate.health.clone();
+        // Built before the savepoint: dropped from here on, it is rolled back.
+        let mut tx = WriteTx { holder: Some(Holder::Turn { turn, gate, urgent }), health };
+        (&mut *tx).execute("SAVEPOINT writer").await?;
+        Ok(tx)
+    }
+
+    /// Commits: durable when this returns `Ok`. On failure the transaction is rolled back
+    /// and its connection discarded, and the failure is recorded for `/healthz` until a
+    /// later commit succeeds.
+    pub async fn commit(mut self) -> StoreResult<()> {
+        match self.holder.take().expect("an open transaction") {
+            Holder::Pooled(mut conn) => match (&mut *conn).execute("COMMIT").await {
+                Ok(_) => {
+                    self.health.succeeded();
+                    Ok(())
+                }
+                Err(e) => {
+                    let _ = (&mut *conn).execute("ROLLBACK").await;
+                    conn.close_on_drop();
+                    self.health.failed(&e);
+                    Err(e.into())
+                }
+            },
+            Holder::Turn { mut turn, gate, urgent } => {
+                let conn = turn.conn.as_mut().expect("a turn's connection");
+                if let Err(e) = (&mut **conn).execute("RELEASE writer").await {
+                    // The savepoint is gone only when SQLite rolled the whole transaction
+                    // back (a full disk): the batch's earlier writers lose their work too.
+                    let e = Arc::new(e);
+                    gate.fail_batch(&mut turn, e.clone());
+                    return Err(super::StoreError::CommitFailed(e));
+                }
+                let batch = turn.batch.as_mut().expect("an open batch");
+                if urgent || batch.len() + 1 >= MAX_BATCH {
+                    let outcome = gate.commit_batch(&mut turn).await.expect("an open batch");
+                    return outcome.map_err(super::StoreError::CommitFailed);
+                }
+                let (tx, rx) = oneshot::channel();
+                batch.push(tx);
+                if batch.len() == 1 {
+                    gate.flush.notify_one();
+                }
+                drop(turn);
+                match rx.await {
+                    Ok(outcome) => outcome.map_err(super::StoreError::CommitFailed),
+                    // The gate went away with the batch uncommitted (the server stopping).
+                    Err(_) => Err(super::StoreError::CommitFailed(Arc::new(sqlx::Error::PoolClosed))),
+                }
             }
         }
     }
@@ -129,34 +297,66 @@ impl Deref for WriteTx {
     type Target = AnyConnection;
 
     fn deref(&self) -> &AnyConnection {
-        self.conn.as_deref().expect("an open transaction")
+        match self.holder.as_ref().expect("an open transaction") {
+            Holder::Pooled(conn) => conn,
+            Holder::Turn { turn, .. } => turn.conn.as_deref().expect("a turn's connection"),
+        }
     }
 }
 
 impl DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut AnyConnection {
-        self.conn.as_deref_mut().expect("an open transaction")
+        match self.holder.as_mut().expect("an open transaction") {
+            Holder::Pooled(conn) => conn,
+            Holder::Turn { turn, .. } => turn.conn.as_deref_mut().expect("a turn's connection"),
+        }
     }
 }
 
 impl Drop for WriteTx {
     fn drop(&mut self) {
-        let Some(mut conn) = self.conn.take() else { return };
-        // Roll back before the connection goes back to the pool; if that cannot happen,
-        // the connection is closed instead (which rolls back too). The next writer's turn
+        let Some(holder) = self.holder.take() else { return };
+        // Rolled back before the connection is used again; when that cannot happen, the
+        // connection is closed instead (which rolls back too). The next writer's turn
         // comes after the rollback.
-        let turn = self.turn.take();
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            match holder {
+                Holder::Pooled(mut conn) => conn.close_on_drop(),
+                Holder::Turn { mut turn, gate, .. } => {
+                    gate.fail_batch(&mut turn, Arc::new(sqlx::Error::PoolClosed));
+                }
+            }
+            return;
+        };
+        runtime.spawn(async move {
+            match holder {
+                Holder::Pooled(mut conn) => {
                     if (&mut *conn).execute("ROLLBACK").await.is_err() {
                         conn.close_on_drop();
                     }
-                    drop(turn);
-                });
+                }
+                Holder::Turn { mut turn, gate, .. } => {
+                    let conn = turn.conn.as_mut().expect("a turn's connection");
+                    let undone = match (&mut **conn).execute("ROLLBACK TO writer").await {
+                        Ok(_) => (&mut **conn).execute("RELEASE writer").await.map(drop),
+                        Err(e) => Err(e),
+                    };
+                    match undone {
+                        Err(e) => gate.fail_batch(&mut turn, Arc::new(e)),
+                        // Nobody else's work is in the transaction: it ends here, and
+                        // SQLite's write lock is free for other processes.
+                        Ok(()) if turn.batch.as_ref().is_some_and(Vec::is_empty) => {
+                            let conn = turn.conn.as_mut().expect("a turn's connection");
+                            if (&mut **conn).execute("ROLLBACK").await.is_err() {
+                                gate.discard(&mut turn);
+                            }
+                            turn.batch = None;
+                        }
+                        Ok(()) => {}
+                    }
+                }
             }
-            Err(_) => conn.close_on_drop(),
-        }
+        });
     }
 }
 
@@ -164,9 +364,16 @@ impl Drop for WriteTx {
 mod tests {
     use super::*;
 
+    /// A gate whose pool never connects (these tests only take turns).
+    fn gate() -> Arc<WriteGate> {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::any::AnyPoolOptions::new().connect_lazy("sqlite::memory:").unwrap();
+        WriteGate::start(pool, Default::default())
+    }
+
     #[tokio::test(start_paused = true)]
     async fn writers_take_turns_in_order_and_an_urgent_one_goes_ahead_of_the_queue() {
-        let gate = Arc::new(WriteGate::default());
+        let gate = gate();
         let order = Arc::new(Mutex::new(Vec::new()));
         let holder = gate.turn(false).await.unwrap();
         let mut writers = vec![];
@@ -190,7 +397,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_turn_that_never_comes_is_given_up_with_an_error() {
-        let gate = WriteGate::default();
+        let gate = gate();
         let _holder = gate.turn(false).await.unwrap();
         assert!(matches!(gate.turn(false).await, Err(crate::store::StoreError::TimedOut(_))));
         assert!(matches!(gate.turn(true).await, Err(crate::store::StoreError::TimedOut(_))));

@@ -217,31 +217,39 @@ pub async fn revoke_token(conn: &mut AnyConnection, id: &str) -> StoreResult<()>
     Ok(())
 }
 
-/// Records use, at most once a minute per token so that busy scripts do not turn reads into writes.
 /// Records the first use of ticket `id` (good until `expires_at`); false when it was used
 /// before. Forgets the tickets that ran out before `now`.
 pub async fn use_ticket(db: &Db, id: &str, expires_at: i64, now: i64) -> StoreResult<bool> {
-    sqlx::query("DELETE FROM used_tickets WHERE expires_at < $1").bind(now).execute(&db.pool).await?;
+    let mut tx = db.begin_write().await?;
+    sqlx::query("DELETE FROM used_tickets WHERE expires_at < $1").bind(now).execute(&mut *tx).await?;
     let first = sqlx::query("INSERT INTO used_tickets (id, expires_at) VALUES ($1, $2)")
         .bind(id)
         .bind(expires_at)
-        .execute(&db.pool)
+        .execute(&mut *tx)
         .await;
-    match first.map_err(StoreError::from) {
-        Ok(_) => Ok(true),
-        Err(StoreError::Conflict(_)) => Ok(false),
-        Err(e) => Err(e),
-    }
+    let first = match first.map_err(StoreError::from) {
+        Ok(_) => true,
+        Err(StoreError::Conflict(_)) => false,
+        Err(e) => return Err(e),
+    };
+    tx.commit().await?;
+    Ok(first)
 }
 
+/// How precisely a token's last use is recorded.
+pub const TOKEN_USE_RESOLUTION_MS: i64 = 60_000;
+
+/// Records a token's use, at most once a minute per token so that busy scripts do not
+/// turn reads into writes.
 pub async fn touch_token(db: &Db, id: &str, now: i64) -> StoreResult<()> {
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "UPDATE api_tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
     )
     .bind(now)
     .bind(id)
-    .bind(now - 60_000)
-    .execute(&db.pool)
+    .bind(now - TOKEN_USE_RESOLUTION_MS)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    tx.commit().await
 }

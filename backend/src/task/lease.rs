@@ -155,6 +155,11 @@ impl RunRegistry {
         }
     }
 
+    /// Whether no run is registered.
+    pub fn is_empty(&self) -> bool {
+        self.runs.lock().expect("registry lock").is_empty()
+    }
+
     pub fn abort(&self, task_id: i64) {
         if let Some(h) = self.runs.lock().expect("registry lock").get(&task_id) {
             let _ = h.abort.send(true);

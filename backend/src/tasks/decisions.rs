@@ -75,8 +75,8 @@ async fn decide(
     }
     let approval_id = store::tasks::insert_approval(&mut tx, id, decision, &who.username, &comment, &digest).await?;
     if !store::tasks::decide(&mut tx, id, to, approval_id, row.updated_at).await? {
+        let now = store::tasks::get_in(&mut tx, id).await?;
         drop(tx);
-        let now = store::tasks::get(&state.db, id).await?;
         if now.status == TaskStatus::New {
             return Err(ServiceError::Conflict(
                 Message::new("task {id} was changed while you decided; read it again and decide on what it is now")
@@ -89,7 +89,9 @@ async fn decide(
     audit::record(&mut tx, who, &format!("task.{action}"), "task", id, json!({"comment": comment, "digest": shown}))
         .await?;
     tx.commit().await?;
-    state.dispatch.notify_one();
+    if approve {
+        state.dispatch.notify_one();
+    }
     load(state, who, id).await
 }
 
@@ -116,8 +118,8 @@ pub async fn cancel(state: &AppState, who: &Principal, id: i64, comment: Option<
     }
     let mut tx = state.db.begin_write().await?;
     if !store::tasks::transition(&mut tx, id, from, TaskStatus::Cancelled, None).await? {
+        let now = store::tasks::get_in(&mut tx, id).await?;
         drop(tx);
-        let now = store::tasks::get(&state.db, id).await?;
         return Err(invalid(&now, "cancel"));
     }
     audit::record(&mut tx, who, "task.cancel", "task", id, json!({"comment": comment, "from": from.as_str()})).await?;

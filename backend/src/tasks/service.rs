@@ -170,7 +170,11 @@ pub async fn submit(state: &AppState, who: &Principal, sub: Submission) -> Servi
     if deadline.is_some() {
         state.approval_deadlines.notify_one();
     }
-    state.dispatch.notify_one();
+    // The dispatcher re-plans only for a task it may start: one awaiting approval is
+    // woken for when it is approved.
+    if row.status == TaskStatus::Ready {
+        state.dispatch.notify_one();
+    }
     state.mail_queued.notify_one();
     tracing::info!(task = id, submitter = ?who.username, status = row.status.as_str(), "task accepted");
     load(state, who, id).await
@@ -395,7 +399,7 @@ pub async fn update(state: &AppState, who: &Principal, id: i64, change: TaskUpda
     }
     let mut tx = state.db.begin_write().await?;
     if !store::tasks::update_contents(&mut tx, &row, status).await? {
-        let now = store::tasks::get(&state.db, id).await?;
+        let now = store::tasks::get_in(&mut tx, id).await?;
         return Err(ServiceError::InvalidTransition { id, action: "change", from: now.status });
     }
     // Whoever changes a task may not be the one who approves it (four eyes).
@@ -413,6 +417,8 @@ pub async fn update(state: &AppState, who: &Principal, id: i64, change: TaskUpda
     if row.approval_deadline.is_some() {
         state.approval_deadlines.notify_one();
     }
-    state.dispatch.notify_one();
+    if row.status == TaskStatus::Ready {
+        state.dispatch.notify_one();
+    }
     load(state, who, id).await
 }

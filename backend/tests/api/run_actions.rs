@@ -488,7 +488,50 @@ async fn a_task_due_while_the_server_was_down_starts_when_it_is_back(backend: Ba
     assert_eq!(run["attempt"], 1, "started exactly once");
 }
 
+/// Tasks due in the same second are claimed together (one statement, one transaction
+/// per batch) and each still runs exactly once, none before its exec_time.
+async fn a_burst_of_due_tasks_is_claimed_in_batches_and_each_runs_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tpl = app.template("burst", json!({}), json!([{"name": "noop", "group": "local", "script": "true"}])).await;
+    let at = chrono::Utc::now() + chrono::Duration::seconds(4);
+    let body = json!({"template_id": tpl, "schedule": "ready", "exec_time": at.to_rfc3339()});
+    let mut ids = vec![];
+    for _ in 0..120 {
+        ids.push(app.post("/api/v1/tasks", &app.admin_token, &body).await.expect(201)["id"].as_i64().unwrap());
+    }
+    assert!(chrono::Utc::now() < at, "the submissions ran into the exec_time");
+    for id in &ids {
+        assert_eq!(app.wait_status(*id, &["success", "failed"]).await["status"], "success");
+    }
+    let db = &app.state().db.pool;
+    let (tasks, attempts, claims, early): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), CAST(SUM(attempt) AS BIGINT), COUNT(DISTINCT started_at),
+            CAST(SUM(CASE WHEN started_at < exec_time THEN 1 ELSE 0 END) AS BIGINT)
+         FROM tasks",
+    )
+    .fetch_one(db)
+    .await
+    .unwrap();
+    assert_eq!((tasks, attempts, early), (120, 120, 0), "each task once, none early");
+    // One claim statement stamps its batch with one start time; one claim per task (the
+    // old dispatcher) would have taken a transaction, and a distinct time, each.
+    assert!(claims <= 3, "120 tasks due together were claimed at {claims} different times");
+    let starts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = 'task.start'")
+        .fetch_one(db)
+        .await
+        .unwrap();
+    let running: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM task_events WHERE kind = 'status' AND body LIKE '%\"task_status\":\"running\"%'",
+    )
+    .fetch_one(db)
+    .await
+    .unwrap();
+    let pairs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM task_pairs").fetch_one(db).await.unwrap();
+    assert_eq!((starts, running, pairs), (120, 120, 120), "one start record, status event and pair per task");
+}
+
 both_backends!(
+    a_burst_of_due_tasks_is_claimed_in_batches_and_each_runs_once,
     a_run_read_in_pages_has_every_pair_once_and_a_redo_between_pages_is_refused,
     a_task_due_while_the_server_was_down_starts_when_it_is_back,
     hosts_queued_for_a_slot_do_not_start_after_an_abort,
