@@ -192,6 +192,7 @@ async fn all_pairs_over(state: &AppState, fence: &Fence) -> bool {
 /// instance's any more), then the notification (queued for the mailer; it never holds up
 /// or fails the run).
 async fn end_run(state: &AppState, fence: &Fence, status: TaskStatus) -> anyhow::Result<()> {
+    state.runs.ending(fence.task_id, fence.attempt);
     runs::finish_run(&state.db, fence, status).await?;
     crate::mail::task_finished(state, fence.task_id, status).await;
     Ok(())

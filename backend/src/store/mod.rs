@@ -224,7 +224,6 @@ fn sqlite_path(url: &str) -> Option<&str> {
     (!path.is_empty() && path != ":memory:").then_some(path)
 }
 
-/// Current time in Unix milliseconds, the unit of every stored time (see `clock`).
 /// The most rows one multi-row INSERT writes: at 10 columns that is 1,000 parameters
 /// (the bundled SQLite takes up to 32,766 a statement, PostgreSQL 65,535).
 pub const ROWS_PER_INSERT: usize = 100;
@@ -255,6 +254,7 @@ pub fn multi_row_insert(conn: &sqlx::AnyConnection, head: &str, rows: usize, col
     sql
 }
 
+/// Current time in Unix milliseconds, the unit of every stored time (see `clock`).
 pub fn now_ms() -> i64 {
     crate::clock::now_ms()
 }
@@ -403,5 +403,34 @@ mod tests {
         // And the connection goes on taking writes.
         write(db.clone(), "d", false).await;
         assert_eq!(names(&db).await, ["a", "c", "d"]);
+    }
+
+    #[tokio::test]
+    async fn a_writer_that_gives_up_on_its_commit_does_not_fail_the_others_it_commits_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sqlite_db(&dir).await;
+        table(&db).await;
+        let mut holder = db.begin_write().await.unwrap();
+        sqlx::query("INSERT INTO t (name) VALUES ('holder')").execute(&mut *holder).await.unwrap();
+        let a = tokio::spawn(write(db.clone(), "a", false));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // An urgent writer (it commits the batch itself) that gives up on its commit at
+        // once, as a timeout would: the commit it started goes on all the same.
+        let urgent = tokio::spawn({
+            let db = db.clone();
+            async move {
+                let mut tx = db.begin_urgent_write().await.unwrap();
+                sqlx::query("INSERT INTO t (name) VALUES ('urgent')").execute(&mut *tx).await.unwrap();
+                let gave_up = tokio::time::timeout(std::time::Duration::ZERO, tx.commit()).await;
+                assert!(gave_up.is_err(), "the commit was still under way");
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // Both shared the urgent writer's commit: each is told it succeeded.
+        holder.commit().await.unwrap();
+        a.await.unwrap();
+        urgent.await.unwrap();
+        write(db.clone(), "after", false).await;
+        assert_eq!(names(&db).await, ["holder", "a", "urgent", "after"]);
     }
 }

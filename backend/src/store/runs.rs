@@ -379,6 +379,18 @@ impl PairCursor {
 
 /// Up to `limit` pairs at their latest attempt, after `cursor`: an ordered walk of the
 /// index `task_pairs_latest` from the cursor on, each pair's latest attempt one seek.
+/// [`latest_pairs`] read inside the caller's (write) transaction: what it sees includes
+/// the writes that wait for the same commit.
+pub async fn latest_pairs_in(conn: &mut AnyConnection, task_id: i64) -> StoreResult<Vec<PairRow>> {
+    Ok(sqlx::query_as(AssertSqlSafe(latest_pairs_sql()))
+        .bind(task_id)
+        .bind(PairCursor::START.step_index)
+        .bind(String::new())
+        .bind(i64::MAX)
+        .fetch_all(conn)
+        .await?)
+}
+
 pub async fn latest_pairs_after(db: &Db, task_id: i64, cursor: &PairCursor, limit: i64) -> StoreResult<Vec<PairRow>> {
     Ok(sqlx::query_as(AssertSqlSafe(latest_pairs_sql()))
         .bind(task_id)
@@ -692,7 +704,6 @@ pub async fn insert_pair_event(
     insert_events(conn, &[event]).await
 }
 
-/// Records a change of the task's own status on its event stream (step -1).
 /// Events whose task sequence numbers were taken already (`tasks.event_seq`).
 pub async fn insert_numbered_events(
     conn: &mut AnyConnection,
@@ -730,6 +741,7 @@ pub fn task_status_body(status: TaskStatus, attempt: i64) -> String {
     serde_json::json!({"task_status": status.as_str(), "attempt": attempt}).to_string()
 }
 
+/// Records a change of the task's own status on its event stream (step -1).
 pub async fn insert_task_event(
     conn: &mut AnyConnection,
     task_id: i64,

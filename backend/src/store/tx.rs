@@ -80,6 +80,8 @@ pub struct Writer {
     conn: Option<PoolConnection<Any>>,
     /// Commits waiting for the open physical transaction; `None` when none is open.
     batch: Option<Vec<oneshot::Sender<Outcome>>>,
+    /// Since when the batch's first writer waits.
+    waiting_since: Option<std::time::Instant>,
 }
 
 /// How a shared commit went, as each of its writers is told.
@@ -94,6 +96,10 @@ const TURN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Most commits one physical transaction waits for before it is committed at once.
 const MAX_BATCH: usize = 1000;
+
+/// Longest wait of a batch's first writer after which the next writer commits the batch
+/// itself rather than leave it to the flusher (which waits its turn behind the queue).
+const MAX_BATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl WriteGate {
     /// The gate over `pool` (one connection), with its flusher running on this runtime.
@@ -139,6 +145,7 @@ impl WriteGate {
     /// Commits the open physical transaction, if any, and tells its waiting writers.
     async fn commit_batch(&self, w: &mut Writer) -> Option<Outcome> {
         let waiting = w.batch.take()?;
+        w.waiting_since = None;
         let conn = w.conn.as_mut().expect("a batch has its connection");
         let outcome = match (&mut **conn).execute("COMMIT").await {
             Ok(_) => {
@@ -162,6 +169,7 @@ impl WriteGate {
     /// Ends a batch that cannot be committed: rolled back, its writers told, its
     /// connection closed (the pool opens a fresh one).
     fn fail_batch(&self, w: &mut Writer, e: Arc<sqlx::Error>) {
+        self.health.failed(&e);
         for tx in w.batch.take().unwrap_or_default() {
             let _ = tx.send(Err(e.clone()));
         }
@@ -173,6 +181,7 @@ impl WriteGate {
             conn.close_on_drop();
         }
         w.batch = None;
+        w.waiting_since = None;
     }
 }
 
@@ -225,8 +234,19 @@ impl WriteTx {
     }
 
     /// SQLite: a savepoint in the open physical transaction (`BEGIN IMMEDIATE` first when
-    /// none is open), once this writer's turn has come.
+    /// none is open), once this writer's turn has come. Done in a task of its own: a
+    /// caller that gives up meanwhile (a timeout) cannot leave the connection between
+    /// statements; the transaction it no longer wants is rolled back when it is dropped.
     pub(super) async fn begin_turn(gate: Arc<WriteGate>, urgent: bool) -> StoreResult<WriteTx> {
+        match tokio::spawn(Self::begin_turn_here(gate, urgent)).await {
+            Ok(begun) => begun,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // The runtime is shutting down.
+            Err(_) => Err(super::StoreError::Database(sqlx::Error::PoolClosed)),
+        }
+    }
+
+    async fn begin_turn_here(gate: Arc<WriteGate>, urgent: bool) -> StoreResult<WriteTx> {
         let mut turn = gate.turn(urgent).await?;
         if turn.conn.is_none() {
             turn.conn = Some(gate.pool.acquire().await?);
@@ -263,26 +283,12 @@ impl WriteTx {
                     Err(e.into())
                 }
             },
-            Holder::Turn { mut turn, gate, urgent } => {
-                let conn = turn.conn.as_mut().expect("a turn's connection");
-                if let Err(e) = (&mut **conn).execute("RELEASE writer").await {
-                    // The savepoint is gone only when SQLite rolled the whole transaction
-                    // back (a full disk): the batch's earlier writers lose their work too.
-                    let e = Arc::new(e);
-                    gate.fail_batch(&mut turn, e.clone());
-                    return Err(super::StoreError::CommitFailed(e));
-                }
-                let batch = turn.batch.as_mut().expect("an open batch");
-                if urgent || batch.len() + 1 >= MAX_BATCH {
-                    let outcome = gate.commit_batch(&mut turn).await.expect("an open batch");
-                    return outcome.map_err(super::StoreError::CommitFailed);
-                }
+            Holder::Turn { turn, gate, urgent } => {
+                // The release and any commit run in a task of their own, which a caller
+                // that gives up cannot stop half way: every writer of a batch is told
+                // the outcome of the commit that really happened.
                 let (tx, rx) = oneshot::channel();
-                batch.push(tx);
-                if batch.len() == 1 {
-                    gate.flush.notify_one();
-                }
-                drop(turn);
+                tokio::spawn(join_batch(turn, gate, urgent, tx));
                 match rx.await {
                     Ok(outcome) => outcome.map_err(super::StoreError::CommitFailed),
                     // The gate went away with the batch uncommitted (the server stopping).
@@ -290,6 +296,30 @@ impl WriteTx {
                 }
             }
         }
+    }
+}
+
+/// Ends a writer's savepoint and adds it to the batch: committed at once when the writer
+/// is urgent, the batch is full or its first writer has waited [`MAX_BATCH_WAIT`];
+/// otherwise by the flusher when its turn comes.
+async fn join_batch(mut turn: WriteTurn, gate: Arc<WriteGate>, urgent: bool, told: oneshot::Sender<Outcome>) {
+    let conn = turn.conn.as_mut().expect("a turn's connection");
+    if let Err(e) = (&mut **conn).execute("RELEASE writer").await {
+        // The savepoint is gone only when SQLite rolled the whole transaction back (a
+        // full disk, an I/O error): the batch's earlier writers lose their work too.
+        let e = Arc::new(e);
+        gate.fail_batch(&mut turn, e.clone());
+        let _ = told.send(Err(e));
+        return;
+    }
+    let batch = turn.batch.as_mut().expect("an open batch");
+    batch.push(told);
+    let first = *turn.waiting_since.get_or_insert_with(std::time::Instant::now);
+    let len = turn.batch.as_ref().map_or(0, Vec::len);
+    if urgent || len >= MAX_BATCH || first.elapsed() >= MAX_BATCH_WAIT {
+        gate.commit_batch(&mut turn).await;
+    } else if len == 1 {
+        gate.flush.notify_one();
     }
 }
 

@@ -62,6 +62,9 @@ struct RunHandle {
     /// The lease ran out or the run was taken over: it starts nothing more, and its
     /// writes are refused.
     lost: bool,
+    /// Its end is being written: a renewal that no longer finds it running (because it
+    /// ended, in the same shared commit) does not take it for lost.
+    ending: bool,
 }
 
 impl RunHandle {
@@ -108,6 +111,7 @@ impl RunRegistry {
                 renewed: leased,
                 committed: None,
                 lost: false,
+                ending: false,
             },
         );
     }
@@ -152,6 +156,15 @@ impl RunRegistry {
         let mut runs = self.runs.lock().expect("registry lock");
         if runs.get(&task_id).is_some_and(|h| h.attempt == attempt) {
             runs.remove(&task_id);
+        }
+    }
+
+    /// The run's end is being written (see `RunHandle::ending`).
+    pub fn ending(&self, task_id: i64, attempt: i64) {
+        if let Some(h) = self.runs.lock().expect("registry lock").get_mut(&task_id) {
+            if h.attempt == attempt {
+                h.ending = true;
+            }
         }
     }
 
@@ -226,7 +239,7 @@ impl RunRegistry {
             }
             if held.contains(&(*id, h.attempt)) {
                 h.renewed = h.renewed.max(sent);
-            } else if h.committed.is_some_and(|c| c < sent) {
+            } else if !h.ending && h.committed.is_some_and(|c| c < sent) {
                 h.lose();
                 lost.push(*id);
             }
@@ -338,6 +351,18 @@ mod tests {
         tokio::time::advance(Duration::from_secs(20)).await;
         assert!(r.holds(1, 1), "renewed 20 s ago");
         assert!(!r.holds(2, 3), "missing from the renewal: taken over");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_whose_end_is_being_written_is_not_lost_to_a_renewal_that_no_longer_finds_it() {
+        let r = registry();
+        r.register(1, 1, Instant::now());
+        r.committed(1, 1);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        r.ending(1, 1);
+        // Its end shares the renewal's commit: the renewal finds it no longer running.
+        assert!(r.renewed(&[], Instant::now()).is_empty());
+        assert!(!r.lost(1, 1));
     }
 
     #[tokio::test(start_paused = true)]

@@ -296,8 +296,10 @@ pub async fn redo(state: &AppState, who: &Principal, id: i64, req: RedoRequest) 
 }
 
 /// The latest pairs that `sel` names (one host, or every host of the step).
-async fn selected(state: &AppState, row: &TaskRow, sel: &PairSelector) -> ServiceResult<Vec<PairRow>> {
-    let pairs: Vec<PairRow> = runs::latest_pairs(&state.db, row.id)
+/// Read inside the caller's write transaction, after its lock on the task: a change of
+/// the run queued for the same commit (a redo's new attempt) is seen.
+async fn selected(conn: &mut sqlx::AnyConnection, row: &TaskRow, sel: &PairSelector) -> ServiceResult<Vec<PairRow>> {
+    let pairs: Vec<PairRow> = runs::latest_pairs_in(conn, row.id)
         .await?
         .into_iter()
         .filter(|p| p.step_index == sel.step && sel.host.as_ref().is_none_or(|h| *h == p.host))
@@ -321,7 +323,7 @@ pub async fn skip(state: &AppState, who: &Principal, id: i64, sel: PairSelector)
     let mut tx = state.db.begin_write().await?;
     runs::lock_task(&mut tx, state.db.dialect, id).await?;
     let mut changed = 0;
-    for p in selected(state, &row, &sel).await? {
+    for p in selected(&mut tx, &row, &sel).await? {
         if runs::set_pair_status_if(&mut tx, p.id, &from, PairStatus::Skipped, &format!("skipped by {}", who.username))
             .await?
         {
@@ -359,8 +361,8 @@ pub async fn release(state: &AppState, who: &Principal, id: i64, sel: PairSelect
             Message::new("step {step} is not a manual step").arg("step", sel.step),
         ));
     }
-    let pairs = selected(state, &row, &sel).await?;
     let mut tx = state.db.begin_write().await?;
+    let pairs = selected(&mut tx, &row, &sel).await?;
     for p in &pairs {
         runs::release_pair(&mut tx, p.id).await?;
     }
