@@ -5,18 +5,19 @@
 //! compare-and-set (and on PostgreSQL a `SKIP LOCKED` row lock), so every task starts
 //! exactly once across instances.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::json;
 use tokio::sync::watch;
 
+use crate::catalogue::templates::Snapshot;
 use crate::error::ServiceResult;
 use crate::executor::{self, plan};
 use crate::state::AppState;
 use crate::store::audit::AuditRow;
 use crate::store::runs::{self, NewEvent, NewPair};
 use crate::store::{self, now_ms};
-use crate::task::model::Task;
 
 /// Longest sleep: tasks made ready on other instances are found within this time.
 const MAX_SLEEP: Duration = Duration::from_secs(5);
@@ -33,20 +34,25 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
         // A read first: a wake-up with nothing due (a task due later) takes no write turn.
         let due_now = matches!(runs::next_due(&state.db).await, Ok(Some(due)) if due <= now_ms());
         if due_now {
+            // A burst is claimed first and its runs started after (within a second): the
+            // runs' own work would slow down the claims of the tasks after them.
+            let mut claimed = Vec::new();
+            let mut since = tokio::time::Instant::now();
             loop {
                 match claim_batch(&state).await {
-                    Ok(claimed) if claimed.is_empty() => break,
-                    Ok(claimed) => {
-                        for (task_id, attempt) in claimed {
-                            state.runs.spawn(task_id, attempt, executor::run_attempt(state.clone(), task_id, attempt));
-                        }
-                    }
+                    Ok(batch) if batch.is_empty() => break,
+                    Ok(batch) => claimed.extend(batch),
                     Err(e) => {
                         tracing::warn!(error = %e, "claiming due tasks failed");
                         break;
                     }
                 }
+                if since.elapsed() >= SPAWN_AFTER {
+                    start_runs(&state, std::mem::take(&mut claimed));
+                    since = tokio::time::Instant::now();
+                }
             }
+            start_runs(&state, claimed);
         }
         let wait = match runs::next_due(&state.db).await {
             Ok(Some(due)) => Duration::from_millis((due - now_ms()).clamp(50, MAX_SLEEP.as_millis() as i64) as u64),
@@ -73,14 +79,16 @@ struct Claimed {
 
 impl Claimed {
     fn plan(c: runs::ClaimedTask) -> Claimed {
-        let (task_id, attempt, event_seq) = (c.row.id, c.row.attempt, c.event_seq);
-        match Task::decode(c.row) {
-            Ok(task) => Claimed {
+        let (task_id, attempt, event_seq) = (c.id, c.attempt, c.event_seq);
+        let decoded = store::from_json::<Snapshot>("tasks.template_snapshot", &c.template_snapshot)
+            .and_then(|s| Ok((s, store::from_json::<BTreeMap<String, Vec<String>>>("tasks.hosts", &c.hosts)?)));
+        match decoded {
+            Ok((snapshot, hosts)) => Claimed {
                 task_id,
                 attempt,
                 event_seq,
-                steps: task.snapshot.steps.iter().map(|s| s.name.clone()).collect(),
-                pairs: plan::all_pairs(&task.snapshot, &task.hosts),
+                steps: snapshot.steps.iter().map(|s| s.name.clone()).collect(),
+                pairs: plan::all_pairs(&snapshot, &hosts),
             },
             // Its run fails with the reason (the executor reads it again).
             Err(e) => {
@@ -103,10 +111,21 @@ impl Claimed {
     }
 }
 
+/// Longest time claimed runs wait for the claims of a burst to finish before they start.
+const SPAWN_AFTER: Duration = Duration::from_secs(1);
+
+fn start_runs(state: &AppState, claimed: Vec<(i64, i64)>) {
+    for (task_id, attempt) in claimed {
+        state.runs.spawn(task_id, attempt, executor::run_attempt(state.clone(), task_id, attempt));
+    }
+}
+
 /// Claims the due tasks (up to [`CLAIM_BATCH`]) and creates the pairs of their attempts,
 /// in one transaction; returns (task id, attempt) of each, earliest due first.
 pub async fn claim_batch(state: &AppState) -> ServiceResult<Vec<(i64, i64)>> {
-    let mut tx = state.db.begin_write().await?;
+    // Ahead of the runs' own writes (as a lease renewal): a burst's later batches would
+    // otherwise queue behind the first batches' runs.
+    let mut tx = state.db.begin_urgent_write().await?;
     // The lease is counted, on this instance's clock, from before it is written (after
     // the wait for the write lock, which may be long under load).
     let leased = tokio::time::Instant::now();

@@ -234,7 +234,7 @@ pub const ROWS_PER_INSERT: usize = 100;
 /// quadratic in their number (65 % of the CPU while storing logs); anonymous ones are
 /// bound by position.
 pub fn multi_row_insert(conn: &sqlx::AnyConnection, head: &str, rows: usize, cols: usize) -> String {
-    let anonymous = conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME;
+    let anonymous = is_sqlite(conn);
     let mut sql = String::with_capacity(head.len() + rows * cols * 5);
     sql.push_str(head);
     for r in 0..rows {
@@ -252,6 +252,20 @@ pub fn multi_row_insert(conn: &sqlx::AnyConnection, head: &str, rows: usize, col
         sql.push(')');
     }
     sql
+}
+
+fn is_sqlite(conn: &sqlx::AnyConnection) -> bool {
+    conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME
+}
+
+/// `n` parameters, to be bound in the order they appear in the statement: `?` on
+/// SQLite (bound by position, see [`multi_row_insert`]), `$1` … `$n` on PostgreSQL.
+pub fn placeholders(conn: &sqlx::AnyConnection, n: usize) -> Vec<String> {
+    if is_sqlite(conn) {
+        vec!["?".to_string(); n]
+    } else {
+        (1..=n).map(|i| format!("${i}")).collect()
+    }
 }
 
 /// Current time in Unix milliseconds, the unit of every stored time (see `clock`).

@@ -28,20 +28,23 @@ fn fence_clause(a: usize) -> String {
     format!("attempt = ${} AND claimed_by = ${} AND status = 'running' AND id = ${}", a, a + 1, a + 2)
 }
 
-/// A task claimed for a run: its row as claimed (status `running`, the new attempt) and
-/// the sequence number of its `running` event.
+/// A task claimed for a run: what planning its pairs needs (the full row is read again
+/// by its run), and the sequence number of its `running` event.
 #[derive(Debug, sqlx::FromRow)]
 pub struct ClaimedTask {
-    #[sqlx(flatten)]
-    pub row: super::tasks::TaskRow,
+    pub id: i64,
+    pub attempt: i64,
+    pub due_at: Option<i64>,
     pub event_seq: i64,
+    pub template_snapshot: String,
+    pub hosts: String,
 }
 
 /// Claims up to `limit` due tasks for `node`, earliest first: each one's run begins
 /// (status, lease, attempt, and a sequence number for its `running` event). The claim
 /// stops before the task whose host list would take the batch's lists past
-/// `hosts_budget` bytes (the first task is always taken): a batch of large tasks stays a
-/// short transaction.
+/// `hosts_budget` characters (the first task is always taken): a batch of large tasks
+/// stays a short transaction.
 pub async fn claim_due(
     conn: &mut AnyConnection,
     dialect: Dialect,
@@ -60,10 +63,10 @@ pub async fn claim_due(
     );
     let due: Vec<(i64, i64)> = sqlx::query_as(AssertSqlSafe(sql)).bind(now).bind(limit).fetch_all(&mut *conn).await?;
     let mut ids = Vec::with_capacity(due.len());
-    let mut bytes = 0;
-    for (id, size) in due {
-        bytes += size;
-        if !ids.is_empty() && bytes > hosts_budget {
+    let mut size = 0;
+    for (id, len) in due {
+        size += len;
+        if !ids.is_empty() && size > hosts_budget {
             break;
         }
         ids.push(id);
@@ -71,21 +74,26 @@ pub async fn claim_due(
     if ids.is_empty() {
         return Ok(vec![]);
     }
-    let marks: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 4)).collect();
+    // Bound in the order they appear (by position on SQLite, see `placeholders`).
+    let p = super::placeholders(conn, 5 + ids.len());
     let sql = format!(
-        "UPDATE tasks SET status = 'running', claimed_by = $1, heartbeat_at = $2, lease_until = $3, started_at = $2,
-            finished_at = NULL, attempt = attempt + 1, abort_requested = 0, updated_at = $2, event_seq = event_seq + 1
+        "UPDATE tasks SET status = 'running', claimed_by = {}, heartbeat_at = {}, lease_until = {}, started_at = {},
+            finished_at = NULL, attempt = attempt + 1, abort_requested = 0, updated_at = {}, event_seq = event_seq + 1
          WHERE id IN ({}) AND status = 'ready'
-         RETURNING {}, event_seq",
-        marks.join(", "),
-        super::tasks::TASK_COLUMNS
+         RETURNING id, attempt, due_at, event_seq, template_snapshot, hosts",
+        p[0],
+        p[1],
+        p[2],
+        p[3],
+        p[4],
+        p[5..].join(", ")
     );
-    let mut q = sqlx::query_as(AssertSqlSafe(sql)).bind(node).bind(now).bind(now + lease_ms);
+    let mut q = sqlx::query_as(AssertSqlSafe(sql)).bind(node).bind(now).bind(now + lease_ms).bind(now).bind(now);
     for id in ids {
         q = q.bind(id);
     }
     let mut claimed: Vec<ClaimedTask> = q.fetch_all(conn).await?;
-    claimed.sort_by_key(|c| (c.row.due_at, c.row.id));
+    claimed.sort_by_key(|c| (c.due_at, c.id));
     Ok(claimed)
 }
 

@@ -54,19 +54,25 @@ impl WriteHealth {
 /// one next in line.
 ///
 /// Group commit: each commit of SQLite costs an fsync, and writers that queue behind each
-/// other would pay one each. Here a writer's transaction is a savepoint inside one physical
-/// transaction that the writers of a queue share: its commit releases the savepoint and
-/// waits; the flusher, which queues like any writer, commits them all with one fsync when
-/// its turn comes (so the batch holds the writers that queued before it), and only then
-/// does each commit return. A writer that fails or is dropped rolls back to its savepoint:
-/// the others' work stays. An urgent writer commits the batch at once. A failed physical
-/// commit fails every writer of the batch: none was answered yet, none is durable.
+/// other would pay one each. Here the writers of a queue share one physical transaction:
+/// the first one begins it, each later one works in a savepoint of it (so that its failure
+/// undoes only its own work), and a commit ends the writer's part and waits. One task, the
+/// flusher, commits: told whenever a turn ends with the transaction open, it queues for a
+/// turn like any writer (so the batch holds the writers that queued before it) and commits
+/// them all with one fsync; only then is each commit answered. An urgent writer, a full
+/// batch, or one whose first writer has waited [`MAX_BATCH_WAIT`] sends the flusher ahead
+/// of the queue. Only the flusher commits and it is never cancelled, so every writer of a
+/// batch is told the outcome of the commit that really happened. A failed commit fails
+/// every writer of the batch: none was answered yet, none is durable.
 #[derive(Debug)]
 pub struct WriteGate {
     line: tokio::sync::Mutex<()>,
     lock: Arc<tokio::sync::Mutex<Writer>>,
-    /// Wakes the flusher when a batch has its first waiting commit.
+    /// Wakes the flusher: a turn ended with the transaction open.
     flush: Arc<tokio::sync::Notify>,
+    /// The flusher is wanted ahead of the queue.
+    flush_now: std::sync::atomic::AtomicBool,
+    hurry: Arc<tokio::sync::Notify>,
     /// SQLite's one write connection, taken by the writer whose turn it is.
     pool: AnyPool,
     health: Arc<WriteHealth>,
@@ -82,24 +88,52 @@ pub struct Writer {
     batch: Option<Vec<oneshot::Sender<Outcome>>>,
     /// Since when the batch's first writer waits.
     waiting_since: Option<std::time::Instant>,
+    /// A `BEGIN` was cut short (its caller gave up): whether it began is not known.
+    unsure: bool,
 }
 
 /// How a shared commit went, as each of its writers is told.
 type Outcome = Result<(), Arc<sqlx::Error>>;
 
-/// A writer's turn at the database, held until its transaction ends.
-pub type WriteTurn = tokio::sync::OwnedMutexGuard<Writer>;
+/// A writer's turn at the database, held until its part of the transaction ends. Given
+/// back with the transaction open, it tells the flusher.
+pub struct WriteTurn {
+    guard: tokio::sync::OwnedMutexGuard<Writer>,
+    gate: Arc<WriteGate>,
+}
+
+impl Deref for WriteTurn {
+    type Target = Writer;
+
+    fn deref(&self) -> &Writer {
+        &self.guard
+    }
+}
+
+impl DerefMut for WriteTurn {
+    fn deref_mut(&mut self) -> &mut Writer {
+        &mut self.guard
+    }
+}
+
+impl Drop for WriteTurn {
+    fn drop(&mut self) {
+        if self.guard.batch.is_some() {
+            self.gate.flush.notify_one();
+        }
+    }
+}
 
 /// How long a writer waits for its turn before giving up, as SQLite's busy timeout would
 /// (a turn that never comes is a bug, not a load).
 const TURN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Most commits one physical transaction waits for before it is committed at once.
+/// Most commits one physical transaction waits for before the flusher is sent ahead.
 const MAX_BATCH: usize = 1000;
 
-/// Longest wait of a batch's first writer after which the next writer commits the batch
-/// itself rather than leave it to the flusher (which waits its turn behind the queue).
-const MAX_BATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+/// Longest wait of a batch's first writer after which the flusher is sent ahead of the
+/// queue.
+const MAX_BATCH_WAIT: Duration = Duration::from_millis(50);
 
 impl WriteGate {
     /// The gate over `pool` (one connection), with its flusher running on this runtime.
@@ -108,15 +142,17 @@ impl WriteGate {
             line: Default::default(),
             lock: Default::default(),
             flush: Default::default(),
+            flush_now: Default::default(),
+            hurry: Default::default(),
             pool,
             health,
             commits: Default::default(),
         });
-        tokio::spawn(flusher(Arc::downgrade(&gate), gate.flush.clone()));
+        tokio::spawn(flusher(Arc::downgrade(&gate), gate.flush.clone(), gate.hurry.clone()));
         gate
     }
 
-    pub async fn turn(&self, urgent: bool) -> StoreResult<WriteTurn> {
+    pub async fn turn(self: &Arc<Self>, urgent: bool) -> StoreResult<WriteTurn> {
         let waiting = async {
             if urgent {
                 return self.lock.clone().lock_owned().await;
@@ -124,7 +160,10 @@ impl WriteGate {
             let _line = self.line.lock().await;
             self.lock.clone().lock_owned().await
         };
-        tokio::time::timeout(TURN_TIMEOUT, waiting).await.map_err(|_| super::StoreError::TimedOut(TURN_TIMEOUT))
+        match tokio::time::timeout(TURN_TIMEOUT, waiting).await {
+            Ok(guard) => Ok(WriteTurn { guard, gate: self.clone() }),
+            Err(_) => Err(super::StoreError::TimedOut(TURN_TIMEOUT)),
+        }
     }
 
     /// How many physical transactions this gate has committed.
@@ -132,9 +171,15 @@ impl WriteGate {
         self.commits.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Sends the flusher ahead of the queue.
+    fn hurry(&self) {
+        self.flush_now.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.hurry.notify_one();
+    }
+
     /// Commits what the writers before have left waiting, gives the connection back and
     /// closes its pool (which waits for its connections).
-    pub async fn close(&self) {
+    pub async fn close(self: &Arc<Self>) {
         if let Ok(mut turn) = self.turn(true).await {
             self.commit_batch(&mut turn).await;
             turn.conn = None;
@@ -143,8 +188,8 @@ impl WriteGate {
     }
 
     /// Commits the open physical transaction, if any, and tells its waiting writers.
-    async fn commit_batch(&self, w: &mut Writer) -> Option<Outcome> {
-        let waiting = w.batch.take()?;
+    async fn commit_batch(&self, w: &mut Writer) {
+        let Some(waiting) = w.batch.take() else { return };
         w.waiting_since = None;
         let conn = w.conn.as_mut().expect("a batch has its connection");
         let outcome = match (&mut **conn).execute("COMMIT").await {
@@ -155,19 +200,17 @@ impl WriteGate {
             }
             Err(e) => {
                 self.health.failed(&e);
-                let e = Arc::new(e);
                 self.discard(w);
-                Err(e)
+                Err(Arc::new(e))
             }
         };
         for tx in waiting {
             let _ = tx.send(outcome.clone());
         }
-        Some(outcome)
     }
 
-    /// Ends a batch that cannot be committed: rolled back, its writers told, its
-    /// connection closed (the pool opens a fresh one).
+    /// Ends a batch that cannot be committed: its writers told, its connection closed
+    /// (which rolls it back; the pool opens a fresh one).
     fn fail_batch(&self, w: &mut Writer, e: Arc<sqlx::Error>) {
         self.health.failed(&e);
         for tx in w.batch.take().unwrap_or_default() {
@@ -182,22 +225,36 @@ impl WriteGate {
         }
         w.batch = None;
         w.waiting_since = None;
+        w.unsure = false;
     }
 }
 
-/// Commits each batch when its turn in the line comes.
-async fn flusher(gate: std::sync::Weak<WriteGate>, flush: Arc<tokio::sync::Notify>) {
+/// Commits each batch when its turn comes: in the line, or ahead of it when hurried.
+async fn flusher(gate: std::sync::Weak<WriteGate>, flush: Arc<tokio::sync::Notify>, hurry: Arc<tokio::sync::Notify>) {
     loop {
-        flush.notified().await;
-        let Some(gate) = gate.upgrade() else { return };
-        match gate.turn(false).await {
-            Ok(mut turn) => {
-                gate.commit_batch(&mut turn).await;
+        tokio::select! {
+            _ = flush.notified() => {}
+            _ = hurry.notified() => {}
+        }
+        let Some(g) = gate.upgrade() else { return };
+        let urgent = g.flush_now.swap(false, std::sync::atomic::Ordering::SeqCst);
+        let turn = if urgent {
+            g.turn(true).await
+        } else {
+            tokio::select! {
+                turn = g.turn(false) => turn,
+                _ = g.hurry.notified() => {
+                    g.flush_now.store(false, std::sync::atomic::Ordering::SeqCst);
+                    g.turn(true).await
+                }
             }
-            // A turn that never came: tried again at the next commit (and by the one after).
+        };
+        match turn {
+            Ok(mut turn) => g.commit_batch(&mut turn).await,
+            // A turn that never came: tried again.
             Err(e) => {
                 tracing::error!(error = %e, "the write flusher did not get its turn");
-                gate.flush.notify_one();
+                g.flush.notify_one();
             }
         }
     }
@@ -206,8 +263,8 @@ async fn flusher(gate: std::sync::Weak<WriteGate>, flush: Arc<tokio::sync::Notif
 enum Holder {
     /// PostgreSQL: a pooled connection in its own transaction.
     Pooled(PoolConnection<Any>),
-    /// SQLite: the write connection, in a savepoint of the shared transaction.
-    Turn { turn: WriteTurn, gate: Arc<WriteGate>, urgent: bool },
+    /// SQLite: the write connection, the transaction's first writer or in a savepoint.
+    Turn { turn: WriteTurn, urgent: bool, savepoint: bool },
 }
 
 /// A write transaction. Dereferences to the connection, so store functions take
@@ -233,36 +290,36 @@ impl WriteTx {
         Ok(tx)
     }
 
-    /// SQLite: a savepoint in the open physical transaction (`BEGIN IMMEDIATE` first when
-    /// none is open), once this writer's turn has come. Done in a task of its own: a
-    /// caller that gives up meanwhile (a timeout) cannot leave the connection between
-    /// statements; the transaction it no longer wants is rolled back when it is dropped.
+    /// SQLite: once this writer's turn has come, `BEGIN IMMEDIATE` when no transaction is
+    /// open, else a savepoint in the open one.
     pub(super) async fn begin_turn(gate: Arc<WriteGate>, urgent: bool) -> StoreResult<WriteTx> {
-        match tokio::spawn(Self::begin_turn_here(gate, urgent)).await {
-            Ok(begun) => begun,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            // The runtime is shutting down.
-            Err(_) => Err(super::StoreError::Database(sqlx::Error::PoolClosed)),
-        }
-    }
-
-    async fn begin_turn_here(gate: Arc<WriteGate>, urgent: bool) -> StoreResult<WriteTx> {
         let mut turn = gate.turn(urgent).await?;
         if turn.conn.is_none() {
             turn.conn = Some(gate.pool.acquire().await?);
         }
-        if turn.batch.is_none() {
+        if turn.unsure {
+            // The BEGIN before was cut short: whatever it began holds nothing yet.
+            let conn = turn.conn.as_mut().expect("just taken");
+            let _ = (&mut **conn).execute("ROLLBACK").await;
+            turn.unsure = false;
+        }
+        let savepoint = turn.batch.is_some();
+        if !savepoint {
+            turn.unsure = true;
             let conn = turn.conn.as_mut().expect("just taken");
             if let Err(e) = (&mut **conn).execute("BEGIN IMMEDIATE").await {
                 gate.discard(&mut turn);
                 return Err(e.into());
             }
+            turn.unsure = false;
             turn.batch = Some(Vec::new());
         }
         let health = gate.health.clone();
         // Built before the savepoint: dropped from here on, it is rolled back.
-        let mut tx = WriteTx { holder: Some(Holder::Turn { turn, gate, urgent }), health };
-        (&mut *tx).execute("SAVEPOINT writer").await?;
+        let mut tx = WriteTx { holder: Some(Holder::Turn { turn, urgent, savepoint }), health };
+        if savepoint {
+            (&mut *tx).execute("SAVEPOINT writer").await?;
+        }
         Ok(tx)
     }
 
@@ -283,12 +340,29 @@ impl WriteTx {
                     Err(e.into())
                 }
             },
-            Holder::Turn { turn, gate, urgent } => {
-                // The release and any commit run in a task of their own, which a caller
-                // that gives up cannot stop half way: every writer of a batch is told
-                // the outcome of the commit that really happened.
+            Holder::Turn { mut turn, urgent, savepoint } => {
+                if savepoint {
+                    let conn = turn.conn.as_mut().expect("a turn's connection");
+                    if let Err(e) = (&mut **conn).execute("RELEASE writer").await {
+                        // The savepoint is gone only when SQLite rolled the whole
+                        // transaction back (a full disk, an I/O error): the batch's
+                        // earlier writers lose their work too.
+                        let e = Arc::new(e);
+                        let gate = turn.gate.clone();
+                        gate.fail_batch(&mut turn, e.clone());
+                        return Err(super::StoreError::CommitFailed(e));
+                    }
+                }
                 let (tx, rx) = oneshot::channel();
-                tokio::spawn(join_batch(turn, gate, urgent, tx));
+                let batch = turn.batch.as_mut().expect("an open batch");
+                batch.push(tx);
+                let full = batch.len() >= MAX_BATCH;
+                let first = *turn.waiting_since.get_or_insert_with(std::time::Instant::now);
+                if urgent || full || first.elapsed() >= MAX_BATCH_WAIT {
+                    turn.gate.hurry();
+                }
+                // Given back with the transaction open: the flusher is told.
+                drop(turn);
                 match rx.await {
                     Ok(outcome) => outcome.map_err(super::StoreError::CommitFailed),
                     // The gate went away with the batch uncommitted (the server stopping).
@@ -296,30 +370,6 @@ impl WriteTx {
                 }
             }
         }
-    }
-}
-
-/// Ends a writer's savepoint and adds it to the batch: committed at once when the writer
-/// is urgent, the batch is full or its first writer has waited [`MAX_BATCH_WAIT`];
-/// otherwise by the flusher when its turn comes.
-async fn join_batch(mut turn: WriteTurn, gate: Arc<WriteGate>, urgent: bool, told: oneshot::Sender<Outcome>) {
-    let conn = turn.conn.as_mut().expect("a turn's connection");
-    if let Err(e) = (&mut **conn).execute("RELEASE writer").await {
-        // The savepoint is gone only when SQLite rolled the whole transaction back (a
-        // full disk, an I/O error): the batch's earlier writers lose their work too.
-        let e = Arc::new(e);
-        gate.fail_batch(&mut turn, e.clone());
-        let _ = told.send(Err(e));
-        return;
-    }
-    let batch = turn.batch.as_mut().expect("an open batch");
-    batch.push(told);
-    let first = *turn.waiting_since.get_or_insert_with(std::time::Instant::now);
-    let len = turn.batch.as_ref().map_or(0, Vec::len);
-    if urgent || len >= MAX_BATCH || first.elapsed() >= MAX_BATCH_WAIT {
-        gate.commit_batch(&mut turn).await;
-    } else if len == 1 {
-        gate.flush.notify_one();
     }
 }
 
@@ -352,7 +402,8 @@ impl Drop for WriteTx {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             match holder {
                 Holder::Pooled(mut conn) => conn.close_on_drop(),
-                Holder::Turn { mut turn, gate, .. } => {
+                Holder::Turn { mut turn, .. } => {
+                    let gate = turn.gate.clone();
                     gate.fail_batch(&mut turn, Arc::new(sqlx::Error::PoolClosed));
                 }
             }
@@ -365,24 +416,25 @@ impl Drop for WriteTx {
                         conn.close_on_drop();
                     }
                 }
-                Holder::Turn { mut turn, gate, .. } => {
+                Holder::Turn { mut turn, savepoint, .. } => {
+                    let gate = turn.gate.clone();
                     let conn = turn.conn.as_mut().expect("a turn's connection");
-                    let undone = match (&mut **conn).execute("ROLLBACK TO writer").await {
-                        Ok(_) => (&mut **conn).execute("RELEASE writer").await.map(drop),
-                        Err(e) => Err(e),
-                    };
-                    match undone {
-                        Err(e) => gate.fail_batch(&mut turn, Arc::new(e)),
-                        // Nobody else's work is in the transaction: it ends here, and
-                        // SQLite's write lock is free for other processes.
-                        Ok(()) if turn.batch.as_ref().is_some_and(Vec::is_empty) => {
-                            let conn = turn.conn.as_mut().expect("a turn's connection");
-                            if (&mut **conn).execute("ROLLBACK").await.is_err() {
-                                gate.discard(&mut turn);
-                            }
-                            turn.batch = None;
+                    if savepoint {
+                        let undone = match (&mut **conn).execute("ROLLBACK TO writer").await {
+                            Ok(_) => (&mut **conn).execute("RELEASE writer").await.map(drop),
+                            Err(e) => Err(e),
+                        };
+                        if let Err(e) = undone {
+                            gate.fail_batch(&mut turn, Arc::new(e));
                         }
-                        Ok(()) => {}
+                    } else {
+                        // The transaction's first writer: nobody else's work is in it. It
+                        // ends here, and SQLite's write lock is free for other processes.
+                        if (&mut **conn).execute("ROLLBACK").await.is_err() {
+                            gate.discard(&mut turn);
+                        }
+                        turn.batch = None;
+                        turn.waiting_since = None;
                     }
                 }
             }
