@@ -67,12 +67,15 @@ def run(binary, db, clients, seconds):
             tpl = tg.call("POST", "/api/v1/templates", {"name": "release", "steps": [
                 {"name": "deploy", "group": "1", "script": "deploy {{ APP }} {{ TAG }}"}]})["id"]
             token = tg.call("POST", "/api/v1/tokens", {"name": "bench", "scopes": ["task:submit"]})["token"]
-            api = {"template_id": tpl, "schedule": "new", "args": {"APP": "web", "TAG": "v1.2.3"}}
-            codo = {"task_name": "release", "temp_id": tpl, "args": {"APP": "web", "TAG": "v1.2.3"}, "schedule": "new"}
+            api = {"template_id": tpl, "schedule": "new", "args": {"APP": "web", "TAG": "v1.2.3"},
+                   "hosts": {"1": ["10.0.0.7", "10.0.0.8"]}}
+            codo = {"task_name": "release", "temp_id": tpl, "args": {"APP": "web", "TAG": "v1.2.3"},
+                    "hosts": {"1": "10.0.0.7,10.0.0.8"}, "schedule": "new"}
             # Warm-up (connections, caches), not counted.
             load(tg.base, token, api, clients, 1, "/api/v1/tasks")
             for label, body, path in (("POST /api/v1/tasks", api, "/api/v1/tasks"), ("CODO /api/task/accept", codo, "/api/task/accept")):
                 r = load(tg.base, token, body, clients, seconds, path)
+                assert r["accepted"] > 0 and not r["failures"], f"{label}: {r['failures']}"
                 results.append(dict(r, db=db, clients=clients, endpoint=label))
                 print(json.dumps(results[-1]), flush=True)
             # The answered tasks are all there (no more, no fewer).
@@ -125,7 +128,7 @@ def main():
         "clients (Node.js) run on the same two cores.",
         "",
         f"Each client posts one task after another for {a.seconds} s with a long-lived API token (scope `task:submit`); "
-        "every task waits for approval (`schedule: new`) with two arguments. The database holds every answered task "
+        "every task waits for approval (`schedule: new`) with two arguments and two hosts. The database holds every answered task "
         "afterwards (checked). Limits beside each: the disk's durable commits one after another (fsync of 4 KiB in "
         "the data directory: a commit per task without sharing could not go faster on SQLite), and the server's rate "
         "for a request with no work (`GET /healthz`, the same clients).",

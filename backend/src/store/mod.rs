@@ -103,8 +103,14 @@ impl Db {
         }
         let options = AnyConnectOptions::from_str(&url)?;
         let pool_of = |size: u32| {
-            AnyPoolOptions::new().max_connections(size).acquire_timeout(Duration::from_secs(30)).after_connect(
-                move |conn, _| {
+            // No ping before each use (sqlx's default): it doubled the round trips of
+            // every read (on SQLite a message to the connection's thread and back). A
+            // connection that died meanwhile fails the one statement and is replaced.
+            AnyPoolOptions::new()
+                .max_connections(size)
+                .acquire_timeout(Duration::from_secs(30))
+                .test_before_acquire(false)
+                .after_connect(move |conn, _| {
                     Box::pin(async move {
                         if dialect == Dialect::Sqlite {
                             // WAL lets readers run beside the writer; FULL sync makes a
@@ -122,8 +128,7 @@ impl Db {
                         }
                         Ok(())
                     })
-                },
-            )
+                })
         };
         let pool = pool_of(if dialect == Dialect::Sqlite { 4 } else { 10 }).connect_with(options.clone()).await?;
         // SQLite: the write transactions' own connection. Only the writer whose turn it is
