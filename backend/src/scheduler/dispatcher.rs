@@ -47,6 +47,9 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
                         break;
                     }
                 }
+                if *shutdown.borrow() {
+                    break;
+                }
                 if since.elapsed() >= SPAWN_AFTER {
                     start_runs(&state, std::mem::take(&mut claimed));
                     since = tokio::time::Instant::now();
@@ -123,9 +126,7 @@ fn start_runs(state: &AppState, claimed: Vec<(i64, i64)>) {
 /// Claims the due tasks (up to [`CLAIM_BATCH`]) and creates the pairs of their attempts,
 /// in one transaction; returns (task id, attempt) of each, earliest due first.
 pub async fn claim_batch(state: &AppState) -> ServiceResult<Vec<(i64, i64)>> {
-    // Ahead of the runs' own writes (as a lease renewal): a burst's later batches would
-    // otherwise queue behind the first batches' runs.
-    let mut tx = state.db.begin_urgent_write().await?;
+    let mut tx = state.db.begin_write().await?;
     // The lease is counted, on this instance's clock, from before it is written (after
     // the wait for the write lock, which may be long under load).
     let leased = tokio::time::Instant::now();

@@ -68,9 +68,11 @@ struct RunHandle {
 }
 
 impl RunHandle {
+    /// Marks the run lost and tells it to stop (`send_replace` keeps the signal while no
+    /// executor listens yet: a run claimed and not yet started sees it when it starts).
     fn lose(&mut self) {
         self.lost = true;
-        let _ = self.abort.send(true);
+        self.abort.send_replace(true);
     }
 }
 
@@ -175,7 +177,7 @@ impl RunRegistry {
 
     pub fn abort(&self, task_id: i64) {
         if let Some(h) = self.runs.lock().expect("registry lock").get(&task_id) {
-            let _ = h.abort.send(true);
+            h.abort.send_replace(true);
         }
     }
 
@@ -351,6 +353,17 @@ mod tests {
         tokio::time::advance(Duration::from_secs(20)).await;
         assert!(r.holds(1, 1), "renewed 20 s ago");
         assert!(!r.holds(2, 3), "missing from the renewal: taken over");
+    }
+
+    #[test]
+    fn an_abort_before_the_run_starts_is_seen_when_it_starts() {
+        let r = registry();
+        r.register(1, 1, Instant::now());
+        r.committed(1, 1);
+        // Claimed, waiting for the rest of its burst to be claimed: nobody listens yet.
+        r.abort(1);
+        let (abort, _) = r.levers(1, 1).expect("registered");
+        assert!(*abort.borrow(), "the abort was kept for the run");
     }
 
     #[tokio::test(start_paused = true)]
