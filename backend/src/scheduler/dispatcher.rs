@@ -126,7 +126,7 @@ fn start_runs(state: &AppState, claimed: Vec<(i64, i64)>) {
 /// Claims the due tasks (up to [`CLAIM_BATCH`]) and creates the pairs of their attempts,
 /// in one transaction; returns (task id, attempt) of each, earliest due first.
 pub async fn claim_batch(state: &AppState) -> ServiceResult<Vec<(i64, i64)>> {
-    let mut tx = state.db.begin_write().await?;
+    let mut tx = state.db.begin_claim_write().await?;
     // The lease is counted, on this instance's clock, from before it is written (after
     // the wait for the write lock, which may be long under load).
     let leased = tokio::time::Instant::now();

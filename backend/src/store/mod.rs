@@ -79,6 +79,10 @@ pub struct Db {
     /// SQLite's writers queue here and share commits (see [`tx::WriteGate`]), on the
     /// gate's own connection; PostgreSQL locks rows.
     gate: Option<std::sync::Arc<tx::WriteGate>>,
+    /// PostgreSQL: two connections of its own for the writes that keep the instance's
+    /// promises in time (lease renewals, claims), which would otherwise wait for a
+    /// connection behind thousands of runs' reads and writes.
+    control: Option<AnyPool>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -135,11 +139,13 @@ impl Db {
         // SQLite: the write transactions' own connection. Only the writer whose turn it is
         // holds it, so a writer never waits behind readers for a connection.
         let health = std::sync::Arc::new(tx::WriteHealth::default());
-        let gate = match dialect {
-            Dialect::Sqlite => Some(tx::WriteGate::start(pool_of(1).connect_with(options).await?, health.clone())),
-            Dialect::Postgres => None,
+        let (gate, control) = match dialect {
+            Dialect::Sqlite => {
+                (Some(tx::WriteGate::start(pool_of(1).connect_with(options).await?, health.clone())), None)
+            }
+            Dialect::Postgres => (None, Some(pool_of(2).connect_with(options).await?)),
         };
-        Ok(Db { pool, dialect, health, gate })
+        Ok(Db { pool, dialect, health, gate, control })
     }
 
     pub async fn migrate(&self) -> StoreResult<()> {
@@ -159,17 +165,29 @@ impl Db {
     }
 
     /// A write transaction that goes ahead of the queued ones and is durable at once (on
-    /// SQLite with the queued writes that wait for their shared commit): for writes that
-    /// keep the instance's promises in time (lease renewals), few and short.
+    /// SQLite with the queued writes that wait for their shared commit; on PostgreSQL on
+    /// the control connections): for writes that keep the instance's promises in time
+    /// (lease renewals), few and short.
     pub async fn begin_urgent_write(&self) -> StoreResult<tx::WriteTx> {
         self.begin(true).await
     }
 
+    /// A write transaction of the dispatcher's claims: on PostgreSQL on the control
+    /// connections (not behind the runs' work for a connection); on SQLite in the queue
+    /// like any writer (ahead of it, renewals would wait behind a claim of 500 tasks).
+    pub async fn begin_claim_write(&self) -> StoreResult<tx::WriteTx> {
+        match &self.control {
+            Some(control) => tx::WriteTx::begin(control.acquire().await?, self.health.clone()).await,
+            None => self.begin(false).await,
+        }
+    }
+
     async fn begin(&self, urgent: bool) -> StoreResult<tx::WriteTx> {
-        match &self.gate {
+        match (&self.gate, &self.control) {
             // The turn first: a writer waiting for it holds no connection meanwhile.
-            Some(gate) => tx::WriteTx::begin_turn(gate.clone(), urgent).await,
-            None => tx::WriteTx::begin(self.pool.acquire().await?, self.health.clone()).await,
+            (Some(gate), _) => tx::WriteTx::begin_turn(gate.clone(), urgent).await,
+            (None, Some(control)) if urgent => tx::WriteTx::begin(control.acquire().await?, self.health.clone()).await,
+            (None, _) => tx::WriteTx::begin(self.pool.acquire().await?, self.health.clone()).await,
         }
     }
 
@@ -204,6 +222,9 @@ impl Db {
         self.pool.close().await;
         if let Some(gate) = &self.gate {
             gate.close().await;
+        }
+        if let Some(control) = &self.control {
+            control.close().await;
         }
     }
 }
