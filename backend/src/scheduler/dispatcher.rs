@@ -25,9 +25,9 @@ const MAX_SLEEP: Duration = Duration::from_secs(5);
 /// Most tasks claimed in one transaction.
 pub const CLAIM_BATCH: i64 = 500;
 
-/// Most bytes of host lists in one claim (about 20,000 hosts): a batch stops taking tasks
+/// Most characters of host lists in one claim (about 20,000 hosts): a batch stops taking tasks
 /// beyond it, and a task with a longer list is claimed alone.
-const CLAIM_HOSTS_BYTES: i64 = 400_000;
+const CLAIM_HOSTS_CHARS: i64 = 400_000;
 
 pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     loop {
@@ -133,7 +133,7 @@ pub async fn claim_batch(state: &AppState) -> ServiceResult<Vec<(i64, i64)>> {
     let lease_ms = state.runs.lease().ms();
     let now = now_ms();
     let claimed =
-        runs::claim_due(&mut tx, state.db.dialect, &state.node_id, now, lease_ms, CLAIM_BATCH, CLAIM_HOSTS_BYTES)
+        runs::claim_due(&mut tx, state.db.dialect, &state.node_id, now, lease_ms, CLAIM_BATCH, CLAIM_HOSTS_CHARS)
             .await?;
     if claimed.is_empty() {
         return Ok(vec![]);
